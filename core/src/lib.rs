@@ -1,0 +1,14 @@
+//! electra-core: ELECTRA for machines without a heap.
+//!
+//! Everything here is `no_std` and allocation-free: weights are borrowed slices (read in place from
+//! flash or from a memory-mapped file), and every intermediate lives in scratch memory that the
+//! caller passes in, sized by a function of the config and the sequence length.
+//!
+//! Modules:
+//! - [`config`]: [`ElectraConfig`] with named presets and validation.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod config;
+
+pub use config::{ConfigError, ElectraConfig, HeadKind};

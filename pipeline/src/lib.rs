@@ -1,0 +1,1 @@
+//! electra-pipeline: corpus → packed, sharded Parquet → batches for training.

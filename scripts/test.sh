@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run). Installs what is missing, then runs every step in
+# scripts/test.d/ in name order. A step that needs a tool it cannot install fails loudly; none is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ELECTRA_REPO="$PWD"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+start=$SECONDS
+passed=0
+failed=0
+for step in scripts/test.d/*.sh; do
+  name=$(basename "$step" .sh)
+  banner "$name"
+  step_start=$SECONDS
+  if bash "$step"; then
+    passed=$((passed + 1))
+    echo "--- step $name ok ($((SECONDS - step_start)) s)"
+  else
+    failed=$((failed + 1))
+    echo "--- step $name FAILED ($((SECONDS - step_start)) s)" >&2
+    # Later steps may depend on this one; stop here so the first failure is the one reported.
+    break
+  fi
+done
+echo
+echo "test steps: $((SECONDS - start)) s in all"
+echo "steps: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

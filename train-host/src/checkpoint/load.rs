@@ -1,0 +1,151 @@
+//! Reading HF checkpoints into float32 tensors keyed by their HF names.
+
+use super::{config_from_hf_json, CheckpointError};
+use electra_core::{ElectraConfig, HeadKind};
+use safetensors::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One float32 tensor, row-major, as HF stores it (`Linear.weight` is `[out, in]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// An HF checkpoint directory read into memory.
+#[derive(Clone, Debug)]
+pub struct HfCheckpoint {
+    pub dir: PathBuf,
+    pub config: ElectraConfig,
+    pub head: HeadKind,
+    /// Every tensor of the file(s), converted to float32, under its HF name.
+    pub tensors: BTreeMap<String, Tensor>,
+}
+
+const SINGLE_FILE: &str = "model.safetensors";
+const SHARD_INDEX: &str = "model.safetensors.index.json";
+
+impl HfCheckpoint {
+    /// Loads `dir/config.json` and either `dir/model.safetensors` or the shards that
+    /// `dir/model.safetensors.index.json` lists.
+    pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
+        let config_path = dir.join("config.json");
+        let text = read_to_string(&config_path)?;
+        let (config, head) = config_from_hf_json(&config_path, &text)?;
+
+        let mut tensors = BTreeMap::new();
+        let index_path = dir.join(SHARD_INDEX);
+        if index_path.exists() {
+            for shard in shard_files(&index_path)? {
+                read_safetensors(&dir.join(shard), &mut tensors)?;
+            }
+        } else {
+            read_safetensors(&dir.join(SINGLE_FILE), &mut tensors)?;
+        }
+        Ok(Self { dir: dir.to_path_buf(), config, head, tensors })
+    }
+
+    /// The tensor `name`, checked to have `expected` shape.
+    pub fn get(&self, name: &str, expected: &[usize]) -> Result<&[f32], CheckpointError> {
+        let tensor = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| CheckpointError::MissingTensor { tensor: name.to_string(), dir: self.dir.clone() })?;
+        if tensor.shape != expected {
+            return Err(CheckpointError::ShapeMismatch {
+                tensor: name.to_string(),
+                expected: expected.to_vec(),
+                found: tensor.shape.clone(),
+            });
+        }
+        if tensor.data.iter().any(|v| !v.is_finite()) {
+            return Err(CheckpointError::NonFinite { tensor: name.to_string() });
+        }
+        Ok(&tensor.data)
+    }
+}
+
+fn read_to_string(path: &Path) -> Result<String, CheckpointError> {
+    std::fs::read_to_string(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
+}
+
+/// The distinct shard file names of a `model.safetensors.index.json`, in sorted order.
+fn shard_files(index_path: &Path) -> Result<Vec<String>, CheckpointError> {
+    let text = read_to_string(index_path)?;
+    let bad = |message: String| CheckpointError::Config { path: index_path.to_path_buf(), message };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| bad("no `weight_map` object".into()))?;
+    let mut files: Vec<String> = Vec::new();
+    for (tensor, file) in map {
+        let file = file.as_str().ok_or_else(|| bad(format!("weight_map entry `{tensor}` is not a file name")))?;
+        if file.contains('/') || file.contains("..") {
+            return Err(bad(format!("shard name `{file}` leaves the checkpoint directory")));
+        }
+        files.push(file.to_string());
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn read_safetensors(path: &Path, into: &mut BTreeMap<String, Tensor>) -> Result<(), CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| CheckpointError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
+    for (name, view) in file.tensors() {
+        let raw = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::BF16 => raw.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            other => {
+                return Err(CheckpointError::UnsupportedDtype {
+                    path: path.to_path_buf(),
+                    tensor: name,
+                    dtype: format!("{other:?}"),
+                })
+            }
+        };
+        into.insert(name, Tensor { shape: view.shape().to_vec(), data });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny").join(name)
+    }
+
+    #[test]
+    fn loads_every_fixture_with_its_head() -> Result<(), CheckpointError> {
+        let disc = HfCheckpoint::load(&fixture("disc"))?;
+        assert_eq!(disc.head, HeadKind::ReplacedTokenDetection);
+        assert_eq!(disc.config.hidden_size, 64);
+        disc.get("electra.embeddings.word_embeddings.weight", &[1000, 32])?;
+        assert_eq!(HfCheckpoint::load(&fixture("gen"))?.head, HeadKind::MaskedLm);
+        assert_eq!(
+            HfCheckpoint::load(&fixture("cls"))?.head,
+            HeadKind::SequenceClassification { num_labels: 3 }
+        );
+        assert_eq!(HfCheckpoint::load(&fixture("tok"))?.head, HeadKind::TokenClassification { num_labels: 5 });
+        Ok(())
+    }
+
+    #[test]
+    fn misshaped_tensor_names_itself_and_both_shapes() -> Result<(), CheckpointError> {
+        let disc = HfCheckpoint::load(&fixture("disc"))?;
+        let err = disc.get("electra.embeddings_project.weight", &[64, 64]).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("tensor `electra.embeddings_project.weight` has shape [64, 32], the config needs [64, 64]")
+        );
+        Ok(())
+    }
+}

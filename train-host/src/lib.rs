@@ -1,0 +1,6 @@
+//! electra-train: ELECTRA on the host.
+//!
+//! - [`checkpoint`]: HF-format checkpoints (`config.json` + safetensors), read and written with names kept verbatim.
+#![deny(clippy::unwrap_used)]
+
+pub mod checkpoint;

@@ -1,0 +1,20 @@
+//! The `electra` command line: one subcommand per stage of corpus → shards → pre-training → export → inference.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "electra", version, about = "ELECTRA from raw corpus to microcontroller")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    // One line per subcommand; each lives in `electra_train::cli::<name>`.
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {}
+}
