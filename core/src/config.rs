@@ -148,10 +148,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Zero { field } => write!(f, "config field `{field}` must be at least 1"),
-            Self::HeadsDoNotDivideHidden { hidden_size, num_attention_heads } => write!(
-                f,
-                "hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}"
-            ),
+            Self::HeadsDoNotDivideHidden { hidden_size, num_attention_heads } => {
+                write!(f, "hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}")
+            }
             Self::PadOutOfVocab { pad_token_id, vocab_size } => {
                 write!(f, "pad_token_id {pad_token_id} is outside the vocab of {vocab_size}")
             }

@@ -28,11 +28,9 @@ impl fmt::Display for CheckpointError {
             Self::Safetensors { path, message } => {
                 write!(f, "{}: not a valid safetensors file: {message}", path.display())
             }
-            Self::UnsupportedDtype { path, tensor, dtype } => write!(
-                f,
-                "{}: tensor `{tensor}` has dtype {dtype}; weights must be F32, F16 or BF16",
-                path.display()
-            ),
+            Self::UnsupportedDtype { path, tensor, dtype } => {
+                write!(f, "{}: tensor `{tensor}` has dtype {dtype}; weights must be F32, F16 or BF16", path.display())
+            }
             Self::MissingTensor { tensor, dir } => {
                 write!(f, "{}: checkpoint has no tensor `{tensor}`", dir.display())
             }

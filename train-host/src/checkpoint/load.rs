@@ -75,10 +75,7 @@ fn shard_files(index_path: &Path) -> Result<Vec<String>, CheckpointError> {
     let text = read_to_string(index_path)?;
     let bad = |message: String| CheckpointError::Config { path: index_path.to_path_buf(), message };
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let map = json
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| bad("no `weight_map` object".into()))?;
+    let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| bad("no `weight_map` object".into()))?;
     let mut files: Vec<String> = Vec::new();
     for (tensor, file) in map {
         let file = file.as_str().ok_or_else(|| bad(format!("weight_map entry `{tensor}` is not a file name")))?;
@@ -130,10 +127,7 @@ mod tests {
         assert_eq!(disc.config.hidden_size, 64);
         disc.get("electra.embeddings.word_embeddings.weight", &[1000, 32])?;
         assert_eq!(HfCheckpoint::load(&fixture("gen"))?.head, HeadKind::MaskedLm);
-        assert_eq!(
-            HfCheckpoint::load(&fixture("cls"))?.head,
-            HeadKind::SequenceClassification { num_labels: 3 }
-        );
+        assert_eq!(HfCheckpoint::load(&fixture("cls"))?.head, HeadKind::SequenceClassification { num_labels: 3 });
         assert_eq!(HfCheckpoint::load(&fixture("tok"))?.head, HeadKind::TokenClassification { num_labels: 5 });
         Ok(())
     }
