@@ -20,7 +20,7 @@ apt_install() {
 }
 
 # The Python environment for cross-checks only (pyarrow, HF transformers); never used by the project itself.
-PY_VENV="${ELECTRA_REPO:-$PWD}/target/pyenv"
+PY_VENV="${PY_VENV:-${ELECTRA_REPO:-$PWD}/target/pyenv}"
 
 # pip_install PKG... : installs Python packages into $PY_VENV, creating it if missing.
 pip_install() {
