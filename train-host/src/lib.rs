@@ -4,3 +4,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod checkpoint;
+pub mod model;
+pub mod rng;
+pub mod batch;
+pub mod objective;
