@@ -8,3 +8,4 @@ pub mod model;
 pub mod rng;
 pub mod batch;
 pub mod objective;
+pub mod optim;
