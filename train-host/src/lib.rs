@@ -3,9 +3,9 @@
 //! - [`checkpoint`]: HF-format checkpoints (`config.json` + safetensors), read and written with names kept verbatim.
 #![deny(clippy::unwrap_used)]
 
+pub mod batch;
 pub mod checkpoint;
 pub mod model;
-pub mod rng;
-pub mod batch;
 pub mod objective;
 pub mod optim;
+pub mod rng;

@@ -335,6 +335,12 @@ impl ElectraPretraining {
         &self.grads
     }
 
+    /// The parameters to update and the gradients to update them with, borrowed together for
+    /// `AdamW::step(params, grads, lr)`.
+    pub fn params_mut_and_grads(&mut self) -> (&mut ParamSet, &ParamSet) {
+        (&mut self.params, &self.grads)
+    }
+
     /// The discriminator as HF `ElectraForPreTraining` tensors (shared embeddings included).
     pub fn discriminator_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         self.tensors_of(DISCRIMINATOR_PREFIX)
@@ -476,5 +482,171 @@ impl ElectraPretraining {
         let dhidden = self.discriminator_head.backward(p, g, &head_cache, &bce.dlogits);
         self.discriminator.backward(p, g, tokens, &cache, dhidden);
         (bce.loss, bce.correct, bce.count)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn tiny_opts() -> ObjectiveOptions {
+        ObjectiveOptions { pad_id: 0, cls_id: 2, sep_id: 3, mask_id: 4, ..ObjectiveOptions::default() }
+    }
+
+    /// Two sequences of T = 40: one full (38 words), one of 10 words then padding.
+    fn batch() -> Batch {
+        let t = 40;
+        let mut ids = vec![0u32; 2 * t];
+        let mut mask = vec![0u8; 2 * t];
+        for (b, words) in [(0, 38), (1, 10)] {
+            ids[b * t] = 2;
+            for i in 1..=words {
+                ids[b * t + i] = 10 + (i as u32 * 7) % 50;
+            }
+            ids[b * t + words + 1] = 3;
+            mask[b * t..b * t + words + 2].fill(1);
+        }
+        Batch { batch_size: 2, seq_len: t, input_ids: ids, attention_mask: mask, token_type_ids: vec![0; 2 * t] }
+    }
+
+    fn tokens(b: &Batch) -> Tokens<'_> {
+        Tokens {
+            batch_size: b.batch_size,
+            seq_len: b.seq_len,
+            input_ids: &b.input_ids,
+            token_type_ids: &b.token_type_ids,
+            attention_mask: &b.attention_mask,
+        }
+    }
+
+    #[test]
+    fn masking_picks_15_percent_of_words_never_specials_and_85_percent_become_mask() {
+        let b = batch();
+        let opts = tiny_opts();
+        let mut rng = TrainRng::new(3);
+        let (mut masked, mut to_mask_token) = (0usize, 0usize);
+        for _ in 0..2000 {
+            let m = mask_tokens(&tokens(&b), &opts, &mut rng);
+            // round(0.15·38) = 6 (≤ round(0.15·40) = 6) and round(0.15·10) = 2.
+            assert_eq!(m.positions.iter().filter(|&&i| i < 40).count(), 6);
+            assert_eq!(m.positions.iter().filter(|&&i| i >= 40).count(), 2);
+            for &i in &m.positions {
+                assert!(b.attention_mask[i] == 1 && !opts.is_special(b.input_ids[i]), "masked a special or pad");
+                assert!(m.input_ids[i] == 4 || m.input_ids[i] == b.input_ids[i], "no random replacement");
+                to_mask_token += usize::from(m.input_ids[i] == 4);
+            }
+            // Nothing else changes.
+            for i in 0..80 {
+                if !m.positions.contains(&i) {
+                    assert_eq!(m.input_ids[i], b.input_ids[i]);
+                }
+            }
+            masked += m.positions.len();
+        }
+        let share = to_mask_token as f64 / masked as f64;
+        // 16,000 Bernoulli(0.85) draws: standard deviation 0.003.
+        assert!((share - 0.85).abs() < 0.015, "[MASK] share {share}");
+    }
+
+    #[test]
+    fn every_word_is_equally_likely_to_be_masked() {
+        let b = batch();
+        let mut rng = TrainRng::new(11);
+        let mut hits = [0usize; 80];
+        let draws = 4000;
+        for _ in 0..draws {
+            for i in mask_tokens(&tokens(&b), &tiny_opts(), &mut rng).positions {
+                hits[i] += 1;
+            }
+        }
+        // Sequence 0: each of its 38 words is masked with probability 6/38.
+        for (i, &h) in hits.iter().enumerate().take(39).skip(1) {
+            let p = h as f64 / draws as f64;
+            assert!((p - 6.0 / 38.0).abs() < 0.03, "word {i}: {p}");
+        }
+    }
+
+    #[test]
+    fn gumbel_max_draws_from_the_softmax() {
+        let logits_row = [0.0f32, 1.0, 2.0, -1.0, 0.5];
+        let rows = 40_000;
+        let logits = Array2::from_shape_fn((rows, 5), |(_, j)| logits_row[j]);
+        let samples = gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5));
+        let z: f64 = logits_row.iter().map(|&l| (l as f64).exp()).sum();
+        for (v, &l) in logits_row.iter().enumerate() {
+            let want = (l as f64).exp() / z;
+            let got = samples.iter().filter(|&&s| s as usize == v).count() as f64 / rows as f64;
+            // Binomial standard deviation ≤ 0.0025 at 40,000 draws; 4σ.
+            assert!((got - want).abs() < 0.01, "token {v}: {got} vs {want}");
+        }
+        // The same rng gives the same samples whatever the thread layout.
+        assert_eq!(samples, gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5)));
+    }
+
+    #[test]
+    fn a_step_is_reproducible_and_rejects_bad_batches() {
+        let gen = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny_generator() };
+        let disc = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny() };
+        let b = batch();
+        let run = || {
+            let mut model = ElectraPretraining::init(gen, disc, 1).unwrap();
+            let stats = model.step_gradients(&b, &mut TrainRng::new(9), &tiny_opts()).unwrap();
+            (stats, model.grads().data().to_vec())
+        };
+        let (s1, g1) = run();
+        let (s2, g2) = run();
+        assert_eq!(s1, s2);
+        assert_eq!(g1, g2);
+        assert_eq!((s1.masked_tokens, s1.tokens), (8, 52));
+        assert!(s1.loss.is_finite() && (s1.loss - (s1.gen_loss + 50.0 * s1.disc_loss)).abs() < 1e-4);
+        assert!(g1.iter().any(|&g| g != 0.0));
+
+        let mut model = ElectraPretraining::init(gen, disc, 1).unwrap();
+        let mut bad = b.clone();
+        bad.input_ids[5] = 64;
+        let err = model.step_gradients(&bad, &mut TrainRng::new(9), &tiny_opts()).unwrap_err();
+        assert_eq!(err.to_string(), "token id 64 at sequence 0, position 5 is outside the vocab of 64");
+        let mut short = b.clone();
+        short.attention_mask.pop();
+        assert!(matches!(
+            model.step_gradients(&short, &mut TrainRng::new(9), &tiny_opts()),
+            Err(ModelError::BatchShape { field: "attention_mask", .. })
+        ));
+        assert!(matches!(
+            model.step_gradients(&b, &mut TrainRng::new(9), &ObjectiveOptions::default()),
+            Err(ModelError::SpecialIdOutOfVocab { .. })
+        ));
+        let wide = ElectraConfig { embedding_size: 48, ..gen };
+        assert!(matches!(
+            ElectraPretraining::init(wide, disc, 1),
+            Err(ModelError::IncompatibleConfigs { field: "embedding_size", .. })
+        ));
+    }
+
+    #[test]
+    fn tensors_split_into_the_two_hf_models() {
+        let gen = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny_generator() };
+        let disc = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny() };
+        let model = ElectraPretraining::init(gen, disc, 1).unwrap();
+        let d = model.discriminator_tensors();
+        let g = model.generator_tensors();
+        let d_layout = crate::model::TaskModel::zeroed(disc, electra_core::HeadKind::ReplacedTokenDetection).unwrap();
+        let g_layout = crate::model::TaskModel::zeroed(gen, electra_core::HeadKind::MaskedLm).unwrap();
+        let names = |v: &[(String, Vec<usize>, Vec<f32>)]| {
+            let mut n: Vec<(String, Vec<usize>)> = v.iter().map(|(a, b, _)| (a.clone(), b.clone())).collect();
+            n.sort();
+            n
+        };
+        let layout = |m: &crate::model::TaskModel| names(&m.tensors());
+        assert_eq!(names(&d), layout(&d_layout));
+        assert_eq!(names(&g), layout(&g_layout));
+        // Shared embeddings: the same values in both, padding row zero.
+        let word = |v: &[(String, Vec<usize>, Vec<f32>)]| {
+            v.iter().find(|(n, _, _)| n == "electra.embeddings.word_embeddings.weight").unwrap().2.clone()
+        };
+        assert_eq!(word(&d), word(&g));
+        assert!(word(&d)[..32].iter().all(|&x| x == 0.0));
     }
 }

@@ -112,6 +112,12 @@ impl TaskModel {
         &self.grads
     }
 
+    /// The parameters to update and the gradients to update them with, borrowed together for
+    /// `AdamW::step(params, grads, lr)`.
+    pub fn params_mut_and_grads(&mut self) -> (&mut ParamSet, &ParamSet) {
+        (&mut self.params, &self.grads)
+    }
+
     /// Every parameter under its HF name, for writing a checkpoint.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         self.params.iter().map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec())).collect()
