@@ -423,8 +423,7 @@ impl ElectraPretraining {
         let targets: Vec<i64> = masking.positions.iter().map(|&i| batch.input_ids[i] as i64).collect();
 
         self.grads.fill_zero();
-        let (gen_loss, samples) =
-            self.generator_pass(&gen_tokens, &masking.positions, &targets, Some(&sample_rng));
+        let (gen_loss, samples) = self.generator_pass(&gen_tokens, &masking.positions, &targets, Some(&sample_rng));
         let mut disc_ids = batch.input_ids.clone();
         let mut replaced = vec![0u8; disc_ids.len()];
         for (&i, &s) in masking.positions.iter().zip(&samples) {
@@ -497,7 +496,7 @@ impl ElectraPretraining {
         let (p, g) = (&self.params, &mut self.grads);
         let (hidden, cache) = self.generator.forward(p, tokens);
         let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions); // [M, V]
-        // Samples and loss in one pass; logits then hold ∂loss/∂logits.
+                                                                                                 // Samples and loss in one pass; logits then hold ∂loss/∂logits.
         let (loss, samples) = mlm_loss_and_samples(&mut logits, targets, sampler);
         let dhidden = self.generator_head.backward(p, g, &head_cache, logits.view(), positions, tokens.rows());
         self.generator.backward(p, g, tokens, &cache, dhidden);

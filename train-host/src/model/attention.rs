@@ -4,8 +4,8 @@
 //! Glossary: `B` sequences of `T` tokens (`N = B·T` rows), `H` hidden, `A` heads of `D = H/A`.
 
 use super::gemm::{matmul, Threads};
-use super::linear::Linear;
 use super::kernels;
+use super::linear::Linear;
 use super::params::{ParamSet, ParamSetBuilder};
 use super::Tokens;
 use ndarray::parallel::prelude::*;

@@ -229,23 +229,6 @@ multiversion! {
 }
 
 multiversion! {
-    /// `a += b`.
-    pub fn add_assign(a: &mut [f32], b: &[f32]) {
-        for (x, &y) in a.iter_mut().zip(b) {
-            *x += y;
-        }
-    }
-}
-
-/// Cross-entropy of one row of logits against `label`: overwrites the row with
-/// `(softmax − onehot(label))·weight` and returns `−log softmax[label]`.
-pub fn cross_entropy_row(row: &mut [f32], label: usize, weight: f32) -> f64 {
-    let label_logit = row[label];
-    let max = exp_shifted(row);
-    cross_entropy_from_exp(row, label, weight) + (max - label_logit) as f64
-}
-
-multiversion! {
     /// In place: `row ← exp(row − max row)`; returns `max row`. The numerators of a softmax.
     pub fn exp_shifted(row: &mut [f32]) -> f32 {
         let max = max8(row);
@@ -454,7 +437,8 @@ pub(crate) mod tests {
             .iter()
             .map(|&x| {
                 let x = x as f64;
-                0.5 * (1.0 + libm::erf(x / 2f64.sqrt())) + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+                0.5 * (1.0 + libm::erf(x / 2f64.sqrt()))
+                    + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
             })
             .collect();
         both_compilations(|name| {
@@ -478,7 +462,8 @@ pub(crate) mod tests {
         let a = random(&mut rng, rows * c, 1.0);
         let b = random(&mut rng, rows * c, 1.0);
         let plain: Vec<f64> = (0..c).map(|j| (0..rows).map(|r| a[r * c + j] as f64).sum()).collect();
-        let weighted: Vec<f64> = (0..c).map(|j| (0..rows).map(|r| (a[r * c + j] * b[r * c + j]) as f64).sum()).collect();
+        let weighted: Vec<f64> =
+            (0..c).map(|j| (0..rows).map(|r| (a[r * c + j] * b[r * c + j]) as f64).sum()).collect();
         let hyper = AdamWHyper {
             beta1: 0.9,
             beta2: 0.999,
@@ -509,10 +494,6 @@ pub(crate) mod tests {
             let mut acc = vec![0.0; c];
             column_sums(&mut acc, &a, &b);
             close(&format!("weighted column sums ({name})"), &acc, &weighted, 1e-5, 1e-6);
-            let mut sum = a.clone();
-            add_assign(&mut sum, &b);
-            let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| (*x + *y) as f64).collect();
-            close(&format!("add ({name})"), &sum, &want, 0.0, 0.0);
             let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
             adamw_update(&mut p, &g, &mut m, &mut v, &hyper);
             close(&format!("adamw ({name})"), &p, &want_p, 1e-5, 1e-6);
