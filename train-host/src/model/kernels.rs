@@ -228,6 +228,14 @@ multiversion! {
     }
 }
 
+/// Cross-entropy of one row of logits against `label`: overwrites the row with
+/// `(softmax − onehot(label))·weight` and returns `−log softmax[label]`.
+pub fn cross_entropy_row(row: &mut [f32], label: usize, weight: f32) -> f64 {
+    let label_logit = row[label];
+    let max = exp_shifted(row);
+    cross_entropy_from_exp(row, label, weight) + (max - label_logit) as f64
+}
+
 multiversion! {
     /// In place: `row ← exp(row − max row)`; returns `max row`. The numerators of a softmax.
     pub fn exp_shifted(row: &mut [f32]) -> f32 {
