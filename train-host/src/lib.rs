@@ -5,4 +5,5 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod checkpoint;
+pub mod distributed;
 pub mod infer;
