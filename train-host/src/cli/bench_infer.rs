@@ -92,18 +92,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Every GEMM one encoder layer runs for one sequence of `T` tokens (plus the embedding projection),
-/// timed per backend: `(name, m, k, n, b transposed)`.
+/// timed per backend and thread count. Linear layers are timed with the weight in both layouts:
+/// HF's `[out, in]` (read as `Wᵀ`, strided) and the host's transposed `[in, out]` (row-major).
 fn gemm_shapes(args: &Args, checkpoint: &HfCheckpoint, threads: usize) -> anyhow::Result<()> {
     let c = checkpoint.config;
     let t = args.seq_len;
     let d = c.head_size();
+    // (name, m, k, n, b stored as [n, k] and read transposed)
     let shapes = [
-        ("embeddings_project x·Wᵀ", t, c.embedding_size, c.hidden_size, true),
-        ("q/k/v/out x·Wᵀ", t, c.hidden_size, c.hidden_size, true),
-        ("ffn in x·Wᵀ", t, c.hidden_size, c.intermediate_size, true),
-        ("ffn out x·Wᵀ", t, c.intermediate_size, c.hidden_size, true),
-        ("scores q_h·k_hᵀ", t, d, t, true),
-        ("context p·v_h", t, t, d, false),
+        ("embeddings_project, W [out,in]", t, c.embedding_size, c.hidden_size, true),
+        ("embeddings_project, W [in,out]", t, c.embedding_size, c.hidden_size, false),
+        ("q/k/v/attn-out, W [out,in]", t, c.hidden_size, c.hidden_size, true),
+        ("q/k/v/attn-out, W [in,out]", t, c.hidden_size, c.hidden_size, false),
+        ("ffn in, W [out,in]", t, c.hidden_size, c.intermediate_size, true),
+        ("ffn in, W [in,out]", t, c.hidden_size, c.intermediate_size, false),
+        ("ffn out, W [out,in]", t, c.intermediate_size, c.hidden_size, true),
+        ("ffn out, W [in,out]", t, c.intermediate_size, c.hidden_size, false),
+        ("scores q_h·k_hᵀ (per head)", t, d, t, true),
+        ("context p·v_h (per head)", t, t, d, false),
     ];
     for (name, m, k, n, b_transposed) in shapes {
         let a = vec![0.5f32; m * k];
