@@ -29,6 +29,7 @@ pub mod linear;
 pub mod mlm_head;
 pub mod model;
 pub mod params;
+pub mod reduce;
 pub mod rtd_head;
 
 pub use embeddings::SequenceInput;
