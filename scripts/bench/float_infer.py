@@ -3,7 +3,7 @@ transformers, exported to ONNX, and timed with PyTorch and ONNX Runtime (fp32, a
 
 Subcommands (all print JSON lines like `electra bench-infer`):
   make DIR              ElectraForPreTraining(ELECTRA-Small config, HF init std 0.02) -> DIR/hf, DIR/model.onnx
-  time DIR B.. --seq-len T --iters N --warmup W     median/min ms per batch, PyTorch then ONNX Runtime
+  time DIR B.. --seq-len T --iters N --warmup W --threads K   ms per batch, PyTorch then ONNX Runtime
   check DIR OURS.jsonl  max |logit difference| between PyTorch and `electra infer` on DIR/check.jsonl
   table RESULTS.jsonl   the markdown table for docs/BENCHMARKS.md
 """
@@ -65,14 +65,16 @@ def make(args):
 
 
 def timed(warmup, iters, fn):
+    """Median and minimum wall ms, and median process CPU ms (all threads), as `electra bench-infer`."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(iters):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), min(times)
+        wall.append((time.perf_counter() - start) * 1e3)
+        cpu.append((time.process_time() - start_cpu) * 1e3)
+    return {"median_ms": statistics.median(wall), "min_ms": min(wall), "cpu_ms": statistics.median(cpu)}
 
 
 def time_refs(args):
@@ -81,11 +83,12 @@ def time_refs(args):
     import torch
     from transformers import ElectraForPreTraining
 
-    threads = os.cpu_count()
+    threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)
     model = ElectraForPreTraining.from_pretrained(os.path.join(args.dir, "hf")).eval()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(os.path.join(args.dir, "model.onnx"), options, providers=["CPUExecutionProvider"])
     for batch in args.batches:
@@ -98,13 +101,13 @@ def time_refs(args):
             with torch.inference_mode():
                 model(input_ids=t_ids, attention_mask=t_mask, token_type_ids=t_types)
 
-        median, best = timed(args.warmup, args.iters, torch_run)
+        t = timed(args.warmup, args.iters, torch_run)
         print(json.dumps({"impl": f"PyTorch {torch.__version__} (HF transformers eager)", "batch": batch,
-                          "seq_len": args.seq_len, "threads": threads, "median_ms": median, "min_ms": best}))
+                          "seq_len": args.seq_len, "threads": threads, **t}))
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        median, best = timed(args.warmup, args.iters, lambda: session.run(None, feeds))
+        t = timed(args.warmup, args.iters, lambda: session.run(None, feeds))
         print(json.dumps({"impl": f"ONNX Runtime {ort.__version__} fp32", "batch": batch, "seq_len": args.seq_len,
-                          "threads": threads, "median_ms": median, "min_ms": best}))
+                          "threads": threads, **t}))
         sys.stdout.flush()
 
 
@@ -128,25 +131,41 @@ def table(args):
     runs = [r for r in results if "impl" in r]
     batches = sorted({r["batch"] for r in runs})
     names = list(dict.fromkeys(r["impl"] for r in runs))
-    print("| implementation | " + " | ".join(f"batch {b} × {runs[0]['seq_len']} median (min) ms" for b in batches) + " |")
-    print("|---|" + "---:|" * len(batches))
-    for name in names:
-        cells = []
-        for b in batches:
-            r = next((r for r in runs if r["impl"] == name and r["batch"] == b), None)
-            cells.append(f"{r['median_ms']:.1f} ({r['min_ms']:.1f})" if r else "")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    seq_len = runs[0]["seq_len"]
+    for threads in sorted({r["threads"] for r in runs}, reverse=True):
+        group = [r for r in runs if r["threads"] == threads]
+        rounds = max(sum(1 for r in group if r["impl"] == n and r["batch"] == batches[0]) for n in names)
+        cpu = threads == 1
+        print(f"\n{threads} thread(s), {rounds} rounds. Wall: median of the per-round medians (minimum of all runs)"
+              + ("; CPU: median process CPU time" if cpu else "") + ", milliseconds per batch.\n")
+        head = [f"batch {b} × {seq_len} wall" + (f" | batch {b} × {seq_len} CPU" if cpu else "") for b in batches]
+        print("| implementation | " + " | ".join(head) + " |")
+        print("|---|" + "---:|" * (len(batches) * (2 if cpu else 1)))
+        for name in names:
+            cells = []
+            for b in batches:
+                rs = [r for r in group if r["impl"] == name and r["batch"] == b]
+                if not rs:
+                    cells += [""] * (2 if cpu else 1)
+                    continue
+                median = statistics.median(r["median_ms"] for r in rs)
+                cells.append(f"{median:.1f} ({min(r['min_ms'] for r in rs):.1f})")
+                if cpu:
+                    cells.append(f"{statistics.median(r['cpu_ms'] for r in rs):.1f}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
     shapes = [r for r in results if "gemm_shape" in r]
     if shapes:
-        print()
-        print("| GEMM (one sequence) | m×k×n | backend | threads | µs/call | GFLOP/s |")
-        print("|---|---|---|---:|---:|---:|")
+        print("\nGEMM shapes of one sequence, one thread: median wall µs per call, and GFLOP per CPU-second.\n")
+        print("| GEMM | m×k×n | backend | µs/call (wall) | GFLOP/CPU-s |")
+        print("|---|---|---|---:|---:|")
         for r in shapes:
-            print(f"| {r['gemm_shape']} | {r['m']}×{r['k']}×{r['n']} | {r['backend']} | {r['threads']} | "
-                  f"{r['us_per_call']:.1f} | {r['gflops']:.1f} |")
+            if r["threads"] != 1:
+                continue
+            print(f"| {r['gemm_shape']} | {r['m']}×{r['k']}×{r['n']} | {r['backend']} | {r['us_per_call']:.1f} | "
+                  f"{r['gflops_per_cpu_second']:.1f} |")
     for r in results:
         if "check" in r:
-            print(f"\n{r['check']}: max abs diff {r['max_abs_diff']:.2e} over {r['rows']} rows of 128 tokens")
+            print(f"\n{r['check']}: max abs diff {r['max_abs_diff']:.2e} over {r['rows']} rows of {seq_len} tokens")
 
 
 def main():
@@ -160,6 +179,7 @@ def main():
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="0: all cores")
     p = sub.add_parser("check")
     p.add_argument("dir")
     p.add_argument("ours")

@@ -1,5 +1,5 @@
 //! `electra bench-infer`: wall-clock time of float inference on a checkpoint, per GEMM backend and
-//! batch size, and (with `--gemm-shapes`) of the encoder's GEMM shapes alone. Prints one JSON object
+//! batch size, or (with `--gemm-shapes`) of the encoder's GEMM shapes alone. Prints one JSON object
 //! per measurement so `scripts/bench/float_infer.sh` can put it beside PyTorch and ONNX Runtime.
 
 use crate::checkpoint::HfCheckpoint;
@@ -28,24 +28,42 @@ pub struct Args {
     /// GEMM backends to time (repeat the flag).
     #[arg(long = "gemm", default_values_t = GemmBackend::ALL)]
     pub gemms: Vec<GemmBackend>,
-    /// Also time the encoder's GEMM shapes on their own, single-threaded and on all threads.
+    /// Time the encoder's GEMM shapes on their own (single-threaded and on all threads) instead of the model.
     #[arg(long)]
     pub gemm_shapes: bool,
 }
 
-/// Median and minimum of `iters` timed runs of `f`, in milliseconds, after `warmup` untimed runs.
-fn time_ms(warmup: usize, iters: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<(f64, f64)> {
+/// CPU time this process has used so far, all threads, in milliseconds (`CLOCK_PROCESS_CPUTIME_ID`).
+fn process_cpu_ms() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; it cannot fail for this clock id.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 * 1e-6
+}
+
+/// Timings of `iters` runs after `warmup` untimed ones, in milliseconds: median and minimum wall
+/// clock, and the median process CPU time (all threads).
+struct Timing {
+    median_ms: f64,
+    min_ms: f64,
+    cpu_ms: f64,
+}
+
+fn time_ms(warmup: usize, iters: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Timing> {
     for _ in 0..warmup {
         f()?;
     }
-    let mut times = Vec::with_capacity(iters.max(1));
+    let mut wall = Vec::with_capacity(iters.max(1));
+    let mut cpu = Vec::with_capacity(iters.max(1));
     for _ in 0..iters.max(1) {
-        let start = Instant::now();
+        let (start, start_cpu) = (Instant::now(), process_cpu_ms());
         f()?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
+        wall.push(start.elapsed().as_secs_f64() * 1e3);
+        cpu.push(process_cpu_ms() - start_cpu);
     }
-    times.sort_by(f64::total_cmp);
-    Ok((times[times.len() / 2], times[0]))
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    Ok(Timing { median_ms: wall[wall.len() / 2], min_ms: wall[0], cpu_ms: cpu[cpu.len() / 2] })
 }
 
 /// Deterministic ids in `[1000, V)` (ordinary WordPiece tokens in the BERT vocab); values do not affect speed.
@@ -69,24 +87,24 @@ fn bench_batch(batch: usize, seq_len: usize, vocab_size: usize) -> Vec<InputSeq>
 pub fn run(args: Args) -> anyhow::Result<()> {
     let checkpoint = HfCheckpoint::load(&args.model)?;
     let threads = rayon::current_num_threads();
+    if args.gemm_shapes {
+        return gemm_shapes(&args, &checkpoint, threads);
+    }
     for &backend in &args.gemms {
         let model = FloatModel::from_checkpoint(&checkpoint)?.with_backend(backend);
         for &batch in &args.batches {
             let seqs = bench_batch(batch, args.seq_len, model.config().vocab_size);
-            let (median, min) = time_ms(args.warmup, args.iters, || {
+            let t = time_ms(args.warmup, args.iters, || {
                 model.logits(&seqs)?;
                 Ok(())
             })?;
             let line = serde_json::json!({
                 "impl": format!("electra-edge float ({backend})"),
                 "batch": batch, "seq_len": args.seq_len, "threads": threads,
-                "median_ms": median, "min_ms": min,
+                "median_ms": t.median_ms, "min_ms": t.min_ms, "cpu_ms": t.cpu_ms,
             });
             println!("{line}");
         }
-    }
-    if args.gemm_shapes {
-        gemm_shapes(&args, &checkpoint, threads)?;
     }
     Ok(())
 }
@@ -120,16 +138,19 @@ fn gemm_shapes(args: &Args, checkpoint: &HfCheckpoint, threads: usize) -> anyhow
                 let gemm = backend.instance(gemm_threads);
                 let b_view = if b_transposed { MatRef::row_major(&b, n, k).t() } else { MatRef::row_major(&b, k, n) };
                 let reps = 20;
-                let (median, _) = time_ms(args.warmup, args.iters, || {
+                let t = time_ms(args.warmup, args.iters, || {
                     for _ in 0..reps {
                         run_gemm(&*gemm, MatRef::row_major(&a, m, k), b_view, &mut out, m, n);
                     }
                     Ok(())
                 })?;
-                let gflops = 2.0 * (m * k * n) as f64 * reps as f64 / (median * 1e-3) / 1e9;
+                let flops = 2.0 * (m * k * n) as f64 * reps as f64;
                 let line = serde_json::json!({
                     "gemm_shape": name, "m": m, "k": k, "n": n, "backend": backend.to_string(),
-                    "threads": gemm_threads, "us_per_call": median * 1e3 / reps as f64, "gflops": gflops,
+                    "threads": gemm_threads, "us_per_call": t.median_ms * 1e3 / reps as f64,
+                    "gflops": flops / (t.median_ms * 1e-3) / 1e9,
+                    "cpu_us_per_call": t.cpu_ms * 1e3 / reps as f64,
+                    "gflops_per_cpu_second": flops / (t.cpu_ms * 1e-3) / 1e9,
                 });
                 println!("{line}");
             }
