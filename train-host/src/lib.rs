@@ -5,5 +5,6 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod checkpoint;
+pub mod cli;
 pub mod distributed;
 pub mod infer;
