@@ -4,3 +4,4 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod checkpoint;
+pub mod cli;

@@ -12,9 +12,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // One line per subcommand; each lives in `electra_train::cli::<name>`.
+    /// Tokenize JSON lines {"text": ...} to {"ids": [...]} (BERT uncased WordPiece, no special tokens)
+    Tokenize(electra_train::cli::tokenize::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Tokenize(args) => electra_train::cli::tokenize::run(args),
+    }
 }

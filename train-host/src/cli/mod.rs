@@ -1,0 +1,3 @@
+//! One module per `electra` subcommand: its clap `Args` and `run`.
+
+pub mod tokenize;
