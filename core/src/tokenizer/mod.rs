@@ -110,9 +110,24 @@ impl<'a> Tokenizer<'a> {
     /// Calls `emit` with the token ids of each word of `text` in order (no special tokens); stops at `emit`'s
     /// first error.
     pub fn try_for_each_word<E>(&self, text: &str, mut emit: impl FnMut(&[u32]) -> Result<(), E>) -> Result<(), E> {
-        let mut pieces = [0u32; MAX_WORD_CHARS];
+        let mut error = None;
+        self.walk_words(text, &mut |ids| {
+            emit(ids).map_err(|e| {
+                error = Some(e);
+            })
+        });
+        match error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The whole pipeline, instantiated once: callers adapt their sinks to this `dyn` callback (one indirect call
+    /// a word) rather than getting a copy of the pipeline each, which kept flash small (see docs/BENCHMARKS.md).
+    fn walk_words(&self, text: &str, emit: &mut dyn FnMut(&[u32]) -> Result<(), ()>) {
+        let mut scratch = wordpiece::Scratch::new();
         let unk = [self.special.unk];
-        for_each_word(text, |word| match word {
+        let _ = for_each_word(text, |word| match word {
             Word::TooLong => emit(&unk),
             Word::Text(bytes) => {
                 match wordpiece::word_pieces(
@@ -120,13 +135,13 @@ impl<'a> Tokenizer<'a> {
                     self.max_token_bytes,
                     self.max_continuation_bytes,
                     bytes,
-                    &mut pieces,
+                    &mut scratch,
                 ) {
-                    Some(n) => emit(&pieces[..n]),
+                    Some(n) => emit(&scratch.pieces[..n]),
                     None => emit(&unk),
                 }
             }
-        })
+        });
     }
 
     /// Calls `emit` with each token id of `text` in order (no special tokens); stops at `emit`'s first error.

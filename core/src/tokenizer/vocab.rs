@@ -226,6 +226,30 @@ pub(crate) fn verify_checksum(vocab: &[u8], index: &[u32]) -> bool {
     index.get(H_CHECKSUM_LO) == Some(&(sum as u32)) && index.get(H_CHECKSUM_HI) == Some(&((sum >> 32) as u32))
 }
 
+/// Equality of two short byte strings, inline: tokens are a few bytes long, and a call into libc's `memcmp` per
+/// lookup cost more than the comparison itself.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut a8 = a.chunks_exact(8);
+    let mut b8 = b.chunks_exact(8);
+    for (x, y) in (&mut a8).zip(&mut b8) {
+        if u64::from_ne_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]])
+            != u64::from_ne_bytes([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]])
+        {
+            return false;
+        }
+    }
+    let (ra, rb) = (a8.remainder(), b8.remainder());
+    let mut same = true;
+    for i in 0..ra.len() {
+        same &= ra[i] == rb[i];
+    }
+    same
+}
+
 impl<'a> VocabView<'a> {
     /// Whether token `meta` (a slot's second word) is `prefix` followed by `rest`.
     #[inline]
@@ -240,7 +264,7 @@ impl<'a> VocabView<'a> {
             let Some(&start) = self.line_starts.get(id as usize) else { return false };
             let start = start as usize;
             match self.vocab.get(start..start + want) {
-                Some(bytes) => bytes.starts_with(prefix) && bytes[prefix.len()..] == *rest,
+                Some(bytes) => bytes_eq(&bytes[..prefix.len()], prefix) && bytes_eq(&bytes[prefix.len()..], rest),
                 None => false,
             }
         } else {

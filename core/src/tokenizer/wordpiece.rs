@@ -14,18 +14,31 @@ fn is_char_start(b: u8) -> bool {
     (b as i8) >= -0x40
 }
 
-/// Splits `word` (UTF-8, at most [`MAX_WORD_CHARS`] characters) into `pieces`. `None` when some position matches
-/// no token (the caller emits `[UNK]` for the word).
+/// Scratch space for one text, reused word after word (zeroing it per word showed in profiles).
+pub(crate) struct Scratch {
+    /// The current word's token ids.
+    pub(crate) pieces: [u32; MAX_WORD_CHARS],
+    /// (end, hash) of each candidate piece starting at the current position, ending on a character boundary.
+    candidates: [(u32, u32); MAX_WORD_CHARS],
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Self { pieces: [0; MAX_WORD_CHARS], candidates: [(0, 0); MAX_WORD_CHARS] }
+    }
+}
+
+/// Splits `word` (UTF-8, at most [`MAX_WORD_CHARS`] characters) into `scratch.pieces`. `None` when some position
+/// matches no token (the caller emits `[UNK]` for the word).
 #[inline]
 pub(crate) fn word_pieces(
     vocab: &VocabView<'_>,
     max_token_bytes: usize,
     max_continuation_bytes: usize,
     word: &[u8],
-    pieces: &mut [u32; MAX_WORD_CHARS],
+    scratch: &mut Scratch,
 ) -> Option<usize> {
-    // (end, hash) of each candidate piece starting at `start`, ending on a character boundary.
-    let mut candidates = [(0u32, 0u32); MAX_WORD_CHARS];
+    let Scratch { pieces, candidates } = scratch;
     let mut count = 0;
     let mut start = 0;
     while start < word.len() {

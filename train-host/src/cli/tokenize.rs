@@ -131,8 +131,12 @@ fn write_ids(out: &mut Vec<u8>, ids: &[u32]) {
 fn tokenize_line(tok: &HostTokenizer, line_no: u64, line: &[u8], out: &mut Vec<u8>) -> Result<usize, JsonlError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let line = std::str::from_utf8(line).map_err(|_| JsonlError::InvalidUtf8 { line: line_no })?;
-    let parsed: TextLine<'_> =
-        serde_json::from_str(line).map_err(|e| JsonlError::BadLine { line: line_no, message: e.to_string() })?;
+    let parsed: TextLine<'_> = serde_json::from_str(line).map_err(|e| {
+        // serde_json says "at line 1 column N" of the one-line document; keep only the column.
+        let full = e.to_string();
+        let what = full.rsplit_once(" at line ").map_or(full.as_str(), |(what, _)| what);
+        JsonlError::BadLine { line: line_no, message: format!("{what} (column {})", e.column()) }
+    })?;
     let mut ids = Vec::with_capacity(parsed.text.len() / 4 + 4);
     tok.tokenizer().for_each_id(&parsed.text, |id| ids.push(id));
     write_ids(out, &ids);
@@ -277,14 +281,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => {
             let (atomic, file) = AtomicFile::create(path)?;
             let stats = tokenize_jsonl(&tok, &input_name, input, BufWriter::with_capacity(1 << 20, file), on_progress)
-                .with_context(|| format!("{input_name}"))?;
+                .with_context(|| input_name.clone())?;
             atomic.commit()?;
             stats
         }
         None => {
             let stdout = io::stdout().lock();
             tokenize_jsonl(&tok, &input_name, input, BufWriter::with_capacity(1 << 20, stdout), on_progress)
-                .with_context(|| format!("{input_name}"))?
+                .with_context(|| input_name.clone())?
         }
     };
     if let Some(bar) = progress {
