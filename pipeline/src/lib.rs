@@ -1,1 +1,3 @@
 //! electra-pipeline: corpus → packed, sharded Parquet → batches for training.
+
+pub mod tokenizer;

@@ -2,3 +2,4 @@
 
 pub mod bench_infer;
 pub mod infer;
+pub mod tokenize;
