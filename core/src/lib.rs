@@ -6,9 +6,11 @@
 //!
 //! Modules:
 //! - [`config`]: [`ElectraConfig`] with named presets and validation.
+//! - [`float`]: the float32 encoder and heads, matching HF transformers.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod float;
 
 pub use config::{ConfigError, ElectraConfig, HeadKind};
