@@ -4,7 +4,12 @@
 //! - [`infer`]: float32 inference on all cores ([`infer::FloatModel`]) and the losses HF reports.
 #![deny(clippy::unwrap_used)]
 
+pub mod batch;
 pub mod checkpoint;
 pub mod cli;
 pub mod distributed;
 pub mod infer;
+pub mod model;
+pub mod objective;
+pub mod optim;
+pub mod rng;
