@@ -6,9 +6,16 @@
 //!
 //! Modules:
 //! - [`config`]: [`ElectraConfig`] with named presets and validation.
+//! - [`model_file`]: the int8 model file, checked and read in place ([`model_file::Model`]).
+//! - [`quant`]: the int8 encoder (`Model::run`) and its kernels.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod model_file;
+pub mod quant;
+
+#[cfg(test)]
+extern crate std;
 
 pub use config::{ConfigError, ElectraConfig, HeadKind};
