@@ -1,6 +1,9 @@
 //! electra-train: ELECTRA on the host.
 //!
 //! - [`checkpoint`]: HF-format checkpoints (`config.json` + safetensors), read and written with names kept verbatim.
+//! - [`export`]: HF checkpoint → int8 model file (`electra export`).
 #![deny(clippy::unwrap_used)]
 
 pub mod checkpoint;
+pub mod cli;
+pub mod export;

@@ -12,9 +12,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // One line per subcommand; each lives in `electra_train::cli::<name>`.
+    /// Export an HF ELECTRA checkpoint to an int8 model file.
+    Export(electra_train::cli::export::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Export(args) => electra_train::cli::export::run(args),
+    }
 }

@@ -119,8 +119,9 @@ fn entry(e: &super::layout::EntrySpec) -> TensorEntry<'_> {
     }
 }
 
-/// The exact length of the file [`write_model_file`] writes for `spec`.
-pub fn model_file_len(spec: &ModelFileSpec) -> Result<usize, WriteError<core::convert::Infallible>> {
+/// The exact length of the file [`write_model_file`] writes for `spec` (`E` is the source's
+/// error type, unused here, so that one error type serves both calls).
+pub fn model_file_len<E>(spec: &ModelFileSpec) -> Result<usize, WriteError<E>> {
     plan(spec).map(|(_, layout, _)| layout.file_len)
 }
 

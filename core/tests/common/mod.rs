@@ -130,7 +130,7 @@ impl HfModel {
     /// The model file of these weights, in 8-byte aligned memory.
     pub fn model_file(&self, vocab: Option<&[u8]>) -> AlignedBytes {
         let spec = ModelFileSpec { config: self.config, head: self.head, vocab, tokenizer_index: None };
-        let len = model_file_len(&spec).unwrap();
+        let len = model_file_len::<String>(&spec).unwrap();
         let mut out = vec![0u8; len];
         write_model_file(&spec, |name, shape| self.get(name, shape), &mut out).unwrap();
         AlignedBytes::from(&out[..])

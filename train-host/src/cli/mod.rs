@@ -1,0 +1,3 @@
+//! One module per `electra` subcommand: `Args` (clap) and `run(args)`.
+
+pub mod export;
