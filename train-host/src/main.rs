@@ -18,6 +18,8 @@ enum Command {
     BenchInfer(electra_train::cli::bench_infer::Args),
     /// Tokenize JSON lines {"text": ...} to {"ids": [...]} (BERT uncased WordPiece, no special tokens)
     Tokenize(electra_train::cli::tokenize::Args),
+    /// Export an HF ELECTRA checkpoint to an int8 model file.
+    Export(electra_train::cli::export::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,5 +28,6 @@ fn main() -> anyhow::Result<()> {
         Command::Infer(args) => electra_train::cli::infer::run(args),
         Command::BenchInfer(args) => electra_train::cli::bench_infer::run(args),
         Command::Tokenize(args) => electra_train::cli::tokenize::run(args),
+        Command::Export(args) => electra_train::cli::export::run(args),
     }
 }
