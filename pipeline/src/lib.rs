@@ -1,7 +1,6 @@
 //! electra-pipeline: corpus → packed, sharded Parquet → batches for training.
-
-pub mod tokenizer;
 //!
+//! - [`tokenizer`]: [`tokenizer::HostTokenizer`], the core's WordPiece tokenizer with its vocab owned on the host.
 //! - [`corpus`]: `.txt` / `.jsonl` / `.parquet` inputs (optionally `.gz` / `.zst`), streamed as documents.
 //! - [`chunk`]: documents grouped into chunks, the unit of parallel work.
 //! - [`packing`]: ELECTRA's example recipe (`build_pretraining_dataset.py`), written down in full there.
@@ -17,3 +16,4 @@ pub mod packing;
 pub mod reader;
 pub mod rng;
 pub mod shard;
+pub mod tokenizer;

@@ -29,7 +29,7 @@ use ndarray::parallel::prelude::*;
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-pub use crate::batch::Batch;
+pub use electra_pipeline::reader::Batch;
 pub use crate::rng::TrainRng;
 
 /// Prefix of the generator's own tensors in the blob.
