@@ -31,7 +31,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use crate::batch::Batch;
+pub use electra_pipeline::reader::Batch;
 pub use crate::rng::TrainRng;
 
 /// Prefix of the generator's own tensors in the blob.
