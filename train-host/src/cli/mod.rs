@@ -4,3 +4,6 @@ pub mod bench_infer;
 pub mod infer;
 pub mod tokenize;
 pub mod export;
+pub mod eval;
+pub mod pretrain;
+pub mod quickstart;
