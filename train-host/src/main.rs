@@ -16,6 +16,10 @@ enum Command {
     Infer(electra_train::cli::infer::Args),
     /// Time float inference (and the encoder's GEMM shapes) on a checkpoint; JSON lines out.
     BenchInfer(electra_train::cli::bench_infer::Args),
+    /// Tokenize JSON lines {"text": ...} to {"ids": [...]} (BERT uncased WordPiece, no special tokens)
+    Tokenize(electra_train::cli::tokenize::Args),
+    /// Export an HF ELECTRA checkpoint to an int8 model file.
+    Export(electra_train::cli::export::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -23,5 +27,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Infer(args) => electra_train::cli::infer::run(args),
         Command::BenchInfer(args) => electra_train::cli::bench_infer::run(args),
+        Command::Tokenize(args) => electra_train::cli::tokenize::run(args),
+        Command::Export(args) => electra_train::cli::export::run(args),
     }
 }

@@ -2,3 +2,5 @@
 
 pub mod bench_infer;
 pub mod infer;
+pub mod tokenize;
+pub mod export;
