@@ -1,0 +1,34 @@
+//! Float32 inference on the host: [`FloatModel`] loads an HF checkpoint into the no_std core's
+//! parameter blob and scores batches of sequences on all cores; [`loss`] turns logits into the
+//! losses HF reports.
+
+mod error;
+mod gemm_backend;
+pub mod loss;
+mod model;
+
+pub use error::InferError;
+pub use gemm_backend::{GemmBackend, GemmCrate};
+pub use model::{FloatModel, InputSeq, Logits};
+
+use electra_core::{ElectraConfig, HeadKind};
+
+/// Anything `electra infer` can score: the float model here, the int8 model file later.
+pub trait LogitsModel: Sync {
+    fn config(&self) -> &ElectraConfig;
+    fn head(&self) -> HeadKind;
+    /// Logits for every sequence, in order; a rejected sequence is [`InferError::Sequence`] with its index.
+    fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError>;
+}
+
+impl LogitsModel for FloatModel {
+    fn config(&self) -> &ElectraConfig {
+        FloatModel::config(self)
+    }
+    fn head(&self) -> HeadKind {
+        FloatModel::head(self)
+    }
+    fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError> {
+        FloatModel::logits(self, seqs)
+    }
+}
