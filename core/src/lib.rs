@@ -7,10 +7,19 @@
 //! Modules:
 //! - [`config`]: [`ElectraConfig`] with named presets and validation.
 //! - [`float`]: the float32 encoder and heads, matching HF transformers.
+//! - [`tokenizer`]: BERT-uncased WordPiece, exactly as HF tokenizers, on a borrowed vocabulary.
+//! - [`model_file`]: the int8 model file, checked and read in place ([`model_file::Model`]).
+//! - [`quant`]: the int8 encoder (`Model::run`) and its kernels.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
 pub mod float;
+pub mod tokenizer;
+pub mod model_file;
+pub mod quant;
+
+#[cfg(test)]
+extern crate std;
 
 pub use config::{ConfigError, ElectraConfig, HeadKind};

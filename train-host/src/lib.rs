@@ -2,8 +2,20 @@
 //!
 //! - [`checkpoint`]: HF-format checkpoints (`config.json` + safetensors), read and written with names kept verbatim.
 //! - [`infer`]: float32 inference on all cores ([`infer::FloatModel`]) and the losses HF reports.
+//! - [`export`]: HF checkpoint → int8 model file (`electra export`).
+//! - [`model`]: forward and backward of every layer, by hand, with the parameter blob ([`model::ParamSet`]).
+//! - [`objective`]: ELECTRA's joint generator + discriminator step ([`objective::ElectraPretraining`]).
+//! - [`optim`]: AdamW with ELECTRA's and torch's semantics, and the learning-rate schedule.
+//! - [`distributed`]: data-parallel training over MPI.
+//! - [`cli`]: the `electra` subcommands.
 #![deny(clippy::unwrap_used)]
 
 pub mod checkpoint;
+pub mod cli;
 pub mod distributed;
 pub mod infer;
+pub mod model;
+pub mod objective;
+pub mod optim;
+pub mod rng;
+pub mod export;

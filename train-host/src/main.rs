@@ -12,9 +12,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // One line per subcommand; each lives in `electra_train::cli::<name>`.
+    /// Logits for JSON-lines input (`{"ids": [...]}` per line).
+    Infer(electra_train::cli::infer::Args),
+    /// Time float inference (and the encoder's GEMM shapes) on a checkpoint; JSON lines out.
+    BenchInfer(electra_train::cli::bench_infer::Args),
+    /// Tokenize JSON lines {"text": ...} to {"ids": [...]} (BERT uncased WordPiece, no special tokens)
+    Tokenize(electra_train::cli::tokenize::Args),
+    /// Export an HF ELECTRA checkpoint to an int8 model file.
+    Export(electra_train::cli::export::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Infer(args) => electra_train::cli::infer::run(args),
+        Command::BenchInfer(args) => electra_train::cli::bench_infer::run(args),
+        Command::Tokenize(args) => electra_train::cli::tokenize::run(args),
+        Command::Export(args) => electra_train::cli::export::run(args),
+    }
 }

@@ -1,5 +1,7 @@
 //! `nn.LayerNorm` over the last dimension, with HF's `layer_norm_eps` (1e-12 for ELECTRA).
 
+use super::reduce;
+
 /// One LayerNorm's parameters, borrowed: `weight` (γ) and `bias` (β), both `[N]`.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerNormWeights<'a> {
@@ -13,8 +15,8 @@ pub struct LayerNormWeights<'a> {
 pub fn layer_norm_forward(w: LayerNormWeights<'_>, eps: f32, x: &mut [f32]) {
     let n = w.weight.len();
     for row in x.chunks_exact_mut(n) {
-        let mean = row.iter().sum::<f32>() / n as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+        let mean = reduce::sum(row) / n as f32;
+        let var = reduce::sum_by(row, |v| (v - mean) * (v - mean)) / n as f32;
         let inv_std = 1.0 / libm::sqrtf(var + eps);
         for ((v, g), b) in row.iter_mut().zip(w.weight).zip(w.bias) {
             *v = (*v - mean) * inv_std * g + b;

@@ -1,12 +1,25 @@
-//! `nn.Linear`: `y = x · Wᵀ + b`, with `W` stored `[out, in]` as HF (and PyTorch) store it.
+//! `nn.Linear`: `y = x · Wᵀ + b`. `W` is stored `[out, in]` as HF (and PyTorch) store it, or
+//! transposed, `[in, out]`, which GEMMs read faster (the host transposes once at load time).
 
 use super::gemm::{Gemm, MatMut, MatRef};
 
-/// One `nn.Linear`'s parameters, borrowed: `weight` is `[out, in]` row-major, `bias` is `[out]`.
+/// How a linear layer's weight matrix is stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// `[out, in]` row-major: HF's layout, read in place from a checkpoint or from flash.
+    #[default]
+    OutIn,
+    /// `[in, out]` row-major (the transpose): `x · W` walks `W` row by row, which packs faster.
+    InOut,
+}
+
+/// One `nn.Linear`'s parameters, borrowed: `weight` is `[out, in]` or `[in, out]` per `layout`,
+/// `bias` is `[out]`.
 #[derive(Clone, Copy, Debug)]
 pub struct LinearWeights<'a> {
     pub weight: &'a [f32],
     pub bias: &'a [f32],
+    pub layout: WeightLayout,
 }
 
 impl LinearWeights<'_> {
@@ -26,13 +39,12 @@ pub fn linear_forward(gemm: &dyn Gemm, w: LinearWeights<'_>, in_features: usize,
     for row in y.chunks_exact_mut(out_features) {
         row.copy_from_slice(w.bias);
     }
-    gemm.gemm(
-        1.0,
-        MatRef::row_major(x, tokens, in_features),
-        MatRef::row_major(w.weight, out_features, in_features).t(),
-        1.0,
-        MatMut::row_major(y, tokens, out_features),
-    );
+    // Wᵀ [in, out] as a view: the transpose of HF's [out, in], or the stored [in, out] itself.
+    let w_t = match w.layout {
+        WeightLayout::OutIn => MatRef::row_major(w.weight, out_features, in_features).t(),
+        WeightLayout::InOut => MatRef::row_major(w.weight, in_features, out_features),
+    };
+    gemm.gemm(1.0, MatRef::row_major(x, tokens, in_features), w_t, 1.0, MatMut::row_major(y, tokens, out_features));
 }
 
 #[cfg(test)]
@@ -47,8 +59,15 @@ mod tests {
         let bias = [0.25, -0.5];
         let x = [1.0, 0.0, -1.0, 2.0, 1.0, 1.0];
         let mut y = [f32::NAN; 4];
-        linear_forward(&MatrixMultiply, LinearWeights { weight: &weight, bias: &bias }, 3, &x, &mut y);
+        let w = LinearWeights { weight: &weight, bias: &bias, layout: WeightLayout::OutIn };
+        linear_forward(&MatrixMultiply, w, 3, &x, &mut y);
         // row 0: [1 - 3 + 0.25, -1 - 0.5]; row 1: [2 + 2 + 3 + 0.25, -2 + 0.5 - 0.5]
         assert_eq!(y, [-1.75, -1.5, 7.25, -2.0]);
+        // The same matrix stored transposed, [in 3, out 2].
+        let weight_t = [1.0, -1.0, 2.0, 0.5, 3.0, 0.0];
+        let mut y_t = [f32::NAN; 4];
+        let w_t = LinearWeights { weight: &weight_t, bias: &bias, layout: WeightLayout::InOut };
+        linear_forward(&MatrixMultiply, w_t, 3, &x, &mut y_t);
+        assert_eq!(y_t, y);
     }
 }

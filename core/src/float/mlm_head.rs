@@ -5,7 +5,7 @@
 use super::activation::gelu_in_place;
 use super::gemm::Gemm;
 use super::layer_norm::{layer_norm_forward, LayerNormWeights};
-use super::linear::{linear_forward, LinearWeights};
+use super::linear::{linear_forward, LinearWeights, WeightLayout};
 
 /// `generator_predictions.dense` `[E, H]`, `generator_predictions.LayerNorm` `[E]`, the tied
 /// `electra.embeddings.word_embeddings.weight` `[V, E]`, and `generator_lm_head.bias` `[V]`.
@@ -33,6 +33,7 @@ pub fn mlm_head_forward(
     gelu_in_place(scratch);
     layer_norm_forward(w.layer_norm, eps, scratch);
     // logits [T, V] = g · word_embeddingsᵀ [E, V] + lm_bias
-    let lm_head = LinearWeights { weight: w.word_embeddings, bias: w.lm_bias };
+    // The table is [V, E] = [out, in] whatever layout the other linear layers use (it is also the lookup table).
+    let lm_head = LinearWeights { weight: w.word_embeddings, bias: w.lm_bias, layout: WeightLayout::OutIn };
     linear_forward(gemm, lm_head, e, scratch, logits);
 }

@@ -29,11 +29,13 @@ pub mod linear;
 pub mod mlm_head;
 pub mod model;
 pub mod params;
+pub mod reduce;
 pub mod rtd_head;
 
 pub use embeddings::SequenceInput;
 pub use error::FloatError;
 pub use gemm::{Gemm, MatMut, MatRef, MatrixMultiply};
+pub use linear::{LinearWeights, WeightLayout};
 pub use model::{forward, forward_observed, logits_len, scratch_len};
 pub use params::{ElectraWeights, HeadWeights, ParamLayout, TensorInfo};
 

@@ -13,7 +13,7 @@ use super::encoder_layer::EncoderLayerWeights;
 use super::error::FloatError;
 use super::ffn::FeedForwardWeights;
 use super::layer_norm::LayerNormWeights;
-use super::linear::LinearWeights;
+use super::linear::{LinearWeights, WeightLayout};
 use super::mlm_head::MlmHeadWeights;
 use super::rtd_head::RtdHeadWeights;
 use crate::config::{ElectraConfig, HeadKind};
@@ -106,6 +106,7 @@ const TOKEN_CLASSIFIER_HEAD: [Spec; 2] = [spec("classifier.weight", &[C, H]), sp
 pub struct ParamLayout {
     config: ElectraConfig,
     head: HeadKind,
+    linear_layout: WeightLayout,
     embeddings_len: usize,
     project_len: usize,
     layer_len: usize,
@@ -122,6 +123,10 @@ pub struct TensorInfo<'n> {
     pub shape: &'n [usize],
     /// Index of the tensor's first float in the blob.
     pub offset: usize,
+    /// A linear layer's `[out, in]` weight matrix (not an embedding table, not a vector).
+    pub linear_weight: bool,
+    /// The blob holds this linear weight transposed, `[in, out]` (see [`ParamLayout::with_linear_layout`]).
+    pub stored_transposed: bool,
 }
 
 impl TensorInfo<'_> {
@@ -161,7 +166,49 @@ impl ParamLayout {
             .and_then(|n| n.checked_add(project_len))
             .and_then(|n| n.checked_add(head_len))
             .ok_or(FloatError::TooLarge)?;
-        Ok(Self { config: *config, head, embeddings_len, project_len, layer_len, head_len, total })
+        let linear_layout = WeightLayout::OutIn;
+        Ok(Self { config: *config, head, linear_layout, embeddings_len, project_len, layer_len, head_len, total })
+    }
+
+    /// The same layout with every linear weight stored as `layout` says. The default, `OutIn`, is the
+    /// checkpoint's own; `InOut` (each `[out, in]` matrix transposed) makes the host's GEMMs faster.
+    /// Embedding tables keep their `[rows, E]` layout either way.
+    pub fn with_linear_layout(self, layout: WeightLayout) -> Self {
+        Self { linear_layout: layout, ..self }
+    }
+
+    /// How linear weights are stored.
+    pub fn linear_layout(&self) -> WeightLayout {
+        self.linear_layout
+    }
+
+    /// Copies the blob `src` (laid out as `self`) into `dst`, laid out as
+    /// `self.with_linear_layout(target)`: linear weights are transposed when the layouts differ,
+    /// everything else is copied. Both blobs must have [`ParamLayout::len`] floats.
+    pub fn relayout(&self, src: &[f32], target: WeightLayout, dst: &mut [f32]) -> Result<(), FloatError> {
+        for buffer in [src.len(), dst.len()] {
+            if buffer != self.total {
+                return Err(FloatError::ParamsLength { expected: self.total, found: buffer });
+            }
+        }
+        let flip = self.linear_layout != target;
+        self.for_each_tensor(|t| -> Result<(), FloatError> {
+            let from = &src[t.offset..t.offset + t.len()];
+            let to = &mut dst[t.offset..t.offset + t.len()];
+            if flip && t.linear_weight {
+                // Stored rows × cols now; the transpose has cols × rows.
+                let (rows, cols) =
+                    if t.stored_transposed { (t.shape[1], t.shape[0]) } else { (t.shape[0], t.shape[1]) };
+                for r in 0..rows {
+                    for c in 0..cols {
+                        to[c * rows + r] = from[r * cols + c];
+                    }
+                }
+            } else {
+                to.copy_from_slice(from);
+            }
+            Ok(())
+        })
     }
 
     /// The config this layout was built for.
@@ -195,7 +242,9 @@ impl ParamLayout {
     /// Calls `f` for every tensor in blob order with its HF name, shape and offset. Stops at `f`'s first error.
     pub fn for_each_tensor<Err>(&self, mut f: impl FnMut(&TensorInfo<'_>) -> Result<(), Err>) -> Result<(), Err> {
         let mut offset = 0;
-        let mut group = |prefix: &str, layer: Option<usize>, specs: &[Spec]| -> Result<(), Err> {
+        let transpose_linear = self.linear_layout == WeightLayout::InOut;
+        // `linear`: whether the group's 2-D tensors are linear weights (the embedding tables are not).
+        let mut group = |prefix: &str, layer: Option<usize>, specs: &[Spec], linear: bool| -> Result<(), Err> {
             for s in specs {
                 let mut name: heapless::String<NAME_CAPACITY> = heapless::String::new();
                 // Cannot fail: NAME_CAPACITY exceeds the longest prefix + index + tail.
@@ -207,20 +256,28 @@ impl ParamLayout {
                 for (slot, &d) in shape.iter_mut().zip(s.shape) {
                     *slot = dim_value(&self.config, self.head, d);
                 }
-                let info = TensorInfo { name: &name, shape: &shape[..s.shape.len()], offset };
+                let linear_weight = linear && s.shape.len() == 2;
+                let stored_transposed = linear_weight && transpose_linear;
+                let info = TensorInfo {
+                    name: &name,
+                    shape: &shape[..s.shape.len()],
+                    offset,
+                    linear_weight,
+                    stored_transposed,
+                };
                 f(&info)?;
                 offset += info.len();
             }
             Ok(())
         };
-        group(EMBEDDINGS_PREFIX, None, &EMBEDDINGS)?;
+        group(EMBEDDINGS_PREFIX, None, &EMBEDDINGS, false)?;
         if self.config.has_embeddings_project() {
-            group(PROJECT_PREFIX, None, &PROJECT)?;
+            group(PROJECT_PREFIX, None, &PROJECT, true)?;
         }
         for l in 0..self.config.num_hidden_layers {
-            group("electra.encoder.layer.", Some(l), &LAYER)?;
+            group("electra.encoder.layer.", Some(l), &LAYER, true)?;
         }
-        group("", None, head_specs(self.head))
+        group("", None, head_specs(self.head), true)
     }
 }
 
@@ -294,9 +351,14 @@ pub enum HeadWeights<'a> {
 }
 
 impl<'a> ElectraWeights<'a> {
-    /// Wraps a blob laid out as [`ParamLayout::for_each_tensor`] lists it.
+    /// Wraps a blob in the checkpoint's own layout (every tensor as HF stores it), in the order
+    /// [`ParamLayout::for_each_tensor`] lists.
     pub fn new(config: &ElectraConfig, head: HeadKind, params: &'a [f32]) -> Result<Self, FloatError> {
-        let layout = ParamLayout::new(config, head)?;
+        Self::from_layout(ParamLayout::new(config, head)?, params)
+    }
+
+    /// Wraps a blob laid out as `layout` says (for instance with transposed linear weights).
+    pub fn from_layout(layout: ParamLayout, params: &'a [f32]) -> Result<Self, FloatError> {
         if params.len() != layout.len() {
             return Err(FloatError::ParamsLength { expected: layout.len(), found: params.len() });
         }
@@ -337,8 +399,9 @@ impl<'a> ElectraWeights<'a> {
         if !self.layout.config.has_embeddings_project() {
             return None;
         }
+        let ll = self.layout.linear_layout;
         let [weight, bias] = take(self.params, self.layout.embeddings_len, &self.layout, &PROJECT);
-        Some(LinearWeights { weight, bias })
+        Some(LinearWeights { weight, bias, layout: ll })
     }
 
     /// `electra.encoder.layer.{index}.*` for `index` in `0..L`, in order.
@@ -352,20 +415,21 @@ impl<'a> ElectraWeights<'a> {
         if index >= self.layout.config.num_hidden_layers {
             return None;
         }
+        let ll = self.layout.linear_layout;
         let offset = self.layout.layers_start() + index * self.layout.layer_len;
         let [qw, qb, kw, kb, vw, vb, ow, ob, aln_w, aln_b, iw, ib, fw, fb, ln_w, ln_b] =
             take(self.params, offset, &self.layout, &LAYER);
         Some(EncoderLayerWeights {
             attention: SelfAttentionWeights {
-                query: LinearWeights { weight: qw, bias: qb },
-                key: LinearWeights { weight: kw, bias: kb },
-                value: LinearWeights { weight: vw, bias: vb },
-                output_dense: LinearWeights { weight: ow, bias: ob },
+                query: LinearWeights { weight: qw, bias: qb, layout: ll },
+                key: LinearWeights { weight: kw, bias: kb, layout: ll },
+                value: LinearWeights { weight: vw, bias: vb, layout: ll },
+                output_dense: LinearWeights { weight: ow, bias: ob, layout: ll },
                 output_layer_norm: LayerNormWeights { weight: aln_w, bias: aln_b },
             },
             feed_forward: FeedForwardWeights {
-                intermediate_dense: LinearWeights { weight: iw, bias: ib },
-                output_dense: LinearWeights { weight: fw, bias: fb },
+                intermediate_dense: LinearWeights { weight: iw, bias: ib, layout: ll },
+                output_dense: LinearWeights { weight: fw, bias: fb, layout: ll },
                 output_layer_norm: LayerNormWeights { weight: ln_w, bias: ln_b },
             },
         })
@@ -373,20 +437,21 @@ impl<'a> ElectraWeights<'a> {
 
     /// The output head.
     pub fn head(&self) -> HeadWeights<'a> {
+        let ll = self.layout.linear_layout;
         let at = self.layout.head_start();
         let p = self.params;
         match self.layout.head {
             HeadKind::ReplacedTokenDetection => {
                 let [dw, db, pw, pb] = take(p, at, &self.layout, &RTD_HEAD);
                 HeadWeights::ReplacedTokenDetection(RtdHeadWeights {
-                    dense: LinearWeights { weight: dw, bias: db },
-                    dense_prediction: LinearWeights { weight: pw, bias: pb },
+                    dense: LinearWeights { weight: dw, bias: db, layout: ll },
+                    dense_prediction: LinearWeights { weight: pw, bias: pb, layout: ll },
                 })
             }
             HeadKind::MaskedLm => {
                 let [dw, db, ln_w, ln_b, lm_bias] = take(p, at, &self.layout, &MLM_HEAD);
                 HeadWeights::MaskedLm(MlmHeadWeights {
-                    dense: LinearWeights { weight: dw, bias: db },
+                    dense: LinearWeights { weight: dw, bias: db, layout: ll },
                     layer_norm: LayerNormWeights { weight: ln_w, bias: ln_b },
                     word_embeddings: self.embeddings().word_embeddings,
                     lm_bias,
@@ -395,14 +460,14 @@ impl<'a> ElectraWeights<'a> {
             HeadKind::SequenceClassification { .. } => {
                 let [dw, db, ow, ob] = take(p, at, &self.layout, &SEQUENCE_CLASSIFIER_HEAD);
                 HeadWeights::SequenceClassification(SequenceClassifierWeights {
-                    dense: LinearWeights { weight: dw, bias: db },
-                    out_proj: LinearWeights { weight: ow, bias: ob },
+                    dense: LinearWeights { weight: dw, bias: db, layout: ll },
+                    out_proj: LinearWeights { weight: ow, bias: ob, layout: ll },
                 })
             }
             HeadKind::TokenClassification { .. } => {
                 let [w, b] = take(p, at, &self.layout, &TOKEN_CLASSIFIER_HEAD);
                 HeadWeights::TokenClassification(TokenClassifierWeights {
-                    classifier: LinearWeights { weight: w, bias: b },
+                    classifier: LinearWeights { weight: w, bias: b, layout: ll },
                 })
             }
         }

@@ -7,6 +7,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::gemm::NaiveGemm;
+use super::linear::WeightLayout;
 use super::*;
 use crate::config::{ElectraConfig, HeadKind};
 
@@ -139,6 +140,48 @@ fn every_head_runs_and_the_naive_gemm_twin_agrees() {
             let worst = fast.iter().zip(&naive).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             assert!(worst < TWIN_TOLERANCE, "{head:?}: {worst}");
         }
+    }
+}
+
+#[test]
+fn transposed_linear_layout_gives_the_same_logits() {
+    // Same products, GEMM reads W in another order: only summation-order rounding differs.
+    const LAYOUT_TOLERANCE: f32 = 1e-5;
+    for head in HEADS {
+        let config = small_config();
+        let hf_layout = ParamLayout::new(&config, head).unwrap();
+        let params = random_params(hf_layout.len(), 13);
+        let mut transposed = vec![f32::NAN; params.len()];
+        hf_layout.relayout(&params, WeightLayout::InOut, &mut transposed).unwrap();
+        let in_out = hf_layout.with_linear_layout(WeightLayout::InOut);
+        // Query weight [H, H] is transposed, the word embedding table is not.
+        let mut query = None;
+        in_out
+            .for_each_tensor(|t| {
+                if t.name == "electra.encoder.layer.0.attention.self.query.weight" {
+                    query = Some(t.offset);
+                }
+                assert_eq!(t.stored_transposed, t.linear_weight);
+                assert_eq!(t.linear_weight, t.shape.len() == 2 && !t.name.starts_with("electra.embeddings."));
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        let q = query.unwrap();
+        assert_eq!(transposed[q + 1], params[q + 12], "row 0, col 1 of Wᵀ is row 1, col 0 of W");
+        assert_eq!(&transposed[..50 * 8], &params[..50 * 8]);
+        // And back again.
+        let mut round_trip = vec![f32::NAN; params.len()];
+        in_out.relayout(&transposed, WeightLayout::OutIn, &mut round_trip).unwrap();
+        assert_eq!(round_trip, params);
+
+        let input = SequenceInput { input_ids: &IDS, token_type_ids: Some(&TYPES), attention_mask: None };
+        let want = run(&MatrixMultiply, &config, head, &params, &input).unwrap();
+        let weights = ElectraWeights::from_layout(in_out, &transposed).unwrap();
+        let mut scratch = vec![0.0; scratch_len(&config, head, IDS.len())];
+        let mut got = vec![0.0; want.len()];
+        forward(&MatrixMultiply, &weights, &input, &mut scratch, &mut got).unwrap();
+        let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < LAYOUT_TOLERANCE, "{head:?}: {worst}");
     }
 }
 

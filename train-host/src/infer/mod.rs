@@ -10,3 +10,25 @@ mod model;
 pub use error::InferError;
 pub use gemm_backend::{GemmBackend, GemmCrate};
 pub use model::{FloatModel, InputSeq, Logits};
+
+use electra_core::{ElectraConfig, HeadKind};
+
+/// Anything `electra infer` can score: the float model here, the int8 model file later.
+pub trait LogitsModel: Sync {
+    fn config(&self) -> &ElectraConfig;
+    fn head(&self) -> HeadKind;
+    /// Logits for every sequence, in order; a rejected sequence is [`InferError::Sequence`] with its index.
+    fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError>;
+}
+
+impl LogitsModel for FloatModel {
+    fn config(&self) -> &ElectraConfig {
+        FloatModel::config(self)
+    }
+    fn head(&self) -> HeadKind {
+        FloatModel::head(self)
+    }
+    fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError> {
+        FloatModel::logits(self, seqs)
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::{GemmBackend, InferError};
 use crate::checkpoint::{CheckpointError, HfCheckpoint};
-use electra_core::float::{self, ElectraWeights, FloatError, Gemm, ParamLayout, SequenceInput};
+use electra_core::float::{self, ElectraWeights, FloatError, Gemm, ParamLayout, SequenceInput, WeightLayout};
 use electra_core::{ElectraConfig, HeadKind};
 use rayon::prelude::*;
 
@@ -74,11 +74,14 @@ impl Logits {
     }
 }
 
-/// A float32 ELECTRA with its weights in one blob (layout: [`ParamLayout`]).
+/// The host keeps linear weights transposed, `[in, out]`: both GEMMs pack a row-major right-hand
+/// side faster than the transpose of HF's `[out, in]` (measured: docs/BENCHMARKS.md, "Float inference").
+const HOST_LINEAR_LAYOUT: WeightLayout = WeightLayout::InOut;
+
+/// A float32 ELECTRA with its weights in one blob ([`ParamLayout`] with linear weights stored `[in, out]`).
 #[derive(Clone, Debug)]
 pub struct FloatModel {
-    config: ElectraConfig,
-    head: HeadKind,
+    layout: ParamLayout,
     params: Vec<f32>,
     backend: GemmBackend,
 }
@@ -90,10 +93,10 @@ impl FloatModel {
     pub fn from_checkpoint(checkpoint: &HfCheckpoint) -> Result<Self, InferError> {
         let (config, head) = (checkpoint.config, checkpoint.head);
         let layout = ParamLayout::new(&config, head).map_err(InferError::Model)?;
-        let mut params = vec![0.0f32; layout.len()];
+        let mut hf_params = vec![0.0f32; layout.len()];
         layout.for_each_tensor(|t| -> Result<(), CheckpointError> {
             let data = checkpoint.get(t.name, t.shape)?;
-            params[t.offset..t.offset + t.len()].copy_from_slice(data);
+            hf_params[t.offset..t.offset + t.len()].copy_from_slice(data);
             Ok(())
         })?;
         if let Some(lm_head) = checkpoint.tensors.get("generator_lm_head.weight") {
@@ -103,13 +106,17 @@ impl FloatModel {
                 return Err(InferError::UntiedLmHead { dir: checkpoint.dir.clone() });
             }
         }
-        Self::from_params(config, head, params)
+        Self::from_params(config, head, &hf_params)
     }
 
-    /// Wraps a blob laid out as [`ParamLayout::for_each_tensor`] lists it.
-    pub fn from_params(config: ElectraConfig, head: HeadKind, params: Vec<f32>) -> Result<Self, InferError> {
-        ElectraWeights::new(&config, head, &params).map_err(InferError::Model)?;
-        Ok(Self { config, head, params, backend: GemmBackend::default() })
+    /// Builds the model from a blob in the checkpoint's own layout (every tensor as HF stores it, in
+    /// the order [`ParamLayout::for_each_tensor`] lists).
+    pub fn from_params(config: ElectraConfig, head: HeadKind, hf_params: &[f32]) -> Result<Self, InferError> {
+        let hf_layout = ParamLayout::new(&config, head).map_err(InferError::Model)?;
+        let mut params = vec![0.0f32; hf_layout.len()];
+        hf_layout.relayout(hf_params, HOST_LINEAR_LAYOUT, &mut params).map_err(InferError::Model)?;
+        let layout = hf_layout.with_linear_layout(HOST_LINEAR_LAYOUT);
+        Ok(Self { layout, params, backend: GemmBackend::default() })
     }
 
     /// The same model with another GEMM implementation.
@@ -119,24 +126,29 @@ impl FloatModel {
     }
 
     pub fn config(&self) -> &ElectraConfig {
-        &self.config
+        self.layout.config()
     }
 
     pub fn head(&self) -> HeadKind {
-        self.head
+        self.layout.head()
     }
 
     pub fn backend(&self) -> GemmBackend {
         self.backend
     }
 
-    /// The parameter blob.
+    /// The parameter blob, laid out as [`FloatModel::layout`] says.
     pub fn params(&self) -> &[f32] {
         &self.params
     }
 
+    /// Where each tensor sits in [`FloatModel::params`] (linear weights transposed, `[in, out]`).
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
     fn weights(&self) -> Result<ElectraWeights<'_>, InferError> {
-        ElectraWeights::new(&self.config, self.head, &self.params).map_err(InferError::Model)
+        ElectraWeights::from_layout(self.layout, &self.params).map_err(InferError::Model)
     }
 
     /// Logits for every sequence, in order. Every sequence is checked before any runs, and the first
@@ -145,7 +157,7 @@ impl FloatModel {
     pub fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError> {
         let weights = self.weights()?;
         for (index, seq) in seqs.iter().enumerate() {
-            seq.as_input().validate(&self.config).map_err(|source| InferError::Sequence { index, source })?;
+            seq.as_input().validate(self.config()).map_err(|source| InferError::Sequence { index, source })?;
         }
         let threads_per_sequence = (rayon::current_num_threads() / seqs.len().max(1)).max(1);
         let gemm = self.backend.instance(threads_per_sequence);
@@ -163,7 +175,7 @@ impl FloatModel {
     pub fn logits_and_hidden_states(&self, seq: &InputSeq) -> Result<(Logits, Vec<Vec<f32>>), InferError> {
         let weights = self.weights()?;
         let gemm = self.backend.instance(rayon::current_num_threads());
-        let mut hidden_states = Vec::with_capacity(self.config.num_hidden_layers + 1);
+        let mut hidden_states = Vec::with_capacity(self.config().num_hidden_layers + 1);
         let logits = self
             .run_one(&*gemm, &weights, seq, &mut Vec::new(), &mut |_, h| hidden_states.push(h.to_vec()))
             .map_err(|source| InferError::Sequence { index: 0, source })?;
@@ -178,14 +190,15 @@ impl FloatModel {
         scratch: &mut Vec<f32>,
         on_hidden: &mut dyn FnMut(usize, &[f32]),
     ) -> Result<Logits, FloatError> {
+        let (config, head) = (self.config(), self.head());
         let tokens = seq.input_ids.len();
-        let needed = float::scratch_len(&self.config, self.head, tokens);
+        let needed = float::scratch_len(config, head, tokens);
         if scratch.len() < needed {
             scratch.resize(needed, 0.0);
         }
-        let mut values = vec![0.0f32; float::logits_len(&self.config, self.head, tokens)];
+        let mut values = vec![0.0f32; float::logits_len(config, head, tokens)];
         float::forward_observed(gemm, weights, &seq.as_input(), scratch, &mut values, on_hidden)?;
-        Ok(Logits::new(self.head, &self.config, values))
+        Ok(Logits::new(head, config, values))
     }
 }
 

@@ -1,0 +1,523 @@
+//! Where every tensor of a model file lives, computed from the config alone.
+//!
+//! The writer and the reader share this one function of `(config, head, extras)`, in the spirit of
+//! llm.c's parameter blob with named views: the tensor directory in the file must equal it entry by
+//! entry, so a reader never trusts an offset it could not have computed itself.
+//!
+//! Order in the file: embeddings, `L` encoder layers (each the same size, so layer `l` is the first
+//! layer shifted by `l · layer_stride`), the head, then the optional vocab and tokenizer index.
+//! Every tensor starts at a multiple of [`TENSOR_ALIGN`].
+
+use super::format::{DType, TENSOR_ALIGN};
+use crate::config::{ElectraConfig, HeadKind};
+use core::fmt::Write;
+
+/// Room for the longest tensor name (`electra.encoder.layer.NNNN.attention.output.LayerNorm.weight`, 60 bytes).
+pub type TensorName = heapless::String<64>;
+
+/// The largest inner dimension of a matrix product: keeps every int32 accumulator exact
+/// (`K · 127 · 128 < 2^31`) with room to spare.
+pub const MAX_INNER_DIM: usize = 1 << 16;
+
+/// Bytes `[offset, offset + len)` of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Span {
+    /// This span moved `by` bytes later.
+    const fn shifted(self, by: usize) -> Self {
+        Self { offset: self.offset + by, len: self.len }
+    }
+}
+
+/// A quantized `Linear`: `weight` int8 `[n_out, n_in]`, `scale` f32 `[n_out]`, `bias` f32 `[n_out]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearSpans {
+    pub weight: Span,
+    pub scale: Span,
+    pub bias: Span,
+    pub n_out: usize,
+    pub n_in: usize,
+}
+
+/// A `LayerNorm` over `n` features: f32 `weight` and `bias`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerNormSpans {
+    pub weight: Span,
+    pub bias: Span,
+    pub n: usize,
+}
+
+/// A quantized embedding table: int8 `[rows, dim]` and one f32 scale per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbeddingSpans {
+    pub weight: Span,
+    pub scale: Span,
+    pub rows: usize,
+    pub dim: usize,
+}
+
+/// One encoder layer, HF module names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerSpans {
+    pub query: LinearSpans,
+    pub key: LinearSpans,
+    pub value: LinearSpans,
+    pub attention_output: LinearSpans,
+    pub attention_layer_norm: LayerNormSpans,
+    pub intermediate: LinearSpans,
+    pub output: LinearSpans,
+    pub output_layer_norm: LayerNormSpans,
+}
+
+impl LayerSpans {
+    fn shifted(self, by: usize) -> Self {
+        let linear = |l: LinearSpans| LinearSpans {
+            weight: l.weight.shifted(by),
+            scale: l.scale.shifted(by),
+            bias: l.bias.shifted(by),
+            ..l
+        };
+        let norm = |n: LayerNormSpans| LayerNormSpans { weight: n.weight.shifted(by), bias: n.bias.shifted(by), ..n };
+        Self {
+            query: linear(self.query),
+            key: linear(self.key),
+            value: linear(self.value),
+            attention_output: linear(self.attention_output),
+            attention_layer_norm: norm(self.attention_layer_norm),
+            intermediate: linear(self.intermediate),
+            output: linear(self.output),
+            output_layer_norm: norm(self.output_layer_norm),
+        }
+    }
+}
+
+/// The output head's tensors, one variant per [`HeadKind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadSpans {
+    /// `discriminator_predictions.dense` `[H, H]` → GELU → `.dense_prediction` `[1, H]`.
+    ReplacedTokenDetection { dense: LinearSpans, prediction: LinearSpans },
+    /// `generator_predictions.dense` `[E, H]` → GELU → `.LayerNorm` `[E]` → word embeddings (tied)
+    /// + `generator_lm_head.bias` `[V]`.
+    MaskedLm { dense: LinearSpans, layer_norm: LayerNormSpans, bias: Span },
+    /// `classifier.dense` `[H, H]` → GELU → `classifier.out_proj` `[C, H]` on the first token.
+    SequenceClassification { dense: LinearSpans, out_proj: LinearSpans },
+    /// `classifier` `[C, H]` on every token.
+    TokenClassification { classifier: LinearSpans },
+}
+
+/// Why no layout exists for a header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// An inner dimension exceeds [`MAX_INNER_DIM`].
+    DimensionTooLarge { field: &'static str, value: usize },
+    /// A classifier head with zero labels.
+    NoLabels,
+    /// The sizes overflow the address space of this machine.
+    TooLarge,
+    /// A tokenizer index without the vocab it indexes.
+    IndexWithoutVocab,
+}
+
+/// Every tensor's place in the file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout {
+    pub config: ElectraConfig,
+    pub head: HeadKind,
+    pub word_embeddings: EmbeddingSpans,
+    pub position_embeddings: EmbeddingSpans,
+    pub token_type_embeddings: EmbeddingSpans,
+    pub embeddings_layer_norm: LayerNormSpans,
+    /// Present when `E ≠ H`.
+    pub embeddings_project: Option<LinearSpans>,
+    first_layer: LayerSpans,
+    layer_stride: usize,
+    pub head_spans: HeadSpans,
+    pub vocab: Option<Span>,
+    pub tokenizer_index: Option<Span>,
+    /// Length of the whole file.
+    pub file_len: usize,
+}
+
+/// Hands out aligned spans in file order, with every sum checked.
+struct Cursor {
+    at: usize,
+}
+
+impl Cursor {
+    fn take(&mut self, elements: usize, dtype: DType) -> Result<Span, LayoutError> {
+        let len = elements.checked_mul(dtype.size()).ok_or(LayoutError::TooLarge)?;
+        let span = Span { offset: self.at, len };
+        self.at = align_up(self.at.checked_add(len).ok_or(LayoutError::TooLarge)?).ok_or(LayoutError::TooLarge)?;
+        Ok(span)
+    }
+
+    fn rows(rows: usize, cols: usize) -> Result<usize, LayoutError> {
+        rows.checked_mul(cols).ok_or(LayoutError::TooLarge)
+    }
+
+    fn linear(&mut self, n_out: usize, n_in: usize) -> Result<LinearSpans, LayoutError> {
+        Ok(LinearSpans {
+            weight: self.take(Self::rows(n_out, n_in)?, DType::I8)?,
+            scale: self.take(n_out, DType::F32)?,
+            bias: self.take(n_out, DType::F32)?,
+            n_out,
+            n_in,
+        })
+    }
+
+    fn layer_norm(&mut self, n: usize) -> Result<LayerNormSpans, LayoutError> {
+        Ok(LayerNormSpans { weight: self.take(n, DType::F32)?, bias: self.take(n, DType::F32)?, n })
+    }
+
+    fn embedding(&mut self, rows: usize, dim: usize) -> Result<EmbeddingSpans, LayoutError> {
+        Ok(EmbeddingSpans {
+            weight: self.take(Self::rows(rows, dim)?, DType::I8)?,
+            scale: self.take(rows, DType::F32)?,
+            rows,
+            dim,
+        })
+    }
+}
+
+/// `at` rounded up to a multiple of [`TENSOR_ALIGN`].
+pub const fn align_up(at: usize) -> Option<usize> {
+    match at.checked_add(TENSOR_ALIGN - 1) {
+        Some(v) => Some(v / TENSOR_ALIGN * TENSOR_ALIGN),
+        None => None,
+    }
+}
+
+impl Layout {
+    /// The layout of a file whose tensor data starts at `data_offset` (a multiple of
+    /// [`TENSOR_ALIGN`]), with an embedded vocab of `vocab_bytes` and a tokenizer index of
+    /// `index_words` words when given. The config must already be valid.
+    pub fn new(
+        config: &ElectraConfig,
+        head: HeadKind,
+        data_offset: usize,
+        vocab_bytes: Option<usize>,
+        index_words: Option<usize>,
+    ) -> Result<Self, LayoutError> {
+        for (field, value) in [
+            ("embedding_size", config.embedding_size),
+            ("hidden_size", config.hidden_size),
+            ("intermediate_size", config.intermediate_size),
+            ("max_position_embeddings", config.max_position_embeddings),
+        ] {
+            if value > MAX_INNER_DIM {
+                return Err(LayoutError::DimensionTooLarge { field, value });
+            }
+        }
+        let (v, e, h, f) = (config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size);
+        let mut cursor = Cursor { at: data_offset };
+        let word_embeddings = cursor.embedding(v, e)?;
+        let position_embeddings = cursor.embedding(config.max_position_embeddings, e)?;
+        let token_type_embeddings = cursor.embedding(config.type_vocab_size, e)?;
+        let embeddings_layer_norm = cursor.layer_norm(e)?;
+        let embeddings_project = if config.has_embeddings_project() { Some(cursor.linear(h, e)?) } else { None };
+
+        let layer_start = cursor.at;
+        let first_layer = LayerSpans {
+            query: cursor.linear(h, h)?,
+            key: cursor.linear(h, h)?,
+            value: cursor.linear(h, h)?,
+            attention_output: cursor.linear(h, h)?,
+            attention_layer_norm: cursor.layer_norm(h)?,
+            intermediate: cursor.linear(f, h)?,
+            output: cursor.linear(h, f)?,
+            output_layer_norm: cursor.layer_norm(h)?,
+        };
+        let layer_stride = cursor.at - layer_start;
+        let all_layers = layer_stride.checked_mul(config.num_hidden_layers).ok_or(LayoutError::TooLarge)?;
+        cursor.at = layer_start.checked_add(all_layers).ok_or(LayoutError::TooLarge)?;
+
+        let head_spans = match head {
+            HeadKind::ReplacedTokenDetection => {
+                HeadSpans::ReplacedTokenDetection { dense: cursor.linear(h, h)?, prediction: cursor.linear(1, h)? }
+            }
+            HeadKind::MaskedLm => HeadSpans::MaskedLm {
+                dense: cursor.linear(e, h)?,
+                layer_norm: cursor.layer_norm(e)?,
+                bias: cursor.take(v, DType::F32)?,
+            },
+            HeadKind::SequenceClassification { num_labels } => {
+                if num_labels == 0 {
+                    return Err(LayoutError::NoLabels);
+                }
+                HeadSpans::SequenceClassification {
+                    dense: cursor.linear(h, h)?,
+                    out_proj: cursor.linear(num_labels, h)?,
+                }
+            }
+            HeadKind::TokenClassification { num_labels } => {
+                if num_labels == 0 {
+                    return Err(LayoutError::NoLabels);
+                }
+                HeadSpans::TokenClassification { classifier: cursor.linear(num_labels, h)? }
+            }
+        };
+        let vocab = match vocab_bytes {
+            Some(n) => Some(cursor.take(n, DType::U8)?),
+            None => None,
+        };
+        let tokenizer_index = match (index_words, vocab) {
+            (Some(n), Some(_)) => Some(cursor.take(n, DType::U32)?),
+            (Some(_), None) => return Err(LayoutError::IndexWithoutVocab),
+            (None, _) => None,
+        };
+        // The last tensor's padding is not part of the file.
+        let file_len = match (tokenizer_index, vocab) {
+            (Some(s), _) | (None, Some(s)) => s.offset + s.len,
+            (None, None) => last_head_span(&head_spans).map_or(cursor.at, |s| s.offset + s.len),
+        };
+        Ok(Self {
+            config: *config,
+            head,
+            word_embeddings,
+            position_embeddings,
+            token_type_embeddings,
+            embeddings_layer_norm,
+            embeddings_project,
+            first_layer,
+            layer_stride,
+            head_spans,
+            vocab,
+            tokenizer_index,
+            file_len,
+        })
+    }
+
+    /// Encoder layer `index` (`< num_hidden_layers`).
+    pub fn layer(&self, index: usize) -> LayerSpans {
+        self.first_layer.shifted(index * self.layer_stride)
+    }
+
+    /// Number of directory entries.
+    pub fn tensor_count(&self) -> usize {
+        let mut count = 0;
+        let _ = self.try_for_each_entry(|_| -> Result<(), ()> {
+            count += 1;
+            Ok(())
+        });
+        count
+    }
+
+    /// Calls `f` for every tensor group in file order.
+    pub fn try_for_each_group<E>(&self, mut f: impl FnMut(Group) -> Result<(), E>) -> Result<(), E> {
+        use Group::*;
+        f(Embedding(Prefix::top("electra.embeddings.word_embeddings"), self.word_embeddings))?;
+        f(Embedding(Prefix::top("electra.embeddings.position_embeddings"), self.position_embeddings))?;
+        f(Embedding(Prefix::top("electra.embeddings.token_type_embeddings"), self.token_type_embeddings))?;
+        f(LayerNorm(Prefix::top("electra.embeddings.LayerNorm"), self.embeddings_layer_norm))?;
+        if let Some(project) = self.embeddings_project {
+            f(Linear(Prefix::top("electra.embeddings_project"), project))?;
+        }
+        for l in 0..self.config.num_hidden_layers {
+            let s = self.layer(l);
+            f(Linear(Prefix::layer(l, "attention.self.query"), s.query))?;
+            f(Linear(Prefix::layer(l, "attention.self.key"), s.key))?;
+            f(Linear(Prefix::layer(l, "attention.self.value"), s.value))?;
+            f(Linear(Prefix::layer(l, "attention.output.dense"), s.attention_output))?;
+            f(LayerNorm(Prefix::layer(l, "attention.output.LayerNorm"), s.attention_layer_norm))?;
+            f(Linear(Prefix::layer(l, "intermediate.dense"), s.intermediate))?;
+            f(Linear(Prefix::layer(l, "output.dense"), s.output))?;
+            f(LayerNorm(Prefix::layer(l, "output.LayerNorm"), s.output_layer_norm))?;
+        }
+        match self.head_spans {
+            HeadSpans::ReplacedTokenDetection { dense, prediction } => {
+                f(Linear(Prefix::top("discriminator_predictions.dense"), dense))?;
+                f(Linear(Prefix::top("discriminator_predictions.dense_prediction"), prediction))?;
+            }
+            HeadSpans::MaskedLm { dense, layer_norm, bias } => {
+                f(Linear(Prefix::top("generator_predictions.dense"), dense))?;
+                f(LayerNorm(Prefix::top("generator_predictions.LayerNorm"), layer_norm))?;
+                f(Bias(Prefix::top("generator_lm_head"), bias, self.config.vocab_size))?;
+            }
+            HeadSpans::SequenceClassification { dense, out_proj } => {
+                f(Linear(Prefix::top("classifier.dense"), dense))?;
+                f(Linear(Prefix::top("classifier.out_proj"), out_proj))?;
+            }
+            HeadSpans::TokenClassification { classifier } => f(Linear(Prefix::top("classifier"), classifier))?,
+        }
+        if let Some(span) = self.vocab {
+            f(Vocab(span))?;
+        }
+        if let Some(span) = self.tokenizer_index {
+            f(TokenizerIndex(span))?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` for every directory entry in file order.
+    pub fn try_for_each_entry<E>(&self, mut f: impl FnMut(&EntrySpec) -> Result<(), E>) -> Result<(), E> {
+        self.try_for_each_group(|group| {
+            let mut emit =
+                |name: TensorName, dtype, shape: [usize; 2], span| f(&EntrySpec { name, dtype, shape, span });
+            match group {
+                Group::Linear(p, s) => {
+                    emit(p.name(".weight"), DType::I8, [s.n_out, s.n_in], s.weight)?;
+                    emit(p.name(".weight_scale"), DType::F32, [1, s.n_out], s.scale)?;
+                    emit(p.name(".bias"), DType::F32, [1, s.n_out], s.bias)
+                }
+                Group::LayerNorm(p, s) => {
+                    emit(p.name(".weight"), DType::F32, [1, s.n], s.weight)?;
+                    emit(p.name(".bias"), DType::F32, [1, s.n], s.bias)
+                }
+                Group::Embedding(p, s) => {
+                    emit(p.name(".weight"), DType::I8, [s.rows, s.dim], s.weight)?;
+                    emit(p.name(".weight_scale"), DType::F32, [1, s.rows], s.scale)
+                }
+                Group::Bias(p, span, n) => emit(p.name(".bias"), DType::F32, [1, n], span),
+                Group::Vocab(span) => emit(Prefix::top(VOCAB_NAME).name(""), DType::U8, [1, span.len], span),
+                Group::TokenizerIndex(span) => {
+                    emit(Prefix::top(TOKENIZER_INDEX_NAME).name(""), DType::U32, [1, span.len / 4], span)
+                }
+            }
+        })
+    }
+}
+
+fn last_head_span(head: &HeadSpans) -> Option<Span> {
+    Some(match *head {
+        HeadSpans::ReplacedTokenDetection { prediction, .. } => prediction.bias,
+        HeadSpans::MaskedLm { bias, .. } => bias,
+        HeadSpans::SequenceClassification { out_proj, .. } => out_proj.bias,
+        HeadSpans::TokenClassification { classifier } => classifier.bias,
+    })
+}
+
+/// Directory name of the embedded vocab.
+pub const VOCAB_NAME: &str = "vocab.txt";
+/// Directory name of the embedded tokenizer index.
+pub const TOKENIZER_INDEX_NAME: &str = "tokenizer.index";
+
+/// The HF module path a group of tensors belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    /// `Some(l)` for `electra.encoder.layer.{l}.{path}`.
+    pub layer: Option<usize>,
+    pub path: &'static str,
+}
+
+impl Prefix {
+    const fn top(path: &'static str) -> Self {
+        Self { layer: None, path }
+    }
+
+    const fn layer(layer: usize, path: &'static str) -> Self {
+        Self { layer: Some(layer), path }
+    }
+
+    /// The full name of one tensor of this module: `prefix + suffix` (suffix like `.weight`).
+    pub fn name(&self, suffix: &str) -> TensorName {
+        let mut name = TensorName::new();
+        // Cannot overflow: the longest prefix plus suffix is well under the capacity for any
+        // layer index below 10^30 (`names_fit` test).
+        let _ = match self.layer {
+            Some(l) => write!(name, "electra.encoder.layer.{l}.{}{suffix}", self.path),
+            None => write!(name, "{}{suffix}", self.path),
+        };
+        name
+    }
+}
+
+/// A set of tensors that are written together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Linear(Prefix, LinearSpans),
+    LayerNorm(Prefix, LayerNormSpans),
+    Embedding(Prefix, EmbeddingSpans),
+    /// A lone f32 bias vector of `n` values (the generator's `generator_lm_head.bias`).
+    Bias(Prefix, Span, usize),
+    Vocab(Span),
+    TokenizerIndex(Span),
+}
+
+/// What the directory must say about one tensor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntrySpec {
+    pub name: TensorName,
+    pub dtype: DType,
+    pub shape: [usize; 2],
+    pub span: Span,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_heads() -> [HeadKind; 4] {
+        [
+            HeadKind::ReplacedTokenDetection,
+            HeadKind::MaskedLm,
+            HeadKind::SequenceClassification { num_labels: 3 },
+            HeadKind::TokenClassification { num_labels: 5 },
+        ]
+    }
+
+    #[test]
+    fn entries_are_aligned_increasing_and_end_at_file_len() {
+        for config in [ElectraConfig::small(), ElectraConfig::tiny(), ElectraConfig::tiny_generator()] {
+            for head in all_heads() {
+                for extras in [(None, None), (Some(1001), None), (Some(77), Some(13))] {
+                    let layout = Layout::new(&config, head, 128, extras.0, extras.1).unwrap();
+                    let mut next = 128;
+                    let mut last_end = 0;
+                    layout
+                        .try_for_each_entry(|e| -> Result<(), ()> {
+                            assert_eq!(e.span.offset % TENSOR_ALIGN, 0, "{}", e.name);
+                            assert!(e.span.offset >= next, "{} overlaps", e.name);
+                            assert_eq!(e.span.len, e.shape[0] * e.shape[1] * e.dtype.size(), "{}", e.name);
+                            next = align_up(e.span.offset + e.span.len).unwrap();
+                            last_end = e.span.offset + e.span.len;
+                            Ok(())
+                        })
+                        .unwrap();
+                    assert_eq!(last_end, layout.file_len);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_fit_and_follow_hf() {
+        let config = ElectraConfig { num_hidden_layers: 1000, ..ElectraConfig::tiny() };
+        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None).unwrap();
+        let mut names = std::vec::Vec::new();
+        layout
+            .try_for_each_entry(|e| -> Result<(), ()> {
+                names.push(e.name.clone());
+                Ok(())
+            })
+            .unwrap();
+        assert!(names.iter().any(|n| n == "electra.encoder.layer.999.attention.output.LayerNorm.weight"));
+        assert!(names.iter().any(|n| n == "electra.encoder.layer.0.attention.self.query.weight_scale"));
+        assert_eq!(names[0], "electra.embeddings.word_embeddings.weight");
+        assert_eq!(names.len(), layout.tensor_count());
+    }
+
+    #[test]
+    fn small_discriminator_fits_in_14_mib() {
+        let vocab = 231_508; // bytes of data/vocab.txt
+        let layout =
+            Layout::new(&ElectraConfig::small(), HeadKind::ReplacedTokenDetection, 64, Some(vocab), None).unwrap();
+        assert!(layout.file_len < 14 << 20, "{}", layout.file_len);
+    }
+
+    #[test]
+    fn absurd_sizes_are_errors_not_overflows() {
+        let config = ElectraConfig { vocab_size: usize::MAX / 2, ..ElectraConfig::tiny() };
+        assert_eq!(Layout::new(&config, HeadKind::MaskedLm, 64, None, None), Err(LayoutError::TooLarge));
+        let config = ElectraConfig { hidden_size: 1 << 20, num_attention_heads: 1, ..ElectraConfig::tiny() };
+        assert!(matches!(
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None),
+            Err(LayoutError::DimensionTooLarge { field: "hidden_size", .. })
+        ));
+        let head = HeadKind::TokenClassification { num_labels: 0 };
+        assert_eq!(Layout::new(&ElectraConfig::tiny(), head, 64, None, None), Err(LayoutError::NoLabels));
+    }
+}

@@ -1,0 +1,41 @@
+//! The model file: one versioned, checksummed binary that a microcontroller runs in place.
+//!
+//! A preamble (magic, version, length, CRC32), a `postcard` header (config, head, quantization
+//! scheme, tensor directory), then 64-byte aligned tensor data: int8 weights with one f32 scale per
+//! output channel, int8 embedding rows with one scale per row, f32 biases and LayerNorm parameters,
+//! and optionally the `vocab.txt` and a prebuilt tokenizer index. See [`format`] for the bytes and
+//! [`layout`] for where each tensor goes.
+//!
+//! - [`Model::from_bytes`] checks a buffer and borrows it: no copy, no allocation. Any damage is a
+//!   typed [`ModelFileError`], never a panic or an out-of-bounds read.
+//! - [`write_model_file`] writes one from float tensors into a caller buffer (host: `electra export`).
+//! - [`crate::include_model_bytes!`] embeds a file in firmware with the alignment it needs.
+
+mod error;
+pub mod format;
+pub mod layout;
+mod read;
+mod write;
+
+pub use error::ModelFileError;
+pub use format::{FORMAT_VERSION, MAGIC};
+pub use layout::{LayoutError, MAX_INNER_DIM};
+pub use read::Model;
+pub use write::{model_file_len, write_model_file, ModelFileSpec, WriteError};
+
+/// Embeds a model file in the binary at 64-byte alignment (plain `include_bytes!` only guarantees
+/// 1) and evaluates to `&'static [u8]`, ready for [`Model::from_bytes`].
+///
+/// ```text
+/// static MODEL: &[u8] = electra_core::include_model_bytes!("../model.elq");
+/// let model = electra_core::model_file::Model::from_bytes(MODEL)?;
+/// ```
+#[macro_export]
+macro_rules! include_model_bytes {
+    ($path:expr) => {{
+        #[repr(C, align(64))]
+        struct Aligned<B: ?Sized>(B);
+        static ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!($path));
+        &ALIGNED.0
+    }};
+}

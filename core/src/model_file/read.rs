@@ -1,0 +1,289 @@
+//! [`Model::from_bytes`]: every check of a model file, then zero-copy views of its tensors.
+
+use super::error::ModelFileError;
+use super::format::*;
+use super::layout::{align_up, Group, LayerSpans, Layout, LinearSpans, Span, TensorName};
+use crate::config::{ElectraConfig, HeadKind};
+use crate::quant::weights::{QEmbedding, QLayerNorm, QLinear};
+
+/// A model file checked and borrowed in place. Cheap to copy; holds no tensor data of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct Model<'a> {
+    bytes: &'a [u8],
+    layout: Layout,
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(word)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// CRC32 of a whole file except the four bytes that store it.
+pub(crate) fn file_crc(bytes: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&bytes[..CRC_AT]);
+    hasher.update(&bytes[CRC_AT + 4..]);
+    hasher.finalize()
+}
+
+impl<'a> Model<'a> {
+    /// Checks `bytes` (magic, version, length, CRC32, header, every directory entry against the
+    /// layout the config implies, every float parameter) and borrows its tensors in place.
+    ///
+    /// `bytes` must start at a 4-byte aligned address. Costs one pass over the file for the CRC.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, ModelFileError> {
+        if bytes.len() < PREAMBLE_LEN {
+            return Err(ModelFileError::TooShort { len: bytes.len() });
+        }
+        if bytes[..MAGIC.len()] != MAGIC {
+            return Err(ModelFileError::NotAModelFile);
+        }
+        let version = u32_at(bytes, VERSION_AT);
+        if version == 0 {
+            return Err(ModelFileError::UnknownVersion { found: version });
+        }
+        if version > FORMAT_VERSION {
+            return Err(ModelFileError::NewerVersion { found: version, supported: FORMAT_VERSION });
+        }
+        if cfg!(target_endian = "big") {
+            return Err(ModelFileError::BigEndianMachine);
+        }
+        let address = bytes.as_ptr() as usize;
+        if !address.is_multiple_of(BUFFER_ALIGN) {
+            return Err(ModelFileError::Misaligned { address, required: BUFFER_ALIGN });
+        }
+        let expected_len = u64_at(bytes, FILE_LEN_AT);
+        if expected_len != bytes.len() as u64 {
+            return Err(ModelFileError::LengthMismatch { expected: expected_len, actual: bytes.len() });
+        }
+        let stored = u32_at(bytes, CRC_AT);
+        let computed = file_crc(bytes);
+        if stored != computed {
+            return Err(ModelFileError::ChecksumMismatch { stored, computed });
+        }
+        if u32_at(bytes, RESERVED_AT) != 0 {
+            return Err(ModelFileError::ReservedNotZero);
+        }
+
+        let header_len = u32_at(bytes, HEADER_LEN_AT) as usize;
+        let header_end = PREAMBLE_LEN + header_len;
+        let header_bytes = bytes.get(PREAMBLE_LEN..header_end).ok_or(ModelFileError::HeaderOutOfRange {
+            header_len: header_len as u64,
+            data_offset: 0,
+            file_len: bytes.len(),
+        })?;
+        let (header, mut directory) = postcard::take_from_bytes::<FileHeader>(header_bytes)
+            .map_err(|_| ModelFileError::BadHeader { part: "fixed header" })?;
+        header.config.validate().map_err(ModelFileError::BadConfig)?;
+        if header.quantization != Quantization::CURRENT {
+            return Err(ModelFileError::UnsupportedQuantization);
+        }
+        if align_up(header_end).map(|a| a as u64) != Some(header.data_offset) || header.data_offset > bytes.len() as u64
+        {
+            return Err(ModelFileError::HeaderOutOfRange {
+                header_len: header_len as u64,
+                data_offset: header.data_offset,
+                file_len: bytes.len(),
+            });
+        }
+        let too_large = ModelFileError::BadLayout(super::layout::LayoutError::TooLarge);
+        let to_usize = |v: Option<u64>| -> Result<Option<usize>, ModelFileError> {
+            v.map(|n| usize::try_from(n).map_err(|_| too_large.clone())).transpose()
+        };
+        let layout = Layout::new(
+            &header.config,
+            header.head,
+            header.data_offset as usize,
+            to_usize(header.vocab_bytes)?,
+            to_usize(header.tokenizer_index_words)?,
+        )
+        .map_err(ModelFileError::BadLayout)?;
+
+        let expected = layout.tensor_count();
+        if header.tensor_count as usize != expected {
+            return Err(ModelFileError::TensorCountMismatch { expected, found: header.tensor_count });
+        }
+        let mut index = 0;
+        layout.try_for_each_entry(|spec| {
+            let (entry, rest) = postcard::take_from_bytes::<TensorEntry>(directory)
+                .map_err(|_| ModelFileError::BadHeader { part: "tensor directory entry" })?;
+            directory = rest;
+            let in_file = entry.offset.checked_add(entry.len).is_some_and(|end| end <= bytes.len() as u64);
+            if !in_file {
+                return Err(ModelFileError::TensorOutOfRange {
+                    tensor: truncated_name(entry.name),
+                    offset: entry.offset,
+                    len: entry.len,
+                    file_len: bytes.len(),
+                });
+            }
+            let mismatch = |field| ModelFileError::TensorMismatch { index, expected: spec.name.clone(), field };
+            if entry.name != spec.name.as_str() {
+                return Err(mismatch("name"));
+            }
+            if entry.dtype != spec.dtype {
+                return Err(mismatch("dtype"));
+            }
+            if entry.shape != [spec.shape[0] as u64, spec.shape[1] as u64] {
+                return Err(mismatch("shape"));
+            }
+            if entry.offset != spec.span.offset as u64 {
+                return Err(mismatch("offset"));
+            }
+            if entry.len != spec.span.len as u64 {
+                return Err(mismatch("length"));
+            }
+            index += 1;
+            Ok(())
+        })?;
+        if !directory.is_empty() {
+            return Err(ModelFileError::BadHeader { part: "bytes after the tensor directory" });
+        }
+        if layout.file_len != bytes.len() {
+            return Err(ModelFileError::LengthMismatch { expected: layout.file_len as u64, actual: bytes.len() });
+        }
+
+        let model = Self { bytes, layout };
+        model.check_values()?;
+        if let Some(vocab) = model.vocab() {
+            let lines = count_lines(vocab);
+            if lines != header.config.vocab_size {
+                return Err(ModelFileError::VocabSizeMismatch { lines, vocab_size: header.config.vocab_size });
+            }
+        }
+        Ok(model)
+    }
+
+    /// Every float parameter must be finite, and every scale non-negative: a file can carry a valid
+    /// CRC and still have been written wrong.
+    fn check_values(&self) -> Result<(), ModelFileError> {
+        let check = |name: TensorName, values: &[f32], is_scale: bool| match values
+            .iter()
+            .position(|v| !v.is_finite() || (is_scale && *v < 0.0))
+        {
+            Some(index) => Err(ModelFileError::BadValue { tensor: name, index }),
+            None => Ok(()),
+        };
+        self.layout.try_for_each_group(|group| match group {
+            Group::Linear(p, s) => {
+                check(p.name(".weight_scale"), self.f32s(s.scale)?, true)?;
+                check(p.name(".bias"), self.f32s(s.bias)?, false)
+            }
+            Group::LayerNorm(p, s) => {
+                check(p.name(".weight"), self.f32s(s.weight)?, false)?;
+                check(p.name(".bias"), self.f32s(s.bias)?, false)
+            }
+            Group::Embedding(p, s) => check(p.name(".weight_scale"), self.f32s(s.scale)?, true),
+            Group::Bias(p, span, _) => check(p.name(".bias"), self.f32s(span)?, false),
+            Group::Vocab(_) | Group::TokenizerIndex(_) => Ok(()),
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &ElectraConfig {
+        &self.layout.config
+    }
+
+    /// Which output head the model has.
+    pub fn head(&self) -> HeadKind {
+        self.layout.head
+    }
+
+    /// The whole file.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The embedded `vocab.txt`, if the file has one.
+    pub fn vocab(&self) -> Option<&'a [u8]> {
+        self.layout.vocab.and_then(|s| self.bytes.get(s.offset..s.offset + s.len))
+    }
+
+    /// The embedded prebuilt tokenizer index, if the file has one.
+    pub fn tokenizer_index(&self) -> Option<&'a [u32]> {
+        self.layout.tokenizer_index.and_then(|s| self.u32s(s).ok())
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn raw(&self, span: Span) -> Result<&'a [u8], ModelFileError> {
+        self.bytes.get(span.offset..span.offset + span.len).ok_or(ModelFileError::TensorOutOfRange {
+            tensor: TensorName::new(),
+            offset: span.offset as u64,
+            len: span.len as u64,
+            file_len: self.bytes.len(),
+        })
+    }
+
+    fn misaligned(&self) -> ModelFileError {
+        ModelFileError::Misaligned { address: self.bytes.as_ptr() as usize, required: BUFFER_ALIGN }
+    }
+
+    pub(crate) fn f32s(&self, span: Span) -> Result<&'a [f32], ModelFileError> {
+        bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())
+    }
+
+    fn u32s(&self, span: Span) -> Result<&'a [u32], ModelFileError> {
+        bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())
+    }
+
+    fn i8s(&self, span: Span) -> Result<&'a [i8], ModelFileError> {
+        Ok(bytemuck::cast_slice(self.raw(span)?))
+    }
+
+    pub(crate) fn linear(&self, s: LinearSpans) -> Result<QLinear<'a>, ModelFileError> {
+        Ok(QLinear {
+            weight: self.i8s(s.weight)?,
+            scale: self.f32s(s.scale)?,
+            bias: self.f32s(s.bias)?,
+            n_out: s.n_out,
+            n_in: s.n_in,
+        })
+    }
+
+    pub(crate) fn layer_norm(&self, s: super::layout::LayerNormSpans) -> Result<QLayerNorm<'a>, ModelFileError> {
+        Ok(QLayerNorm {
+            weight: self.f32s(s.weight)?,
+            bias: self.f32s(s.bias)?,
+            eps: self.layout.config.layer_norm_eps,
+        })
+    }
+
+    pub(crate) fn embedding(&self, s: super::layout::EmbeddingSpans) -> Result<QEmbedding<'a>, ModelFileError> {
+        Ok(QEmbedding { weight: self.i8s(s.weight)?, scale: self.f32s(s.scale)?, rows: s.rows, dim: s.dim })
+    }
+
+    pub(crate) fn layer_spans(&self, index: usize) -> LayerSpans {
+        self.layout.layer(index)
+    }
+}
+
+/// Lines of a `vocab.txt`: one per token, the last one with or without a final newline.
+pub(crate) fn count_lines(text: &[u8]) -> usize {
+    let newlines = text.iter().filter(|&&b| b == b'\n').count();
+    match text.last() {
+        None => 0,
+        Some(b'\n') => newlines,
+        Some(_) => newlines + 1,
+    }
+}
+
+/// A name from the file for an error message, cut to fit.
+fn truncated_name(name: &str) -> TensorName {
+    let mut out = TensorName::new();
+    for c in name.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,220 @@
+//! Writing a model file from float tensors, into a caller buffer (no allocation, so the core stays
+//! `no_std`; the host's `electra export` allocates the buffer and writes it atomically).
+//!
+//! ```text
+//! let len = model_file_len(&spec)?;            // exact size
+//! let mut out = vec![0u8; len];
+//! write_model_file(&spec, |name, shape| checkpoint.get(name, shape), &mut out)?;
+//! ```
+
+use super::format::*;
+use super::layout::{align_up, Group, Layout, LayoutError, Span, TensorName};
+use super::read::{count_lines, file_crc};
+use crate::config::{ConfigError, ElectraConfig, HeadKind};
+use crate::quant::quantize::quantize_row;
+use core::fmt;
+use postcard::ser_flavors::Size;
+
+/// What to write besides the weights.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelFileSpec<'v> {
+    pub config: ElectraConfig,
+    pub head: HeadKind,
+    /// The raw `vocab.txt` to embed for on-device tokenization (one line per word embedding).
+    pub vocab: Option<&'v [u8]>,
+    /// A prebuilt tokenizer index over `vocab` (see `electra_core::tokenizer::build_index`).
+    pub tokenizer_index: Option<&'v [u32]>,
+}
+
+/// Why a model file could not be written.
+#[derive(Debug)]
+pub enum WriteError<E> {
+    /// The tensor source failed (a missing or misshaped tensor); its error is kept.
+    Source(E),
+    /// The source gave a tensor of the wrong length.
+    SourceLength { tensor: TensorName, expected: usize, found: usize },
+    /// The config is invalid.
+    BadConfig(ConfigError),
+    /// The config or head cannot be laid out.
+    BadLayout(LayoutError),
+    /// `out` is not exactly [`model_file_len`] bytes.
+    BufferSize { needed: usize, found: usize },
+    /// A weight is NaN or infinite.
+    NonFinite { tensor: TensorName },
+    /// The vocab does not have one line per word embedding.
+    VocabSizeMismatch { lines: usize, vocab_size: usize },
+    /// The header could not be encoded (a postcard error; not expected).
+    Encode,
+}
+
+impl<E: fmt::Display> fmt::Display for WriteError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Source(e) => write!(f, "{e}"),
+            Self::SourceLength { tensor, expected, found } => {
+                write!(f, "tensor `{tensor}` has {found} values, {expected} expected")
+            }
+            Self::BadConfig(e) => write!(f, "invalid config: {e}"),
+            Self::BadLayout(e) => write!(f, "cannot lay out the model: {e}"),
+            Self::BufferSize { needed, found } => write!(f, "output buffer is {found} bytes, the file needs {needed}"),
+            Self::NonFinite { tensor } => write!(f, "tensor `{tensor}` holds NaN or infinity"),
+            Self::VocabSizeMismatch { lines, vocab_size } => {
+                write!(f, "vocab has {lines} lines but the model has {vocab_size} word embeddings")
+            }
+            Self::Encode => write!(f, "model file header could not be encoded"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl<E: fmt::Debug + fmt::Display> std::error::Error for WriteError<E> {}
+
+/// The header and layout of a file, with the data offset settled: the header's varints grow with
+/// the offsets they hold, so the offset is recomputed until it no longer moves.
+fn plan<E>(spec: &ModelFileSpec) -> Result<(FileHeader, Layout, usize), WriteError<E>> {
+    spec.config.validate().map_err(WriteError::BadConfig)?;
+    if let Some(vocab) = spec.vocab {
+        let lines = count_lines(vocab);
+        if lines != spec.config.vocab_size {
+            return Err(WriteError::VocabSizeMismatch { lines, vocab_size: spec.config.vocab_size });
+        }
+    }
+    let vocab_bytes = spec.vocab.map(|v| v.len());
+    let index_words = spec.tokenizer_index.map(|i| i.len());
+    let mut data_offset = align_up(PREAMBLE_LEN).ok_or(WriteError::BadLayout(LayoutError::TooLarge))?;
+    loop {
+        let layout = Layout::new(&spec.config, spec.head, data_offset, vocab_bytes, index_words)
+            .map_err(WriteError::BadLayout)?;
+        let header = FileHeader {
+            config: spec.config,
+            head: spec.head,
+            quantization: Quantization::CURRENT,
+            data_offset: data_offset as u64,
+            tensor_count: layout.tensor_count() as u32,
+            vocab_bytes: vocab_bytes.map(|n| n as u64),
+            tokenizer_index_words: index_words.map(|n| n as u64),
+        };
+        let mut header_len =
+            postcard::serialize_with_flavor(&header, Size::default()).map_err(|_| WriteError::Encode)?;
+        layout.try_for_each_entry(|e| {
+            header_len +=
+                postcard::serialize_with_flavor(&entry(e), Size::default()).map_err(|_| WriteError::Encode)?;
+            Ok(())
+        })?;
+        let needed = align_up(PREAMBLE_LEN + header_len).ok_or(WriteError::BadLayout(LayoutError::TooLarge))?;
+        if needed == data_offset {
+            return Ok((header, layout, header_len));
+        }
+        data_offset = needed;
+    }
+}
+
+fn entry(e: &super::layout::EntrySpec) -> TensorEntry<'_> {
+    TensorEntry {
+        name: e.name.as_str(),
+        dtype: e.dtype,
+        shape: [e.shape[0] as u64, e.shape[1] as u64],
+        offset: e.span.offset as u64,
+        len: e.span.len as u64,
+    }
+}
+
+/// The exact length of the file [`write_model_file`] writes for `spec` (`E` is the source's
+/// error type, unused here, so that one error type serves both calls).
+pub fn model_file_len<E>(spec: &ModelFileSpec) -> Result<usize, WriteError<E>> {
+    plan(spec).map(|(_, layout, _)| layout.file_len)
+}
+
+/// Writes a complete model file into `out` (exactly [`model_file_len`] bytes), quantizing every
+/// linear weight and embedding table per row to int8. `source(name, shape)` returns the float32
+/// tensor `name` (HF name) of that shape, row-major (`Linear.weight` is `[out, in]`).
+pub fn write_model_file<'s, E>(
+    spec: &ModelFileSpec,
+    mut source: impl FnMut(&str, &[usize]) -> Result<&'s [f32], E>,
+    out: &mut [u8],
+) -> Result<usize, WriteError<E>> {
+    let (header, layout, header_len) = plan(spec)?;
+    if out.len() != layout.file_len {
+        return Err(WriteError::BufferSize { needed: layout.file_len, found: out.len() });
+    }
+    out.fill(0);
+    out[..MAGIC.len()].copy_from_slice(&MAGIC);
+    out[VERSION_AT..VERSION_AT + 4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[HEADER_LEN_AT..HEADER_LEN_AT + 4].copy_from_slice(&(header_len as u32).to_le_bytes());
+    out[FILE_LEN_AT..FILE_LEN_AT + 8].copy_from_slice(&(layout.file_len as u64).to_le_bytes());
+    let mut at = PREAMBLE_LEN;
+    at += postcard::to_slice(&header, &mut out[at..]).map_err(|_| WriteError::Encode)?.len();
+    layout.try_for_each_entry(|e| {
+        at += postcard::to_slice(&entry(e), &mut out[at..]).map_err(|_| WriteError::Encode)?.len();
+        Ok(())
+    })?;
+    debug_assert_eq!(at, PREAMBLE_LEN + header_len);
+
+    let mut fetch = |name: TensorName, shape: &[usize]| -> Result<&'s [f32], WriteError<E>> {
+        let values = source(name.as_str(), shape).map_err(WriteError::Source)?;
+        let expected: usize = shape.iter().product();
+        if values.len() != expected {
+            return Err(WriteError::SourceLength { tensor: name, expected, found: values.len() });
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(WriteError::NonFinite { tensor: name });
+        }
+        Ok(values)
+    };
+    layout.try_for_each_group(|group| match group {
+        Group::Linear(p, s) => {
+            let weight = fetch(p.name(".weight"), &[s.n_out, s.n_in])?;
+            write_quantized_rows(out, weight, s.n_in, s.weight, s.scale);
+            write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n_out])?);
+            Ok(())
+        }
+        Group::Embedding(p, s) => {
+            let weight = fetch(p.name(".weight"), &[s.rows, s.dim])?;
+            write_quantized_rows(out, weight, s.dim, s.weight, s.scale);
+            Ok(())
+        }
+        Group::LayerNorm(p, s) => {
+            write_f32s(out, s.weight, fetch(p.name(".weight"), &[s.n])?);
+            write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n])?);
+            Ok(())
+        }
+        Group::Bias(p, span, n) => {
+            write_f32s(out, span, fetch(p.name(".bias"), &[n])?);
+            Ok(())
+        }
+        Group::Vocab(span) => {
+            if let Some(vocab) = spec.vocab {
+                out[span.offset..span.offset + span.len].copy_from_slice(vocab);
+            }
+            Ok(())
+        }
+        Group::TokenizerIndex(span) => {
+            let words = spec.tokenizer_index.unwrap_or(&[]);
+            for (chunk, word) in out[span.offset..span.offset + span.len].chunks_exact_mut(4).zip(words) {
+                chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            Ok(())
+        }
+    })?;
+    let crc = file_crc(out);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+    Ok(layout.file_len)
+}
+
+/// Quantizes `weight` (`rows × cols`, row-major) one row at a time into the int8 span and the
+/// row scales into the scale span (which the layout always places after the int8 one).
+fn write_quantized_rows(out: &mut [u8], weight: &[f32], cols: usize, q_span: Span, scale_span: Span) {
+    let (left, right) = out.split_at_mut(scale_span.offset);
+    let q: &mut [i8] = bytemuck::cast_slice_mut(&mut left[q_span.offset..q_span.offset + q_span.len]);
+    let scale_bytes = &mut right[..scale_span.len];
+    let rows = q.chunks_exact_mut(cols).zip(weight.chunks_exact(cols));
+    for ((q_row, w_row), scale) in rows.zip(scale_bytes.chunks_exact_mut(4)) {
+        scale.copy_from_slice(&quantize_row(w_row, q_row).to_le_bytes());
+    }
+}
+
+fn write_f32s(out: &mut [u8], span: Span, values: &[f32]) {
+    for (chunk, v) in out[span.offset..span.offset + span.len].chunks_exact_mut(4).zip(values) {
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+}

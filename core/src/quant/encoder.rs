@@ -1,0 +1,535 @@
+//! One sequence through the int8 ELECTRA: [`Model::run`].
+//!
+//! Dimension glossary: `V E H L A D F P S T` as in [`crate::config`], `R` rows per block, `C`
+//! labels. Per layer (post-LayerNorm BERT block, as in HF):
+//!
+//! ```text
+//! x [T, H] (f16 in the arena)
+//!  ├─ attention, one head at a time (all T tokens):
+//!  │    K_h = x·Wk_hᵀ, V_h = x·Wv_hᵀ      [T, D]  int8 per token
+//!  │    for each block of R query rows:  Q = x·Wq_hᵀ / √D        [R, D] int8 per row
+//!  │        P = softmax(Q·K_hᵀ)          [R, T]  float
+//!  │        ctx_h = P·V_h                [R, D]  (P int16, V int8) → int8 per (head, token)
+//!  └─ per block of R token rows:
+//!       x1 = LN(x + Σ_h ctx_h·Wo[:, h]ᵀ + bo)        (int8 × int8 per head, float sum)
+//!       x2 = LN(x1 + GELU(x1·Wiᵀ + bi)·Wo2ᵀ + bo2)   (int8 in, float GELU, int8 in)
+//! ```
+//!
+//! Every matrix product is int8 (or int16 × int8) with int32 sums; LayerNorm, softmax and GELU
+//! are float. Activations are quantized per row at run time (dynamic). Results do not depend on
+//! `R`, the number of workers or the kernel twin: integer sums are exact and every float
+//! operation runs in the same order.
+
+use super::arena::{AttentionScratch, BlockScratch, Carver, Dims, EmbeddingScratch, HeadScratch, Plan, Shared};
+use super::error::RunError;
+use super::kernels;
+use super::linear::{accumulate_columns, linear, quantize_rows, QRows};
+use super::math::{gelu_in_place, layer_norm_in_place, softmax_in_place};
+use super::parallel::{Parallel, Sequential, MAX_WORKERS};
+use super::quantize::quantize_row_to;
+use super::weights::{QLayerNorm, QLinear};
+use crate::config::HeadKind;
+use crate::model_file::layout::{HeadSpans, LayerSpans};
+use crate::model_file::Model;
+use core::ops::Range;
+use half::f16;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+
+/// Rows per block that [`Model::run`] tries, largest first; it takes the largest that fits the
+/// arena it is given. The last is [`MIN_ROWS_PER_BLOCK`], so [`Model::arena_bytes`] is the least
+/// `run` accepts.
+const ROW_BLOCKS: [usize; 5] = [32, 16, 8, 4, MIN_ROWS_PER_BLOCK];
+
+/// Rows per block of the smallest arena, [`Model::arena_bytes`]: two rows let every kernel tile
+/// reuse a weight row twice at a cost of a few KiB.
+pub const MIN_ROWS_PER_BLOCK: usize = 2;
+
+/// The head's output for one sequence, borrowed from the arena: `rows × cols` row-major.
+/// - replaced-token detection: `[T, 1]`, one logit per token (> 0: replaced);
+/// - masked LM: `[T, V]`; token classification: `[T, C]`; sequence classification: `[1, C]`.
+#[derive(Debug)]
+pub struct Logits<'r> {
+    pub values: &'r [f32],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl<'r> Logits<'r> {
+    /// Row `i` (a token, or the one sequence row).
+    pub fn row(&self, i: usize) -> &'r [f32] {
+        &self.values[i * self.cols..(i + 1) * self.cols]
+    }
+}
+
+/// The largest `|P|` in the int16 probabilities for `T` tokens: the `P·V` sums stay below 2^31
+/// (`T · 127 · qmax`), and below 32767 for int16.
+fn probability_qmax(t: usize) -> f32 {
+    let bound = (i32::MAX as usize) / (127 * t.max(1));
+    bound.min(32767) as f32
+}
+
+fn load_f16(bits: &[u16], out: &mut [f32]) {
+    bits.reinterpret_cast::<f16>().convert_to_f32_slice(out);
+}
+
+fn store_f16(x: &[f32], bits: &mut [u16]) {
+    bits.reinterpret_cast_mut::<f16>().convert_from_f32_slice(x);
+}
+
+/// Reads `buf` as int32 sums and replaces each with `f(row, col, sum)` as f32, in place.
+fn sums_to_f32(buf: &mut [f32], cols: usize, f: impl Fn(usize, usize, i32) -> f32) {
+    let sums: &mut [i32] = bytemuck::cast_slice_mut(buf);
+    for (r, row) in sums.chunks_exact_mut(cols).enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = f(r, c, *v).to_bits() as i32;
+        }
+    }
+}
+
+/// One slice of a phase's work.
+struct Task<'x, O> {
+    /// Token rows, or heads for attention.
+    items: Range<usize>,
+    out: &'x mut [O],
+    /// Attention only: the context scales of `items`.
+    out_scale: &'x mut [f32],
+    scratch: &'x mut [u8],
+    result: Result<(), RunError>,
+}
+
+/// A phase's work on `(items, out, out_scale, scratch)`.
+type TaskFn<'f, O> = dyn Fn(Range<usize>, &mut [O], &mut [f32], &mut [u8]) -> Result<(), RunError> + Sync + 'f;
+
+/// Splits `0..count` into one contiguous range per worker, `out` (and `out_scale`) into the
+/// matching chunks of `per_item` (`per_item_scale`) elements, runs `f` on each, and returns the
+/// first error.
+#[allow(clippy::too_many_arguments)]
+fn run_tasks<P: Parallel, O: Send>(
+    parallel: &P,
+    scratches: &mut [&mut [u8]],
+    count: usize,
+    out: &mut [O],
+    per_item: usize,
+    out_scale: &mut [f32],
+    per_item_scale: usize,
+    f: &TaskFn<'_, O>,
+) -> Result<(), RunError> {
+    let available = scratches.len();
+    let workers = available.min(count).max(1);
+    let chunk = count.div_ceil(workers);
+    let mut tasks: heapless::Vec<Task<O>, MAX_WORKERS> = heapless::Vec::new();
+    let mut out_rest = out;
+    let mut scale_rest = out_scale;
+    for (w, scratch) in scratches.iter_mut().enumerate().take(workers) {
+        let items = (w * chunk).min(count)..((w + 1) * chunk).min(count);
+        let (out_len, scale_len) =
+            ((items.len() * per_item).min(out_rest.len()), (items.len() * per_item_scale).min(scale_rest.len()));
+        let (o, rest) = core::mem::take(&mut out_rest).split_at_mut(out_len);
+        out_rest = rest;
+        let (s, rest) = core::mem::take(&mut scale_rest).split_at_mut(scale_len);
+        scale_rest = rest;
+        let task = Task { items, out: o, out_scale: s, scratch, result: Ok(()) };
+        if tasks.push(task).is_err() {
+            return Err(RunError::TooManyWorkers { workers: available, max: MAX_WORKERS });
+        }
+    }
+    parallel.for_each(&mut tasks, &|t: &mut Task<O>| {
+        t.result = f(t.items.clone(), t.out, t.out_scale, t.scratch);
+    });
+    tasks.into_iter().map(|t| t.result).find(|r| r.is_err()).unwrap_or(Ok(()))
+}
+
+/// Views of one encoder layer's weights.
+struct LayerWeights<'a> {
+    query: QLinear<'a>,
+    key: QLinear<'a>,
+    value: QLinear<'a>,
+    attention_output: QLinear<'a>,
+    attention_layer_norm: QLayerNorm<'a>,
+    intermediate: QLinear<'a>,
+    output: QLinear<'a>,
+    output_layer_norm: QLayerNorm<'a>,
+}
+
+impl<'a> LayerWeights<'a> {
+    fn new(model: &Model<'a>, s: &LayerSpans) -> Result<Self, RunError> {
+        Ok(Self {
+            query: model.linear(s.query)?,
+            key: model.linear(s.key)?,
+            value: model.linear(s.value)?,
+            attention_output: model.linear(s.attention_output)?,
+            attention_layer_norm: model.layer_norm(s.attention_layer_norm)?,
+            intermediate: model.linear(s.intermediate)?,
+            output: model.linear(s.output)?,
+            output_layer_norm: model.layer_norm(s.output_layer_norm)?,
+        })
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Exact arena size for [`Model::run`] on `seq_len` tokens in the smallest configuration
+    /// ([`MIN_ROWS_PER_BLOCK`] rows per block, one worker). ELECTRA-Small at 128 tokens: about
+    /// 113 KiB. A larger arena makes `run` faster (see [`Model::arena_bytes_for`]).
+    pub fn arena_bytes(&self, seq_len: usize) -> usize {
+        self.arena_bytes_for(seq_len, MIN_ROWS_PER_BLOCK, 1)
+    }
+
+    /// Exact arena size with `rows_per_block` rows per block and `workers` parallel workers
+    /// (`usize::MAX` if that overflows).
+    pub fn arena_bytes_for(&self, seq_len: usize, rows_per_block: usize, workers: usize) -> usize {
+        let dims = Dims::new(self.config(), self.head(), seq_len, rows_per_block);
+        Plan::new(&dims).ok().and_then(|p| p.total(workers.max(1))).unwrap_or(usize::MAX)
+    }
+
+    /// Runs one sequence (no padding) on one core. `token_types` defaults to all 0. `arena` must be
+    /// 4-byte aligned and at least [`Model::arena_bytes`]`(ids.len())` bytes; the logits are a
+    /// slice of it.
+    pub fn run<'r>(
+        &self,
+        ids: &[u32],
+        token_types: Option<&[u32]>,
+        arena: &'r mut [u8],
+    ) -> Result<Logits<'r>, RunError> {
+        self.run_with(ids, token_types, arena, &Sequential)
+    }
+
+    /// [`Model::run`] with the work of each phase spread over `parallel`'s workers; the arena must
+    /// hold [`Model::arena_bytes_for`]`(ids.len(), MIN_ROWS_PER_BLOCK, parallel.workers())`.
+    pub fn run_with<'r, P: Parallel>(
+        &self,
+        ids: &[u32],
+        token_types: Option<&[u32]>,
+        arena: &'r mut [u8],
+        parallel: &P,
+    ) -> Result<Logits<'r>, RunError> {
+        let config = *self.config();
+        let t = ids.len();
+        self.check_input(ids, token_types)?;
+        let workers = parallel.workers().max(1);
+        if workers > MAX_WORKERS {
+            return Err(RunError::TooManyWorkers { workers, max: MAX_WORKERS });
+        }
+        let address = arena.as_ptr() as usize;
+        if !address.is_multiple_of(4) {
+            return Err(RunError::ArenaMisaligned { address });
+        }
+        let fits = |r: usize| -> Option<(Dims, Plan)> {
+            let dims = Dims::new(&config, self.head(), t, r);
+            let plan = Plan::new(&dims).ok()?;
+            (plan.total(workers)? <= arena.len()).then_some((dims, plan))
+        };
+        let Some((d, plan)) = ROW_BLOCKS.iter().find_map(|&r| fits(r.min(t))) else {
+            let needed = self.arena_bytes_for(t, MIN_ROWS_PER_BLOCK, workers);
+            return Err(RunError::ArenaTooSmall { needed, found: arena.len() });
+        };
+
+        let (shared_bytes, rest) = arena.split_at_mut(plan.shared);
+        let mut scratches: heapless::Vec<&mut [u8], MAX_WORKERS> = heapless::Vec::new();
+        for chunk in rest.chunks_exact_mut(plan.scratch.max(1)).take(workers) {
+            let _ = scratches.push(chunk);
+        }
+        let shared = Shared::carve(&mut Carver::new(shared_bytes), &d)?;
+        let token_types = token_types.unwrap_or(&[]);
+
+        // Embeddings → hidden.
+        run_tasks(parallel, &mut scratches, t, shared.hidden, d.h, &mut [], 0, &|rows, hidden, _, scratch| {
+            self.embed_rows(&d, ids, token_types, rows, hidden, scratch)
+        })?;
+
+        for l in 0..config.num_hidden_layers {
+            let w = LayerWeights::new(self, &self.layer_spans(l))?;
+            let hidden: &[u16] = shared.hidden;
+            let per_head = t * d.d;
+            run_tasks(
+                parallel,
+                &mut scratches,
+                d.a,
+                shared.context,
+                per_head,
+                shared.context_scale,
+                t,
+                &|heads, context, context_scale, scratch| {
+                    attention_heads(&d, &w, heads, hidden, context, context_scale, scratch)
+                },
+            )?;
+            let (context, context_scale): (&[i8], &[f32]) = (shared.context, shared.context_scale);
+            run_tasks(parallel, &mut scratches, t, shared.hidden, d.h, &mut [], 0, &|rows, hidden, _, scratch| {
+                block_rows(&d, &w, rows, hidden, context, context_scale, scratch)
+            })?;
+        }
+
+        let hidden: &[u16] = shared.hidden;
+        let (rows, cols) = match self.head() {
+            HeadKind::SequenceClassification { num_labels } => {
+                // Only the first token feeds the head.
+                let mut one = [&mut *scratches[0]];
+                run_tasks(
+                    parallel,
+                    &mut one,
+                    1,
+                    shared.logits,
+                    num_labels,
+                    &mut [],
+                    0,
+                    &|rows, logits, _, scratch| self.head_rows(&d, rows, hidden, logits, scratch),
+                )?;
+                (1, num_labels)
+            }
+            _ => {
+                run_tasks(
+                    parallel,
+                    &mut scratches,
+                    t,
+                    shared.logits,
+                    d.logits_per_row,
+                    &mut [],
+                    0,
+                    &|rows, logits, _, scratch| self.head_rows(&d, rows, hidden, logits, scratch),
+                )?;
+                (t, d.logits_per_row)
+            }
+        };
+        Ok(Logits { values: shared.logits, rows, cols })
+    }
+
+    fn check_input(&self, ids: &[u32], token_types: Option<&[u32]>) -> Result<(), RunError> {
+        let config = self.config();
+        if ids.is_empty() {
+            return Err(RunError::EmptySequence);
+        }
+        if ids.len() > config.max_position_embeddings {
+            return Err(RunError::SequenceTooLong { len: ids.len(), max_positions: config.max_position_embeddings });
+        }
+        if let Some(position) = ids.iter().position(|&id| id as usize >= config.vocab_size) {
+            return Err(RunError::IdOutOfVocab { position, id: ids[position], vocab_size: config.vocab_size });
+        }
+        if let Some(types) = token_types {
+            if types.len() != ids.len() {
+                return Err(RunError::TokenTypesLength { ids: ids.len(), token_types: types.len() });
+            }
+            if let Some(position) = types.iter().position(|&tt| tt as usize >= config.type_vocab_size) {
+                let (token_type, type_vocab_size) = (types[position], config.type_vocab_size);
+                return Err(RunError::TokenTypeOutOfRange { position, token_type, type_vocab_size });
+            }
+        }
+        Ok(())
+    }
+
+    /// `hidden[rows] = project(LN(word[id] + position[t] + token_type[type]))`.
+    fn embed_rows(
+        &self,
+        d: &Dims,
+        ids: &[u32],
+        token_types: &[u32],
+        rows: Range<usize>,
+        hidden: &mut [u16],
+        scratch: &mut [u8],
+    ) -> Result<(), RunError> {
+        let s = EmbeddingScratch::carve(&mut Carver::new(scratch), d)?;
+        let layout = self.layout();
+        let word = self.embedding(layout.word_embeddings)?;
+        let position = self.embedding(layout.position_embeddings)?;
+        let token_type = self.embedding(layout.token_type_embeddings)?;
+        let ln = self.layer_norm(layout.embeddings_layer_norm)?;
+        let project = layout.embeddings_project.map(|p| self.linear(p)).transpose()?;
+        for r0 in rows.clone().step_by(d.r) {
+            let n = d.r.min(rows.end - r0);
+            for (i, x) in s.x.chunks_exact_mut(d.e).take(n).enumerate() {
+                let t = r0 + i;
+                x.fill(0.0);
+                word.add_row(ids[t] as usize, x);
+                token_type.add_row(token_types.get(t).copied().unwrap_or(0) as usize, x);
+                position.add_row(t, x);
+                layer_norm_in_place(x, &ln);
+            }
+            let out = &mut hidden[(r0 - rows.start) * d.h..(r0 - rows.start + n) * d.h];
+            match &project {
+                Some(p) => {
+                    let xq = quantize_rows(&s.x[..n * d.e], d.e, n, s.xq, s.xs);
+                    linear(xq, p, s.proj);
+                    store_f16(&s.proj[..n * d.h], out);
+                }
+                None => store_f16(&s.x[..n * d.e], out),
+            }
+        }
+        Ok(())
+    }
+
+    /// The head on token rows `rows` (just row 0 for sequence classification); `logits` holds
+    /// those rows' logits.
+    fn head_rows(
+        &self,
+        d: &Dims,
+        rows: Range<usize>,
+        hidden: &[u16],
+        logits: &mut [f32],
+        scratch: &mut [u8],
+    ) -> Result<(), RunError> {
+        let s = HeadScratch::carve(&mut Carver::new(scratch), d)?;
+        let head = self.layout().head_spans;
+        for r0 in rows.clone().step_by(d.r) {
+            let n = d.r.min(rows.end - r0);
+            load_f16(&hidden[r0 * d.h..(r0 + n) * d.h], &mut s.x[..n * d.h]);
+            let x = quantize_rows(&s.x[..n * d.h], d.h, n, s.xq, s.xs);
+            let out = &mut logits[(r0 - rows.start) * d.logits_per_row..(r0 - rows.start + n) * d.logits_per_row];
+            match head {
+                HeadSpans::ReplacedTokenDetection { dense, prediction } => {
+                    let y = dense_gelu(x, &self.linear(dense)?, None, s.dense, s.dq, s.ds);
+                    linear(y, &self.linear(prediction)?, out);
+                }
+                HeadSpans::SequenceClassification { dense, out_proj } => {
+                    let y = dense_gelu(x, &self.linear(dense)?, None, s.dense, s.dq, s.ds);
+                    linear(y, &self.linear(out_proj)?, out);
+                }
+                HeadSpans::MaskedLm { dense, layer_norm, bias } => {
+                    let ln = self.layer_norm(layer_norm)?;
+                    let y = dense_gelu(x, &self.linear(dense)?, Some(&ln), s.dense, s.dq, s.ds);
+                    // The output layer is tied to the word embeddings: per-row scales are exactly
+                    // per-output-channel scales.
+                    let word = self.embedding(self.layout().word_embeddings)?;
+                    let bias = self.f32s(bias)?;
+                    let lm = QLinear { weight: word.weight, scale: word.scale, bias, n_out: word.rows, n_in: word.dim };
+                    linear(y, &lm, out);
+                }
+                HeadSpans::TokenClassification { classifier } => linear(x, &self.linear(classifier)?, out),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A head's `dense → GELU (→ LayerNorm)`, quantized per row for the output layer.
+fn dense_gelu<'s>(
+    x: QRows,
+    dense: &QLinear,
+    ln: Option<&QLayerNorm>,
+    buf: &mut [f32],
+    q: &'s mut [i8],
+    scale: &'s mut [f32],
+) -> QRows<'s> {
+    let (n, width) = (x.rows, dense.n_out);
+    linear(x, dense, buf);
+    let y = &mut buf[..n * width];
+    gelu_in_place(y);
+    if let Some(ln) = ln {
+        y.chunks_exact_mut(width).for_each(|row| layer_norm_in_place(row, ln));
+    }
+    quantize_rows(y, width, n, q, scale)
+}
+
+/// Attention for heads `heads` over all tokens; writes their contexts (`[heads, T, D]`, int8)
+/// and per-(head, token) scales.
+fn attention_heads(
+    d: &Dims,
+    w: &LayerWeights,
+    heads: Range<usize>,
+    hidden: &[u16],
+    context: &mut [i8],
+    context_scale: &mut [f32],
+    scratch: &mut [u8],
+) -> Result<(), RunError> {
+    let s = AttentionScratch::carve(&mut Carver::new(scratch), d)?;
+    let (t, dd, h) = (d.t, d.d, d.h);
+    let inv_sqrt_d = 1.0 / libm::sqrtf(dd as f32);
+    let p_qmax = probability_qmax(t);
+    for (slot, head) in heads.enumerate() {
+        let (wq, wk, wv) = (w.query.rows(head * dd, dd), w.key.rows(head * dd, dd), w.value.rows(head * dd, dd));
+
+        // Keys and values of every token: K [T, D] and Vᵀ [D, T], int8 per token.
+        for r0 in (0..t).step_by(d.r) {
+            let n = d.r.min(t - r0);
+            load_f16(&hidden[r0 * h..(r0 + n) * h], &mut s.x[..n * h]);
+            let x = quantize_rows(&s.x[..n * h], h, n, s.xq, s.xs);
+            linear(x, &wk, s.proj);
+            quantize_rows(&s.proj[..n * dd], dd, n, &mut s.key[r0 * dd..], &mut s.key_scale[r0..]);
+            linear(x, &wv, s.proj);
+            quantize_rows(&s.proj[..n * dd], dd, n, s.qq, &mut s.value_scale[r0..]);
+            for (i, v_row) in s.qq.chunks_exact(dd).take(n).enumerate() {
+                for (c, &v) in v_row.iter().enumerate() {
+                    s.value_t[c * t + r0 + i] = v;
+                }
+            }
+        }
+
+        let context_h = &mut context[slot * t * dd..(slot + 1) * t * dd];
+        let scale_h = &mut context_scale[slot * t..(slot + 1) * t];
+        for r0 in (0..t).step_by(d.r) {
+            let n = d.r.min(t - r0);
+            // Q [n, D], int8 per row; 1/√D folds into the row scales.
+            load_f16(&hidden[r0 * h..(r0 + n) * h], &mut s.x[..n * h]);
+            let x = quantize_rows(&s.x[..n * h], h, n, s.xq, s.xs);
+            linear(x, &wq, s.proj);
+            quantize_rows(&s.proj[..n * dd], dd, n, s.qq, s.qs);
+            s.qs[..n].iter_mut().for_each(|q| *q *= inv_sqrt_d);
+
+            // Scores [n, T] = Q·Kᵀ, then softmax rows.
+            let scores = &mut s.scores[..n * t];
+            kernels::gemm_i8(n, t, dd, s.qq, dd, s.key, dd, bytemuck::cast_slice_mut(&mut *scores), t);
+            let (qs, ks) = (&s.qs[..n], &s.key_scale[..t]);
+            sums_to_f32(scores, t, |i, j, sum| sum as f32 * (qs[i] * ks[j]));
+            for row in scores.chunks_exact_mut(t) {
+                softmax_in_place(row);
+                // P·V with V's per-token scales folded into P.
+                for (p, &vs) in row.iter_mut().zip(&s.value_scale[..t]) {
+                    *p *= vs;
+                }
+            }
+            for ((row, pq), ps) in scores.chunks_exact(t).zip(s.pq.chunks_exact_mut(t)).zip(s.ps.iter_mut()) {
+                *ps = quantize_row_to(row, pq, p_qmax);
+            }
+
+            // Context [n, D] = P·V → int8 per (head, token).
+            let ctx = &mut s.proj[..n * dd];
+            kernels::gemm_i16_i8(n, dd, t, s.pq, t, s.value_t, t, bytemuck::cast_slice_mut(&mut *ctx), dd);
+            let ps = &s.ps[..n];
+            sums_to_f32(ctx, dd, |i, _, sum| sum as f32 * ps[i]);
+            quantize_rows(ctx, dd, n, &mut context_h[r0 * dd..], &mut scale_h[r0..]);
+        }
+    }
+    Ok(())
+}
+
+/// Token rows `rows`: attention output + residual + LayerNorm, then the FFN + residual +
+/// LayerNorm, written back over those rows of `hidden`.
+fn block_rows(
+    d: &Dims,
+    w: &LayerWeights,
+    rows: Range<usize>,
+    hidden: &mut [u16],
+    context: &[i8],
+    context_scale: &[f32],
+    scratch: &mut [u8],
+) -> Result<(), RunError> {
+    let s = BlockScratch::carve(&mut Carver::new(scratch), d)?;
+    let (t, h, f, dd) = (d.t, d.h, d.f, d.d);
+    for r0 in rows.clone().step_by(d.r) {
+        let n = d.r.min(rows.end - r0);
+        let hidden_rows = &mut hidden[(r0 - rows.start) * h..(r0 - rows.start + n) * h];
+
+        // x1 = LN(x + bo + Σ_h ctx_h · Wo[:, h·D..(h+1)·D]ᵀ)
+        let acc = &mut s.acc[..n * h];
+        load_f16(hidden_rows, acc);
+        for row in acc.chunks_exact_mut(h) {
+            row.iter_mut().zip(w.attention_output.bias).for_each(|(a, b)| *a += b);
+        }
+        for head in 0..d.a {
+            let at = head * t * dd + r0 * dd;
+            let ctx =
+                QRows { q: &context[at..at + n * dd], scale: &context_scale[head * t + r0..], rows: n, stride: dd };
+            accumulate_columns(ctx, &w.attention_output, head * dd, dd, s.sums, acc);
+        }
+        acc.chunks_exact_mut(h).for_each(|row| layer_norm_in_place(row, &w.attention_layer_norm));
+
+        // x2 = LN(x1 + GELU(x1·Wiᵀ + bi)·Wo2ᵀ + bo2)
+        let x1 = quantize_rows(acc, h, n, s.xq, s.xs);
+        linear(x1, &w.intermediate, s.inter);
+        gelu_in_place(&mut s.inter[..n * f]);
+        let inter = quantize_rows(&s.inter[..n * f], f, n, s.inter_q, s.inter_s);
+        let out: &mut [f32] = bytemuck::cast_slice_mut(&mut s.sums[..n * h]);
+        linear(inter, &w.output, out);
+        out.iter_mut().zip(acc.iter()).for_each(|(o, a)| *o += a);
+        out.chunks_exact_mut(h).for_each(|row| layer_norm_in_place(row, &w.output_layer_norm));
+        store_f16(out, hidden_rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Integer matrix products, the only hot loops of the int8 encoder.
+//!
+//! Two products, both "rows of A against rows of B" (every operand is read along contiguous rows,
+//! which is how HF stores `Linear.weight` `[out, in]`):
+//!
+//! - [`gemm_i8`]: `C[i, j] = Σ_p A[i, p] · B[j, p]` with int8 `A` (activations, in `[-127, 127]`)
+//!   and int8 `B` (weights, any value), int32 `C`. Every linear layer and `Q·Kᵀ`.
+//! - [`gemm_i16_i8`]: the same with int16 `A` (attention probabilities, `|A| ≤ 32767`): `P·V`.
+//!
+//! Each has an obviously correct scalar twin ([`scalar`]) and SIMD twins:
+//! - x86-64: AVX2 ([`x86`] `Avx2`) and AVX-512 VNNI on 256-bit vectors ([`x86`] `Vnni`), picked at
+//!   run time with `std` (at compile time from `target_feature` without it);
+//! - Arm Cortex-M4/M7 (`thumbv7em`): [`arm_dsp`], dual 16-bit MACs (`SMLAD`) on sign-extended byte
+//!   pairs (`SXTB16`), picked at compile time (see `build.rs`).
+//!
+//! Integer sums are exact, so every twin must give the same bits as the scalar one; [`check_twin`]
+//! is the one harness that checks it, used by the tests on the host and by [`selftest`] on the
+//! device (the firmware calls it in QEMU, where the Arm twin runs for real; on the host the Arm twin
+//! runs with portable stand-ins for its two instructions).
+
+// BLAS-style argument lists (shape, operand, stride) and index loops over fixed tiles read best here.
+#![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+
+pub mod arm_dsp;
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+/// Signature shared by the int8 × int8 twins: `(m, n, k, a, lda, b, ldb, c, ldc)`.
+pub type GemmI8 = fn(usize, usize, usize, &[i8], usize, &[i8], usize, &mut [i32], usize);
+/// Signature shared by the int16 × int8 twins.
+pub type GemmI16I8 = fn(usize, usize, usize, &[i16], usize, &[i8], usize, &mut [i32], usize);
+
+/// One implementation of both products.
+#[derive(Clone, Copy)]
+pub struct Twin {
+    name: &'static str,
+    gemm_i8: GemmI8,
+    gemm_i16_i8: GemmI16I8,
+}
+
+impl Twin {
+    /// Which implementation this is (`scalar`, `avx2`, `avx512-vnni`, `arm-dsp`, `arm-dsp-portable`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// Panics unless the operands hold the rows the shape names: a bug in the caller (every shape in
+/// the encoder comes from the plan), never a property of the model or the input.
+#[inline]
+fn check_shapes<A>(m: usize, n: usize, k: usize, a: &[A], lda: usize, b: &[i8], ldb: usize, c: &[i32], ldc: usize) {
+    let need = |rows: usize, ld: usize, cols: usize| if rows == 0 { 0 } else { (rows - 1) * ld + cols };
+    assert!(lda >= k && ldb >= k && ldc >= n, "gemm strides");
+    assert!(a.len() >= need(m, lda, k) && b.len() >= need(n, ldb, k) && c.len() >= need(m, ldc, n), "gemm operands");
+}
+
+/// `c[i·ldc + j] = Σ_{p<k} a[i·lda + p] · b[j·ldb + p]` for `i < m`, `j < n`, int32, with the fastest
+/// twin this machine has. `a` must lie in `[-127, 127]`; `b` may be any int8.
+#[inline]
+pub fn gemm_i8(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &[i8], ldb: usize, c: &mut [i32], ldc: usize) {
+    check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
+    (best().gemm_i8)(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+/// [`gemm_i8`] with int16 `a` (`|a| ≤ 32767`); callers keep `k · 127 · max|a| < 2^31`.
+#[inline]
+pub fn gemm_i16_i8(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[i16],
+    lda: usize,
+    b: &[i8],
+    ldb: usize,
+    c: &mut [i32],
+    ldc: usize,
+) {
+    check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
+    (best().gemm_i16_i8)(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
+/// The scalar reference.
+pub const SCALAR: Twin = Twin { name: "scalar", gemm_i8: scalar::gemm_i8, gemm_i16_i8: scalar::gemm_i16_i8 };
+
+/// The Arm DSP twin's algorithm with portable stand-ins for `SMLAD`/`SXTB16`/`PKHBT`/`PKHTB`, so
+/// the host tests it too (on Arm the real instructions run).
+pub const ARM_DSP: Twin = Twin { name: arm_dsp::NAME, gemm_i8: arm_dsp::gemm_i8, gemm_i16_i8: arm_dsp::gemm_i16_i8 };
+
+/// The twin [`gemm_i8`] and [`gemm_i16_i8`] use on this machine.
+#[inline]
+pub fn best() -> Twin {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(t) = x86::vnni() {
+            return t;
+        }
+        if let Some(t) = x86::avx2() {
+            return t;
+        }
+    }
+    #[cfg(electra_arm_dsp)]
+    {
+        return ARM_DSP;
+    }
+    #[allow(unreachable_code)]
+    SCALAR
+}
+
+/// Every twin that can run here, scalar first.
+pub fn available() -> heapless::Vec<Twin, 4> {
+    let mut twins = heapless::Vec::new();
+    let _ = twins.push(SCALAR);
+    let _ = twins.push(ARM_DSP);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(t) = x86::avx2() {
+            let _ = twins.push(t);
+        }
+        if let Some(t) = x86::vnni() {
+            let _ = twins.push(t);
+        }
+    }
+    twins
+}
+
+/// A small, fixed pseudo-random generator for the harness (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// The first shape and operand on which a twin disagreed with the scalar one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    pub twin: &'static str,
+    pub product: &'static str,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub i: usize,
+    pub j: usize,
+    pub expected: i32,
+    pub found: i32,
+}
+
+/// Buffers for [`check_twin`]: `a8`, `b` ≥ `rows · (k_max + 3)`, `a16` the same, `c` ≥ 2 · rows².
+pub struct Scratch<'s> {
+    pub a8: &'s mut [i8],
+    pub a16: &'s mut [i16],
+    pub b: &'s mut [i8],
+    pub c_ref: &'s mut [i32],
+    pub c_twin: &'s mut [i32],
+}
+
+/// THE harness: for every `m ∈ 1..=max_rows`, `n ∈ 1..=max_rows`, `k ∈ ks`, random operands with
+/// padded strides (extreme values included: `a = ±127`, `b = -128`, `a16 = ±32767`), compares the
+/// twin with the scalar product bit for bit, including that it leaves the stride padding of `c`
+/// alone.
+pub fn check_twin(twin: &Twin, max_rows: usize, ks: &[usize], seed: u64, s: &mut Scratch) -> Result<(), Mismatch> {
+    let mut rng = Rng(seed | 1);
+    for &k in ks {
+        for m in 1..=max_rows {
+            for n in 1..=max_rows {
+                let (lda, ldb, ldc) = (k + (m % 3), k + (n % 4), n + 1);
+                for v in s.a8[..m * lda].iter_mut() {
+                    *v = match rng.next() % 16 {
+                        0 => 127,
+                        1 => -127,
+                        _ => ((rng.next() % 255) as i32 - 127) as i8,
+                    }
+                    .clamp(-127, 127);
+                }
+                for v in s.a16[..m * lda].iter_mut() {
+                    *v = match rng.next() % 16 {
+                        0 => 32767,
+                        1 => -32767,
+                        _ => (rng.next() % 65535) as i16,
+                    }
+                    .clamp(-32767, 32767);
+                }
+                for v in s.b[..n * ldb].iter_mut() {
+                    *v = if rng.next().is_multiple_of(16) { -128 } else { rng.next() as i8 };
+                }
+                for (name, run_i16) in [("gemm_i8", false), ("gemm_i16_i8", true)] {
+                    let sentinel = 0x5a5a_5a5a;
+                    s.c_ref[..m * ldc].fill(sentinel);
+                    s.c_twin[..m * ldc].fill(sentinel);
+                    if run_i16 {
+                        scalar::gemm_i16_i8(m, n, k, s.a16, lda, s.b, ldb, s.c_ref, ldc);
+                        (twin.gemm_i16_i8)(m, n, k, s.a16, lda, s.b, ldb, s.c_twin, ldc);
+                    } else {
+                        scalar::gemm_i8(m, n, k, s.a8, lda, s.b, ldb, s.c_ref, ldc);
+                        (twin.gemm_i8)(m, n, k, s.a8, lda, s.b, ldb, s.c_twin, ldc);
+                    }
+                    for i in 0..m {
+                        for j in 0..ldc {
+                            let (expected, found) = (s.c_ref[i * ldc + j], s.c_twin[i * ldc + j]);
+                            if expected != found {
+                                let (twin, product) = (twin.name, name);
+                                return Err(Mismatch { twin, product, m, n, k, i, j, expected, found });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Device self-test: the twin [`best`] picks, against the scalar one, on shapes that exercise
+/// every tile and tail path of every twin (`m, n ≤ 9`; `k` from 1 to 130). Uses about 5 KiB of
+/// stack and no heap. Returns the first disagreement.
+pub fn selftest() -> Result<(), Mismatch> {
+    const ROWS: usize = 9;
+    const KS: [usize; 14] = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 130];
+    const LD: usize = 130 + 3;
+    let mut a8 = [0i8; ROWS * LD];
+    let mut a16 = [0i16; ROWS * LD];
+    let mut b = [0i8; ROWS * LD];
+    let mut c_ref = [0i32; ROWS * (ROWS + 1)];
+    let mut c_twin = [0i32; ROWS * (ROWS + 1)];
+    let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
+    check_twin(&best(), ROWS, &KS, 0x00e1_ec7a, &mut scratch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    #[test]
+    fn every_twin_matches_scalar() {
+        let ks = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 256, 300];
+        let rows = 10;
+        let ld = 300 + 3;
+        let (mut a8, mut a16, mut b) = (vec![0i8; rows * ld], vec![0i16; rows * ld], vec![0i8; rows * ld]);
+        let (mut c_ref, mut c_twin) = (vec![0i32; rows * (rows + 1)], vec![0i32; rows * (rows + 1)]);
+        let twins = available();
+        #[cfg(target_arch = "x86_64")]
+        {
+            let names: vec::Vec<_> = twins.iter().map(|t| t.name()).collect();
+            if std::is_x86_feature_detected!("avx2") {
+                assert!(names.contains(&"avx2"), "AVX2 twin not tested: build the tests with feature `std`");
+            }
+            if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl") {
+                assert!(names.contains(&"avx512-vnni"), "VNNI twin not tested");
+            }
+        }
+        std::println!("kernel twins on this machine: {:?}", twins.iter().map(|t| t.name()).collect::<vec::Vec<_>>());
+        for twin in &twins {
+            let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
+            assert_eq!(check_twin(twin, rows, &ks, 7, &mut scratch), Ok(()));
+        }
+        assert_eq!(selftest(), Ok(()));
+    }
+
+    #[test]
+    fn harness_catches_a_wrong_twin() {
+        fn off_by_one(
+            m: usize,
+            n: usize,
+            k: usize,
+            a: &[i8],
+            lda: usize,
+            b: &[i8],
+            ldb: usize,
+            c: &mut [i32],
+            ldc: usize,
+        ) {
+            scalar::gemm_i8(m, n, k, a, lda, b, ldb, c, ldc);
+            if m == 3 && n == 2 && k == 16 {
+                c[ldc + 1] += 1;
+            }
+        }
+        let broken = Twin { name: "broken", gemm_i8: off_by_one, gemm_i16_i8: scalar::gemm_i16_i8 };
+        let ld = 20;
+        let (mut a8, mut a16, mut b) = (vec![0i8; 4 * ld], vec![0i16; 4 * ld], vec![0i8; 4 * ld]);
+        let (mut c_ref, mut c_twin) = (vec![0i32; 20], vec![0i32; 20]);
+        let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
+        let err = check_twin(&broken, 4, &[16], 1, &mut scratch).unwrap_err();
+        assert_eq!((err.m, err.n, err.k, err.i, err.j), (3, 2, 16, 1, 1));
+    }
+}

@@ -1,0 +1,49 @@
+//! Linear layers on int8 rows: the kernel's int32 sums, then one float epilogue.
+
+use super::kernels;
+use super::quantize::quantize_row;
+use super::weights::QLinear;
+
+/// Quantized activations: row `r` is `scale[r] · q[r·stride ..][..cols]`.
+#[derive(Clone, Copy, Debug)]
+pub struct QRows<'x> {
+    pub q: &'x [i8],
+    pub scale: &'x [f32],
+    pub rows: usize,
+    pub stride: usize,
+}
+
+/// Quantizes `rows` rows of `cols` floats (`x` row-major, dense) into `q` and `scale`.
+pub fn quantize_rows<'x>(x: &[f32], cols: usize, rows: usize, q: &'x mut [i8], scale: &'x mut [f32]) -> QRows<'x> {
+    for ((x_row, q_row), s) in x.chunks_exact(cols).zip(q.chunks_exact_mut(cols)).zip(scale.iter_mut()).take(rows) {
+        *s = quantize_row(x_row, q_row);
+    }
+    QRows { q, scale, rows, stride: cols }
+}
+
+/// `out[r, o] = x.scale[r] · w.scale[o] · Σ_i x.q[r, i] · w.weight[o, i] + w.bias[o]`, `out` is
+/// `[x.rows, w.n_out]` (its memory holds the int32 sums first, then the floats).
+pub fn linear(x: QRows, w: &QLinear, out: &mut [f32]) {
+    let n = w.n_out;
+    let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut out[..x.rows * n]);
+    kernels::gemm_i8(x.rows, n, w.n_in, x.q, x.stride, w.weight, w.n_in, acc, n);
+    for (row, &x_scale) in acc.chunks_exact_mut(n).zip(x.scale) {
+        for ((v, &w_scale), &b) in row.iter_mut().zip(w.scale).zip(w.bias) {
+            *v = ((*v as f32) * (x_scale * w_scale) + b).to_bits() as i32;
+        }
+    }
+}
+
+/// `acc[r, o] += x.scale[r] · w.scale[o] · Σ_{i<k} x.q[r, i] · w.weight[o, k0 + i]`: one block of
+/// `k` input columns (one attention head's context, quantized with its own per-row scale) of a
+/// linear layer. `sums` is `[x.rows, w.n_out]` int32 scratch; no bias.
+pub fn accumulate_columns(x: QRows, w: &QLinear, k0: usize, k: usize, sums: &mut [i32], acc: &mut [f32]) {
+    let n = w.n_out;
+    let sums = &mut sums[..x.rows * n];
+    kernels::gemm_i8(x.rows, n, k, x.q, x.stride, &w.weight[k0..], w.n_in, sums, n);
+    for ((acc_row, sum_row), &x_scale) in acc.chunks_exact_mut(n).zip(sums.chunks_exact(n)).zip(x.scale) {
+        for ((a, &s), &w_scale) in acc_row.iter_mut().zip(sum_row).zip(w.scale) {
+            *a += (s as f32) * (x_scale * w_scale);
+        }
+    }
+}

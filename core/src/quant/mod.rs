@@ -1,0 +1,25 @@
+//! int8 ELECTRA: weights int8 with one scale per output channel (embeddings: per row),
+//! activations quantized per row at run time, int32 sums, float LayerNorm/softmax/GELU.
+//!
+//! - [`kernels`]: the integer matrix products and their SIMD twins.
+//! - [`encoder`]: `Model::run` (one sequence, caller arena, optional parallel workers).
+//! - [`arena`]: what the arena holds and how large it is.
+//!
+//! Why dynamic per-row activation scales rather than calibrated ones: they need no calibration
+//! data, follow each token's own range (ELECTRA's LayerNorm outputs have a few large channels
+//! whose size varies by token), and cost one pass over a row that the matrix product reads
+//! anyway. The accuracy test `core/tests/int8_accuracy.rs` measures both on the same model.
+
+pub mod arena;
+pub mod encoder;
+pub mod error;
+pub mod kernels;
+pub mod linear;
+pub mod math;
+pub mod parallel;
+pub mod quantize;
+pub mod weights;
+
+pub use encoder::{Logits, MIN_ROWS_PER_BLOCK};
+pub use error::RunError;
+pub use parallel::{Parallel, Sequential, MAX_WORKERS};

@@ -1,0 +1,109 @@
+//! Symmetric int8 quantization of one row: `x ≈ scale · q`, `q ∈ [-127, 127]`,
+//! `scale = max |x| / 127`. Used for weights at export and for activations at run time, so both
+//! sides round the same way.
+
+/// Largest quantized magnitude. -128 is never produced, which keeps every product of two
+/// quantized values, and the AVX2 kernel's `abs`/`sign` trick, exact.
+pub const QMAX: f32 = 127.0;
+
+/// Adding then subtracting 1.5 · 2^23 rounds an f32 of magnitude below 2^22 to the nearest
+/// integer (ties to even) in plain IEEE arithmetic: the same result on every target, and it
+/// vectorizes, unlike `libm::roundf`.
+const ROUNDING_MAGIC: f32 = 12_582_912.0;
+
+/// `v` rounded to the nearest integer, ties to even (`|v|` below 2^22).
+#[inline(always)]
+pub fn round_ties_even(v: f32) -> f32 {
+    (v + ROUNDING_MAGIC) - ROUNDING_MAGIC
+}
+
+/// `max |x|`, in eight lanes so that it vectorizes (max is exact in any order).
+pub fn max_abs(x: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let mut chunks = x.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v.abs());
+        }
+    }
+    let mut m = chunks.remainder().iter().fold(0f32, |m, v| m.max(v.abs()));
+    for lane in lanes {
+        m = m.max(lane);
+    }
+    m
+}
+
+/// Quantizes `x` into `q` (same length) and returns the scale; an all-zero row gets scale 0.
+pub fn quantize_row(x: &[f32], q: &mut [i8]) -> f32 {
+    quantize_row_to(x, q, QMAX)
+}
+
+/// Like [`quantize_row`] into `[-qmax, qmax]` of an integer type (the i16 attention
+/// probabilities use it with a larger `qmax`).
+pub fn quantize_row_to<Q: FromRounded>(x: &[f32], q: &mut [Q], qmax: f32) -> f32 {
+    let amax = max_abs(x);
+    if amax == 0.0 || !amax.is_finite() {
+        q.iter_mut().for_each(|v| *v = Q::from_rounded(0.0));
+        // NaN or infinity in, NaN out: the caller's logits show it instead of hiding it.
+        return if amax == 0.0 { 0.0 } else { f32::NAN };
+    }
+    let inv = qmax / amax;
+    for (qi, &xi) in q.iter_mut().zip(x) {
+        *qi = Q::from_rounded(round_ties_even((xi * inv).clamp(-qmax, qmax)));
+    }
+    amax / qmax
+}
+
+/// Conversion of an already rounded, in-range f32.
+pub trait FromRounded: Copy {
+    fn from_rounded(v: f32) -> Self;
+}
+
+impl FromRounded for i8 {
+    #[inline(always)]
+    fn from_rounded(v: f32) -> Self {
+        v as i8
+    }
+}
+
+impl FromRounded for i16 {
+    #[inline(always)]
+    fn from_rounded(v: f32) -> Self {
+        v as i16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_error_is_at_most_half_a_step() {
+        let x: [f32; 13] = [0.5, -1.25, 3.0, -3.0, 0.0, 1e-3, 2.9, -0.7, 1.0, 2.0, -2.5, 0.33, 1.7];
+        let mut q = [0i8; 13];
+        let scale = quantize_row(&x, &mut q);
+        assert_eq!(scale, 3.0 / 127.0);
+        assert_eq!(q[2], 127);
+        assert_eq!(q[3], -127);
+        for (&v, &qi) in x.iter().zip(&q) {
+            assert!((v - scale * qi as f32).abs() <= scale * 0.5 + 1e-7, "{v} {qi}");
+        }
+    }
+
+    #[test]
+    fn zero_row_has_zero_scale_and_nan_poisons() {
+        let mut q = [5i8; 4];
+        assert_eq!(quantize_row(&[0.0; 4], &mut q), 0.0);
+        assert_eq!(q, [0; 4]);
+        assert!(quantize_row(&[1.0, f32::INFINITY, 0.0, 0.0], &mut q).is_nan());
+    }
+
+    #[test]
+    fn rounds_ties_to_even() {
+        assert_eq!(round_ties_even(2.5), 2.0);
+        assert_eq!(round_ties_even(-2.5), -2.0);
+        assert_eq!(round_ties_even(126.5), 126.0);
+        assert_eq!(round_ties_even(-0.4), 0.0);
+        assert_eq!(round_ties_even(1.6), 2.0);
+    }
+}

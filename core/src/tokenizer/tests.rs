@@ -1,0 +1,208 @@
+//! Unit tests on small hand-written vocabularies. Exactness against HF on real text is shown by
+//! `tests/tests/tokenizer_wordpiece_cases.rs` and `tests/tests/tokenizer_vs_hf.rs`.
+extern crate std;
+use std::{vec, vec::Vec};
+
+use super::*;
+
+const SMALL: &[u8] =
+    b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n,\nworld\nwor\n##ld\n!\n[\n]\nmask\nun\n##aff\n##able\ncafe\n\
+\xe4\xb8\xad\n##s\n";
+
+fn index_of(vocab: &[u8]) -> Vec<u32> {
+    let mut index = vec![0u32; index_len(vocab)];
+    build_index(vocab, &mut index).unwrap();
+    index
+}
+
+fn encode(tok: &Tokenizer<'_>, text: &str) -> Vec<u32> {
+    let mut ids = vec![0u32; text.len() * 3 + 4];
+    let n = tok.encode(text, &mut ids).unwrap();
+    ids.truncate(n);
+    ids
+}
+
+fn tokens(tok: &Tokenizer<'_>, text: &str) -> Vec<std::string::String> {
+    encode(tok, text).into_iter().map(|id| tok.id_to_token(id).unwrap().into()).collect()
+}
+
+#[test]
+fn ascii_fast_path_agrees_with_the_tables() {
+    for b in 0u8..128 {
+        let c = b as char;
+        let class = unicode::class_of(c);
+        let expected = if class.removed() {
+            "removed"
+        } else if class.space() || c.is_whitespace() {
+            "space"
+        } else if class.punctuation() {
+            "punct"
+        } else {
+            "word"
+        };
+        assert_eq!(basic::ascii_kind_name(b), expected, "byte {b:#04x}");
+        assert!(!class.decomposes() && !class.nonspacing_mark() && !class.cjk() && class.combining_class() == 0);
+    }
+}
+
+#[test]
+fn wordpiece_basics() {
+    let index = index_of(SMALL);
+    let tok = Tokenizer::new(SMALL, &index).unwrap();
+    assert_eq!(tok.vocab_size(), 20);
+    assert_eq!(tok.special(), SpecialIds { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 });
+    assert_eq!(tokens(&tok, "Hello, World!"), ["hello", ",", "world", "!"]);
+    // Longest match first: "world" + "##s", not "wor" + "##ld" + "##s".
+    assert_eq!(tokens(&tok, "unaffable worlds worldld"), ["un", "##aff", "##able", "world", "##s", "world", "##ld"]);
+    // A word with an unmatched position is [UNK] as a whole, not a partial split.
+    assert_eq!(tokens(&tok, "unaffablex"), ["[UNK]"]);
+    // Special-token look-alikes are plain text.
+    assert_eq!(tokens(&tok, "[MASK]"), ["[", "mask", "]"]);
+    // Accents stripped, CJK split out, controls dropped (NUL does not split the word).
+    assert_eq!(tokens(&tok, "CAF\u{C9}\u{4E2D}hel\u{0}lo"), ["cafe", "\u{4E2D}", "hello"]);
+    assert_eq!(tokens(&tok, ""), [] as [&str; 0]);
+    assert_eq!(tokens(&tok, " \t\n "), [] as [&str; 0]);
+}
+
+#[test]
+fn words_over_100_chars_are_unk() {
+    let index = index_of(b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n##a\n");
+    let tok = Tokenizer::new(b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n##a\n", &index).unwrap();
+    let hundred = "a".repeat(100);
+    assert_eq!(encode(&tok, &hundred), [5].into_iter().chain([6; 99]).collect::<Vec<_>>());
+    assert_eq!(encode(&tok, &(hundred.clone() + "a")), [1]);
+    // Counted after normalization: 101 'a' + accents is still 101 chars.
+    assert_eq!(encode(&tok, &"a\u{301}".repeat(101)), [1]);
+    assert_eq!(encode(&tok, &"a\u{301}".repeat(100)).len(), 100);
+}
+
+#[test]
+fn full_buffer_is_an_error() {
+    let index = index_of(SMALL);
+    let tok = Tokenizer::new(SMALL, &index).unwrap();
+    let mut ids = [0u32; 3];
+    assert_eq!(tok.encode("hello, world!", &mut ids), Err(TokenizeError::BufferFull { capacity: 3 }));
+    assert_eq!(tok.encode("hello, world", &mut ids), Ok(3));
+    assert_eq!(tok.encode_prefix("hello, world!", &mut ids[..2]), 2);
+    assert_eq!(tok.count("hello, world!"), 4);
+}
+
+#[test]
+fn pair_encoding_and_truncation() {
+    let index = index_of(SMALL);
+    let tok = Tokenizer::new(SMALL, &index).unwrap();
+    let mut ids = [0u32; 16];
+    let mut types = [9u8; 16];
+    let n = tok.encode_pair("hello, world", Some("worlds!"), 16, &mut ids, &mut types).unwrap();
+    assert_eq!(&ids[..n], &[2, 5, 6, 7, 3, 7, 19, 10, 3]);
+    assert_eq!(&types[..n], &[0, 0, 0, 0, 0, 1, 1, 1, 1]);
+    // Budget 4 for 3 + 3 tokens: each keeps 2 (HF longest_first).
+    let n = tok.encode_pair("hello, world", Some("worlds!"), 7, &mut ids, &mut types).unwrap();
+    assert_eq!(&ids[..n], &[2, 5, 6, 3, 7, 19, 3]);
+    assert_eq!(&types[..n], &[0, 0, 0, 0, 1, 1, 1]);
+    let n = tok.encode_pair("hello, world", None, 4, &mut ids, &mut types).unwrap();
+    assert_eq!(&ids[..n], &[2, 5, 6, 3]);
+    assert_eq!(
+        tok.encode_pair("a", Some("b"), 2, &mut ids, &mut types),
+        Err(TokenizeError::MaxLenTooSmall { max_len: 2, special_tokens: 3 })
+    );
+    assert_eq!(
+        tok.encode_pair("hello, world", None, 16, &mut ids[..3], &mut types),
+        Err(TokenizeError::BufferFull { capacity: 3 })
+    );
+}
+
+#[test]
+fn longest_first_matches_hf_cases() {
+    // (len_a, len_b, budget) -> kept, worked by hand from HF's algorithm.
+    assert_eq!(truncate_longest_first(3, 4, 10), (3, 4));
+    assert_eq!(truncate_longest_first(10, 3, 8), (5, 3));
+    assert_eq!(truncate_longest_first(3, 10, 8), (3, 5));
+    assert_eq!(truncate_longest_first(10, 10, 7), (3, 4));
+    assert_eq!(truncate_longest_first(6, 5, 7), (4, 3));
+    assert_eq!(truncate_longest_first(20, 0, 7), (7, 0));
+    assert_eq!(truncate_longest_first(0, 20, 7), (0, 7));
+    assert_eq!(truncate_longest_first(9, 8, 0), (0, 0));
+}
+
+#[test]
+fn vocab_reading_follows_hf() {
+    // CRLF and trailing spaces are trimmed, a missing final newline still ends a token, duplicates: last wins.
+    let vocab = b"[PAD]\r\n[UNK] \n[CLS]\n[SEP]\n[MASK]\nx\nx\n\ny";
+    let index = index_of(vocab);
+    let tok = Tokenizer::new(vocab, &index).unwrap();
+    assert_eq!(tok.vocab_size(), 9);
+    assert_eq!(tok.id_to_token(0), Some("[PAD]"));
+    assert_eq!(tok.id_to_token(1), Some("[UNK]"));
+    assert_eq!(tok.id_to_token(7), Some(""));
+    assert_eq!(tok.id_to_token(8), Some("y"));
+    assert_eq!(tok.id_to_token(9), None);
+    assert_eq!(tok.token_to_id("x"), Some(6));
+    assert_eq!(tok.token_to_id("y"), Some(8));
+    assert_eq!(tok.token_to_id("z"), None);
+}
+
+#[test]
+fn bad_vocabularies_and_indexes_are_refused() {
+    assert_eq!(build_index(b"", &mut []), Err(VocabError::Empty));
+    let bad_utf8 = b"[PAD]\n\xff\xfe\n";
+    let mut index = vec![0u32; index_len(bad_utf8)];
+    assert_eq!(build_index(bad_utf8, &mut index), Err(VocabError::InvalidUtf8 { line: 2 }));
+    let mut short = vec![0u32; index_len(SMALL) - 1];
+    assert!(matches!(build_index(SMALL, &mut short), Err(VocabError::IndexSize { .. })));
+
+    let no_mask = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n";
+    let index = index_of(no_mask);
+    assert_eq!(Tokenizer::new(no_mask, &index).err(), Some(VocabError::MissingSpecialToken { token: "[MASK]" }));
+
+    let index = index_of(SMALL);
+    let mut other = SMALL.to_vec();
+    other.push(b'z');
+    assert_eq!(Tokenizer::new(&other, &index).err(), Some(VocabError::IndexMismatch));
+    let mut garbage = index.clone();
+    garbage[0] ^= 1;
+    assert_eq!(Tokenizer::new(SMALL, &garbage).err(), Some(VocabError::IndexFormat));
+    // Same length, different bytes: only the checksum tells.
+    let mut edited = SMALL.to_vec();
+    let at = edited.iter().position(|&b| b == b'h').unwrap();
+    edited[at] = b'j';
+    let tok = Tokenizer::new(&edited, &index).unwrap();
+    assert_eq!(tok.verify(&index), Err(VocabError::IndexMismatch));
+    assert_eq!(Tokenizer::new(SMALL, &index).unwrap().verify(&index), Ok(()));
+}
+
+#[test]
+fn corrupt_index_never_panics() {
+    let index = index_of(SMALL);
+    // Flip every table word in turn (header kept valid): encoding must still return without panicking.
+    for i in vocab::HEADER_WORDS..index.len() {
+        let mut broken = index.clone();
+        broken[i] = broken[i].wrapping_mul(2654435761).wrapping_add(7);
+        if let Ok(tok) = Tokenizer::new(SMALL, &broken) {
+            let mut ids = [0u32; 64];
+            let _ = tok.encode("Hello, unaffable worlds! [MASK] caf\u{e9}", &mut ids);
+            let _ = tok.id_to_token(3);
+        }
+    }
+    // A table with no empty slot at all must not loop forever (`new` already probes it for the special tokens).
+    let mut full = index.clone();
+    let table_start = vocab::HEADER_WORDS + 20 + 1;
+    for w in full[table_start..].chunks_mut(2) {
+        w[1] = 0x0100_0005;
+    }
+    if let Ok(tok) = Tokenizer::new(SMALL, &full) {
+        let mut ids = [0u32; 8];
+        let _ = tok.encode("zzz", &mut ids);
+    }
+}
+
+#[test]
+fn combining_marks_reorder_like_nfd() {
+    // U+1D165 (ccc 216) and U+1D16D (ccc 226) are spacing marks that survive accent stripping; NFD sorts them by
+    // combining class, so both spellings give the same word.
+    let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nx\n##\u{1D165}\n##\u{1D16D}\n".as_bytes();
+    let index = index_of(vocab);
+    let tok = Tokenizer::new(vocab, &index).unwrap();
+    assert_eq!(encode(&tok, "x\u{1D16D}\u{301}\u{1D165}"), [5, 6, 7]);
+    assert_eq!(encode(&tok, "x\u{1D165}\u{1D16D}"), [5, 6, 7]);
+}

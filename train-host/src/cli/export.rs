@@ -1,0 +1,33 @@
+//! `electra export --model HF_DIR --out FILE [--vocab vocab.txt]`: an HF ELECTRA checkpoint → an
+//! int8 model file for microcontrollers (and `electra infer --model FILE`).
+
+use crate::export::export;
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// HF checkpoint directory: `config.json` + `model.safetensors` (or sharded). Any ELECTRA
+    /// head: discriminator, generator, sequence or token classifier.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Model file to write (atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// `vocab.txt` to embed for on-device tokenization (one line per word embedding).
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let summary = export(&args.model, &args.out, args.vocab.as_deref())?;
+    println!(
+        "wrote {} ({} bytes, {:.2} MiB; head {}; vocab {})",
+        summary.out.display(),
+        summary.bytes,
+        summary.bytes as f64 / (1 << 20) as f64,
+        summary.head.hf_architecture(),
+        if summary.vocab_embedded { "embedded" } else { "not embedded" }
+    );
+    Ok(())
+}

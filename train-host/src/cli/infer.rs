@@ -1,0 +1,275 @@
+//! `electra infer`: logits for JSON-lines input, one output line per input line, in order.
+//!
+//! Input lines: `{"ids": [...], "token_type_ids": [...]?, "attention_mask": [...]?}`. Output lines:
+//! `{"logits": ...}`: one float per token (replaced-token detection), one per class (sequence
+//! classification), one list per token (token classification, masked LM). A bad line stops the run
+//! with an error naming it (1-based); lines before it have been written to stdout, while `--output`
+//! is written to a temporary file and renamed only when every line succeeded.
+
+use crate::checkpoint::HfCheckpoint;
+use crate::infer::{FloatModel, GemmBackend, InferError, InputSeq, LogitsModel};
+use serde::Deserialize;
+use std::fmt;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model: an HF checkpoint directory (`config.json` + `model.safetensors` or a sharded index).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// JSON-lines input (default: stdin).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// JSON-lines output (default: stdout). Written atomically: nothing appears unless every line succeeds.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Lines scored together (spread over all cores).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// GEMM implementation: `gemm` (the `gemm` crate, fastest here) or `matrixmultiply`.
+    #[arg(long, default_value = "gemm")]
+    pub gemm: GemmBackend,
+}
+
+/// Loads whatever `path` names. The single place that decides the model kind: today an HF checkpoint
+/// directory runs on the float encoder; exported model files (int8) plug in here.
+pub fn load_model(path: &Path, gemm: GemmBackend) -> Result<Box<dyn LogitsModel>, InferError> {
+    let checkpoint = HfCheckpoint::load(path)?;
+    Ok(Box::new(FloatModel::from_checkpoint(&checkpoint)?.with_backend(gemm)))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let model = load_model(&args.model, args.gemm)?;
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(path) => {
+            Box::new(BufReader::new(std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?))
+        }
+        None => Box::new(std::io::stdin().lock()),
+    };
+    match &args.output {
+        Some(path) => write_atomically(path, |out| infer_lines(&*model, input, out, args.batch))?,
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            infer_lines(&*model, input, &mut out, args.batch)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `write` into `path.tmp`, then renames it to `path`; on error the temporary file is removed.
+fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<usize, LineError>) -> anyhow::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let file = std::fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let result = write(&mut out).map_err(anyhow::Error::from).and_then(|_| {
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        Ok(())
+    });
+    drop(out);
+    match result {
+        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Why a line could not be scored.
+#[derive(Debug)]
+pub enum LineError {
+    /// Reading input or writing output failed.
+    Io(std::io::Error),
+    /// Line `line` (1-based) is not a JSON object of the expected form.
+    Json { line: usize, message: String },
+    /// Line `line` is well-formed but the model rejects it (id out of range, too long, ...).
+    Rejected { line: usize, source: InferError },
+    /// The model failed on a batch for a reason no single line explains.
+    Model(InferError),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Json { line, message } => write!(f, "line {line}: {message}"),
+            Self::Rejected { line, source } => match source {
+                InferError::Sequence { source, .. } => write!(f, "line {line}: {source}"),
+                other => write!(f, "line {line}: {other}"),
+            },
+            Self::Model(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
+impl From<std::io::Error> for LineError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// One input line as JSON. Unknown fields are an error, so a typo (`"input_ids"`) is not silently ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineJson {
+    ids: Option<Vec<u32>>,
+    token_type_ids: Option<Vec<u32>>,
+    attention_mask: Option<Vec<u8>>,
+    text: Option<String>,
+}
+
+/// Parses one input line (`line` is 1-based, for the error).
+pub fn parse_line(line: usize, text: &str) -> Result<InputSeq, LineError> {
+    let bad = |message: String| LineError::Json { line, message };
+    if text.trim().is_empty() {
+        return Err(bad("empty line; expected a JSON object such as {\"ids\": [101, 2023, 102]}".into()));
+    }
+    let json: LineJson = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    if json.text.is_some() {
+        return Err(bad(
+            "`text` input needs the WordPiece tokenizer, which this build does not have; give `ids`".into()
+        ));
+    }
+    let input_ids = json.ids.ok_or_else(|| bad("missing `ids` (a list of token ids)".into()))?;
+    Ok(InputSeq { input_ids, token_type_ids: json.token_type_ids, attention_mask: json.attention_mask })
+}
+
+/// Scores every line of `input` and writes one `{"logits": ...}` line per input line to `out`, `batch`
+/// lines at a time. Returns the number of lines scored.
+pub fn infer_lines(
+    model: &dyn LogitsModel,
+    input: impl BufRead,
+    out: &mut dyn Write,
+    batch: usize,
+) -> Result<usize, LineError> {
+    let batch = batch.max(1);
+    let mut pending: Vec<InputSeq> = Vec::with_capacity(batch);
+    let mut first_line = 1;
+    let mut done = 0;
+    for (i, text) in input.lines().enumerate() {
+        let text = text?;
+        pending.push(parse_line(i + 1, &text)?);
+        if pending.len() == batch {
+            done += flush(model, &mut pending, first_line, out)?;
+            first_line = i + 2;
+        }
+    }
+    done += flush(model, &mut pending, first_line, out)?;
+    Ok(done)
+}
+
+fn flush(
+    model: &dyn LogitsModel,
+    pending: &mut Vec<InputSeq>,
+    first_line: usize,
+    out: &mut dyn Write,
+) -> Result<usize, LineError> {
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let logits = model.logits(pending).map_err(|e| match e {
+        InferError::Sequence { index, .. } => LineError::Rejected { line: first_line + index, source: e },
+        other => LineError::Model(other),
+    })?;
+    for l in &logits {
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "logits": l.to_json() }))
+            .map_err(|e| LineError::Io(e.into()))?;
+        out.write_all(b"\n")?;
+    }
+    let n = pending.len();
+    pending.clear();
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disc() -> Box<dyn LogitsModel> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny/disc");
+        load_model(&dir, GemmBackend::default()).expect("fixture model")
+    }
+
+    fn run_on(input: &str, batch: usize) -> Result<String, String> {
+        let mut out = Vec::new();
+        infer_lines(&*disc(), input.as_bytes(), &mut out, batch).map_err(|e| e.to_string())?;
+        Ok(String::from_utf8(out).expect("utf-8 output"))
+    }
+
+    #[test]
+    fn one_output_line_per_input_line_in_order() {
+        let input = "{\"ids\": [2, 7, 3]}\n{\"ids\": [2, 9, 9, 3], \"token_type_ids\": [0, 0, 1, 1]}\n\
+                     {\"ids\": [2, 7, 3, 0], \"attention_mask\": [1, 1, 1, 0]}\n";
+        for batch in [1, 2, 64] {
+            let text = run_on(input, batch).expect("runs");
+            let lines: Vec<serde_json::Value> =
+                text.lines().map(|l| serde_json::from_str(l).expect("JSON output")).collect();
+            assert_eq!(lines.len(), 3);
+            let lens: Vec<usize> = lines.iter().map(|v| v["logits"].as_array().map_or(0, |a| a.len())).collect();
+            assert_eq!(lens, [3, 4, 4]);
+            // Masked padding does not change the real tokens' logits (same ids as line 1).
+            for pos in 0..3 {
+                let a = lines[0]["logits"][pos].as_f64().unwrap_or(f64::NAN);
+                let b = lines[2]["logits"][pos].as_f64().unwrap_or(f64::NAN);
+                assert!((a - b).abs() < 1e-5, "position {pos}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let ok = "{\"ids\": [2, 3]}\n";
+        let cases = [
+            (format!("{ok}{{\"ids\": [2, 3]\n"), "line 2: invalid JSON"),
+            (
+                format!("{ok}{ok}{{\"ids\": [2, 1000]}}\n"),
+                "line 3: token id 1000 at position 1 is outside the vocab of 1000",
+            ),
+            (
+                format!("{ok}{{\"ids\": [{}]}}\n", vec!["5"; 65].join(",")),
+                "line 2: sequence of 65 tokens is longer than the model's 64 positions",
+            ),
+            (format!("{{\"ids\": [2, -1]}}\n"), "line 1: invalid JSON: invalid value: integer `-1`, expected u32"),
+            (format!("{ok}{{\"input_ids\": [2]}}\n"), "line 2: invalid JSON: unknown field `input_ids`"),
+            (format!("{ok}{{\"token_type_ids\": [0]}}\n"), "line 2: missing `ids`"),
+            (format!("{ok}\n{ok}"), "line 2: empty line"),
+            (format!("{{\"ids\": [2, 3], \"token_type_ids\": [0, 2]}}\n"), "line 1: token type id 2 at position 1"),
+            (
+                format!("{{\"ids\": [2, 3], \"attention_mask\": [1]}}\n"),
+                "line 1: attention_mask has 1 values, input_ids has 2",
+            ),
+            (format!("{{\"ids\": []}}\n"), "line 1: the sequence has no tokens"),
+            (format!("{{\"text\": \"hello\"}}\n"), "line 1: `text` input needs the WordPiece tokenizer"),
+            ("[1, 2]\n".to_string(), "line 1: invalid JSON"),
+        ];
+        for (input, want) in cases {
+            for batch in [1, 4] {
+                let err = run_on(&input, batch).expect_err("must fail");
+                assert!(err.starts_with(want), "batch {batch}, input {input:?}: got {err:?}, want {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn output_file_appears_only_when_every_line_succeeds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.jsonl");
+        let model = disc();
+        let bad = "{\"ids\": [2, 3]}\n{\"ids\": [2, 5000]}\n";
+        let err = write_atomically(&path, |out| infer_lines(&*model, bad.as_bytes(), out, 1));
+        assert!(err.is_err());
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "temporary file left behind");
+        let good = "{\"ids\": [2, 3]}\n";
+        write_atomically(&path, |out| infer_lines(&*model, good.as_bytes(), out, 1)).expect("written");
+        assert_eq!(std::fs::read_to_string(&path).expect("output").lines().count(), 1);
+    }
+}

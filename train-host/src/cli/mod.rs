@@ -1,0 +1,6 @@
+//! One module per `electra` subcommand: `Args` (clap) and `run(args)`.
+
+pub mod bench_infer;
+pub mod infer;
+pub mod tokenize;
+pub mod export;

@@ -1,0 +1,165 @@
+//! Multi-head self-attention with a padding mask (HF `ElectraSelfAttention` + the `output.dense` of
+//! `ElectraSelfOutput`; the residual and LayerNorm live in `layer.rs`).
+//!
+//! Glossary: `B` sequences of `T` tokens (`N = B·T` rows), `H` hidden, `A` heads of `D = H/A`.
+
+use super::gemm::{matmul, Threads};
+use super::linear::Linear;
+use super::math;
+use super::params::{ParamSet, ParamSetBuilder};
+use super::Tokens;
+use ndarray::parallel::prelude::*;
+use ndarray::{s, Array2, Array4, ArrayView2, ArrayViewMut1, Axis};
+
+#[derive(Clone, Debug)]
+pub struct SelfAttention {
+    /// `self.query`, `self.key`, `self.value` run as one `[3H, H]` product.
+    pub qkv: Linear,
+    /// `output.dense`, `[H, H]`.
+    pub output: Linear,
+    pub num_heads: usize,
+    pub head_size: usize,
+}
+
+#[derive(Debug)]
+pub struct AttentionCache {
+    /// `[N, 3H]`: queries, keys, values side by side; head `a` uses columns `a·D..(a+1)·D` of each third.
+    pub qkv: Array2<f32>,
+    /// Softmax probabilities `[B, A, T, T]` (query row, key column); 0 on masked keys.
+    pub probs: Array4<f32>,
+    /// Heads' outputs concatenated, `[N, H]`: the input of `output.dense`.
+    pub context: Array2<f32>,
+}
+
+impl SelfAttention {
+    /// Adds the HF tensors under `prefix` (`electra.encoder.layer.{l}.attention`).
+    pub fn new(b: &mut ParamSetBuilder, prefix: &str, hidden: usize, num_heads: usize) -> Self {
+        let qkv_names = ["query", "key", "value"].map(|n| format!("{prefix}.self.{n}"));
+        let qkv = Linear::stacked(b, &qkv_names, hidden, hidden);
+        let output = Linear::new(b, &format!("{prefix}.output.dense"), hidden, hidden);
+        Self { qkv, output, num_heads, head_size: hidden / num_heads }
+    }
+
+    /// `x [N, H] → output.dense(attention(x)) [N, H]`.
+    pub fn forward(&self, p: &ParamSet, x: ArrayView2<'_, f32>, tokens: &Tokens<'_>) -> (Array2<f32>, AttentionCache) {
+        let qkv = self.qkv.forward(p, x);
+        let (probs, context) = self.attend(qkv.view(), tokens);
+        let out = self.output.forward(p, context.view());
+        (out, AttentionCache { qkv, probs, context })
+    }
+
+    /// Accumulates every parameter gradient and returns `dx [N, H]`.
+    pub fn backward(
+        &self,
+        p: &ParamSet,
+        g: &mut ParamSet,
+        x: ArrayView2<'_, f32>,
+        tokens: &Tokens<'_>,
+        cache: &AttentionCache,
+        dout: ArrayView2<'_, f32>,
+    ) -> Array2<f32> {
+        let dcontext = self.output.backward(p, g, cache.context.view(), dout);
+        let dqkv = self.attend_backward(cache, dcontext.view(), tokens);
+        self.qkv.backward(p, g, x, dqkv.view())
+    }
+
+    /// `softmax(Q·Kᵀ/√D + mask)·V` for every sequence and head; sequences run in parallel.
+    fn attend(&self, qkv: ArrayView2<'_, f32>, tokens: &Tokens<'_>) -> (Array4<f32>, Array2<f32>) {
+        let (bsz, t, a_heads, d) = (tokens.batch_size, tokens.seq_len, self.num_heads, self.head_size);
+        let h = a_heads * d;
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut probs = Array4::zeros((bsz, a_heads, t, t));
+        let mut context = Array2::zeros((bsz * t, h));
+        probs.outer_iter_mut().into_par_iter().zip(context.axis_chunks_iter_mut(Axis(0), t)).enumerate().for_each(
+            |(b, (mut probs_b, mut context_b))| {
+                let rows = qkv.slice(s![b * t..(b + 1) * t, ..]); // [T, 3H]
+                let keep = key_weights(&tokens.attention_mask[b * t..(b + 1) * t]);
+                for a in 0..a_heads {
+                    let q = rows.slice(s![.., a * d..(a + 1) * d]); // [T, D]
+                    let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
+                    let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
+                    let mut pa = probs_b.index_axis_mut(Axis(0), a); // [T, T]
+                    matmul(q, k.t(), pa.view_mut(), false, Threads::One);
+                    for row in pa.rows_mut() {
+                        masked_softmax(row, &keep, scale);
+                    }
+                    matmul(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), false, Threads::One);
+                }
+            },
+        );
+        (probs, context)
+    }
+
+    /// From `dcontext [N, H]` to `dqkv [N, 3H]`.
+    fn attend_backward(
+        &self,
+        cache: &AttentionCache,
+        dcontext: ArrayView2<'_, f32>,
+        tokens: &Tokens<'_>,
+    ) -> Array2<f32> {
+        let (t, a_heads, d) = (tokens.seq_len, self.num_heads, self.head_size);
+        let h = a_heads * d;
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut dqkv = Array2::zeros((tokens.rows(), 3 * h));
+        dqkv.axis_chunks_iter_mut(Axis(0), t).into_par_iter().zip(cache.probs.outer_iter()).enumerate().for_each(
+            |(b, (mut dqkv_b, probs_b))| {
+                let rows = cache.qkv.slice(s![b * t..(b + 1) * t, ..]);
+                let drows = dcontext.slice(s![b * t..(b + 1) * t, ..]);
+                let mut dscores = Array2::<f32>::zeros((t, t));
+                for a in 0..a_heads {
+                    let q = rows.slice(s![.., a * d..(a + 1) * d]);
+                    let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
+                    let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
+                    let dctx = drows.slice(s![.., a * d..(a + 1) * d]);
+                    let pa = probs_b.index_axis(Axis(0), a);
+                    // dV = Pᵀ·dctx, dP = dctx·Vᵀ.
+                    matmul(
+                        pa.t(),
+                        dctx,
+                        dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]),
+                        false,
+                        Threads::One,
+                    );
+                    matmul(dctx, v.t(), dscores.view_mut(), false, Threads::One);
+                    // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the 1/√D of the scores.
+                    for (mut ds, p) in dscores.rows_mut().into_iter().zip(pa.rows()) {
+                        let dot: f32 = ds.iter().zip(p.iter()).map(|(x, y)| x * y).sum();
+                        ds.zip_mut_with(&p, |x, &y| *x = y * (*x - dot) * scale);
+                    }
+                    // dQ = dS·K, dK = dSᵀ·Q.
+                    matmul(dscores.view(), k, dqkv_b.slice_mut(s![.., a * d..(a + 1) * d]), false, Threads::One);
+                    matmul(dscores.t(), q, dqkv_b.slice_mut(s![.., h + a * d..h + (a + 1) * d]), false, Threads::One);
+                }
+            },
+        );
+        dqkv
+    }
+}
+
+/// 1 for keys a query may attend to, 0 for padding. A sequence with no unmasked key attends to all of them
+/// uniformly-weighted by score, which is what HF's additive `finfo.min` mask amounts to in that case.
+fn key_weights(mask: &[u8]) -> Vec<f32> {
+    if mask.iter().all(|&m| m == 0) {
+        vec![1.0; mask.len()]
+    } else {
+        mask.iter().map(|&m| if m != 0 { 1.0 } else { 0.0 }).collect()
+    }
+}
+
+/// In place: `row ← softmax(scale·row)` over the keys with weight 1; masked keys get exactly 0.
+fn masked_softmax(mut row: ArrayViewMut1<'_, f32>, keep: &[f32], scale: f32) {
+    let mut max = f32::NEG_INFINITY;
+    for (&x, &k) in row.iter().zip(keep) {
+        if k != 0.0 {
+            max = max.max(x * scale);
+        }
+    }
+    let mut sum = 0.0f32;
+    for (x, &k) in row.iter_mut().zip(keep) {
+        let e = math::exp(*x * scale - max) * k;
+        *x = e;
+        sum += e;
+    }
+    let inv = 1.0 / sum;
+    row.mapv_inplace(|x| x * inv);
+}

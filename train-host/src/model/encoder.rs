@@ -1,0 +1,87 @@
+//! `ElectraModel`: embeddings → `embeddings_project` (when `E ≠ H`) → `L` encoder blocks.
+//!
+//! The embeddings are passed in rather than created here, so the generator and the discriminator of
+//! ELECTRA pre-training can share one set (`objective.rs`) while each keeps its own projection.
+
+use super::embeddings::Embeddings;
+use super::layer::{EncoderLayer, EncoderLayerCache};
+use super::layernorm::LayerNormCache;
+use super::linear::Linear;
+use super::params::{ParamSet, ParamSetBuilder};
+use super::Tokens;
+use electra_core::ElectraConfig;
+use ndarray::{Array2, ArrayView2};
+
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    pub config: ElectraConfig,
+    pub embeddings: Embeddings,
+    /// `embeddings_project`, `E → H`.
+    pub project: Option<Linear>,
+    pub layers: Vec<EncoderLayer>,
+}
+
+#[derive(Debug)]
+pub struct EncoderCache {
+    pub embeddings: LayerNormCache,
+    /// The embeddings' output `[N, E]` when a projection follows (its weight gradient needs it); without a
+    /// projection it is layer 0's input, kept in that layer's cache.
+    pub project_input: Option<Array2<f32>>,
+    pub layers: Vec<EncoderLayerCache>,
+}
+
+impl EncoderCache {
+    /// `hidden[l]` = the input of block `l` (`l = 0` is the embeddings after projection), as HF's
+    /// `hidden_states[l]`.
+    pub fn layer_input(&self, l: usize) -> Option<ArrayView2<'_, f32>> {
+        self.layers.get(l).map(|c| c.input.view())
+    }
+}
+
+impl Encoder {
+    /// Adds `{prefix}.embeddings_project` (if `E ≠ H`) and `{prefix}.encoder.layer.{l}.*` after `embeddings`.
+    pub fn new(b: &mut ParamSetBuilder, prefix: &str, config: &ElectraConfig, embeddings: Embeddings) -> Self {
+        let project = config.has_embeddings_project().then(|| {
+            Linear::new(b, &format!("{prefix}.embeddings_project"), config.embedding_size, config.hidden_size)
+        });
+        let layers = (0..config.num_hidden_layers)
+            .map(|l| EncoderLayer::new(b, &format!("{prefix}.encoder.layer.{l}"), config))
+            .collect();
+        Self { config: *config, embeddings, project, layers }
+    }
+
+    /// `tokens → hidden [N, H]` (the last block's output). Tokens must have been validated.
+    pub fn forward(&self, p: &ParamSet, tokens: &Tokens<'_>) -> (Array2<f32>, EncoderCache) {
+        let (embedded, embeddings) = self.embeddings.forward(p, tokens);
+        let (mut x, project_input) = match &self.project {
+            Some(project) => (project.forward(p, embedded.view()), Some(embedded)),
+            None => (embedded, None),
+        };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let (y, cache) = layer.forward(p, x, tokens);
+            layers.push(cache);
+            x = y;
+        }
+        (x, EncoderCache { embeddings, project_input, layers })
+    }
+
+    /// Accumulates every gradient (embeddings included) from `dhidden [N, H]`.
+    pub fn backward(
+        &self,
+        p: &ParamSet,
+        g: &mut ParamSet,
+        tokens: &Tokens<'_>,
+        cache: &EncoderCache,
+        dhidden: Array2<f32>,
+    ) {
+        let mut dx = dhidden;
+        for (layer, layer_cache) in self.layers.iter().zip(&cache.layers).rev() {
+            dx = layer.backward(p, g, tokens, layer_cache, dx.view());
+        }
+        if let (Some(project), Some(input)) = (&self.project, &cache.project_input) {
+            dx = project.backward(p, g, input.view(), dx.view());
+        }
+        self.embeddings.backward(p, g, tokens, &cache.embeddings, dx.view());
+    }
+}

@@ -1,0 +1,54 @@
+//! GELU, exact erf form (HF `gelu`): `GELU(u) = u·Φ(u)`, `GELU'(u) = Φ(u) + u·φ(u)`. Elementwise over all
+//! cores; used by the FFN and by every head with a hidden dense layer.
+
+use super::math;
+use ndarray::{Array2, Zip};
+use rayon::prelude::*;
+
+/// Elements per parallel task.
+const CHUNK: usize = 16 * 1024;
+
+/// The activation's input and output, and `Φ(u)` so the backward pass needs one `exp` and no `erf`.
+#[derive(Debug)]
+pub struct GeluCache {
+    /// `u`.
+    pub pre: Array2<f32>,
+    /// `Φ(u)`.
+    pub cdf: Array2<f32>,
+    /// `GELU(u)`.
+    pub act: Array2<f32>,
+}
+
+/// Applies GELU to `pre`, keeping what the backward pass needs.
+pub fn forward(pre: Array2<f32>) -> GeluCache {
+    let mut cdf = Array2::zeros(pre.raw_dim());
+    let mut act = Array2::zeros(pre.raw_dim());
+    match (pre.as_slice(), cdf.as_slice_mut(), act.as_slice_mut()) {
+        (Some(u), Some(c), Some(o)) => u
+            .par_chunks(CHUNK)
+            .zip(c.par_chunks_mut(CHUNK))
+            .zip(o.par_chunks_mut(CHUNK))
+            .for_each(|((u, c), o)| math::gelu_forward(u, c, o)),
+        // Only a non-standard-layout `pre` lands here.
+        _ => Zip::from(&mut cdf).and(&mut act).and(&pre).for_each(|c, o, &u| {
+            *c = math::normal_cdf(u);
+            *o = u * *c;
+        }),
+    }
+    GeluCache { pre, cdf, act }
+}
+
+/// `dpre = dact ⊙ GELU'(pre)`, computed in place in `dact`'s buffer.
+pub fn backward(cache: &GeluCache, mut dact: Array2<f32>) -> Array2<f32> {
+    match (cache.pre.as_slice(), cache.cdf.as_slice(), dact.as_slice_mut()) {
+        (Some(u), Some(c), Some(d)) => u
+            .par_chunks(CHUNK)
+            .zip(c.par_chunks(CHUNK))
+            .zip(d.par_chunks_mut(CHUNK))
+            .for_each(|((u, c), d)| math::gelu_backward(u, c, d)),
+        _ => {
+            Zip::from(&mut dact).and(&cache.pre).and(&cache.cdf).for_each(|d, &u, &c| *d *= c + u * math::normal_pdf(u))
+        }
+    }
+    dact
+}

@@ -1,0 +1,75 @@
+//! One transformer encoder block (post-LayerNorm, as BERT and ELECTRA):
+//!
+//! ```text
+//! a = LayerNorm(x + Attention(x))      attention.output.LayerNorm
+//! y = LayerNorm(a + FFN(a))            output.LayerNorm
+//! ```
+//! Shapes are `[N, H]` throughout (`N = B·T` rows).
+
+use super::attention::{AttentionCache, SelfAttention};
+use super::ffn::FeedForward;
+use super::gelu::GeluCache;
+use super::layernorm::{LayerNorm, LayerNormCache};
+use super::params::{ParamSet, ParamSetBuilder};
+use super::Tokens;
+use electra_core::ElectraConfig;
+use ndarray::{Array2, ArrayView2};
+
+#[derive(Clone, Debug)]
+pub struct EncoderLayer {
+    pub attention: SelfAttention,
+    pub attention_norm: LayerNorm,
+    pub ffn: FeedForward,
+    pub output_norm: LayerNorm,
+}
+
+/// Everything the backward pass of one block reads.
+#[derive(Debug)]
+pub struct EncoderLayerCache {
+    /// The block's input `x [N, H]` (the previous block's output, kept only here).
+    pub input: Array2<f32>,
+    pub attention: AttentionCache,
+    pub attention_norm: LayerNormCache,
+    /// `a [N, H]`, the FFN's input and residual.
+    pub mid: Array2<f32>,
+    pub ffn: GeluCache,
+    pub output_norm: LayerNormCache,
+}
+
+impl EncoderLayer {
+    /// Adds the block's tensors under `prefix` (`electra.encoder.layer.{l}`), in HF order.
+    pub fn new(b: &mut ParamSetBuilder, prefix: &str, c: &ElectraConfig) -> Self {
+        let h = c.hidden_size;
+        let attention = SelfAttention::new(b, &format!("{prefix}.attention"), h, c.num_attention_heads);
+        let attention_norm = LayerNorm::new(b, &format!("{prefix}.attention.output.LayerNorm"), h, c.layer_norm_eps);
+        let ffn = FeedForward::new(b, prefix, h, c.intermediate_size);
+        let output_norm = LayerNorm::new(b, &format!("{prefix}.output.LayerNorm"), h, c.layer_norm_eps);
+        Self { attention, attention_norm, ffn, output_norm }
+    }
+
+    /// Consumes the input (it moves into the cache) and returns the block's output.
+    pub fn forward(&self, p: &ParamSet, x: Array2<f32>, tokens: &Tokens<'_>) -> (Array2<f32>, EncoderLayerCache) {
+        let (attended, attention) = self.attention.forward(p, x.view(), tokens);
+        let (mid, attention_norm) = self.attention_norm.forward(p, (attended + &x).view());
+        let (fed, ffn) = self.ffn.forward(p, mid.view());
+        let (y, output_norm) = self.output_norm.forward(p, (fed + &mid).view());
+        (y, EncoderLayerCache { input: x, attention, attention_norm, mid, ffn, output_norm })
+    }
+
+    /// Accumulates the block's parameter gradients and returns `dx`.
+    pub fn backward(
+        &self,
+        p: &ParamSet,
+        g: &mut ParamSet,
+        tokens: &Tokens<'_>,
+        cache: &EncoderLayerCache,
+        dy: ArrayView2<'_, f32>,
+    ) -> Array2<f32> {
+        // y = LN(a + FFN(a)): the residual sends the LayerNorm's input gradient to `a` twice.
+        let dsum2 = self.output_norm.backward(p, g, &cache.output_norm, dy);
+        let dmid = self.ffn.backward(p, g, cache.mid.view(), &cache.ffn, dsum2.view()) + &dsum2;
+        // a = LN(x + Attn(x)).
+        let dsum1 = self.attention_norm.backward(p, g, &cache.attention_norm, dmid.view());
+        self.attention.backward(p, g, cache.input.view(), tokens, &cache.attention, dsum1.view()) + &dsum1
+    }
+}

@@ -1,0 +1,237 @@
+//! One HF ELECTRA class — encoder plus one head — with its own parameter and gradient blobs:
+//! `ElectraForPreTraining`, `ElectraForMaskedLM`, `ElectraForSequenceClassification`,
+//! `ElectraForTokenClassification`. Fine-tuning and the gradient-parity tests run on this.
+
+use super::embeddings::Embeddings;
+use super::encoder::Encoder;
+use super::init::{hf_init, INITIALIZER_RANGE};
+use super::loss::{bce_with_logits, cross_entropy, IGNORE_INDEX};
+use super::mlm_head::MlmHead;
+use super::params::{ParamSet, ParamSetBuilder};
+use super::rtd_head::RtdHead;
+use super::seq_cls_head::SeqClsHead;
+use super::tok_cls_head::TokClsHead;
+use super::{ModelError, Tokens};
+use crate::checkpoint::HfCheckpoint;
+use crate::rng::TrainRng;
+use electra_core::{ElectraConfig, HeadKind};
+use ndarray::Array2;
+
+/// The head on top of the encoder.
+#[derive(Clone, Debug)]
+pub enum Head {
+    Rtd(RtdHead),
+    Mlm(MlmHead),
+    SeqCls(SeqClsHead),
+    TokCls(TokClsHead),
+}
+
+/// Training targets, one kind per head.
+#[derive(Clone, Copy, Debug)]
+pub enum Labels<'a> {
+    /// Replaced-token detection: 1 where the token was replaced, 0 where original, one per token `[B·T]`.
+    Replaced(&'a [u8]),
+    /// Class indices: one per token `[B·T]` for MLM and token classification (−100 = ignore), one per
+    /// sequence `[B]` for sequence classification.
+    Classes(&'a [i64]),
+}
+
+/// What a loss computation returns.
+#[derive(Debug)]
+pub struct TaskOutput {
+    pub loss: f32,
+    /// `[B·T, 1]` (RTD), `[B·T, V]` (MLM), `[B, C]` (sequence) or `[B·T, C]` (token classification).
+    pub logits: Array2<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TaskModel {
+    pub config: ElectraConfig,
+    pub kind: HeadKind,
+    pub encoder: Encoder,
+    pub head: Head,
+    params: ParamSet,
+    grads: ParamSet,
+}
+
+const WORD_EMBEDDINGS: &str = "electra.embeddings.word_embeddings.weight";
+
+impl TaskModel {
+    /// The layout of HF's class for `kind`, every parameter zero.
+    pub fn zeroed(config: ElectraConfig, kind: HeadKind) -> Result<Self, ModelError> {
+        config.validate()?;
+        let mut b = ParamSetBuilder::new();
+        let embeddings = Embeddings::new(&mut b, "electra.embeddings", &config);
+        let word = embeddings.word;
+        let encoder = Encoder::new(&mut b, "electra", &config, embeddings);
+        let (h, e, v) = (config.hidden_size, config.embedding_size, config.vocab_size);
+        let head = match kind {
+            HeadKind::ReplacedTokenDetection => Head::Rtd(RtdHead::new(&mut b, "discriminator_predictions", h)),
+            HeadKind::MaskedLm => Head::Mlm(MlmHead::new(&mut b, "", h, e, v, config.layer_norm_eps, word)),
+            HeadKind::SequenceClassification { num_labels } => {
+                Head::SeqCls(SeqClsHead::new(&mut b, "classifier", h, num_labels))
+            }
+            HeadKind::TokenClassification { num_labels } => {
+                Head::TokCls(TokClsHead::new(&mut b, "classifier", h, num_labels))
+            }
+        };
+        let params = b.finish();
+        let grads = params.zeros_like();
+        Ok(Self { config, kind, encoder, head, params, grads })
+    }
+
+    /// A freshly initialized model (HF's init, `initializer_range` 0.02).
+    pub fn init(config: ElectraConfig, kind: HeadKind, seed: u64) -> Result<Self, ModelError> {
+        let mut model = Self::zeroed(config, kind)?;
+        let mut rng = TrainRng::new(seed);
+        hf_init(&mut model.params, &mut rng, INITIALIZER_RANGE, &[(WORD_EMBEDDINGS, config.pad_token_id)]);
+        Ok(model)
+    }
+
+    /// Loads every parameter from an HF checkpoint, by name, checking shapes. Extra tensors in the file
+    /// (such as the tied `generator_lm_head.weight` some exporters write) are ignored.
+    pub fn from_checkpoint(ckpt: &HfCheckpoint) -> Result<Self, ModelError> {
+        let mut model = Self::zeroed(ckpt.config, ckpt.head)?;
+        let entries = model.params.entries().to_vec();
+        for e in &entries {
+            let values = ckpt.get(&e.name, &e.shape)?;
+            model.params.data_mut()[e.offset..e.offset + e.len].copy_from_slice(values);
+        }
+        Ok(model)
+    }
+
+    pub fn params(&self) -> &ParamSet {
+        &self.params
+    }
+
+    pub fn params_mut(&mut self) -> &mut ParamSet {
+        &mut self.params
+    }
+
+    pub fn grads(&self) -> &ParamSet {
+        &self.grads
+    }
+
+    /// The parameters to update and the gradients to update them with, borrowed together for
+    /// `AdamW::step(params, grads, lr)`.
+    pub fn params_mut_and_grads(&mut self) -> (&mut ParamSet, &ParamSet) {
+        (&mut self.params, &self.grads)
+    }
+
+    /// Every parameter under its HF name, for writing a checkpoint.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.params.iter().map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec())).collect()
+    }
+
+    /// HF's `hidden_states`: the embeddings after projection, then each block's output (`L + 1` arrays
+    /// `[B·T, H]`).
+    pub fn hidden_states(&self, tokens: &Tokens<'_>) -> Result<Vec<Array2<f32>>, ModelError> {
+        tokens.validate(&self.config)?;
+        let (last, cache) = self.encoder.forward(&self.params, tokens);
+        let mut states: Vec<Array2<f32>> = cache.layers.iter().map(|c| c.input.clone()).collect();
+        states.push(last);
+        Ok(states)
+    }
+
+    /// The head's logits (see [`TaskOutput::logits`] for shapes), MLM on every position.
+    pub fn logits(&self, tokens: &Tokens<'_>) -> Result<Array2<f32>, ModelError> {
+        tokens.validate(&self.config)?;
+        let (hidden, _) = self.encoder.forward(&self.params, tokens);
+        Ok(match &self.head {
+            Head::Rtd(head) => {
+                let n = hidden.nrows();
+                let (logits, _) = head.forward(&self.params, hidden);
+                Array2::from_shape_vec((n, 1), logits).unwrap_or_else(|_| unreachable!())
+            }
+            Head::Mlm(head) => {
+                let rows: Vec<usize> = (0..hidden.nrows()).collect();
+                head.forward(&self.params, hidden.view(), &rows).0
+            }
+            Head::SeqCls(head) => head.forward(&self.params, hidden.view(), tokens.seq_len).0,
+            Head::TokCls(head) => head.forward(&self.params, hidden.view()),
+        })
+    }
+
+    /// Zeroes the gradients, runs forward and backward, and leaves `∂loss/∂θ` in [`TaskModel::grads`].
+    /// Losses as HF computes them: RTD mean BCE over positions with attention mask 1; MLM and token
+    /// classification mean CE over labels ≠ −100; sequence classification mean CE.
+    pub fn loss_and_gradients(&mut self, tokens: &Tokens<'_>, labels: Labels<'_>) -> Result<TaskOutput, ModelError> {
+        tokens.validate(&self.config)?;
+        self.check_labels(tokens, labels)?;
+        self.grads.fill_zero();
+        let (p, g) = (&self.params, &mut self.grads);
+        let (hidden, cache) = self.encoder.forward(p, tokens);
+        let n = tokens.rows();
+        let (loss, logits, dhidden) = match (&self.head, labels) {
+            (Head::Rtd(head), Labels::Replaced(replaced)) => {
+                let (logits, head_cache) = head.forward(p, hidden);
+                let targets: Vec<f32> = replaced.iter().map(|&r| r as f32).collect();
+                let active: Vec<bool> = tokens.attention_mask.iter().map(|&m| m != 0).collect();
+                let bce = bce_with_logits(&logits, &targets, &active);
+                let dhidden = head.backward(p, g, &head_cache, &bce.dlogits);
+                (bce.loss, Array2::from_shape_vec((n, 1), logits).unwrap_or_else(|_| unreachable!()), dhidden)
+            }
+            (Head::Mlm(head), Labels::Classes(classes)) => {
+                let rows: Vec<usize> = (0..n).collect();
+                let (logits, head_cache) = head.forward(p, hidden.view(), &rows);
+                let mut dlogits = logits.clone();
+                let (loss, _) = cross_entropy(dlogits.view_mut(), classes);
+                let dhidden = head.backward(p, g, &head_cache, dlogits.view(), &rows, n);
+                (loss, logits, dhidden)
+            }
+            (Head::SeqCls(head), Labels::Classes(classes)) => {
+                let (logits, head_cache) = head.forward(p, hidden.view(), tokens.seq_len);
+                let mut dlogits = logits.clone();
+                let (loss, _) = cross_entropy(dlogits.view_mut(), classes);
+                let dhidden = head.backward(p, g, &head_cache, dlogits.view(), tokens.seq_len);
+                (loss, logits, dhidden)
+            }
+            (Head::TokCls(head), Labels::Classes(classes)) => {
+                let logits = head.forward(p, hidden.view());
+                let mut dlogits = logits.clone();
+                let (loss, _) = cross_entropy(dlogits.view_mut(), classes);
+                let dhidden = head.backward(p, g, hidden.view(), dlogits.view());
+                (loss, logits, dhidden)
+            }
+            // check_labels rejects every other pairing before anything runs.
+            _ => return Err(ModelError::BadLabels { message: "labels do not fit the head".into() }),
+        };
+        self.encoder.backward(p, g, tokens, &cache, dhidden);
+        Ok(TaskOutput { loss, logits })
+    }
+
+    /// Labels fit the head: the right kind, count and range.
+    fn check_labels(&self, tokens: &Tokens<'_>, labels: Labels<'_>) -> Result<(), ModelError> {
+        let bad = |message: String| Err(ModelError::BadLabels { message });
+        let (expected, classes) = match self.kind {
+            HeadKind::ReplacedTokenDetection => (tokens.rows(), 2),
+            HeadKind::MaskedLm => (tokens.rows(), self.config.vocab_size),
+            HeadKind::SequenceClassification { num_labels } => (tokens.batch_size, num_labels),
+            HeadKind::TokenClassification { num_labels } => (tokens.rows(), num_labels),
+        };
+        match (self.kind, labels) {
+            (HeadKind::ReplacedTokenDetection, Labels::Replaced(r)) => {
+                if r.len() != expected {
+                    return bad(format!("{} replaced flags for {expected} tokens", r.len()));
+                }
+                if let Some(i) = r.iter().position(|&x| x > 1) {
+                    return bad(format!("replaced flag {} at index {i} is not 0 or 1", r[i]));
+                }
+                Ok(())
+            }
+            (HeadKind::ReplacedTokenDetection, Labels::Classes(_)) => {
+                bad("replaced-token detection takes 0/1 replaced flags".into())
+            }
+            (_, Labels::Replaced(_)) => bad(format!("{} takes class labels", self.kind.hf_architecture())),
+            (_, Labels::Classes(c)) => {
+                if c.len() != expected {
+                    return bad(format!("{} labels, expected {expected}", c.len()));
+                }
+                if let Some(i) = c.iter().position(|&l| l != IGNORE_INDEX && !(0..classes as i64).contains(&l)) {
+                    return bad(format!("label {} at index {i} is outside 0..{classes} (and not -100)", c[i]));
+                }
+                Ok(())
+            }
+        }
+    }
+}

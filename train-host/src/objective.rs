@@ -1,0 +1,652 @@
+//! ELECTRA pre-training (Clark et al. 2020): a small generator trained with masked-language modelling
+//! proposes replacements, and the discriminator learns to tell replaced tokens from original ones.
+//!
+//! One step ([`ElectraPretraining::step_gradients`]):
+//! 1. mask 15% of each sequence's non-special tokens (at most `round(0.15 × T)`); 85% of them become
+//!    `[MASK]`, 15% keep their token, none is replaced by a random token;
+//! 2. the generator's MLM loss on those positions (mean cross-entropy);
+//! 3. a replacement for each masked position sampled from the generator's softmax with Gumbel-max at
+//!    temperature 1 (no gradient flows through the sample);
+//! 4. the discriminator sees the sequence with the samples in place; label 1 where the sample differs from
+//!    the original; its loss is the mean BCE over attended positions;
+//! 5. loss = MLM + 50·RTD, gradients of both into one blob.
+//!
+//! Generator and discriminator share the whole embeddings module (word, position and token-type tables and
+//! their LayerNorm), stored once; each has its own `embeddings_project`; the generator's output layer is the
+//! word-embedding table. Parameter names in the blob: the shared `electra.embeddings.*` as HF names them,
+//! then `generator.<HF ElectraForMaskedLM name>` and `discriminator.<HF ElectraForPreTraining name>`.
+
+use crate::checkpoint::HfCheckpoint;
+use crate::model::embeddings::Embeddings;
+use crate::model::encoder::Encoder;
+use crate::model::init::{hf_init, INITIALIZER_RANGE};
+use crate::model::loss::{bce_with_logits, cross_entropy, IGNORE_INDEX};
+use crate::model::mlm_head::MlmHead;
+use crate::model::rtd_head::RtdHead;
+use crate::model::{ModelError, ParamSet, ParamSetBuilder, Tokens};
+use electra_core::{ElectraConfig, HeadKind};
+use ndarray::parallel::prelude::*;
+use ndarray::{ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
+
+pub use electra_pipeline::reader::Batch;
+pub use crate::rng::TrainRng;
+
+/// Prefix of the generator's own tensors in the blob.
+pub const GENERATOR_PREFIX: &str = "generator.";
+/// Prefix of the discriminator's own tensors in the blob.
+pub const DISCRIMINATOR_PREFIX: &str = "discriminator.";
+/// HF prefix of the shared embeddings module.
+pub const EMBEDDINGS_PREFIX: &str = "electra.embeddings";
+
+/// The knobs of the ELECTRA objective, ELECTRA's values by default, and the special token ids it must not
+/// mask (BERT uncased vocab by default).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectiveOptions {
+    /// Fraction of non-special tokens to mask (0.15).
+    pub mask_prob: f32,
+    /// Fraction of masked tokens replaced by `[MASK]`; the rest keep their token (0.85).
+    pub mask_token_prob: f32,
+    /// Weight of the discriminator's loss (50).
+    pub disc_weight: f32,
+    /// Softmax temperature of the generator's samples (1).
+    pub temperature: f32,
+    pub pad_id: u32,
+    pub cls_id: u32,
+    pub sep_id: u32,
+    pub mask_id: u32,
+}
+
+impl Default for ObjectiveOptions {
+    fn default() -> Self {
+        Self {
+            mask_prob: 0.15,
+            mask_token_prob: 0.85,
+            disc_weight: 50.0,
+            temperature: 1.0,
+            pad_id: 0,
+            cls_id: 101,
+            sep_id: 102,
+            mask_id: 103,
+        }
+    }
+}
+
+impl ObjectiveOptions {
+    fn is_special(&self, id: u32) -> bool {
+        id == self.pad_id || id == self.cls_id || id == self.sep_id
+    }
+
+    fn validate(&self, vocab_size: usize) -> Result<(), ModelError> {
+        for (name, id) in [("pad", self.pad_id), ("cls", self.cls_id), ("sep", self.sep_id), ("mask", self.mask_id)] {
+            if id as usize >= vocab_size {
+                return Err(ModelError::SpecialIdOutOfVocab { name, id, vocab_size });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one step measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    /// `gen_loss + disc_weight · disc_loss`.
+    pub loss: f32,
+    /// Generator MLM loss (mean cross-entropy over masked positions).
+    pub gen_loss: f32,
+    /// Discriminator RTD loss (mean BCE over attended positions).
+    pub disc_loss: f32,
+    /// Fraction of attended positions the discriminator labels right (logit > 0 ⇔ replaced).
+    pub rtd_accuracy: f32,
+    /// Fraction of attended positions whose token was replaced by a different one; `1 − replaced_fraction`
+    /// is the accuracy of always answering "original".
+    pub replaced_fraction: f32,
+    /// Positions masked for the generator.
+    pub masked_tokens: usize,
+    /// Attended positions (attention mask 1).
+    pub tokens: usize,
+}
+
+/// The masking of one batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Masking {
+    /// The generator's input: `[MASK]` at 85% of the masked positions.
+    pub input_ids: Vec<u32>,
+    /// Flat indices `b·T + t` of the masked positions, ascending.
+    pub positions: Vec<usize>,
+}
+
+/// Chooses the positions to mask in every sequence and builds the generator's input.
+pub fn mask_tokens(tokens: &Tokens<'_>, opts: &ObjectiveOptions, rng: &mut TrainRng) -> Masking {
+    let t = tokens.seq_len;
+    let max_per_sequence = (opts.mask_prob as f64 * t as f64).round() as usize;
+    let mut input_ids = tokens.input_ids.to_vec();
+    let mut positions = Vec::new();
+    for b in 0..tokens.batch_size {
+        let row = b * t..(b + 1) * t;
+        let mut candidates: Vec<usize> =
+            row.filter(|&i| tokens.attention_mask[i] != 0 && !opts.is_special(tokens.input_ids[i])).collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        // ELECTRA masks at least one token of a sequence that has any.
+        let wanted = ((opts.mask_prob as f64 * candidates.len() as f64).round() as usize).max(1);
+        let k = wanted.min(candidates.len()).min(max_per_sequence);
+        // Partial Fisher–Yates: the first k candidates become a uniform random k-subset.
+        for i in 0..k {
+            let j = i + rng.below(candidates.len() - i);
+            candidates.swap(i, j);
+        }
+        let chosen = &mut candidates[..k];
+        chosen.sort_unstable();
+        for &i in chosen.iter() {
+            if rng.uniform_f64() < opts.mask_token_prob as f64 {
+                input_ids[i] = opts.mask_id;
+            }
+            positions.push(i);
+        }
+    }
+    Masking { input_ids, positions }
+}
+
+/// Gumbel-max sampling: `argmax_v (logits_v / τ + g_v)`, `g_v = −ln(−ln u_v)`, `u_v ~ U(0, 1)`: an exact
+/// draw from `softmax(logits / τ)`. Row `r` draws from `rng.fork(r)`, so the result does not depend on how
+/// rows are spread over threads.
+pub fn gumbel_max_sample(logits: ArrayView2<'_, f32>, temperature: f32, rng: &TrainRng) -> Vec<u32> {
+    let inv_t = 1.0 / temperature;
+    logits
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(r, row)| {
+            let mut stream = rng.fork(r as u64);
+            let mut best = (f32::NEG_INFINITY, 0u32);
+            for (v, &l) in row.iter().enumerate() {
+                let u = stream.uniform_open();
+                let score = l * inv_t - (-u.ln()).ln();
+                if score > best.0 {
+                    best = (score, v as u32);
+                }
+            }
+            best.1
+        })
+        .collect()
+}
+
+/// Which checkpoint's copy of the shared embeddings [`ElectraPretraining::from_tensors_sharing`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedEmbeddingsFrom {
+    Generator,
+    Discriminator,
+}
+
+/// Losses of one joint step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JointLosses {
+    pub gen_loss: f32,
+    pub disc_loss: f32,
+    /// `gen_loss + disc_weight · disc_loss`.
+    pub loss: f32,
+    /// Attended positions the discriminator labels right.
+    pub disc_correct: usize,
+    /// Attended positions.
+    pub disc_count: usize,
+}
+
+/// Generator + discriminator with shared embeddings, one parameter blob and one gradient blob.
+#[derive(Clone, Debug)]
+pub struct ElectraPretraining {
+    pub gen_config: ElectraConfig,
+    pub disc_config: ElectraConfig,
+    pub generator: Encoder,
+    pub generator_head: MlmHead,
+    pub discriminator: Encoder,
+    pub discriminator_head: RtdHead,
+    params: ParamSet,
+    grads: ParamSet,
+}
+
+impl ElectraPretraining {
+    /// The layout for this pair of configs, every parameter zero.
+    pub fn zeroed(gen: ElectraConfig, disc: ElectraConfig) -> Result<Self, ModelError> {
+        gen.validate()?;
+        disc.validate()?;
+        for (field, g, d) in [
+            ("vocab_size", gen.vocab_size, disc.vocab_size),
+            ("embedding_size", gen.embedding_size, disc.embedding_size),
+            ("max_position_embeddings", gen.max_position_embeddings, disc.max_position_embeddings),
+            ("type_vocab_size", gen.type_vocab_size, disc.type_vocab_size),
+            ("pad_token_id", gen.pad_token_id, disc.pad_token_id),
+        ] {
+            if g != d {
+                return Err(ModelError::IncompatibleConfigs { field, generator: g, discriminator: d });
+            }
+        }
+        let mut b = ParamSetBuilder::new();
+        // One embeddings module (the discriminator's config: its LayerNorm eps) for both models.
+        let embeddings = Embeddings::new(&mut b, EMBEDDINGS_PREFIX, &disc);
+        let word = embeddings.word;
+        let discriminator = Encoder::new(&mut b, "discriminator.electra", &disc, embeddings.clone());
+        let discriminator_head = RtdHead::new(&mut b, "discriminator.discriminator_predictions", disc.hidden_size);
+        let generator = Encoder::new(&mut b, "generator.electra", &gen, embeddings);
+        let generator_head = MlmHead::new(
+            &mut b,
+            GENERATOR_PREFIX,
+            gen.hidden_size,
+            gen.embedding_size,
+            gen.vocab_size,
+            gen.layer_norm_eps,
+            word,
+        );
+        let params = b.finish();
+        let grads = params.zeros_like();
+        Ok(Self {
+            gen_config: gen,
+            disc_config: disc,
+            generator,
+            generator_head,
+            discriminator,
+            discriminator_head,
+            params,
+            grads,
+        })
+    }
+
+    /// HF's initialization (normal std 0.02, zero biases, LayerNorm 1/0, padding row 0), reproducible from `seed`.
+    pub fn init(gen: ElectraConfig, disc: ElectraConfig, seed: u64) -> Result<Self, ModelError> {
+        let mut model = Self::zeroed(gen, disc)?;
+        let mut rng = TrainRng::new(seed);
+        let word = format!("{EMBEDDINGS_PREFIX}.word_embeddings.weight");
+        hf_init(&mut model.params, &mut rng, INITIALIZER_RANGE, &[(&word, disc.pad_token_id)]);
+        Ok(model)
+    }
+
+    /// Loads both models from HF checkpoints (`ElectraForMaskedLM` and `ElectraForPreTraining`). ELECTRA
+    /// shares the embeddings, so both checkpoints must hold the same `electra.embeddings.*` values (those this
+    /// crate writes do); if they differ this refuses with [`ModelError::EmbeddingsDiffer`] rather than drop
+    /// one copy; [`ElectraPretraining::from_tensors_sharing`] picks a side explicitly.
+    pub fn from_tensors(
+        gen_cfg: ElectraConfig,
+        disc_cfg: ElectraConfig,
+        gen: &HfCheckpoint,
+        disc: &HfCheckpoint,
+    ) -> Result<Self, ModelError> {
+        Self::load(gen_cfg, disc_cfg, gen, disc, None)
+    }
+
+    /// As [`ElectraPretraining::from_tensors`], taking the shared embeddings from the checkpoint `from` names
+    /// and ignoring the other's values (their shapes are still checked).
+    pub fn from_tensors_sharing(
+        gen_cfg: ElectraConfig,
+        disc_cfg: ElectraConfig,
+        gen: &HfCheckpoint,
+        disc: &HfCheckpoint,
+        from: SharedEmbeddingsFrom,
+    ) -> Result<Self, ModelError> {
+        Self::load(gen_cfg, disc_cfg, gen, disc, Some(from))
+    }
+
+    fn load(
+        gen_cfg: ElectraConfig,
+        disc_cfg: ElectraConfig,
+        gen: &HfCheckpoint,
+        disc: &HfCheckpoint,
+        from: Option<SharedEmbeddingsFrom>,
+    ) -> Result<Self, ModelError> {
+        if gen.head != HeadKind::MaskedLm {
+            return Err(ModelError::WrongHead { expected: "ElectraForMaskedLM", found: gen.head.hf_architecture() });
+        }
+        if disc.head != HeadKind::ReplacedTokenDetection {
+            return Err(ModelError::WrongHead {
+                expected: "ElectraForPreTraining",
+                found: disc.head.hf_architecture(),
+            });
+        }
+        let mut model = Self::zeroed(gen_cfg, disc_cfg)?;
+        let entries = model.params.entries().to_vec();
+        for e in &entries {
+            let values = if let Some(name) = e.name.strip_prefix(GENERATOR_PREFIX) {
+                gen.get(name, &e.shape)?
+            } else if let Some(name) = e.name.strip_prefix(DISCRIMINATOR_PREFIX) {
+                disc.get(name, &e.shape)?
+            } else {
+                let (g, d) = (gen.get(&e.name, &e.shape)?, disc.get(&e.name, &e.shape)?);
+                match from {
+                    Some(SharedEmbeddingsFrom::Generator) => g,
+                    Some(SharedEmbeddingsFrom::Discriminator) => d,
+                    None if g == d => d,
+                    None => return Err(ModelError::EmbeddingsDiffer { tensor: e.name.clone() }),
+                }
+            };
+            model.params.data_mut()[e.offset..e.offset + e.len].copy_from_slice(values);
+        }
+        Ok(model)
+    }
+
+    pub fn params(&self) -> &ParamSet {
+        &self.params
+    }
+
+    pub fn params_mut(&mut self) -> &mut ParamSet {
+        &mut self.params
+    }
+
+    pub fn grads(&self) -> &ParamSet {
+        &self.grads
+    }
+
+    /// The parameters to update and the gradients to update them with, borrowed together for
+    /// `AdamW::step(params, grads, lr)`.
+    pub fn params_mut_and_grads(&mut self) -> (&mut ParamSet, &ParamSet) {
+        (&mut self.params, &self.grads)
+    }
+
+    /// The discriminator as HF `ElectraForPreTraining` tensors (shared embeddings included).
+    pub fn discriminator_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.tensors_of(DISCRIMINATOR_PREFIX)
+    }
+
+    /// The generator as HF `ElectraForMaskedLM` tensors, without the tied `generator_lm_head.weight` (HF does
+    /// not store it either).
+    pub fn generator_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.tensors_of(GENERATOR_PREFIX)
+    }
+
+    fn tensors_of(&self, prefix: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.params
+            .iter()
+            .filter_map(|(name, shape, values)| {
+                let hf_name = if name.starts_with(EMBEDDINGS_PREFIX) { Some(name) } else { name.strip_prefix(prefix) };
+                hf_name.map(|n| (n.to_string(), shape.to_vec(), values.to_vec()))
+            })
+            .collect()
+    }
+
+    /// One ELECTRA step on `batch`: zeroes the gradients, then leaves `∂(MLM + w·RTD)/∂θ` in
+    /// [`ElectraPretraining::grads`]. Draws the masking and the samples from `rng`.
+    pub fn step_gradients(
+        &mut self,
+        batch: &Batch,
+        rng: &mut TrainRng,
+        opts: &ObjectiveOptions,
+    ) -> Result<StepStats, ModelError> {
+        let tokens = Tokens {
+            batch_size: batch.batch_size,
+            seq_len: batch.seq_len,
+            input_ids: &batch.input_ids,
+            token_type_ids: &batch.token_type_ids,
+            attention_mask: &batch.attention_mask,
+        };
+        tokens.validate(&self.disc_config)?;
+        opts.validate(self.disc_config.vocab_size)?;
+        let masking = mask_tokens(&tokens, opts, rng);
+        let sample_rng = TrainRng::new(rng.next_u64());
+        let gen_tokens = Tokens { input_ids: &masking.input_ids, ..tokens };
+        let targets: Vec<i64> = masking.positions.iter().map(|&i| batch.input_ids[i] as i64).collect();
+
+        self.grads.fill_zero();
+        let (gen_loss, samples) =
+            self.generator_pass(&gen_tokens, &masking.positions, &targets, Some((&sample_rng, opts.temperature)));
+        let mut disc_ids = batch.input_ids.clone();
+        let mut replaced = vec![0u8; disc_ids.len()];
+        for (&i, &s) in masking.positions.iter().zip(&samples) {
+            disc_ids[i] = s;
+            replaced[i] = u8::from(s != batch.input_ids[i]);
+        }
+        let disc_tokens = Tokens { input_ids: &disc_ids, ..tokens };
+        let (disc_loss, correct, count) = self.discriminator_pass(&disc_tokens, &replaced, opts.disc_weight);
+        let replaced_count =
+            replaced.iter().zip(batch.attention_mask.iter()).filter(|&(&r, &m)| r != 0 && m != 0).count();
+        let per_token = |k: usize| if count > 0 { k as f32 / count as f32 } else { 0.0 };
+        Ok(StepStats {
+            loss: gen_loss + opts.disc_weight * disc_loss,
+            gen_loss,
+            disc_loss,
+            rtd_accuracy: per_token(correct),
+            replaced_fraction: per_token(replaced_count),
+            masked_tokens: masking.positions.len(),
+            tokens: count,
+        })
+    }
+
+    /// The deterministic core of a step, with the masking and the samples given (the fixture's joint case):
+    /// generator on `gen_tokens` with HF-style `mlm_labels` (original id at masked positions, −100 elsewhere),
+    /// discriminator on `disc_tokens` with `replaced` flags, loss = gen + `disc_weight`·disc. Zeroes, then
+    /// fills the gradients.
+    pub fn gradients_given_samples(
+        &mut self,
+        gen_tokens: &Tokens<'_>,
+        mlm_labels: &[i64],
+        disc_tokens: &Tokens<'_>,
+        replaced: &[u8],
+        disc_weight: f32,
+    ) -> Result<JointLosses, ModelError> {
+        gen_tokens.validate(&self.gen_config)?;
+        disc_tokens.validate(&self.disc_config)?;
+        let n = gen_tokens.rows();
+        if mlm_labels.len() != n || replaced.len() != disc_tokens.rows() {
+            return Err(ModelError::BadLabels {
+                message: format!(
+                    "{} MLM labels and {} replaced flags for {n} tokens",
+                    mlm_labels.len(),
+                    replaced.len()
+                ),
+            });
+        }
+        let vocab = self.gen_config.vocab_size as i64;
+        if let Some(i) = mlm_labels.iter().position(|&l| l != IGNORE_INDEX && !(0..vocab).contains(&l)) {
+            return Err(ModelError::BadLabels {
+                message: format!("MLM label {} at {i} is outside the vocab", mlm_labels[i]),
+            });
+        }
+        let positions: Vec<usize> = (0..n).filter(|&i| mlm_labels[i] != IGNORE_INDEX).collect();
+        let targets: Vec<i64> = positions.iter().map(|&i| mlm_labels[i]).collect();
+        self.grads.fill_zero();
+        let (gen_loss, _) = self.generator_pass(gen_tokens, &positions, &targets, None);
+        let (disc_loss, disc_correct, disc_count) = self.discriminator_pass(disc_tokens, replaced, disc_weight);
+        Ok(JointLosses { gen_loss, disc_loss, loss: gen_loss + disc_weight * disc_loss, disc_correct, disc_count })
+    }
+
+    /// Generator forward on the masked input, MLM head on the masked rows, optional samples, backward.
+    /// Returns the MLM loss and the samples (empty without a sampler).
+    fn generator_pass(
+        &mut self,
+        tokens: &Tokens<'_>,
+        positions: &[usize],
+        targets: &[i64],
+        sampler: Option<(&TrainRng, f32)>,
+    ) -> (f32, Vec<u32>) {
+        let (p, g) = (&self.params, &mut self.grads);
+        let (hidden, cache) = self.generator.forward(p, tokens);
+        let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions); // [M, V]
+        let samples = match sampler {
+            Some((rng, temperature)) => gumbel_max_sample(logits.view(), temperature, rng),
+            None => Vec::new(),
+        };
+        let (loss, _) = cross_entropy(logits.view_mut(), targets); // logits now hold ∂loss/∂logits
+        let dhidden = self.generator_head.backward(p, g, &head_cache, logits.view(), positions, tokens.rows());
+        self.generator.backward(p, g, tokens, &cache, dhidden);
+        (loss, samples)
+    }
+
+    /// Discriminator forward, mean BCE over attended positions, backward of `weight · loss`.
+    /// Returns `(loss, correct, attended)`.
+    fn discriminator_pass(&mut self, tokens: &Tokens<'_>, replaced: &[u8], weight: f32) -> (f32, usize, usize) {
+        let (p, g) = (&self.params, &mut self.grads);
+        let (hidden, cache) = self.discriminator.forward(p, tokens);
+        let (logits, head_cache) = self.discriminator_head.forward(p, hidden);
+        let targets: Vec<f32> = replaced.iter().map(|&r| f32::from(r)).collect();
+        let active: Vec<bool> = tokens.attention_mask.iter().map(|&m| m != 0).collect();
+        let mut bce = bce_with_logits(&logits, &targets, &active);
+        bce.dlogits.iter_mut().for_each(|d| *d *= weight);
+        let dhidden = self.discriminator_head.backward(p, g, &head_cache, &bce.dlogits);
+        self.discriminator.backward(p, g, tokens, &cache, dhidden);
+        (bce.loss, bce.correct, bce.count)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn tiny_opts() -> ObjectiveOptions {
+        ObjectiveOptions { pad_id: 0, cls_id: 2, sep_id: 3, mask_id: 4, ..ObjectiveOptions::default() }
+    }
+
+    /// Two sequences of T = 40: one full (38 words), one of 10 words then padding.
+    fn batch() -> Batch {
+        let t = 40;
+        let mut ids = vec![0u32; 2 * t];
+        let mut mask = vec![0u8; 2 * t];
+        for (b, words) in [(0, 38), (1, 10)] {
+            ids[b * t] = 2;
+            for i in 1..=words {
+                ids[b * t + i] = 10 + (i as u32 * 7) % 50;
+            }
+            ids[b * t + words + 1] = 3;
+            mask[b * t..b * t + words + 2].fill(1);
+        }
+        Batch { batch_size: 2, seq_len: t, input_ids: ids, attention_mask: mask, token_type_ids: vec![0; 2 * t] }
+    }
+
+    fn tokens(b: &Batch) -> Tokens<'_> {
+        Tokens {
+            batch_size: b.batch_size,
+            seq_len: b.seq_len,
+            input_ids: &b.input_ids,
+            token_type_ids: &b.token_type_ids,
+            attention_mask: &b.attention_mask,
+        }
+    }
+
+    #[test]
+    fn masking_picks_15_percent_of_words_never_specials_and_85_percent_become_mask() {
+        let b = batch();
+        let opts = tiny_opts();
+        let mut rng = TrainRng::new(3);
+        let (mut masked, mut to_mask_token) = (0usize, 0usize);
+        for _ in 0..2000 {
+            let m = mask_tokens(&tokens(&b), &opts, &mut rng);
+            // round(0.15·38) = 6 (≤ round(0.15·40) = 6) and round(0.15·10) = 2.
+            assert_eq!(m.positions.iter().filter(|&&i| i < 40).count(), 6);
+            assert_eq!(m.positions.iter().filter(|&&i| i >= 40).count(), 2);
+            for &i in &m.positions {
+                assert!(b.attention_mask[i] == 1 && !opts.is_special(b.input_ids[i]), "masked a special or pad");
+                assert!(m.input_ids[i] == 4 || m.input_ids[i] == b.input_ids[i], "no random replacement");
+                to_mask_token += usize::from(m.input_ids[i] == 4);
+            }
+            // Nothing else changes.
+            for i in 0..80 {
+                if !m.positions.contains(&i) {
+                    assert_eq!(m.input_ids[i], b.input_ids[i]);
+                }
+            }
+            masked += m.positions.len();
+        }
+        let share = to_mask_token as f64 / masked as f64;
+        // 16,000 Bernoulli(0.85) draws: standard deviation 0.003.
+        assert!((share - 0.85).abs() < 0.015, "[MASK] share {share}");
+    }
+
+    #[test]
+    fn every_word_is_equally_likely_to_be_masked() {
+        let b = batch();
+        let mut rng = TrainRng::new(11);
+        let mut hits = [0usize; 80];
+        let draws = 4000;
+        for _ in 0..draws {
+            for i in mask_tokens(&tokens(&b), &tiny_opts(), &mut rng).positions {
+                hits[i] += 1;
+            }
+        }
+        // Sequence 0: each of its 38 words is masked with probability 6/38.
+        for (i, &h) in hits.iter().enumerate().take(39).skip(1) {
+            let p = h as f64 / draws as f64;
+            assert!((p - 6.0 / 38.0).abs() < 0.03, "word {i}: {p}");
+        }
+    }
+
+    #[test]
+    fn gumbel_max_draws_from_the_softmax() {
+        let logits_row = [0.0f32, 1.0, 2.0, -1.0, 0.5];
+        let rows = 40_000;
+        let logits = Array2::from_shape_fn((rows, 5), |(_, j)| logits_row[j]);
+        let samples = gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5));
+        let z: f64 = logits_row.iter().map(|&l| (l as f64).exp()).sum();
+        for (v, &l) in logits_row.iter().enumerate() {
+            let want = (l as f64).exp() / z;
+            let got = samples.iter().filter(|&&s| s as usize == v).count() as f64 / rows as f64;
+            // Binomial standard deviation ≤ 0.0025 at 40,000 draws; 4σ.
+            assert!((got - want).abs() < 0.01, "token {v}: {got} vs {want}");
+        }
+        // The same rng gives the same samples whatever the thread layout.
+        assert_eq!(samples, gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5)));
+    }
+
+    #[test]
+    fn a_step_is_reproducible_and_rejects_bad_batches() {
+        let gen = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny_generator() };
+        let disc = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny() };
+        let b = batch();
+        let run = || {
+            let mut model = ElectraPretraining::init(gen, disc, 1).unwrap();
+            let stats = model.step_gradients(&b, &mut TrainRng::new(9), &tiny_opts()).unwrap();
+            (stats, model.grads().data().to_vec())
+        };
+        let (s1, g1) = run();
+        let (s2, g2) = run();
+        assert_eq!(s1, s2);
+        assert_eq!(g1, g2);
+        assert_eq!((s1.masked_tokens, s1.tokens), (8, 52));
+        assert!(s1.loss.is_finite() && (s1.loss - (s1.gen_loss + 50.0 * s1.disc_loss)).abs() < 1e-4);
+        assert!(g1.iter().any(|&g| g != 0.0));
+
+        let mut model = ElectraPretraining::init(gen, disc, 1).unwrap();
+        let mut bad = b.clone();
+        bad.input_ids[5] = 64;
+        let err = model.step_gradients(&bad, &mut TrainRng::new(9), &tiny_opts()).unwrap_err();
+        assert_eq!(err.to_string(), "token id 64 at sequence 0, position 5 is outside the vocab of 64");
+        let mut short = b.clone();
+        short.attention_mask.pop();
+        assert!(matches!(
+            model.step_gradients(&short, &mut TrainRng::new(9), &tiny_opts()),
+            Err(ModelError::BatchShape { field: "attention_mask", .. })
+        ));
+        assert!(matches!(
+            model.step_gradients(&b, &mut TrainRng::new(9), &ObjectiveOptions::default()),
+            Err(ModelError::SpecialIdOutOfVocab { .. })
+        ));
+        let wide = ElectraConfig { embedding_size: 48, ..gen };
+        assert!(matches!(
+            ElectraPretraining::init(wide, disc, 1),
+            Err(ModelError::IncompatibleConfigs { field: "embedding_size", .. })
+        ));
+    }
+
+    #[test]
+    fn tensors_split_into_the_two_hf_models() {
+        let gen = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny_generator() };
+        let disc = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny() };
+        let model = ElectraPretraining::init(gen, disc, 1).unwrap();
+        let d = model.discriminator_tensors();
+        let g = model.generator_tensors();
+        let d_layout = crate::model::TaskModel::zeroed(disc, electra_core::HeadKind::ReplacedTokenDetection).unwrap();
+        let g_layout = crate::model::TaskModel::zeroed(gen, electra_core::HeadKind::MaskedLm).unwrap();
+        let names = |v: &[(String, Vec<usize>, Vec<f32>)]| {
+            let mut n: Vec<(String, Vec<usize>)> = v.iter().map(|(a, b, _)| (a.clone(), b.clone())).collect();
+            n.sort();
+            n
+        };
+        let layout = |m: &crate::model::TaskModel| names(&m.tensors());
+        assert_eq!(names(&d), layout(&d_layout));
+        assert_eq!(names(&g), layout(&g_layout));
+        // Shared embeddings: the same values in both, padding row zero.
+        let word = |v: &[(String, Vec<usize>, Vec<f32>)]| {
+            v.iter().find(|(n, _, _)| n == "electra.embeddings.word_embeddings.weight").unwrap().2.clone()
+        };
+        assert_eq!(word(&d), word(&g));
+        assert!(word(&d)[..32].iter().all(|&x| x == 0.0));
+    }
+}
