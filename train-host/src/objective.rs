@@ -20,13 +20,15 @@ use crate::checkpoint::HfCheckpoint;
 use crate::model::embeddings::Embeddings;
 use crate::model::encoder::Encoder;
 use crate::model::init::{hf_init, INITIALIZER_RANGE};
-use crate::model::loss::{bce_with_logits, cross_entropy, IGNORE_INDEX};
+use crate::model::kernels;
+use crate::model::loss::{bce_with_logits, IGNORE_INDEX};
 use crate::model::mlm_head::MlmHead;
 use crate::model::rtd_head::RtdHead;
 use crate::model::{ModelError, ParamSet, ParamSetBuilder, Tokens};
 use electra_core::{ElectraConfig, HeadKind};
 use ndarray::parallel::prelude::*;
-use ndarray::{ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use electra_pipeline::reader::Batch;
@@ -49,8 +51,6 @@ pub struct ObjectiveOptions {
     pub mask_token_prob: f32,
     /// Weight of the discriminator's loss (50).
     pub disc_weight: f32,
-    /// Softmax temperature of the generator's samples (1).
-    pub temperature: f32,
     pub pad_id: u32,
     pub cls_id: u32,
     pub sep_id: u32,
@@ -63,7 +63,6 @@ impl Default for ObjectiveOptions {
             mask_prob: 0.15,
             mask_token_prob: 0.85,
             disc_weight: 50.0,
-            temperature: 1.0,
             pad_id: 0,
             cls_id: 101,
             sep_id: 102,
@@ -149,28 +148,67 @@ pub fn mask_tokens(tokens: &Tokens<'_>, opts: &ObjectiveOptions, rng: &mut Train
     Masking { input_ids, positions }
 }
 
-/// Gumbel-max sampling: `argmax_v (logits_v / τ + g_v)`, `g_v = −ln(−ln u_v)`, `u_v ~ U(0, 1)`: an exact
-/// draw from `softmax(logits / τ)`. Row `r` draws from `rng.fork(r)`, so the result does not depend on how
-/// rows are spread over threads.
-pub fn gumbel_max_sample(logits: ArrayView2<'_, f32>, temperature: f32, rng: &TrainRng) -> Vec<u32> {
-    let inv_t = 1.0 / temperature;
+/// Uniforms drawn per block of a row's Gumbel noise.
+const GUMBEL_BLOCK: usize = 512;
+
+/// Gumbel-max over one row of softmax numerators `e = exp(logits − max)`, with noise from `stream`:
+/// `argmax_v (logit_v + g_v)`, `g_v = −ln(−ln u_v)`, `u_v ~ U(0, 1)`, evaluated as `argmin_v (−ln u_v)/e_v`
+/// (the same index: subtract `max`, negate, exponentiate).
+fn gumbel_max_row(e: &[f32], stream: &mut TrainRng) -> u32 {
+    let mut u = [0.0f32; GUMBEL_BLOCK];
+    let mut best = (0usize, f32::INFINITY);
+    for (b, block) in e.chunks(GUMBEL_BLOCK).enumerate() {
+        let u = &mut u[..block.len()];
+        stream.fill_uniform_open(u);
+        let (i, key) = kernels::gumbel_argmin(block, u);
+        if key < best.1 {
+            best = (b * GUMBEL_BLOCK + i, key);
+        }
+    }
+    best.0 as u32
+}
+
+/// Gumbel-max sampling at temperature 1: an exact draw from `softmax(logits)` per row. Row `r` draws its
+/// noise from `rng.fork(r)`, so the result does not depend on how rows are spread over threads.
+pub fn gumbel_max_sample(logits: ArrayView2<'_, f32>, rng: &TrainRng) -> Vec<u32> {
     logits
         .axis_iter(Axis(0))
         .into_par_iter()
         .enumerate()
         .map(|(r, row)| {
-            let mut stream = rng.fork(r as u64);
-            let mut best = (f32::NEG_INFINITY, 0u32);
-            for (v, &l) in row.iter().enumerate() {
-                let u = stream.uniform_open();
-                let score = l * inv_t - (-u.ln()).ln();
-                if score > best.0 {
-                    best = (score, v as u32);
-                }
-            }
-            best.1
+            let mut e = row.to_vec();
+            kernels::exp_shifted(&mut e);
+            gumbel_max_row(&e, &mut rng.fork(r as u64))
         })
         .collect()
+}
+
+/// The generator's MLM loss (mean cross-entropy of `logits [M, V]` against `targets [M]`) and, when `rng` is
+/// given, one Gumbel-max sample per row ([`gumbel_max_sample`]'s draws exactly), in one pass over the
+/// logits. Overwrites `logits` with `∂loss/∂logits`.
+pub fn mlm_loss_and_samples(logits: &mut Array2<f32>, targets: &[i64], rng: Option<&TrainRng>) -> (f32, Vec<u32>) {
+    let inv = if targets.is_empty() { 0.0 } else { 1.0 / targets.len() as f32 };
+    if !logits.is_standard_layout() {
+        *logits = logits.as_standard_layout().into_owned();
+    }
+    let vocab = logits.ncols().max(1);
+    let flat = logits.as_slice_mut().unwrap_or_else(|| unreachable!("made standard layout above"));
+    let rows: Vec<(f64, u32)> = flat
+        .par_chunks_mut(vocab)
+        .zip(targets.par_iter())
+        .enumerate()
+        .map(|(r, (e, &target))| {
+            let label = target as usize;
+            let label_logit = e[label];
+            let max = kernels::exp_shifted(e);
+            let sample = rng.map_or(0, |rng| gumbel_max_row(e, &mut rng.fork(r as u64)));
+            let loss = kernels::cross_entropy_from_exp(e, label, inv) + (max - label_logit) as f64;
+            (loss, sample)
+        })
+        .collect();
+    let loss = rows.iter().map(|r| r.0).sum::<f64>() * inv as f64;
+    let samples = if rng.is_some() { rows.iter().map(|r| r.1).collect() } else { Vec::new() };
+    (loss as f32, samples)
 }
 
 /// Which checkpoint's copy of the shared embeddings [`ElectraPretraining::from_tensors_sharing`] reads.
@@ -385,8 +423,7 @@ impl ElectraPretraining {
         let targets: Vec<i64> = masking.positions.iter().map(|&i| batch.input_ids[i] as i64).collect();
 
         self.grads.fill_zero();
-        let (gen_loss, samples) =
-            self.generator_pass(&gen_tokens, &masking.positions, &targets, Some((&sample_rng, opts.temperature)));
+        let (gen_loss, samples) = self.generator_pass(&gen_tokens, &masking.positions, &targets, Some(&sample_rng));
         let mut disc_ids = batch.input_ids.clone();
         let mut replaced = vec![0u8; disc_ids.len()];
         for (&i, &s) in masking.positions.iter().zip(&samples) {
@@ -454,16 +491,13 @@ impl ElectraPretraining {
         tokens: &Tokens<'_>,
         positions: &[usize],
         targets: &[i64],
-        sampler: Option<(&TrainRng, f32)>,
+        sampler: Option<&TrainRng>,
     ) -> (f32, Vec<u32>) {
         let (p, g) = (&self.params, &mut self.grads);
         let (hidden, cache) = self.generator.forward(p, tokens);
         let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions); // [M, V]
-        let samples = match sampler {
-            Some((rng, temperature)) => gumbel_max_sample(logits.view(), temperature, rng),
-            None => Vec::new(),
-        };
-        let (loss, _) = cross_entropy(logits.view_mut(), targets); // logits now hold ∂loss/∂logits
+                                                                                                 // Samples and loss in one pass; logits then hold ∂loss/∂logits.
+        let (loss, samples) = mlm_loss_and_samples(&mut logits, targets, sampler);
         let dhidden = self.generator_head.backward(p, g, &head_cache, logits.view(), positions, tokens.rows());
         self.generator.backward(p, g, tokens, &cache, dhidden);
         (loss, samples)
@@ -573,7 +607,7 @@ mod tests {
         let logits_row = [0.0f32, 1.0, 2.0, -1.0, 0.5];
         let rows = 40_000;
         let logits = Array2::from_shape_fn((rows, 5), |(_, j)| logits_row[j]);
-        let samples = gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5));
+        let samples = gumbel_max_sample(logits.view(), &TrainRng::new(5));
         let z: f64 = logits_row.iter().map(|&l| (l as f64).exp()).sum();
         for (v, &l) in logits_row.iter().enumerate() {
             let want = (l as f64).exp() / z;
@@ -582,7 +616,7 @@ mod tests {
             assert!((got - want).abs() < 0.01, "token {v}: {got} vs {want}");
         }
         // The same rng gives the same samples whatever the thread layout.
-        assert_eq!(samples, gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5)));
+        assert_eq!(samples, gumbel_max_sample(logits.view(), &TrainRng::new(5)));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod ffn;
 pub mod gelu;
 pub mod gemm;
 pub mod init;
+pub mod kernels;
 pub mod layer;
 pub mod layernorm;
 pub mod linear;
