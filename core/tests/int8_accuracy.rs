@@ -5,7 +5,7 @@ mod common;
 
 use common::{arena, correlation, random_ids, HfModel, Init, Reference, Rng, Sim};
 use electra_core::model_file::Model;
-use electra_core::quant::{Parallel, RunError};
+use electra_core::quant::{ArenaOptions, Parallel, RunError};
 use electra_core::{ElectraConfig, HeadKind};
 use std::collections::BTreeMap;
 
@@ -135,11 +135,14 @@ fn same_bits_for_every_arena_and_worker_count_and_exact_arena() {
         let exact = model.arena_bytes(t);
         let reference = run_int8(&model, &ids, &types, exact);
         for rows in [2, 3, 4, 16, 64] {
-            let len = model.arena_bytes_for(t, rows, 1);
-            assert_eq!(run_int8(&model, &ids, &types, len), reference, "{head:?}, {rows} rows per block");
+            for cache_quantized_hidden in [false, true] {
+                let options = ArenaOptions { rows_per_block: rows, workers: 1, cache_quantized_hidden };
+                let len = model.arena_bytes_for(t, options);
+                assert_eq!(run_int8(&model, &ids, &types, len), reference, "{head:?}, {options:?}");
+            }
         }
         for workers in [2, 3, 5] {
-            let len = model.arena_bytes_for(t, 8, workers);
+            let len = model.arena_bytes_for(t, ArenaOptions::fast(workers));
             let mut a = arena(len);
             let got = model.run_with(&ids, Some(&types), bytemuck::cast_slice_mut(&mut a), &SplitSequential(workers));
             assert_eq!(got.unwrap().values, &reference[..], "{head:?}, {workers} workers");
