@@ -122,6 +122,8 @@ pub enum ModelError {
     TokenTypeOutOfRange { sequence: usize, position: usize, token_type: u8, type_vocab_size: usize },
     /// Labels do not match the head: wrong count, or a class index out of range.
     BadLabels { message: String },
+    /// Summing token counts over the ranks of a data-parallel step failed.
+    Collective { message: String },
     /// A special token id in the objective's options is outside the vocab.
     SpecialIdOutOfVocab { name: &'static str, id: u32, vocab_size: usize },
 }
@@ -157,6 +159,7 @@ impl fmt::Display for ModelError {
                 "token type {token_type} at sequence {sequence}, position {position} is outside 0..{type_vocab_size}"
             ),
             Self::BadLabels { message } => write!(f, "bad labels: {message}"),
+            Self::Collective { message } => write!(f, "summing token counts over ranks failed: {message}"),
             Self::SpecialIdOutOfVocab { name, id, vocab_size } => {
                 write!(f, "special token {name} = {id} is outside the vocab of {vocab_size}")
             }
