@@ -7,10 +7,12 @@
 //! Modules:
 //! - [`config`]: [`ElectraConfig`] with named presets and validation.
 //! - [`tokenizer`]: BERT-uncased WordPiece, exactly as HF tokenizers, on a borrowed vocabulary.
+//! - [`float`]: the float32 encoder and heads, matching HF transformers.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
 pub mod tokenizer;
+pub mod float;
 
 pub use config::{ConfigError, ElectraConfig, HeadKind};

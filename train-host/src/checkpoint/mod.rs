@@ -3,10 +3,13 @@
 //! Tensor names are kept verbatim (`electra.encoder.layer.3.attention.self.query.weight`), so every
 //! weight maps one to one onto the HF module it came from.
 
+pub mod atomic;
 mod error;
 mod hf_config;
 mod load;
+mod save;
 
 pub use error::CheckpointError;
 pub use hf_config::{config_from_hf_json, HfConfigJson};
 pub use load::{HfCheckpoint, Tensor};
+pub use save::{hf_config_json, safetensors_bytes, save_hf_checkpoint, write_hf_checkpoint_files, NamedTensor};

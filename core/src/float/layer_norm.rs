@@ -1,0 +1,52 @@
+//! `nn.LayerNorm` over the last dimension, with HF's `layer_norm_eps` (1e-12 for ELECTRA).
+
+/// One LayerNorm's parameters, borrowed: `weight` (γ) and `bias` (β), both `[N]`.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerNormWeights<'a> {
+    pub weight: &'a [f32],
+    pub bias: &'a [f32],
+}
+
+/// Normalises every row of `x [T, N]` in place: `(x - mean) / sqrt(var + eps) · γ + β`, with the
+/// biased variance as PyTorch computes it. Two passes (mean, then squared deviations) keep the
+/// variance accurate when the mean is large compared with the spread.
+pub fn layer_norm_forward(w: LayerNormWeights<'_>, eps: f32, x: &mut [f32]) {
+    let n = w.weight.len();
+    for row in x.chunks_exact_mut(n) {
+        let mean = row.iter().sum::<f32>() / n as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
+        let inv_std = 1.0 / libm::sqrtf(var + eps);
+        for ((v, g), b) in row.iter_mut().zip(w.weight).zip(w.bias) {
+            *v = (*v - mean) * inv_std * g + b;
+        }
+    }
+}
+
+/// `x ← LayerNorm(x + residual)`: the post-LN sublayer output of BERT/ELECTRA.
+pub fn add_layer_norm_forward(w: LayerNormWeights<'_>, eps: f32, x: &mut [f32], residual: &[f32]) {
+    for (v, r) in x.iter_mut().zip(residual) {
+        *v += r;
+    }
+    layer_norm_forward(w, eps, x);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_each_row() {
+        let weight = [1.0, 2.0, 1.0, 1.0];
+        let bias = [0.0, 0.0, 0.5, 0.0];
+        // Row mean 2.5, biased variance 1.25.
+        let mut x = [1.0, 2.0, 3.0, 4.0, 7.0, 7.0, 7.0, 7.0];
+        layer_norm_forward(LayerNormWeights { weight: &weight, bias: &bias }, 1e-12, &mut x);
+        let s = 1.0 / 1.25f32.sqrt();
+        let expected = [-1.5 * s, -0.5 * s * 2.0, 0.5 * s + 0.5, 1.5 * s];
+        for (got, want) in x[..4].iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        // A constant row has zero variance: eps keeps it finite and it maps to β.
+        assert_eq!(&x[4..], &[0.0, 0.0, 0.5, 0.0]);
+    }
+}
