@@ -31,8 +31,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use electra_pipeline::reader::Batch;
 pub use crate::rng::TrainRng;
+pub use electra_pipeline::reader::Batch;
 
 /// Prefix of the generator's own tensors in the blob.
 pub const GENERATOR_PREFIX: &str = "generator.";
@@ -78,7 +78,10 @@ impl ObjectiveOptions {
 
     fn validate(&self, vocab_size: usize) -> Result<(), ModelError> {
         let unit = |v: f32| (0.0..=1.0).contains(&v);
-        if !(unit(self.mask_prob) && unit(self.mask_token_prob) && self.disc_weight.is_finite() && self.disc_weight >= 0.0)
+        if !(unit(self.mask_prob)
+            && unit(self.mask_token_prob)
+            && self.disc_weight.is_finite()
+            && self.disc_weight >= 0.0)
         {
             return Err(ModelError::BadOptions {
                 message: format!(
