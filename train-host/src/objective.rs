@@ -77,6 +77,19 @@ impl ObjectiveOptions {
     }
 
     fn validate(&self, vocab_size: usize) -> Result<(), ModelError> {
+        let unit = |v: f32| (0.0..=1.0).contains(&v);
+        if !(unit(self.mask_prob)
+            && unit(self.mask_token_prob)
+            && self.disc_weight.is_finite()
+            && self.disc_weight >= 0.0)
+        {
+            return Err(ModelError::BadOptions {
+                message: format!(
+                    "mask_prob {} and mask_token_prob {} must lie in [0, 1], disc_weight {} must be finite and ≥ 0",
+                    self.mask_prob, self.mask_token_prob, self.disc_weight
+                ),
+            });
+        }
         for (name, id) in [("pad", self.pad_id), ("cls", self.cls_id), ("sep", self.sep_id), ("mask", self.mask_id)] {
             if id as usize >= vocab_size {
                 return Err(ModelError::SpecialIdOutOfVocab { name, id, vocab_size });
@@ -730,6 +743,11 @@ mod tests {
         assert!(matches!(
             model.step_gradients(&b, &mut TrainRng::new(9), &ObjectiveOptions::default()),
             Err(ModelError::SpecialIdOutOfVocab { .. })
+        ));
+        let bad_prob = ObjectiveOptions { mask_prob: 1.5, ..tiny_opts() };
+        assert!(matches!(
+            model.step_gradients(&b, &mut TrainRng::new(9), &bad_prob),
+            Err(ModelError::BadOptions { .. })
         ));
         let wide = ElectraConfig { embedding_size: 48, ..gen };
         assert!(matches!(

@@ -126,6 +126,8 @@ pub enum ModelError {
     Collective { message: String },
     /// A special token id in the objective's options is outside the vocab.
     SpecialIdOutOfVocab { name: &'static str, id: u32, vocab_size: usize },
+    /// The objective's options are out of range (a probability outside [0, 1], a negative weight).
+    BadOptions { message: String },
 }
 
 impl fmt::Display for ModelError {
@@ -163,6 +165,7 @@ impl fmt::Display for ModelError {
             Self::SpecialIdOutOfVocab { name, id, vocab_size } => {
                 write!(f, "special token {name} = {id} is outside the vocab of {vocab_size}")
             }
+            Self::BadOptions { message } => write!(f, "bad objective options: {message}"),
         }
     }
 }
