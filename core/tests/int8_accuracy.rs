@@ -155,6 +155,39 @@ fn same_bits_for_every_arena_and_worker_count_and_exact_arena() {
     }
 }
 
+/// Trailing padding masked out leaves the real tokens' logits exactly as without it.
+#[test]
+fn attention_mask_hides_padding() {
+    let config = ElectraConfig { vocab_size: 200, max_position_embeddings: 64, ..ElectraConfig::tiny() };
+    let hf = HfModel::random(
+        config,
+        HeadKind::TokenClassification { num_labels: 3 },
+        Init { std: 0.1, random_affine: true },
+        8,
+    );
+    let file = hf.model_file(None);
+    let model = Model::from_bytes(file.bytes()).unwrap();
+    let ids = random_ids(&mut Rng(4), 20, config.vocab_size);
+    let alone = run_int8(&model, &ids[..13], &[0; 13], model.arena_bytes(13));
+    let mask: Vec<u8> = (0..20).map(|i| u8::from(i < 13)).collect();
+    let mut a = arena(model.arena_bytes_for(20, ArenaOptions::fast(1)));
+    let seq = electra_core::quant::Sequential;
+    let padded = model.run_masked(&ids, None, Some(&mask), bytemuck::cast_slice_mut(&mut a), &seq).unwrap();
+    assert_eq!(&padded.values[..13 * 3], &alone[..]);
+    let mut a = arena(model.arena_bytes(20));
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    assert_eq!(
+        model.run_masked(&ids, None, Some(&mask[..5]), &mut *bytes, &seq).unwrap_err(),
+        RunError::AttentionMaskLength { ids: 20, attention_mask: 5 }
+    );
+    let mut two = mask.clone();
+    two[3] = 2;
+    assert_eq!(
+        model.run_masked(&ids, None, Some(&two), bytes, &seq).unwrap_err(),
+        RunError::BadMaskValue { position: 3, value: 2 }
+    );
+}
+
 #[test]
 fn bad_inputs_are_typed_errors() {
     let config = ElectraConfig { vocab_size: 50, max_position_embeddings: 16, ..ElectraConfig::tiny() };

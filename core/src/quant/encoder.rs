@@ -231,9 +231,35 @@ impl<'a> Model<'a> {
         arena: &'r mut [u8],
         parallel: &P,
     ) -> Result<Logits<'r>, RunError> {
+        self.run_masked(ids, token_types, None, arena, parallel)
+    }
+
+    /// [`Model::run_with`] with an HF `attention_mask` (`0` = padding: no token attends to it;
+    /// its own logits are computed like HF's and mean nothing). For batched host input; a
+    /// sequence on its own needs no mask.
+    pub fn run_masked<'r, P: Parallel>(
+        &self,
+        ids: &[u32],
+        token_types: Option<&[u32]>,
+        attention_mask: Option<&[u8]>,
+        arena: &'r mut [u8],
+        parallel: &P,
+    ) -> Result<Logits<'r>, RunError> {
         let config = *self.config();
         let t = ids.len();
         self.check_input(ids, token_types)?;
+        let key_mask = match attention_mask {
+            Some(mask) if mask.len() != t => {
+                return Err(RunError::AttentionMaskLength { ids: t, attention_mask: mask.len() })
+            }
+            Some(mask) => {
+                if let Some(position) = mask.iter().position(|&m| m > 1) {
+                    return Err(RunError::BadMaskValue { position, value: mask[position] });
+                }
+                mask.contains(&0).then_some(mask)
+            }
+            None => None,
+        };
         let workers = parallel.workers().max(1);
         if workers > MAX_WORKERS {
             return Err(RunError::TooManyWorkers { workers, max: MAX_WORKERS });
@@ -294,7 +320,7 @@ impl<'a> Model<'a> {
                 t,
                 &|heads, context, context_scale, scratch| {
                     let x = LayerInput { hidden, x_q, x_scale };
-                    attention_heads(&d, &w, heads, x, context, context_scale, scratch)
+                    attention_heads(&d, &w, heads, x, key_mask, context, context_scale, scratch)
                 },
             )?;
             let (context, context_scale): (&[i8], &[f32]) = (shared.context, shared.context_scale);
@@ -501,13 +527,14 @@ impl<'x> LayerInput<'x> {
     }
 }
 
-/// Attention for heads `heads` over all tokens; writes their contexts (`[heads, T, D]`, int8)
+/// Attention for heads `heads` over all tokens (keys with mask 0 excluded); writes their contexts (`[heads, T, D]`, int8)
 /// and per-(head, token) scales.
 fn attention_heads(
     d: &Dims,
     w: &LayerWeights,
     heads: Range<usize>,
     input: LayerInput,
+    key_mask: Option<&[u8]>,
     context: &mut [i8],
     context_scale: &mut [f32],
     scratch: &mut [u8],
@@ -548,6 +575,12 @@ fn attention_heads(
             let scores = &mut s.scores[..n * t];
             kernels::gemm_i8(n, t, dd, s.qq, dd, s.key, dd, bytemuck::cast_slice_mut(&mut *scores), t);
             scale_sums(scores, t, &s.qs[..n], &s.key_scale[..t]);
+            if let Some(mask) = key_mask {
+                // HF adds float32's lowest value to masked scores: their probabilities vanish.
+                for row in scores.chunks_exact_mut(t) {
+                    row.iter_mut().zip(mask).filter(|(_, &m)| m == 0).for_each(|(v, _)| *v = f32::MIN);
+                }
+            }
             for row in scores.chunks_exact_mut(t) {
                 softmax_in_place(row);
                 // P·V with V's per-token scales folded into P.

@@ -1,4 +1,5 @@
-//! Host side of int8 model files: read one from disk into aligned memory and run it on all cores.
+//! Host side of int8 model files: read one from disk into aligned memory and run it on all cores;
+//! [`Int8Model`] is what `electra infer --model FILE` scores with.
 //!
 //! ```text
 //! let file = ModelFile::read(path)?;
@@ -7,8 +8,11 @@
 //! let logits = model.run_with(&ids, None, arena.bytes_mut(), &RayonParallel::new(workers))?;
 //! ```
 
+use crate::infer::{InferError, InputSeq, Logits, LogitsModel};
 use electra_core::model_file::{Model, ModelFileError};
+use electra_core::quant::Sequential;
 use electra_core::quant::{ArenaOptions, Parallel, MAX_WORKERS};
+use electra_core::{ElectraConfig, HeadKind};
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -121,5 +125,72 @@ impl Parallel for RayonParallel {
 
     fn for_each<I: Send>(&self, items: &mut [I], task: &(dyn Fn(&mut I) + Sync)) {
         items.par_iter_mut().for_each(task)
+    }
+}
+
+/// An int8 model file loaded for batched host inference: sequences of a batch run in parallel, one
+/// per core, each on the single-threaded encoder with its own arena.
+pub struct Int8Model {
+    file: ModelFile,
+    config: ElectraConfig,
+    head: HeadKind,
+}
+
+impl Int8Model {
+    /// Reads and checks the model file at `path`.
+    pub fn load(path: &Path) -> Result<Self, Int8Error> {
+        let file = ModelFile::read(path)?;
+        let model = file.model()?;
+        let (config, head) = (*model.config(), model.head());
+        Ok(Self { file, config, head })
+    }
+
+    /// The file's embedded `vocab.txt`, if any.
+    pub fn vocab(&self) -> Option<&[u8]> {
+        self.model().ok().and_then(|m| m.vocab())
+    }
+
+    /// The checked file, borrowed again (its CRC was verified in [`Int8Model::load`]).
+    fn model(&self) -> Result<Model<'_>, ModelFileError> {
+        Model::from_bytes_skip_checksum(self.file.bytes())
+    }
+}
+
+impl LogitsModel for Int8Model {
+    fn config(&self) -> &ElectraConfig {
+        &self.config
+    }
+
+    fn head(&self) -> HeadKind {
+        self.head
+    }
+
+    fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError> {
+        let invalid =
+            |error| InferError::Int8File(Int8Error::Invalid { path: self.file.path.clone(), error: Box::new(error) });
+        let model = self.model().map_err(invalid)?;
+        seqs.par_iter()
+            .enumerate()
+            .map(|(index, seq)| {
+                let t = seq.input_ids.len();
+                let mut arena = Arena::with_len(model.arena_bytes_for(t, ArenaOptions::fast(1)));
+                let logits = model
+                    .run_masked(
+                        &seq.input_ids,
+                        seq.token_type_ids.as_deref(),
+                        seq.attention_mask.as_deref(),
+                        arena.bytes_mut(),
+                        &Sequential,
+                    )
+                    .map_err(|source| InferError::Int8Sequence { index, source })?;
+                let values = logits.values.to_vec();
+                Ok(match self.head {
+                    HeadKind::ReplacedTokenDetection => Logits::ReplacedToken(values),
+                    HeadKind::MaskedLm => Logits::MaskedLm { vocab_size: self.config.vocab_size, values },
+                    HeadKind::SequenceClassification { .. } => Logits::SequenceClass(values),
+                    HeadKind::TokenClassification { num_labels } => Logits::TokenClass { num_labels, values },
+                })
+            })
+            .collect()
     }
 }
