@@ -26,6 +26,8 @@ enum Command {
     Eval(electra_train::cli::eval::Args),
     /// Shard the bundled corpus, pre-train a tiny ELECTRA for a few minutes, evaluate it on held-out speeches
     Quickstart(electra_train::cli::quickstart::Args),
+    /// Tokenize, pack (ELECTRA's recipe) and shard a corpus into Parquet for pre-training; resumable
+    Shard(electra_train::cli::shard::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Pretrain(args) => electra_train::cli::pretrain::run(args),
         Command::Eval(args) => electra_train::cli::eval::run(args),
         Command::Quickstart(args) => electra_train::cli::quickstart::run(args),
+        Command::Shard(args) => electra_train::cli::shard::run(args),
     }
 }

@@ -7,3 +7,4 @@ pub mod export;
 pub mod eval;
 pub mod pretrain;
 pub mod quickstart;
+pub mod shard;
