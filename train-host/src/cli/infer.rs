@@ -331,9 +331,10 @@ mod tests {
             let lens: Vec<usize> = lines.iter().map(|v| v["logits"].as_array().map_or(0, |a| a.len())).collect();
             assert_eq!(lens, [3, 4, 4]);
             // Masked padding does not change the real tokens' logits (same ids as line 1).
+            let (first, padded) = (&lines[0]["logits"], &lines[2]["logits"]);
             for pos in 0..3 {
-                let a = lines[0]["logits"][pos].as_f64().unwrap_or(f64::NAN);
-                let b = lines[2]["logits"][pos].as_f64().unwrap_or(f64::NAN);
+                let a = first[pos].as_f64().unwrap_or(f64::NAN);
+                let b = padded[pos].as_f64().unwrap_or(f64::NAN);
                 assert!((a - b).abs() < 1e-5, "position {pos}: {a} vs {b}");
             }
         }
@@ -352,17 +353,17 @@ mod tests {
                 format!("{ok}{{\"ids\": [{}]}}\n", vec!["5"; 65].join(",")),
                 "line 2: sequence of 65 tokens is longer than the model's 64 positions",
             ),
-            (format!("{{\"ids\": [2, -1]}}\n"), "line 1: invalid JSON: invalid value: integer `-1`, expected u32"),
+            ("{\"ids\": [2, -1]}\n".to_string(), "line 1: invalid JSON: invalid value: integer `-1`, expected u32"),
             (format!("{ok}{{\"input_ids\": [2]}}\n"), "line 2: invalid JSON: unknown field `input_ids`"),
             (format!("{ok}{{\"token_type_ids\": [0]}}\n"), "line 2: missing `ids`"),
-            (format!("{{\"ids\": [2], \"text\": \"a\"}}\n"), "line 1: give either `ids` or `text`"),
+            ("{\"ids\": [2], \"text\": \"a\"}\n".to_string(), "line 1: give either `ids` or `text`"),
             (format!("{ok}\n{ok}"), "line 2: empty line"),
-            (format!("{{\"ids\": [2, 3], \"token_type_ids\": [0, 2]}}\n"), "line 1: token type id 2 at position 1"),
+            ("{\"ids\": [2, 3], \"token_type_ids\": [0, 2]}\n".to_string(), "line 1: token type id 2 at position 1"),
             (
-                format!("{{\"ids\": [2, 3], \"attention_mask\": [1]}}\n"),
+                "{\"ids\": [2, 3], \"attention_mask\": [1]}\n".to_string(),
                 "line 1: attention_mask has 1 values, input_ids has 2",
             ),
-            (format!("{{\"ids\": []}}\n"), "line 1: the sequence has no tokens"),
+            ("{\"ids\": []}\n".to_string(), "line 1: the sequence has no tokens"),
             (format!("{ok}{{\"text\": \"hello\"}}\n"), "line 2: `text` input needs a vocabulary"),
             ("[1, 2]\n".to_string(), "line 1: invalid JSON"),
         ];
