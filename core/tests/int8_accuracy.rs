@@ -5,7 +5,7 @@ mod common;
 
 use common::{arena, correlation, random_ids, HfModel, Init, Reference, Rng, Sim};
 use electra_core::model_file::Model;
-use electra_core::quant::{Parallel, RunError};
+use electra_core::quant::{ArenaOptions, Parallel, RunError};
 use electra_core::{ElectraConfig, HeadKind};
 use std::collections::BTreeMap;
 
@@ -135,11 +135,14 @@ fn same_bits_for_every_arena_and_worker_count_and_exact_arena() {
         let exact = model.arena_bytes(t);
         let reference = run_int8(&model, &ids, &types, exact);
         for rows in [2, 3, 4, 16, 64] {
-            let len = model.arena_bytes_for(t, rows, 1);
-            assert_eq!(run_int8(&model, &ids, &types, len), reference, "{head:?}, {rows} rows per block");
+            for cache_quantized_hidden in [false, true] {
+                let options = ArenaOptions { rows_per_block: rows, workers: 1, cache_quantized_hidden };
+                let len = model.arena_bytes_for(t, options);
+                assert_eq!(run_int8(&model, &ids, &types, len), reference, "{head:?}, {options:?}");
+            }
         }
         for workers in [2, 3, 5] {
-            let len = model.arena_bytes_for(t, 8, workers);
+            let len = model.arena_bytes_for(t, ArenaOptions::fast(workers));
             let mut a = arena(len);
             let got = model.run_with(&ids, Some(&types), bytemuck::cast_slice_mut(&mut a), &SplitSequential(workers));
             assert_eq!(got.unwrap().values, &reference[..], "{head:?}, {workers} workers");
@@ -150,6 +153,39 @@ fn same_bits_for_every_arena_and_worker_count_and_exact_arena() {
         let short = &mut bytemuck::cast_slice_mut::<u128, u8>(&mut a)[..exact - 1];
         assert!(matches!(model.run(&ids, Some(&types), short), Err(RunError::ArenaTooSmall { .. })));
     }
+}
+
+/// Trailing padding masked out leaves the real tokens' logits exactly as without it.
+#[test]
+fn attention_mask_hides_padding() {
+    let config = ElectraConfig { vocab_size: 200, max_position_embeddings: 64, ..ElectraConfig::tiny() };
+    let hf = HfModel::random(
+        config,
+        HeadKind::TokenClassification { num_labels: 3 },
+        Init { std: 0.1, random_affine: true },
+        8,
+    );
+    let file = hf.model_file(None);
+    let model = Model::from_bytes(file.bytes()).unwrap();
+    let ids = random_ids(&mut Rng(4), 20, config.vocab_size);
+    let alone = run_int8(&model, &ids[..13], &[0; 13], model.arena_bytes(13));
+    let mask: Vec<u8> = (0..20).map(|i| u8::from(i < 13)).collect();
+    let mut a = arena(model.arena_bytes_for(20, ArenaOptions::fast(1)));
+    let seq = electra_core::quant::Sequential;
+    let padded = model.run_masked(&ids, None, Some(&mask), bytemuck::cast_slice_mut(&mut a), &seq).unwrap();
+    assert_eq!(&padded.values[..13 * 3], &alone[..]);
+    let mut a = arena(model.arena_bytes(20));
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    assert_eq!(
+        model.run_masked(&ids, None, Some(&mask[..5]), &mut *bytes, &seq).unwrap_err(),
+        RunError::AttentionMaskLength { ids: 20, attention_mask: 5 }
+    );
+    let mut two = mask.clone();
+    two[3] = 2;
+    assert_eq!(
+        model.run_masked(&ids, None, Some(&two), bytes, &seq).unwrap_err(),
+        RunError::BadMaskValue { position: 3, value: 2 }
+    );
 }
 
 #[test]

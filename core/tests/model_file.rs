@@ -25,8 +25,11 @@ fn micro_config() -> ElectraConfig {
     }
 }
 
+/// 40 lines: BERT's special tokens, then words.
 fn micro_vocab() -> Vec<u8> {
-    (0..40).map(|i| format!("tok{i}\n")).collect::<String>().into_bytes()
+    let special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map(String::from);
+    let words = (5..40).map(|i| format!("w{i}"));
+    special.into_iter().chain(words).map(|w| w + "\n").collect::<String>().into_bytes()
 }
 
 const HEADS: [HeadKind; 4] = [
@@ -62,7 +65,10 @@ fn round_trip_every_head() {
         assert_eq!(*model.config(), micro_config());
         assert_eq!(model.head(), head);
         assert_eq!(model.vocab(), Some(&micro_vocab()[..]));
-        assert_eq!(model.tokenizer_index(), None);
+        let tokenizer = model.tokenizer().expect("embedded tokenizer");
+        let mut ids = [0u32; 8];
+        let n = tokenizer.encode("w7 W12 w99", &mut ids).unwrap();
+        assert_eq!(&ids[..n], &[7, 12, 1]);
         let mut a = arena(model.arena_bytes(7));
         let logits = model.run(&[2, 5, 9, 39, 0, 3, 1], None, bytemuck::cast_slice_mut(&mut a)).unwrap();
         let expected = match head {
@@ -160,6 +166,10 @@ fn crafted_directories_with_valid_crc_are_typed_errors() {
     // An offset that overflows.
     let mut e = entries.clone();
     e[5].len = u64::MAX - 3;
+    // The 10-byte varint must still fit before the data: shorten the last name (checked later).
+    if let Some(last) = e.last_mut() {
+        last.name = "";
+    }
     assert!(matches!(parse(&rewrite(&good, &header, &e)), Err(ModelFileError::TensorOutOfRange { .. })));
     // In range but not where the layout puts it (overlapping another tensor).
     let mut e = entries.clone();
@@ -220,10 +230,12 @@ fn magic_is_png_style() {
     assert_eq!(&MAGIC[1..4], b"ELQ");
 }
 
-/// Parses `bytes`; if accepted, runs a short sequence on it. Neither may panic.
+/// Parses `bytes` (with and without the checksum); if accepted, runs a short sequence on it.
+/// Neither may panic.
 fn parse_and_run(bytes: &[u8]) {
     let aligned = AlignedBytes::from(bytes);
-    if let Ok(model) = Model::from_bytes(aligned.bytes()) {
+    for model in [Model::from_bytes(aligned.bytes()), Model::from_bytes_skip_checksum(aligned.bytes())] {
+        let Ok(model) = model else { continue };
         let t = 5.min(model.config().max_position_embeddings);
         let ids: Vec<u32> = (0..t as u32).map(|i| i % model.config().vocab_size as u32).collect();
         let len = model.arena_bytes(t);
@@ -232,6 +244,21 @@ fn parse_and_run(bytes: &[u8]) {
             let _ = model.run(&ids, None, bytemuck::cast_slice_mut(&mut a));
         }
     }
+}
+
+#[test]
+fn skipping_the_checksum_still_checks_everything_else() {
+    let file = micro_file(HeadKind::ReplacedTokenDetection);
+    let mut bad = file.bytes().to_vec();
+    let at = directory(file.bytes()).1[0].offset as usize + 5;
+    bad[at] ^= 1; // an int8 word embedding: only the CRC notices
+    let aligned = AlignedBytes::from(&bad);
+    assert!(matches!(Model::from_bytes(aligned.bytes()), Err(ModelFileError::ChecksumMismatch { .. })));
+    assert!(Model::from_bytes_skip_checksum(aligned.bytes()).is_ok());
+    let mut bad = file.bytes().to_vec();
+    bad[12..16].fill(0); // header length 0: nothing to decode
+    let aligned = AlignedBytes::from(&bad);
+    assert!(Model::from_bytes_skip_checksum(aligned.bytes()).is_err());
 }
 
 #[derive(Debug, Clone)]

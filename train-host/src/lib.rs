@@ -3,6 +3,7 @@
 //! - [`checkpoint`]: HF-format checkpoints (`config.json` + safetensors), read and written with names kept verbatim.
 //! - [`infer`]: float32 inference on all cores ([`infer::FloatModel`]) and the losses HF reports.
 //! - [`export`]: HF checkpoint → int8 model file (`electra export`).
+//! - [`int8`]: int8 model files on the host: aligned loading, a rayon executor.
 //! - [`model`]: forward and backward of every layer, by hand, with the parameter blob ([`model::ParamSet`]).
 //! - [`objective`]: ELECTRA's joint generator + discriminator step ([`objective::ElectraPretraining`]).
 //! - [`optim`]: AdamW with ELECTRA's and torch's semantics, and the learning-rate schedule.
@@ -19,3 +20,4 @@ pub mod objective;
 pub mod optim;
 pub mod rng;
 pub mod export;
+pub mod int8;

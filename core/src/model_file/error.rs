@@ -43,6 +43,8 @@ pub enum ModelFileError {
     BadValue { tensor: TensorName, index: usize },
     /// The embedded vocab does not have one line per row of the word embeddings.
     VocabSizeMismatch { lines: usize, vocab_size: usize },
+    /// The embedded tokenizer index does not fit the embedded vocab.
+    BadTokenizerIndex(crate::tokenizer::VocabError),
     /// Model files are little-endian; this machine is not.
     BigEndianMachine,
 }
@@ -98,6 +100,7 @@ impl fmt::Display for ModelFileError {
             Self::VocabSizeMismatch { lines, vocab_size } => {
                 write!(f, "embedded vocab has {lines} lines, the model has {vocab_size} word embeddings")
             }
+            Self::BadTokenizerIndex(e) => write!(f, "model file's tokenizer index does not fit its vocab: {e}"),
             Self::BigEndianMachine => write!(f, "model files are little-endian and this machine is big-endian"),
         }
     }

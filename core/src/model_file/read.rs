@@ -39,6 +39,18 @@ impl<'a> Model<'a> {
     ///
     /// `bytes` must start at a 4-byte aligned address. Costs one pass over the file for the CRC.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, ModelFileError> {
+        Self::parse(bytes, true)
+    }
+
+    /// [`Model::from_bytes`] without the CRC pass, for bytes that already passed `from_bytes` (a
+    /// host re-borrowing a file it checked at load, firmware that checked its flash image once).
+    /// Every other check still runs, so damage cannot cause a panic or an out-of-bounds read, only
+    /// wrong numbers.
+    pub fn from_bytes_skip_checksum(bytes: &'a [u8]) -> Result<Self, ModelFileError> {
+        Self::parse(bytes, false)
+    }
+
+    fn parse(bytes: &'a [u8], verify_checksum: bool) -> Result<Self, ModelFileError> {
         if bytes.len() < PREAMBLE_LEN {
             return Err(ModelFileError::TooShort { len: bytes.len() });
         }
@@ -63,17 +75,19 @@ impl<'a> Model<'a> {
         if expected_len != bytes.len() as u64 {
             return Err(ModelFileError::LengthMismatch { expected: expected_len, actual: bytes.len() });
         }
-        let stored = u32_at(bytes, CRC_AT);
-        let computed = file_crc(bytes);
-        if stored != computed {
-            return Err(ModelFileError::ChecksumMismatch { stored, computed });
+        if verify_checksum {
+            let stored = u32_at(bytes, CRC_AT);
+            let computed = file_crc(bytes);
+            if stored != computed {
+                return Err(ModelFileError::ChecksumMismatch { stored, computed });
+            }
         }
         if u32_at(bytes, RESERVED_AT) != 0 {
             return Err(ModelFileError::ReservedNotZero);
         }
 
         let header_len = u32_at(bytes, HEADER_LEN_AT) as usize;
-        let header_end = PREAMBLE_LEN + header_len;
+        let header_end = PREAMBLE_LEN.saturating_add(header_len);
         let header_bytes = bytes.get(PREAMBLE_LEN..header_end).ok_or(ModelFileError::HeaderOutOfRange {
             header_len: header_len as u64,
             data_offset: 0,
@@ -157,6 +171,16 @@ impl<'a> Model<'a> {
             if lines != header.config.vocab_size {
                 return Err(ModelFileError::VocabSizeMismatch { lines, vocab_size: header.config.vocab_size });
             }
+            if let Some(index) = model.layout.tokenizer_index {
+                let words = crate::tokenizer::index_len(vocab);
+                if index.len != words * 4 {
+                    return Err(ModelFileError::BadTokenizerIndex(crate::tokenizer::VocabError::IndexSize {
+                        expected: words,
+                        actual: index.len / 4,
+                    }));
+                }
+                crate::tokenizer::Tokenizer::new(vocab, model.u32s(index)?).map_err(ModelFileError::BadTokenizerIndex)?;
+            }
         }
         Ok(model)
     }
@@ -209,6 +233,12 @@ impl<'a> Model<'a> {
     /// The embedded prebuilt tokenizer index, if the file has one.
     pub fn tokenizer_index(&self) -> Option<&'a [u32]> {
         self.layout.tokenizer_index.and_then(|s| self.u32s(s).ok())
+    }
+
+    /// The WordPiece tokenizer over the embedded vocab and index (both checked in `from_bytes`),
+    /// if the file has them: text in, token ids out, on the device.
+    pub fn tokenizer(&self) -> Option<crate::tokenizer::Tokenizer<'a>> {
+        crate::tokenizer::Tokenizer::new(self.vocab()?, self.tokenizer_index()?).ok()
     }
 
     pub(crate) fn layout(&self) -> &Layout {

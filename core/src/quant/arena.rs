@@ -66,7 +66,31 @@ impl<'s> Carver<'s> {
     }
 }
 
-/// Every size the plan needs, from the config, the head, `T` and `R`.
+/// How large an arena [`crate::model_file::Model::run`] plans for: the smallest is
+/// [`ArenaOptions::SMALLEST`]; more rows per block, one scratch per worker, and a cache of the
+/// quantized hidden state each buy speed with memory. The logits are the same bits in every plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArenaOptions {
+    /// Token rows per block (`R`); clamped to `[1, T]`.
+    pub rows_per_block: usize,
+    /// Parallel workers, each with its own scratch.
+    pub workers: usize,
+    /// Keep each layer's input quantized once for all heads (`T·H` bytes + `T` scales) instead of
+    /// quantizing it again for every head.
+    pub cache_quantized_hidden: bool,
+}
+
+impl ArenaOptions {
+    /// What [`crate::model_file::Model::arena_bytes`] plans: 2 rows per block, one worker, no cache.
+    pub const SMALLEST: Self = Self { rows_per_block: 2, workers: 1, cache_quantized_hidden: false };
+
+    /// A plan for speed on a host: 32 rows per block, the cache, `workers` workers.
+    pub const fn fast(workers: usize) -> Self {
+        Self { rows_per_block: 32, workers, cache_quantized_hidden: true }
+    }
+}
+
+/// Every size the plan needs, from the config, the head, `T` and the options.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dims {
     /// Tokens.
@@ -84,10 +108,12 @@ pub(crate) struct Dims {
     pub logits_per_row: usize,
     /// All logits: `T · logits_per_row`, or `C` for sequence classification.
     pub logits: usize,
+    /// The quantized hidden state is cached per layer.
+    pub cache_x: bool,
 }
 
 impl Dims {
-    pub fn new(config: &ElectraConfig, head: HeadKind, t: usize, r: usize) -> Self {
+    pub fn new(config: &ElectraConfig, head: HeadKind, t: usize, r: usize, cache_x: bool) -> Self {
         let (logits_per_row, logits, head_width) = match head {
             HeadKind::ReplacedTokenDetection => (1, t, config.hidden_size),
             HeadKind::MaskedLm => (config.vocab_size, t.saturating_mul(config.vocab_size), config.embedding_size),
@@ -105,6 +131,7 @@ impl Dims {
             head_width,
             logits_per_row,
             logits,
+            cache_x,
         }
     }
 }
@@ -118,6 +145,10 @@ pub(crate) struct Shared<'s> {
     pub context: &'s mut [i8],
     /// `[A, T]`.
     pub context_scale: &'s mut [f32],
+    /// `[T, H]` this layer's input, quantized per row (empty without the cache).
+    pub x_q: &'s mut [i8],
+    /// `[T]`.
+    pub x_scale: &'s mut [f32],
 }
 
 impl<'s> Shared<'s> {
@@ -127,6 +158,8 @@ impl<'s> Shared<'s> {
             hidden: c.take(m(d.t, d.h))?,
             context: c.take(m(d.a, m(d.t, d.d)))?,
             context_scale: c.take(m(d.a, d.t))?,
+            x_q: c.take(if d.cache_x { m(d.t, d.h) } else { 0 })?,
+            x_scale: c.take(if d.cache_x { d.t } else { 0 })?,
         })
     }
 }

@@ -20,13 +20,16 @@
 //! `R`, the number of workers or the kernel twin: integer sums are exact and every float
 //! operation runs in the same order.
 
-use super::arena::{AttentionScratch, BlockScratch, Carver, Dims, EmbeddingScratch, HeadScratch, Plan, Shared};
+use super::arena::{
+    ArenaOptions, AttentionScratch, BlockScratch, Carver, Dims, EmbeddingScratch, HeadScratch, Plan, Shared,
+};
 use super::error::RunError;
 use super::kernels;
 use super::linear::{accumulate_columns, linear, quantize_rows, QRows};
 use super::math::{gelu_in_place, layer_norm_in_place, softmax_in_place};
 use super::parallel::{Parallel, Sequential, MAX_WORKERS};
-use super::quantize::quantize_row_to;
+use super::quantize::quantize_row_i16;
+use super::simd::multiversion;
 use super::weights::{QLayerNorm, QLinear};
 use crate::config::HeadKind;
 use crate::model_file::layout::{HeadSpans, LayerSpans};
@@ -38,7 +41,7 @@ use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 /// Rows per block that [`Model::run`] tries, largest first; it takes the largest that fits the
 /// arena it is given. The last is [`MIN_ROWS_PER_BLOCK`], so [`Model::arena_bytes`] is the least
 /// `run` accepts.
-const ROW_BLOCKS: [usize; 5] = [32, 16, 8, 4, MIN_ROWS_PER_BLOCK];
+const ROW_BLOCKS: [usize; 7] = [128, 64, 32, 16, 8, 4, MIN_ROWS_PER_BLOCK];
 
 /// Rows per block of the smallest arena, [`Model::arena_bytes`]: two rows let every kernel tile
 /// reuse a weight row twice at a cost of a few KiB.
@@ -76,12 +79,35 @@ fn store_f16(x: &[f32], bits: &mut [u16]) {
     bits.reinterpret_cast_mut::<f16>().convert_from_f32_slice(x);
 }
 
-/// Reads `buf` as int32 sums and replaces each with `f(row, col, sum)` as f32, in place.
-fn sums_to_f32(buf: &mut [f32], cols: usize, f: impl Fn(usize, usize, i32) -> f32) {
-    let sums: &mut [i32] = bytemuck::cast_slice_mut(buf);
-    for (r, row) in sums.chunks_exact_mut(cols).enumerate() {
-        for (c, v) in row.iter_mut().enumerate() {
-            *v = f(r, c, *v).to_bits() as i32;
+multiversion! {
+    /// `buf[r, c] ← sums[r, c] · row_scale[r] · col_scale[c]`: int32 sums in, f32 out, in place.
+    fn scale_sums(buf: &mut [f32], cols: usize, row_scale: &[f32], col_scale: &[f32]) {
+        let sums: &mut [i32] = bytemuck::cast_slice_mut(buf);
+        for (row, &rs) in sums.chunks_exact_mut(cols).zip(row_scale) {
+            for (v, &cs) in row.iter_mut().zip(col_scale) {
+                *v = ((*v as f32) * (rs * cs)).to_bits() as i32;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `p[j] ← p[j] · v_scale[j]`.
+    fn mul_in_place(p: &mut [f32], v_scale: &[f32]) {
+        for (p, &vs) in p.iter_mut().zip(v_scale) {
+            *p *= vs;
+        }
+    }
+}
+
+multiversion! {
+    /// `buf[r, c] ← sums[r, c] · row_scale[r]`: int32 sums in, f32 out, in place.
+    fn scale_sum_rows(buf: &mut [f32], cols: usize, row_scale: &[f32]) {
+        let sums: &mut [i32] = bytemuck::cast_slice_mut(buf);
+        for (row, &rs) in sums.chunks_exact_mut(cols).zip(row_scale) {
+            for v in row.iter_mut() {
+                *v = ((*v as f32) * rs).to_bits() as i32;
+            }
         }
     }
 }
@@ -167,18 +193,19 @@ impl<'a> LayerWeights<'a> {
 }
 
 impl<'a> Model<'a> {
-    /// Exact arena size for [`Model::run`] on `seq_len` tokens in the smallest configuration
-    /// ([`MIN_ROWS_PER_BLOCK`] rows per block, one worker). ELECTRA-Small at 128 tokens: about
-    /// 113 KiB. A larger arena makes `run` faster (see [`Model::arena_bytes_for`]).
+    /// Exact arena size for [`Model::run`] on `seq_len` tokens in the smallest plan
+    /// ([`ArenaOptions::SMALLEST`]); `run` accepts no less. ELECTRA-Small at 128 tokens: 120 KiB.
+    /// A larger arena makes `run` faster (see [`Model::arena_bytes_for`]).
     pub fn arena_bytes(&self, seq_len: usize) -> usize {
-        self.arena_bytes_for(seq_len, MIN_ROWS_PER_BLOCK, 1)
+        self.arena_bytes_for(seq_len, ArenaOptions::SMALLEST)
     }
 
-    /// Exact arena size with `rows_per_block` rows per block and `workers` parallel workers
-    /// (`usize::MAX` if that overflows).
-    pub fn arena_bytes_for(&self, seq_len: usize, rows_per_block: usize, workers: usize) -> usize {
-        let dims = Dims::new(self.config(), self.head(), seq_len, rows_per_block);
-        Plan::new(&dims).ok().and_then(|p| p.total(workers.max(1))).unwrap_or(usize::MAX)
+    /// Exact arena size for the plan `options` (`usize::MAX` if that overflows). Given at least
+    /// this much, `run` uses that plan or a faster one.
+    pub fn arena_bytes_for(&self, seq_len: usize, options: ArenaOptions) -> usize {
+        let rows = options.rows_per_block.max(MIN_ROWS_PER_BLOCK);
+        let dims = Dims::new(self.config(), self.head(), seq_len, rows, options.cache_quantized_hidden);
+        Plan::new(&dims).ok().and_then(|p| p.total(options.workers.max(1))).unwrap_or(usize::MAX)
     }
 
     /// Runs one sequence (no padding) on one core. `token_types` defaults to all 0. `arena` must be
@@ -194,7 +221,9 @@ impl<'a> Model<'a> {
     }
 
     /// [`Model::run`] with the work of each phase spread over `parallel`'s workers; the arena must
-    /// hold [`Model::arena_bytes_for`]`(ids.len(), MIN_ROWS_PER_BLOCK, parallel.workers())`.
+    /// hold [`Model::arena_bytes_for`] with `workers: parallel.workers()` and the smallest other
+    /// options. Of the plans that fit, `run` takes the one with the most rows per block, and the
+    /// cache of the quantized hidden state if it also fits.
     pub fn run_with<'r, P: Parallel>(
         &self,
         ids: &[u32],
@@ -202,9 +231,35 @@ impl<'a> Model<'a> {
         arena: &'r mut [u8],
         parallel: &P,
     ) -> Result<Logits<'r>, RunError> {
+        self.run_masked(ids, token_types, None, arena, parallel)
+    }
+
+    /// [`Model::run_with`] with an HF `attention_mask` (`0` = padding: no token attends to it;
+    /// its own logits are computed like HF's and mean nothing). For batched host input; a
+    /// sequence on its own needs no mask.
+    pub fn run_masked<'r, P: Parallel>(
+        &self,
+        ids: &[u32],
+        token_types: Option<&[u32]>,
+        attention_mask: Option<&[u8]>,
+        arena: &'r mut [u8],
+        parallel: &P,
+    ) -> Result<Logits<'r>, RunError> {
         let config = *self.config();
         let t = ids.len();
         self.check_input(ids, token_types)?;
+        let key_mask = match attention_mask {
+            Some(mask) if mask.len() != t => {
+                return Err(RunError::AttentionMaskLength { ids: t, attention_mask: mask.len() })
+            }
+            Some(mask) => {
+                if let Some(position) = mask.iter().position(|&m| m > 1) {
+                    return Err(RunError::BadMaskValue { position, value: mask[position] });
+                }
+                mask.contains(&0).then_some(mask)
+            }
+            None => None,
+        };
         let workers = parallel.workers().max(1);
         if workers > MAX_WORKERS {
             return Err(RunError::TooManyWorkers { workers, max: MAX_WORKERS });
@@ -213,13 +268,14 @@ impl<'a> Model<'a> {
         if !address.is_multiple_of(4) {
             return Err(RunError::ArenaMisaligned { address });
         }
-        let fits = |r: usize| -> Option<(Dims, Plan)> {
-            let dims = Dims::new(&config, self.head(), t, r);
+        let fits = |r: usize, cache_x: bool| -> Option<(Dims, Plan)> {
+            let dims = Dims::new(&config, self.head(), t, r, cache_x);
             let plan = Plan::new(&dims).ok()?;
             (plan.total(workers)? <= arena.len()).then_some((dims, plan))
         };
-        let Some((d, plan)) = ROW_BLOCKS.iter().find_map(|&r| fits(r.min(t))) else {
-            let needed = self.arena_bytes_for(t, MIN_ROWS_PER_BLOCK, workers);
+        let chosen = ROW_BLOCKS.iter().find_map(|&r| fits(r.min(t), true).or_else(|| fits(r.min(t), false)));
+        let Some((d, plan)) = chosen else {
+            let needed = self.arena_bytes_for(t, ArenaOptions { workers, ..ArenaOptions::SMALLEST });
             return Err(RunError::ArenaTooSmall { needed, found: arena.len() });
         };
 
@@ -238,6 +294,20 @@ impl<'a> Model<'a> {
 
         for l in 0..config.num_hidden_layers {
             let w = LayerWeights::new(self, &self.layer_spans(l))?;
+            if d.cache_x {
+                let hidden: &[u16] = shared.hidden;
+                run_tasks(
+                    parallel,
+                    &mut scratches,
+                    t,
+                    shared.x_q,
+                    d.h,
+                    shared.x_scale,
+                    1,
+                    &|rows, x_q, x_scale, scratch| quantize_hidden_rows(&d, rows, hidden, x_q, x_scale, scratch),
+                )?;
+            }
+            let (x_q, x_scale): (&[i8], &[f32]) = (shared.x_q, shared.x_scale);
             let hidden: &[u16] = shared.hidden;
             let per_head = t * d.d;
             run_tasks(
@@ -249,7 +319,8 @@ impl<'a> Model<'a> {
                 shared.context_scale,
                 t,
                 &|heads, context, context_scale, scratch| {
-                    attention_heads(&d, &w, heads, hidden, context, context_scale, scratch)
+                    let x = LayerInput { hidden, x_q, x_scale };
+                    attention_heads(&d, &w, heads, x, key_mask, context, context_scale, scratch)
                 },
             )?;
             let (context, context_scale): (&[i8], &[f32]) = (shared.context, shared.context_scale);
@@ -417,19 +488,59 @@ fn dense_gelu<'s>(
     quantize_rows(y, width, n, q, scale)
 }
 
-/// Attention for heads `heads` over all tokens; writes their contexts (`[heads, T, D]`, int8)
+/// `x_q[rows], x_scale[rows]` = the rows of `hidden`, quantized (the per-layer cache).
+fn quantize_hidden_rows(
+    d: &Dims,
+    rows: Range<usize>,
+    hidden: &[u16],
+    x_q: &mut [i8],
+    x_scale: &mut [f32],
+    scratch: &mut [u8],
+) -> Result<(), RunError> {
+    let row: &mut [f32] = Carver::new(scratch).take(d.h)?;
+    for (i, t) in rows.enumerate() {
+        load_f16(&hidden[t * d.h..(t + 1) * d.h], row);
+        x_scale[i] = super::quantize::quantize_row(row, &mut x_q[i * d.h..(i + 1) * d.h]);
+    }
+    Ok(())
+}
+
+/// A layer's input: the f16 hidden state, and its quantized rows if the plan caches them.
+#[derive(Clone, Copy)]
+struct LayerInput<'x> {
+    hidden: &'x [u16],
+    x_q: &'x [i8],
+    x_scale: &'x [f32],
+}
+
+impl<'x> LayerInput<'x> {
+    /// Rows `r0..r0 + n` quantized: from the cache, or quantized now into `xq`/`xs` via `x`.
+    fn rows<'s>(&self, d: &Dims, r0: usize, n: usize, x: &mut [f32], xq: &'s mut [i8], xs: &'s mut [f32]) -> QRows<'s>
+    where
+        'x: 's,
+    {
+        if d.cache_x {
+            return QRows { q: &self.x_q[r0 * d.h..], scale: &self.x_scale[r0..], rows: n, stride: d.h };
+        }
+        load_f16(&self.hidden[r0 * d.h..(r0 + n) * d.h], &mut x[..n * d.h]);
+        quantize_rows(&x[..n * d.h], d.h, n, xq, xs)
+    }
+}
+
+/// Attention for heads `heads` over all tokens (keys with mask 0 excluded); writes their contexts (`[heads, T, D]`, int8)
 /// and per-(head, token) scales.
 fn attention_heads(
     d: &Dims,
     w: &LayerWeights,
     heads: Range<usize>,
-    hidden: &[u16],
+    input: LayerInput,
+    key_mask: Option<&[u8]>,
     context: &mut [i8],
     context_scale: &mut [f32],
     scratch: &mut [u8],
 ) -> Result<(), RunError> {
     let s = AttentionScratch::carve(&mut Carver::new(scratch), d)?;
-    let (t, dd, h) = (d.t, d.d, d.h);
+    let (t, dd) = (d.t, d.d);
     let inv_sqrt_d = 1.0 / libm::sqrtf(dd as f32);
     let p_qmax = probability_qmax(t);
     for (slot, head) in heads.enumerate() {
@@ -438,8 +549,7 @@ fn attention_heads(
         // Keys and values of every token: K [T, D] and Vᵀ [D, T], int8 per token.
         for r0 in (0..t).step_by(d.r) {
             let n = d.r.min(t - r0);
-            load_f16(&hidden[r0 * h..(r0 + n) * h], &mut s.x[..n * h]);
-            let x = quantize_rows(&s.x[..n * h], h, n, s.xq, s.xs);
+            let x = input.rows(d, r0, n, s.x, s.xq, s.xs);
             linear(x, &wk, s.proj);
             quantize_rows(&s.proj[..n * dd], dd, n, &mut s.key[r0 * dd..], &mut s.key_scale[r0..]);
             linear(x, &wv, s.proj);
@@ -456,8 +566,7 @@ fn attention_heads(
         for r0 in (0..t).step_by(d.r) {
             let n = d.r.min(t - r0);
             // Q [n, D], int8 per row; 1/√D folds into the row scales.
-            load_f16(&hidden[r0 * h..(r0 + n) * h], &mut s.x[..n * h]);
-            let x = quantize_rows(&s.x[..n * h], h, n, s.xq, s.xs);
+            let x = input.rows(d, r0, n, s.x, s.xq, s.xs);
             linear(x, &wq, s.proj);
             quantize_rows(&s.proj[..n * dd], dd, n, s.qq, s.qs);
             s.qs[..n].iter_mut().for_each(|q| *q *= inv_sqrt_d);
@@ -465,24 +574,26 @@ fn attention_heads(
             // Scores [n, T] = Q·Kᵀ, then softmax rows.
             let scores = &mut s.scores[..n * t];
             kernels::gemm_i8(n, t, dd, s.qq, dd, s.key, dd, bytemuck::cast_slice_mut(&mut *scores), t);
-            let (qs, ks) = (&s.qs[..n], &s.key_scale[..t]);
-            sums_to_f32(scores, t, |i, j, sum| sum as f32 * (qs[i] * ks[j]));
+            scale_sums(scores, t, &s.qs[..n], &s.key_scale[..t]);
+            if let Some(mask) = key_mask {
+                // HF adds float32's lowest value to masked scores: their probabilities vanish.
+                for row in scores.chunks_exact_mut(t) {
+                    row.iter_mut().zip(mask).filter(|(_, &m)| m == 0).for_each(|(v, _)| *v = f32::MIN);
+                }
+            }
             for row in scores.chunks_exact_mut(t) {
                 softmax_in_place(row);
                 // P·V with V's per-token scales folded into P.
-                for (p, &vs) in row.iter_mut().zip(&s.value_scale[..t]) {
-                    *p *= vs;
-                }
+                mul_in_place(row, &s.value_scale[..t]);
             }
             for ((row, pq), ps) in scores.chunks_exact(t).zip(s.pq.chunks_exact_mut(t)).zip(s.ps.iter_mut()) {
-                *ps = quantize_row_to(row, pq, p_qmax);
+                *ps = quantize_row_i16(row, pq, p_qmax);
             }
 
             // Context [n, D] = P·V → int8 per (head, token).
             let ctx = &mut s.proj[..n * dd];
             kernels::gemm_i16_i8(n, dd, t, s.pq, t, s.value_t, t, bytemuck::cast_slice_mut(&mut *ctx), dd);
-            let ps = &s.ps[..n];
-            sums_to_f32(ctx, dd, |i, _, sum| sum as f32 * ps[i]);
+            scale_sum_rows(ctx, dd, &s.ps[..n]);
             quantize_rows(ctx, dd, n, &mut context_h[r0 * dd..], &mut scale_h[r0..]);
         }
     }

@@ -14,6 +14,10 @@ pub enum RunError {
     TokenTypeOutOfRange { position: usize, token_type: u32, type_vocab_size: usize },
     /// `token_types` is not as long as `ids`.
     TokenTypesLength { ids: usize, token_types: usize },
+    /// `attention_mask` is not as long as `ids`.
+    AttentionMaskLength { ids: usize, attention_mask: usize },
+    /// An `attention_mask` value other than 0 and 1.
+    BadMaskValue { position: usize, value: u8 },
     /// The arena is smaller than `arena_bytes` for this sequence length.
     ArenaTooSmall { needed: usize, found: usize },
     /// The arena does not start at a 4-byte aligned address.
@@ -27,18 +31,25 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::EmptySequence => write!(f, "the input has no tokens"),
+            Self::EmptySequence => write!(f, "the sequence has no tokens"),
             Self::SequenceTooLong { len, max_positions } => {
-                write!(f, "the input has {len} tokens, the model has {max_positions} positions")
+                write!(f, "sequence of {len} tokens is longer than the model's {max_positions} positions")
             }
             Self::IdOutOfVocab { position, id, vocab_size } => {
                 write!(f, "token id {id} at position {position} is outside the vocab of {vocab_size}")
             }
-            Self::TokenTypeOutOfRange { position, token_type, type_vocab_size } => {
-                write!(f, "token type {token_type} at position {position} is outside the {type_vocab_size} token types")
-            }
+            Self::TokenTypeOutOfRange { position, token_type, type_vocab_size } => write!(
+                f,
+                "token type id {token_type} at position {position} is not below type_vocab_size {type_vocab_size}"
+            ),
             Self::TokenTypesLength { ids, token_types } => {
-                write!(f, "{token_types} token types for {ids} token ids")
+                write!(f, "token_type_ids has {token_types} values, input_ids has {ids}")
+            }
+            Self::BadMaskValue { position, value } => {
+                write!(f, "attention_mask value {value} at position {position} is neither 0 nor 1")
+            }
+            Self::AttentionMaskLength { ids, attention_mask } => {
+                write!(f, "attention_mask has {attention_mask} values, input_ids has {ids}")
             }
             Self::ArenaTooSmall { needed, found } => {
                 write!(f, "the arena has {found} bytes, this sequence needs {needed} (see arena_bytes)")

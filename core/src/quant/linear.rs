@@ -2,6 +2,7 @@
 
 use super::kernels;
 use super::quantize::quantize_row;
+use super::simd::multiversion;
 use super::weights::QLinear;
 
 /// Quantized activations: row `r` is `scale[r] · q[r·stride ..][..cols]`.
@@ -27,9 +28,27 @@ pub fn linear(x: QRows, w: &QLinear, out: &mut [f32]) {
     let n = w.n_out;
     let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut out[..x.rows * n]);
     kernels::gemm_i8(x.rows, n, w.n_in, x.q, x.stride, w.weight, w.n_in, acc, n);
-    for (row, &x_scale) in acc.chunks_exact_mut(n).zip(x.scale) {
-        for ((v, &w_scale), &b) in row.iter_mut().zip(w.scale).zip(w.bias) {
-            *v = ((*v as f32) * (x_scale * w_scale) + b).to_bits() as i32;
+    scale_and_bias(acc, n, x.scale, w.scale, w.bias);
+}
+
+multiversion! {
+    /// `v ← v · x_scale[r] · w_scale[o] + bias[o]` over int32 sums `[rows, n]`, leaving f32 bits.
+    fn scale_and_bias(acc: &mut [i32], n: usize, x_scale: &[f32], w_scale: &[f32], bias: &[f32]) {
+        for (row, &xs) in acc.chunks_exact_mut(n).zip(x_scale) {
+            for ((v, &ws), &b) in row.iter_mut().zip(w_scale).zip(bias) {
+                *v = ((*v as f32) * (xs * ws) + b).to_bits() as i32;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `acc[r, o] += sums[r, o] · x_scale[r] · w_scale[o]`.
+    fn scale_and_add(acc: &mut [f32], sums: &[i32], n: usize, x_scale: &[f32], w_scale: &[f32]) {
+        for ((acc_row, sum_row), &xs) in acc.chunks_exact_mut(n).zip(sums.chunks_exact(n)).zip(x_scale) {
+            for ((a, &s), &ws) in acc_row.iter_mut().zip(sum_row).zip(w_scale) {
+                *a += (s as f32) * (xs * ws);
+            }
         }
     }
 }
@@ -41,9 +60,5 @@ pub fn accumulate_columns(x: QRows, w: &QLinear, k0: usize, k: usize, sums: &mut
     let n = w.n_out;
     let sums = &mut sums[..x.rows * n];
     kernels::gemm_i8(x.rows, n, k, x.q, x.stride, &w.weight[k0..], w.n_in, sums, n);
-    for ((acc_row, sum_row), &x_scale) in acc.chunks_exact_mut(n).zip(sums.chunks_exact(n)).zip(x.scale) {
-        for ((a, &s), &w_scale) in acc_row.iter_mut().zip(sum_row).zip(w.scale) {
-            *a += (s as f32) * (x_scale * w_scale);
-        }
-    }
+    scale_and_add(acc, sums, n, x.scale, w.scale);
 }

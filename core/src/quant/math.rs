@@ -8,6 +8,7 @@
 //!
 //! Sums run in eight fixed lanes: that vectorizes while keeping one summation order everywhere.
 
+use super::simd::multiversion;
 use super::weights::QLayerNorm;
 
 /// log2(e).
@@ -68,14 +69,17 @@ pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * core::f32::consts::FRAC_1_SQRT_2))
 }
 
-/// GELU of every element.
-pub fn gelu_in_place(x: &mut [f32]) {
-    for v in x {
-        *v = gelu(*v);
+multiversion! {
+    /// GELU of every element.
+    pub fn gelu_in_place(x: &mut [f32]) {
+        for v in x {
+            *v = gelu(*v);
+        }
     }
 }
 
 /// `Σ x`, in eight lanes.
+#[inline(always)]
 pub fn sum(x: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let mut chunks = x.chunks_exact(8);
@@ -91,37 +95,41 @@ pub fn sum(x: &[f32]) -> f32 {
     total
 }
 
-/// In-place softmax of one row of attention scores.
-pub fn softmax_in_place(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for v in x.iter_mut() {
-        *v = exp(*v - max);
-    }
-    let inv = 1.0 / sum(x);
-    for v in x.iter_mut() {
-        *v *= inv;
+multiversion! {
+    /// In-place softmax of one row of attention scores.
+    pub fn softmax_in_place(x: &mut [f32]) {
+        let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        for v in x.iter_mut() {
+            *v = exp(*v - max);
+        }
+        let inv = 1.0 / sum(x);
+        for v in x.iter_mut() {
+            *v *= inv;
+        }
     }
 }
 
-/// `x ← LayerNorm(x)` over one row, HF semantics: biased variance, `eps` inside the root.
-pub fn layer_norm_in_place(x: &mut [f32], ln: &QLayerNorm) {
-    let n = x.len() as f32;
-    let mean = sum(x) / n;
-    let mut lanes = [0f32; 8];
-    let mut chunks = x.chunks_exact(8);
-    for chunk in &mut chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            let d = v - mean;
-            *lane += d * d;
+multiversion! {
+    /// `x ← LayerNorm(x)` over one row, HF semantics: biased variance, `eps` inside the root.
+    pub fn layer_norm_in_place(x: &mut [f32], ln: &QLayerNorm) {
+        let n = x.len() as f32;
+        let mean = sum(x) / n;
+        let mut lanes = [0f32; 8];
+        let mut chunks = x.chunks_exact(8);
+        for chunk in &mut chunks {
+            for (lane, v) in lanes.iter_mut().zip(chunk) {
+                let d = v - mean;
+                *lane += d * d;
+            }
         }
-    }
-    let mut squares = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-    for v in chunks.remainder() {
-        squares += (v - mean) * (v - mean);
-    }
-    let inv_std = 1.0 / libm::sqrtf(squares / n + ln.eps);
-    for ((v, &g), &b) in x.iter_mut().zip(ln.weight).zip(ln.bias) {
-        *v = (*v - mean) * inv_std * g + b;
+        let mut squares = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+        for v in chunks.remainder() {
+            squares += (v - mean) * (v - mean);
+        }
+        let inv_std = 1.0 / libm::sqrtf(squares / n + ln.eps);
+        for ((v, &g), &b) in x.iter_mut().zip(ln.weight).zip(ln.bias) {
+            *v = (*v - mean) * inv_std * g + b;
+        }
     }
 }
 

@@ -18,8 +18,10 @@ pub mod linear;
 pub mod math;
 pub mod parallel;
 pub mod quantize;
+pub mod simd;
 pub mod weights;
 
+pub use arena::ArenaOptions;
 pub use encoder::{Logits, MIN_ROWS_PER_BLOCK};
 pub use error::RunError;
 pub use parallel::{Parallel, Sequential, MAX_WORKERS};

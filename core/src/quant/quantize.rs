@@ -2,6 +2,8 @@
 //! `scale = max |x| / 127`. Used for weights at export and for activations at run time, so both
 //! sides round the same way.
 
+use super::simd::multiversion;
+
 /// Largest quantized magnitude. -128 is never produced, which keeps every product of two
 /// quantized values, and the AVX2 kernel's `abs`/`sign` trick, exact.
 pub const QMAX: f32 = 127.0;
@@ -17,7 +19,17 @@ pub fn round_ties_even(v: f32) -> f32 {
     (v + ROUNDING_MAGIC) - ROUNDING_MAGIC
 }
 
+/// [`round_ties_even`] as an integer, read from the bits: for `|v| < 2^22`, `v + 1.5·2^23` has
+/// exponent 23 and `1.5·2^23 + round(v)` as its mantissa, so subtracting the magic's bits leaves
+/// `round(v)`. Integer-only, so it vectorizes (a saturating `as i32` does not); NaN gives an
+/// arbitrary value, never undefined behaviour.
+#[inline(always)]
+pub fn round_to_i32(v: f32) -> i32 {
+    ((v + ROUNDING_MAGIC).to_bits() as i32).wrapping_sub(ROUNDING_MAGIC.to_bits() as i32)
+}
+
 /// `max |x|`, in eight lanes so that it vectorizes (max is exact in any order).
+#[inline(always)]
 pub fn max_abs(x: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let mut chunks = x.chunks_exact(8);
@@ -33,42 +45,51 @@ pub fn max_abs(x: &[f32]) -> f32 {
     m
 }
 
-/// Quantizes `x` into `q` (same length) and returns the scale; an all-zero row gets scale 0.
-pub fn quantize_row(x: &[f32], q: &mut [i8]) -> f32 {
-    quantize_row_to(x, q, QMAX)
+multiversion! {
+    /// Quantizes `x` into `q` (same length) and returns the scale; an all-zero row gets scale 0.
+    pub fn quantize_row(x: &[f32], q: &mut [i8]) -> f32 {
+        quantize_row_to(x, q, QMAX)
+    }
 }
 
-/// Like [`quantize_row`] into `[-qmax, qmax]` of an integer type (the i16 attention
-/// probabilities use it with a larger `qmax`).
-pub fn quantize_row_to<Q: FromRounded>(x: &[f32], q: &mut [Q], qmax: f32) -> f32 {
+multiversion! {
+    /// Like [`quantize_row`] into int16 `[-qmax, qmax]` (the attention probabilities).
+    pub fn quantize_row_i16(x: &[f32], q: &mut [i16], qmax: f32) -> f32 {
+        quantize_row_to(x, q, qmax)
+    }
+}
+
+/// Quantizes into `[-qmax, qmax]` of an integer type.
+#[inline(always)]
+fn quantize_row_to<Q: FromRounded>(x: &[f32], q: &mut [Q], qmax: f32) -> f32 {
     let amax = max_abs(x);
     if amax == 0.0 || !amax.is_finite() {
-        q.iter_mut().for_each(|v| *v = Q::from_rounded(0.0));
+        q.iter_mut().for_each(|v| *v = Q::from_rounded(0));
         // NaN or infinity in, NaN out: the caller's logits show it instead of hiding it.
         return if amax == 0.0 { 0.0 } else { f32::NAN };
     }
     let inv = qmax / amax;
     for (qi, &xi) in q.iter_mut().zip(x) {
-        *qi = Q::from_rounded(round_ties_even((xi * inv).clamp(-qmax, qmax)));
+        *qi = Q::from_rounded(round_to_i32((xi * inv).clamp(-qmax, qmax)));
     }
     amax / qmax
 }
 
-/// Conversion of an already rounded, in-range f32.
+/// Narrowing of an already rounded, in-range integer.
 pub trait FromRounded: Copy {
-    fn from_rounded(v: f32) -> Self;
+    fn from_rounded(v: i32) -> Self;
 }
 
 impl FromRounded for i8 {
     #[inline(always)]
-    fn from_rounded(v: f32) -> Self {
+    fn from_rounded(v: i32) -> Self {
         v as i8
     }
 }
 
 impl FromRounded for i16 {
     #[inline(always)]
-    fn from_rounded(v: f32) -> Self {
+    fn from_rounded(v: i32) -> Self {
         v as i16
     }
 }
@@ -96,6 +117,18 @@ mod tests {
         assert_eq!(quantize_row(&[0.0; 4], &mut q), 0.0);
         assert_eq!(q, [0; 4]);
         assert!(quantize_row(&[1.0, f32::INFINITY, 0.0, 0.0], &mut q).is_nan());
+    }
+
+    #[test]
+    fn integer_rounding_matches_float_rounding() {
+        let mut v = -200.0f32;
+        while v < 200.0 {
+            assert_eq!(round_to_i32(v) as f32, round_ties_even(v), "{v}");
+            v += 0.125 / 3.0;
+        }
+        assert_eq!(round_to_i32(-0.5), 0);
+        assert_eq!(round_to_i32(-1.5), -2);
+        assert_eq!(round_to_i32(127.0), 127);
     }
 
     #[test]

@@ -127,9 +127,15 @@ impl HfModel {
         &self.tensors.get(name).unwrap_or_else(|| panic!("no tensor {name}")).1
     }
 
-    /// The model file of these weights, in 8-byte aligned memory.
+    /// The model file of these weights, in 8-byte aligned memory, with `vocab` and its tokenizer
+    /// index embedded when given.
     pub fn model_file(&self, vocab: Option<&[u8]>) -> AlignedBytes {
-        let spec = ModelFileSpec { config: self.config, head: self.head, vocab, tokenizer_index: None };
+        let index = vocab.map(|v| {
+            let mut index = vec![0u32; electra_core::tokenizer::index_len(v)];
+            electra_core::tokenizer::build_index(v, &mut index).unwrap();
+            index
+        });
+        let spec = ModelFileSpec { config: self.config, head: self.head, vocab, tokenizer_index: index.as_deref() };
         let len = model_file_len::<String>(&spec).unwrap();
         let mut out = vec![0u8; len];
         write_model_file(&spec, |name, shape| self.get(name, shape), &mut out).unwrap();

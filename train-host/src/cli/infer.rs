@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The model: an HF checkpoint directory (`config.json` + `model.safetensors` or a sharded index).
+    /// The model: an HF checkpoint directory (`config.json` + `model.safetensors` or a sharded index),
+    /// or an int8 model file from `electra export` (runs the int8 encoder).
     #[arg(long)]
     pub model: PathBuf,
     /// JSON-lines input (default: stdin).
@@ -32,9 +33,12 @@ pub struct Args {
     pub gemm: GemmBackend,
 }
 
-/// Loads whatever `path` names. The single place that decides the model kind: today an HF checkpoint
-/// directory runs on the float encoder; exported model files (int8) plug in here.
+/// Loads whatever `path` names. The single place that decides the model kind: an int8 model file
+/// (told by its magic bytes) runs on the int8 encoder, an HF checkpoint directory on the float one.
 pub fn load_model(path: &Path, gemm: GemmBackend) -> Result<Box<dyn LogitsModel>, InferError> {
+    if crate::int8::ModelFile::looks_like_model_file(path) {
+        return Ok(Box::new(crate::int8::Int8Model::load(path).map_err(InferError::Int8File)?));
+    }
     let checkpoint = HfCheckpoint::load(path)?;
     Ok(Box::new(FloatModel::from_checkpoint(&checkpoint)?.with_backend(gemm)))
 }
@@ -101,6 +105,7 @@ impl fmt::Display for LineError {
             Self::Json { line, message } => write!(f, "line {line}: {message}"),
             Self::Rejected { line, source } => match source {
                 InferError::Sequence { source, .. } => write!(f, "line {line}: {source}"),
+                InferError::Int8Sequence { source, .. } => write!(f, "line {line}: {source}"),
                 other => write!(f, "line {line}: {other}"),
             },
             Self::Model(e) => write!(f, "{e}"),
@@ -176,7 +181,9 @@ fn flush(
         return Ok(0);
     }
     let logits = model.logits(pending).map_err(|e| match e {
-        InferError::Sequence { index, .. } => LineError::Rejected { line: first_line + index, source: e },
+        InferError::Sequence { index, .. } | InferError::Int8Sequence { index, .. } => {
+            LineError::Rejected { line: first_line + index, source: e }
+        }
         other => LineError::Model(other),
     })?;
     for l in &logits {

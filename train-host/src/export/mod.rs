@@ -26,6 +26,8 @@ pub enum ExportError {
     ReadBack(electra_core::model_file::ModelFileError),
     /// Reading the vocab or writing the output failed.
     Io { path: PathBuf, source: std::io::Error },
+    /// The vocab cannot back the on-device tokenizer (not UTF-8, no special tokens, too large).
+    Vocab(electra_core::tokenizer::VocabError),
 }
 
 impl fmt::Display for ExportError {
@@ -40,6 +42,7 @@ impl fmt::Display for ExportError {
             Self::Write { dir, error } => write!(f, "{}: {error}", dir.display()),
             Self::ReadBack(e) => write!(f, "the exported file does not read back: {e}"),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Vocab(e) => write!(f, "the vocab cannot be used for on-device tokenization: {e}"),
         }
     }
 }
@@ -60,7 +63,8 @@ impl From<CheckpointError> for ExportError {
     }
 }
 
-/// The model file of `checkpoint`, with `vocab` (raw `vocab.txt`) embedded when given.
+/// The model file of `checkpoint`, with `vocab` (raw `vocab.txt`) and the tokenizer index built
+/// from it embedded when given.
 pub fn model_file_bytes(checkpoint: &HfCheckpoint, vocab: Option<&[u8]>) -> Result<Vec<u8>, ExportError> {
     if checkpoint.head == HeadKind::MaskedLm {
         if let Some(head) = checkpoint.tensors.get("generator_lm_head.weight") {
@@ -70,7 +74,17 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, vocab: Option<&[u8]>) -> Resu
             }
         }
     }
-    let spec = ModelFileSpec { config: checkpoint.config, head: checkpoint.head, vocab, tokenizer_index: None };
+    let index = match vocab {
+        Some(vocab) => {
+            let mut index = vec![0u32; electra_core::tokenizer::index_len(vocab)];
+            electra_core::tokenizer::build_index(vocab, &mut index).map_err(ExportError::Vocab)?;
+            electra_core::tokenizer::Tokenizer::new(vocab, &index).map_err(ExportError::Vocab)?;
+            Some(index)
+        }
+        None => None,
+    };
+    let spec =
+        ModelFileSpec { config: checkpoint.config, head: checkpoint.head, vocab, tokenizer_index: index.as_deref() };
     let write_error = |error| ExportError::Write { dir: checkpoint.dir.clone(), error };
     let len = model_file_len(&spec).map_err(write_error)?;
     let mut out = vec![0u8; len];

@@ -15,6 +15,10 @@ pub enum InferError {
     UntiedLmHead { dir: PathBuf },
     /// Sequence `index` of the batch (0-based) was rejected before any arithmetic.
     Sequence { index: usize, source: FloatError },
+    /// The int8 model file could not be read or is invalid.
+    Int8File(crate::int8::Int8Error),
+    /// Sequence `index` of the batch (0-based) was rejected by the int8 encoder.
+    Int8Sequence { index: usize, source: electra_core::quant::RunError },
 }
 
 impl fmt::Display for InferError {
@@ -28,6 +32,8 @@ impl fmt::Display for InferError {
                 dir.display()
             ),
             Self::Sequence { index, source } => write!(f, "sequence {index}: {source}"),
+            Self::Int8File(e) => write!(f, "{e}"),
+            Self::Int8Sequence { index, source } => write!(f, "sequence {index}: {source}"),
         }
     }
 }
@@ -38,6 +44,8 @@ impl std::error::Error for InferError {
             Self::Checkpoint(e) => Some(e),
             Self::Model(e) | Self::Sequence { source: e, .. } => Some(e),
             Self::UntiedLmHead { .. } => None,
+            Self::Int8File(e) => Some(e),
+            Self::Int8Sequence { source, .. } => Some(source),
         }
     }
 }

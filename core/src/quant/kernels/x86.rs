@@ -17,47 +17,78 @@ use core::arch::x86_64::*;
 
 /// Walks column tiles of `NR` rows of `b` (outer, so a tile of `b` stays in L1 while every row
 /// tile of `a` passes over it) and row tiles of `MR` rows of `a`; edge tiles get smaller `MR`/`NR`.
-/// `$sums` is a per-column-tile precomputation (`()` for none).
+/// The first row tile of each column tile is told so (`FIRST`): the VNNI twin computes the column
+/// sums it needs there, on the `b` vectors it loads anyway, and the later row tiles reuse them.
 macro_rules! tiles {
     ($tile:ident, $m:expr, $n:expr, $k:expr, $a:expr, $lda:expr, $b:expr, $ldb:expr, $c:expr, $ldc:expr,
-     $mr:literal, $nr:literal, $sums:tt) => {{
+     $mr:literal, $nr:literal) => {{
         let (m, n, k, a, lda, b, ldb, c, ldc) = ($m, $n, $k, $a, $lda, $b, $ldb, $c, $ldc);
-        let mut j = 0;
-        while j < n {
-            let nr = (n - j).min($nr);
-            let sums = tiles!(@sums $sums, nr, j, k, b, ldb);
-            let mut i = 0;
-            while i < m {
-                let mr = (m - i).min($mr);
-                tiles!(@dispatch $tile, mr, nr, i, j, k, a, lda, b, ldb, c, ldc, sums);
-                i += mr;
+        // Blocks of K_BLOCK along k keep every row tile of `a` in L1 across the column tiles;
+        // blocks after the first add to `c`.
+        let mut k0 = 0;
+        while k0 < k || (k == 0 && k0 == 0) {
+            let kc = (k - k0).min(K_BLOCK);
+            let accumulate = k0 > 0;
+            let (a_k, b_k) = (&a[k0.min(a.len())..], &b[k0.min(b.len())..]);
+            let mut j = 0;
+            while j < n {
+                let nr = (n - j).min($nr);
+                let mut sums = [0i32; 4];
+                let mut i = 0;
+                while i < m {
+                    let mr = (m - i).min($mr);
+                    if i == 0 {
+                        tiles!(@dispatch $tile, true, mr, nr, i, j, kc, a_k, lda, b_k, ldb, c, ldc, &mut sums, accumulate);
+                    } else {
+                        tiles!(@dispatch $tile, false, mr, nr, i, j, kc, a_k, lda, b_k, ldb, c, ldc, &mut sums, accumulate);
+                    }
+                    i += mr;
+                }
+                j += nr;
             }
-            j += nr;
+            k0 += K_BLOCK;
         }
     }};
-    (@sums (), $nr:expr, $j:expr, $k:expr, $b:expr, $ldb:expr) => { [0i32; 4] };
-    (@sums $f:ident, $nr:expr, $j:expr, $k:expr, $b:expr, $ldb:expr) => { $f($nr, $j, $k, $b, $ldb) };
-    (@dispatch $tile:ident, $mr:expr, $nr:expr, $($arg:expr),*) => {
+    (@dispatch $tile:ident, $first:literal, $mr:expr, $nr:expr, $($arg:expr),*) => {
         match ($mr, $nr) {
-            (4, 4) => $tile::<4, 4>($($arg),*),
-            (4, 3) => $tile::<4, 3>($($arg),*),
-            (4, 2) => $tile::<4, 2>($($arg),*),
-            (4, _) => $tile::<4, 1>($($arg),*),
-            (3, 4) => $tile::<3, 4>($($arg),*),
-            (3, 3) => $tile::<3, 3>($($arg),*),
-            (3, 2) => $tile::<3, 2>($($arg),*),
-            (3, _) => $tile::<3, 1>($($arg),*),
-            (2, 4) => $tile::<2, 4>($($arg),*),
-            (2, 3) => $tile::<2, 3>($($arg),*),
-            (2, 2) => $tile::<2, 2>($($arg),*),
-            (2, _) => $tile::<2, 1>($($arg),*),
-            (_, 4) => $tile::<1, 4>($($arg),*),
-            (_, 3) => $tile::<1, 3>($($arg),*),
-            (_, 2) => $tile::<1, 2>($($arg),*),
-            (_, _) => $tile::<1, 1>($($arg),*),
+            (8, 4) => $tile::<8, 4, $first>($($arg),*),
+            (8, 3) => $tile::<8, 3, $first>($($arg),*),
+            (8, 2) => $tile::<8, 2, $first>($($arg),*),
+            (8, _) => $tile::<8, 1, $first>($($arg),*),
+            (7, 4) => $tile::<7, 4, $first>($($arg),*),
+            (7, 3) => $tile::<7, 3, $first>($($arg),*),
+            (7, 2) => $tile::<7, 2, $first>($($arg),*),
+            (7, _) => $tile::<7, 1, $first>($($arg),*),
+            (6, 4) => $tile::<6, 4, $first>($($arg),*),
+            (6, 3) => $tile::<6, 3, $first>($($arg),*),
+            (6, 2) => $tile::<6, 2, $first>($($arg),*),
+            (6, _) => $tile::<6, 1, $first>($($arg),*),
+            (5, 4) => $tile::<5, 4, $first>($($arg),*),
+            (5, 3) => $tile::<5, 3, $first>($($arg),*),
+            (5, 2) => $tile::<5, 2, $first>($($arg),*),
+            (5, _) => $tile::<5, 1, $first>($($arg),*),
+            (4, 4) => $tile::<4, 4, $first>($($arg),*),
+            (4, 3) => $tile::<4, 3, $first>($($arg),*),
+            (4, 2) => $tile::<4, 2, $first>($($arg),*),
+            (4, _) => $tile::<4, 1, $first>($($arg),*),
+            (3, 4) => $tile::<3, 4, $first>($($arg),*),
+            (3, 3) => $tile::<3, 3, $first>($($arg),*),
+            (3, 2) => $tile::<3, 2, $first>($($arg),*),
+            (3, _) => $tile::<3, 1, $first>($($arg),*),
+            (2, 4) => $tile::<2, 4, $first>($($arg),*),
+            (2, 3) => $tile::<2, 3, $first>($($arg),*),
+            (2, 2) => $tile::<2, 2, $first>($($arg),*),
+            (2, _) => $tile::<2, 1, $first>($($arg),*),
+            (_, 4) => $tile::<1, 4, $first>($($arg),*),
+            (_, 3) => $tile::<1, 3, $first>($($arg),*),
+            (_, 2) => $tile::<1, 2, $first>($($arg),*),
+            (_, _) => $tile::<1, 1, $first>($($arg),*),
         }
     };
 }
+
+/// Columns of `a` and `b` per pass: 4 rows × 256 bytes of `a` per row tile, 32 rows in 8 KiB.
+const K_BLOCK: usize = 256;
 
 /// The AVX2 twin, if this CPU has AVX2.
 pub fn avx2() -> Option<Twin> {
@@ -70,12 +101,12 @@ pub fn vnni() -> Option<Twin> {
 }
 
 #[cfg(feature = "std")]
-fn has_avx2() -> bool {
+pub(crate) fn has_avx2() -> bool {
     std::is_x86_feature_detected!("avx2")
 }
 
 #[cfg(not(feature = "std"))]
-fn has_avx2() -> bool {
+pub(crate) fn has_avx2() -> bool {
     cfg!(target_feature = "avx2")
 }
 
@@ -103,7 +134,7 @@ fn has_vnni() -> bool {
 fn avx2_gemm_i8(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &[i8], ldb: usize, c: &mut [i32], ldc: usize) {
     super::check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
     // SAFETY: AVX2 is present (see `avx2()`); shapes checked above.
-    unsafe { tiles!(avx2_tile_i8, m, n, k, a, lda, b, ldb, c, ldc, 4, 2, ()) }
+    unsafe { tiles!(avx2_tile_i8, m, n, k, a, lda, b, ldb, c, ldc, 4, 2) }
 }
 
 fn avx2_gemm_i16_i8(
@@ -119,13 +150,13 @@ fn avx2_gemm_i16_i8(
 ) {
     super::check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
     // SAFETY: as above.
-    unsafe { tiles!(avx2_tile_i16, m, n, k, a, lda, b, ldb, c, ldc, 4, 2, ()) }
+    unsafe { tiles!(avx2_tile_i16, m, n, k, a, lda, b, ldb, c, ldc, 4, 2) }
 }
 
 fn vnni_gemm_i8(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &[i8], ldb: usize, c: &mut [i32], ldc: usize) {
     super::check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
     // SAFETY: AVX-512 VNNI/BW/VL are present (see `vnni()`); shapes checked above.
-    unsafe { tiles!(vnni_tile_i8, m, n, k, a, lda, b, ldb, c, ldc, 4, 4, vnni_column_sums) }
+    unsafe { tiles!(vnni_tile_i8, m, n, k, a, lda, b, ldb, c, ldc, 4, 4) }
 }
 
 fn vnni_gemm_i16_i8(
@@ -141,7 +172,7 @@ fn vnni_gemm_i16_i8(
 ) {
     super::check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
     // SAFETY: as above.
-    unsafe { tiles!(vnni_tile_i16, m, n, k, a, lda, b, ldb, c, ldc, 4, 4, ()) }
+    unsafe { tiles!(vnni_tile_i16, m, n, k, a, lda, b, ldb, c, ldc, 4, 4) }
 }
 
 /// Sum of the eight int32 lanes.
@@ -151,6 +182,55 @@ fn hsum(v: __m256i) -> i32 {
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
     _mm_cvtsi128_si32(s)
+}
+
+/// The lane sums of four accumulators: three `vphaddd` and one add.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn reduce4(v: &[__m256i; 4]) -> __m128i {
+    let ab = _mm256_hadd_epi32(v[0], v[1]);
+    let cd = _mm256_hadd_epi32(v[2], v[3]);
+    let abcd = _mm256_hadd_epi32(ab, cd);
+    _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256::<1>(abcd))
+}
+
+/// Writes (or with `accumulate`, adds) the lane sums of the `MR × NR` accumulators to `c`, minus
+/// `correction[j]` in column `j`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn store_sums<const MR: usize, const NR: usize>(
+    acc: &[[__m256i; NR]; MR],
+    correction: &[i32; 4],
+    i0: usize,
+    j0: usize,
+    c: &mut [i32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    // SAFETY: `correction` is 16 bytes.
+    let correction = unsafe { _mm_loadu_si128(correction.as_ptr() as *const __m128i) };
+    for i in 0..MR {
+        let mut row = [_mm256_setzero_si256(); 4];
+        row[..NR].copy_from_slice(&acc[i]);
+        let sums = _mm_sub_epi32(reduce4(&row), correction);
+        let at = (i0 + i) * ldc + j0;
+        let out = &mut c[at..at + NR];
+        if NR == 4 {
+            let ptr = out.as_mut_ptr() as *mut __m128i;
+            // SAFETY: `out` is 4 int32.
+            unsafe {
+                let sums = if accumulate { _mm_add_epi32(sums, _mm_loadu_si128(ptr)) } else { sums };
+                _mm_storeu_si128(ptr, sums)
+            };
+        } else {
+            let mut four = [0i32; 4];
+            // SAFETY: `four` is 16 bytes.
+            unsafe { _mm_storeu_si128(four.as_mut_ptr() as *mut __m128i, sums) };
+            for (o, v) in out.iter_mut().zip(four) {
+                *o = if accumulate { o.wrapping_add(v) } else { v };
+            }
+        }
+    }
 }
 
 /// 32 bytes at `s[at..]`, or the `len < 32` bytes there followed by zeros.
@@ -196,7 +276,7 @@ unsafe fn load_i8_as_i16(s: &[i8], at: usize, len: usize) -> __m256i {
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_tile_i8<const MR: usize, const NR: usize>(
+unsafe fn avx2_tile_i8<const MR: usize, const NR: usize, const FIRST: bool>(
     i0: usize,
     j0: usize,
     k: usize,
@@ -206,7 +286,8 @@ unsafe fn avx2_tile_i8<const MR: usize, const NR: usize>(
     ldb: usize,
     c: &mut [i32],
     ldc: usize,
-    _sums: [i32; 4],
+    _sums: &mut [i32; 4],
+    accumulate: bool,
 ) {
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_si256(); NR]; MR];
@@ -231,15 +312,11 @@ unsafe fn avx2_tile_i8<const MR: usize, const NR: usize>(
         }
         p += len;
     }
-    for i in 0..MR {
-        for j in 0..NR {
-            c[(i0 + i) * ldc + j0 + j] = hsum(acc[i][j]);
-        }
-    }
+    store_sums(&acc, &[0; 4], i0, j0, c, ldc, accumulate);
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_tile_i16<const MR: usize, const NR: usize>(
+unsafe fn avx2_tile_i16<const MR: usize, const NR: usize, const FIRST: bool>(
     i0: usize,
     j0: usize,
     k: usize,
@@ -249,7 +326,8 @@ unsafe fn avx2_tile_i16<const MR: usize, const NR: usize>(
     ldb: usize,
     c: &mut [i32],
     ldc: usize,
-    _sums: [i32; 4],
+    _sums: &mut [i32; 4],
+    accumulate: bool,
 ) {
     let mut acc = [[_mm256_setzero_si256(); NR]; MR];
     let mut p = 0;
@@ -269,11 +347,7 @@ unsafe fn avx2_tile_i16<const MR: usize, const NR: usize>(
         }
         p += len;
     }
-    for i in 0..MR {
-        for j in 0..NR {
-            c[(i0 + i) * ldc + j0 + j] = hsum(acc[i][j]);
-        }
-    }
+    store_sums(&acc, &[0; 4], i0, j0, c, ldc, accumulate);
 }
 
 /// Lane mask of the first `len` (≤ 32) bytes.
@@ -286,29 +360,10 @@ fn byte_mask(len: usize) -> __mmask32 {
     }
 }
 
-/// `Σ_p b[j, p]` for the `nr` rows of a column tile, by `vpdpbusd` with all-ones.
+/// `FIRST`: also computes `column_sums[j] = 128 · Σ_p b[j0 + j, p]` (one more `vpdpbusd` per `b`
+/// vector, against all-ones); the other row tiles of the column tile read them.
 #[target_feature(enable = "avx2,avx512bw,avx512vl,avx512vnni")]
-fn vnni_column_sums(nr: usize, j0: usize, k: usize, b: &[i8], ldb: usize) -> [i32; 4] {
-    let ones = _mm256_set1_epi8(1);
-    let mut sums = [0i32; 4];
-    for (j, sum) in sums.iter_mut().enumerate().take(nr) {
-        let row = &b[(j0 + j) * ldb..(j0 + j) * ldb + k];
-        let mut acc = _mm256_setzero_si256();
-        let mut p = 0;
-        while p < k {
-            let len = (k - p).min(32);
-            // SAFETY: the mask covers only `row[p..p + len]`.
-            let v = unsafe { _mm256_maskz_loadu_epi8(byte_mask(len), row.as_ptr().add(p)) };
-            acc = _mm256_dpbusd_epi32(acc, ones, v);
-            p += len;
-        }
-        *sum = hsum(acc);
-    }
-    sums
-}
-
-#[target_feature(enable = "avx2,avx512bw,avx512vl,avx512vnni")]
-unsafe fn vnni_tile_i8<const MR: usize, const NR: usize>(
+unsafe fn vnni_tile_i8<const MR: usize, const NR: usize, const FIRST: bool>(
     i0: usize,
     j0: usize,
     k: usize,
@@ -318,39 +373,65 @@ unsafe fn vnni_tile_i8<const MR: usize, const NR: usize>(
     ldb: usize,
     c: &mut [i32],
     ldc: usize,
-    column_sums: [i32; 4],
+    column_sums: &mut [i32; 4],
+    accumulate: bool,
 ) {
     let offset = _mm256_set1_epi8(-128);
+    let ones = _mm256_set1_epi8(1);
     let mut acc = [[_mm256_setzero_si256(); NR]; MR];
-    let mut p = 0;
-    while p < k {
-        let len = (k - p).min(32);
-        let mask = byte_mask(len);
+    let mut b_sums = [_mm256_setzero_si256(); NR];
+    // One step: 32 bytes of every row of the tile (`mask`: the first `len` only, for the tail).
+    let mut step = |p: usize, mask: Option<__mmask32>| {
         let mut b_v = [_mm256_setzero_si256(); NR];
         for j in 0..NR {
-            // SAFETY: the mask covers only the k bytes of row j0 + j.
-            b_v[j] = unsafe { _mm256_maskz_loadu_epi8(mask, b.as_ptr().add((j0 + j) * ldb + p)) };
+            let ptr = b.as_ptr().wrapping_add((j0 + j) * ldb + p);
+            // SAFETY: full steps read b[row][p..p + 32] with p + 32 ≤ k; the tail's mask covers
+            // only the bytes before k.
+            b_v[j] = unsafe {
+                match mask {
+                    None => _mm256_loadu_si256(ptr as *const __m256i),
+                    Some(m) => _mm256_maskz_loadu_epi8(m, ptr),
+                }
+            };
+            if FIRST {
+                b_sums[j] = _mm256_dpbusd_epi32(b_sums[j], ones, b_v[j]);
+            }
         }
         for i in 0..MR {
+            let ptr = a.as_ptr().wrapping_add((i0 + i) * lda + p);
             // SAFETY: as above for row i0 + i of a. Masked-off lanes are 0, so 128 after the
             // offset, against b lanes that are 0 too.
-            let a_v = unsafe { _mm256_maskz_loadu_epi8(mask, a.as_ptr().add((i0 + i) * lda + p)) };
+            let a_v = unsafe {
+                match mask {
+                    None => _mm256_loadu_si256(ptr as *const __m256i),
+                    Some(m) => _mm256_maskz_loadu_epi8(m, ptr),
+                }
+            };
             let a_u = _mm256_xor_si256(a_v, offset); // a + 128 as unsigned bytes
             for j in 0..NR {
                 acc[i][j] = _mm256_dpbusd_epi32(acc[i][j], a_u, b_v[j]);
             }
         }
-        p += len;
+    };
+    let full = k / 32 * 32;
+    let mut p = 0;
+    while p < full {
+        step(p, None);
+        p += 32;
     }
-    for i in 0..MR {
+    if p < k {
+        step(p, Some(byte_mask(k - p)));
+    }
+    if FIRST {
         for j in 0..NR {
-            c[(i0 + i) * ldc + j0 + j] = hsum(acc[i][j]).wrapping_sub(column_sums[j].wrapping_mul(128));
+            column_sums[j] = hsum(b_sums[j]).wrapping_mul(128);
         }
     }
+    store_sums(&acc, column_sums, i0, j0, c, ldc, accumulate);
 }
 
 #[target_feature(enable = "avx2,avx512bw,avx512vl,avx512vnni")]
-unsafe fn vnni_tile_i16<const MR: usize, const NR: usize>(
+unsafe fn vnni_tile_i16<const MR: usize, const NR: usize, const FIRST: bool>(
     i0: usize,
     j0: usize,
     k: usize,
@@ -360,7 +441,8 @@ unsafe fn vnni_tile_i16<const MR: usize, const NR: usize>(
     ldb: usize,
     c: &mut [i32],
     ldc: usize,
-    _sums: [i32; 4],
+    _sums: &mut [i32; 4],
+    accumulate: bool,
 ) {
     let mut acc = [[_mm256_setzero_si256(); NR]; MR];
     let mut p = 0;
@@ -382,9 +464,5 @@ unsafe fn vnni_tile_i16<const MR: usize, const NR: usize>(
         }
         p += len;
     }
-    for i in 0..MR {
-        for j in 0..NR {
-            c[(i0 + i) * ldc + j0 + j] = hsum(acc[i][j]);
-        }
-    }
+    store_sums(&acc, &[0; 4], i0, j0, c, ldc, accumulate);
 }

@@ -1,0 +1,196 @@
+//! Host side of int8 model files: read one from disk into aligned memory and run it on all cores;
+//! [`Int8Model`] is what `electra infer --model FILE` scores with.
+//!
+//! ```text
+//! let file = ModelFile::read(path)?;
+//! let model = file.model()?;                       // checks everything once; keep it
+//! let mut arena = Arena::for_model(&model, seq_len, workers);
+//! let logits = model.run_with(&ids, None, arena.bytes_mut(), &RayonParallel::new(workers))?;
+//! ```
+
+use crate::infer::{InferError, InputSeq, Logits, LogitsModel};
+use electra_core::model_file::{Model, ModelFileError};
+use electra_core::quant::Sequential;
+use electra_core::quant::{ArenaOptions, Parallel, MAX_WORKERS};
+use electra_core::{ElectraConfig, HeadKind};
+use rayon::prelude::*;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Why a model file could not be used.
+#[derive(Debug)]
+pub enum Int8Error {
+    /// Reading the file failed.
+    Io { path: PathBuf, source: std::io::Error },
+    /// The file is not a valid model file.
+    Invalid { path: PathBuf, error: Box<ModelFileError> },
+}
+
+impl fmt::Display for Int8Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Invalid { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Int8Error {}
+
+/// A model file's bytes in 8-byte aligned memory (so f32 tensors can be borrowed in place).
+pub struct ModelFile {
+    path: PathBuf,
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl ModelFile {
+    /// Reads `path` (no checks yet; see [`ModelFile::model`]).
+    pub fn read(path: &Path) -> Result<Self, Int8Error> {
+        let bytes = std::fs::read(path).map_err(|source| Int8Error::Io { path: path.to_path_buf(), source })?;
+        Ok(Self::from_bytes(path, &bytes))
+    }
+
+    /// Copies `bytes` into aligned memory; `path` names it in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Self {
+        let mut words = vec![0u64; bytes.len().div_ceil(8)];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        Self { path: path.to_path_buf(), words, len: bytes.len() }
+    }
+
+    /// Whether `path` starts with the model-file magic (how `electra infer` tells a model file from
+    /// an HF checkpoint directory).
+    pub fn looks_like_model_file(path: &Path) -> bool {
+        use std::io::Read;
+        let mut magic = [0u8; 8];
+        path.is_file()
+            && std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+            && magic == electra_core::model_file::MAGIC
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]
+    }
+
+    /// Checks the file and borrows it.
+    pub fn model(&self) -> Result<Model<'_>, Int8Error> {
+        Model::from_bytes(self.bytes())
+            .map_err(|error| Int8Error::Invalid { path: self.path.clone(), error: Box::new(error) })
+    }
+}
+
+/// An arena in 16-byte aligned memory.
+pub struct Arena {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl Arena {
+    /// Room for `seq_len` tokens in the fast plan for `workers` workers ([`ArenaOptions::fast`]).
+    pub fn for_model(model: &Model, seq_len: usize, workers: usize) -> Self {
+        Self::with_len(model.arena_bytes_for(seq_len, ArenaOptions::fast(workers)))
+    }
+
+    pub fn with_len(len: usize) -> Self {
+        Self { words: vec![0u128; len.div_ceil(16)], len }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.words)[..self.len]
+    }
+}
+
+/// Runs the encoder's per-phase tasks on rayon's current thread pool.
+#[derive(Clone, Copy, Debug)]
+pub struct RayonParallel {
+    workers: usize,
+}
+
+impl RayonParallel {
+    /// `workers` tasks per phase (at most [`MAX_WORKERS`]); usually the pool's thread count.
+    pub fn new(workers: usize) -> Self {
+        Self { workers: workers.clamp(1, MAX_WORKERS) }
+    }
+
+    /// One worker per thread of the current rayon pool.
+    pub fn current_pool() -> Self {
+        Self::new(rayon::current_num_threads())
+    }
+}
+
+impl Parallel for RayonParallel {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn for_each<I: Send>(&self, items: &mut [I], task: &(dyn Fn(&mut I) + Sync)) {
+        items.par_iter_mut().for_each(task)
+    }
+}
+
+/// An int8 model file loaded for batched host inference: sequences of a batch run in parallel, one
+/// per core, each on the single-threaded encoder with its own arena.
+pub struct Int8Model {
+    file: ModelFile,
+    config: ElectraConfig,
+    head: HeadKind,
+}
+
+impl Int8Model {
+    /// Reads and checks the model file at `path`.
+    pub fn load(path: &Path) -> Result<Self, Int8Error> {
+        let file = ModelFile::read(path)?;
+        let model = file.model()?;
+        let (config, head) = (*model.config(), model.head());
+        Ok(Self { file, config, head })
+    }
+
+    /// The file's embedded `vocab.txt`, if any.
+    pub fn vocab(&self) -> Option<&[u8]> {
+        self.model().ok().and_then(|m| m.vocab())
+    }
+
+    /// The checked file, borrowed again (its CRC was verified in [`Int8Model::load`]).
+    fn model(&self) -> Result<Model<'_>, ModelFileError> {
+        Model::from_bytes_skip_checksum(self.file.bytes())
+    }
+}
+
+impl LogitsModel for Int8Model {
+    fn config(&self) -> &ElectraConfig {
+        &self.config
+    }
+
+    fn head(&self) -> HeadKind {
+        self.head
+    }
+
+    fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError> {
+        let invalid =
+            |error| InferError::Int8File(Int8Error::Invalid { path: self.file.path.clone(), error: Box::new(error) });
+        let model = self.model().map_err(invalid)?;
+        seqs.par_iter()
+            .enumerate()
+            .map(|(index, seq)| {
+                let t = seq.input_ids.len();
+                let mut arena = Arena::with_len(model.arena_bytes_for(t, ArenaOptions::fast(1)));
+                let logits = model
+                    .run_masked(
+                        &seq.input_ids,
+                        seq.token_type_ids.as_deref(),
+                        seq.attention_mask.as_deref(),
+                        arena.bytes_mut(),
+                        &Sequential,
+                    )
+                    .map_err(|source| InferError::Int8Sequence { index, source })?;
+                let values = logits.values.to_vec();
+                Ok(match self.head {
+                    HeadKind::ReplacedTokenDetection => Logits::ReplacedToken(values),
+                    HeadKind::MaskedLm => Logits::MaskedLm { vocab_size: self.config.vocab_size, values },
+                    HeadKind::SequenceClassification { .. } => Logits::SequenceClass(values),
+                    HeadKind::TokenClassification { num_labels } => Logits::TokenClass { num_labels, values },
+                })
+            })
+            .collect()
+    }
+}
