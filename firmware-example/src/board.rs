@@ -166,8 +166,8 @@ pub fn stack_high_water_bytes() -> usize {
     // SAFETY: [_stack_end, _stack_start) is RAM reserved for the stack; reading words below the live stack
     // pointer is harmless (volatile, so the compiler does not assume anything about them).
     unsafe {
-        let bottom = core::ptr::addr_of!(_stack_end) as *const u32;
-        let top = core::ptr::addr_of!(_stack_start) as *const u32;
+        let bottom = core::ptr::addr_of!(_stack_end);
+        let top = core::ptr::addr_of!(_stack_start);
         let mut word = bottom;
         while word < top && core::ptr::read_volatile(word) == STACK_PAINT {
             word = word.add(1);
@@ -206,3 +206,26 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     hprintln!("PANIC: {}", info);
     exit_failure();
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// No heap. Two of electra-core's dependencies link the `alloc` crate even with their `std` features off
+// (matrixmultiply, for the float encoder's packing buffers; tinyvec through unicode-normalization), and rustc then
+// demands a global allocator, although nothing this firmware runs allocates. This one refuses every request: an
+// allocation would stop the firmware with an error, so "no heap" stays checked, not assumed.
+
+struct NoHeap;
+
+// SAFETY: `alloc` never returns (so never hands out memory) and `dealloc` can only be reached with memory from it.
+unsafe impl core::alloc::GlobalAlloc for NoHeap {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        hprintln!("error: a heap allocation of {} bytes was attempted; this firmware has no heap", layout.size());
+        exit_failure();
+    }
+
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: core::alloc::Layout) {
+        exit_failure();
+    }
+}
+
+#[global_allocator]
+static NO_HEAP: NoHeap = NoHeap;

@@ -9,10 +9,10 @@ use std::path::Path;
 use crate::corpus::{CorpusError, DocSink};
 
 /// A chunk is closed at the first document end after this much text.
-pub const CHUNK_TARGET_BYTES: usize = 256 << 10;
+pub const CHUNK_TARGET_BYTES: usize = 1 << 20;
 /// A document longer than this is cut (at a line boundary) so that a chunk's memory stays bounded; the
 /// cut is an example boundary, as if the document had ended there.
-pub const CHUNK_MAX_BYTES: usize = 4 << 20;
+pub const CHUNK_MAX_BYTES: usize = 8 << 20;
 
 /// Counts made while reading.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -177,7 +177,7 @@ mod tests {
             chunks.push(c);
             Ok(())
         });
-        let line = "x".repeat(100_000);
+        let line = "x".repeat(400_000);
         for doc in 0..7 {
             b.line(&format!("doc {doc}")).unwrap();
             b.line(&line).unwrap();
@@ -185,7 +185,7 @@ mod tests {
             b.end_document().unwrap(); // a second blank line is not a document
         }
         b.finish().unwrap();
-        // 100 kB per document, cut after the first document end at or past 256 KiB: 3 + 3 + 1.
+        // 400 kB per document, cut after the first document end at or past 1 MiB: 3 + 3 + 1.
         assert_eq!(chunks.iter().map(|c| c.stats.documents).collect::<Vec<_>>(), vec![3, 3, 1]);
         assert_eq!(chunks.iter().map(|c| c.ordinal).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert!(chunks.iter().all(|c| c.shard == 3));

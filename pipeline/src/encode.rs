@@ -42,3 +42,42 @@ pub trait Encoder: Sync {
     /// The tokenizer's settings as a JSON object, stored verbatim in shard metadata and the manifest.
     fn settings(&self) -> serde_json::Value;
 }
+
+/// The project's tokenizer (BERT-uncased WordPiece in `electra_core::tokenizer`).
+impl Encoder for crate::tokenizer::HostTokenizer {
+    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<(), EncodeError> {
+        self.tokenizer()
+            .try_for_each_word(text, |ids| {
+                out.extend_from_slice(ids);
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .map_err(|never| match never {})
+    }
+
+    fn special_tokens(&self) -> SpecialTokens {
+        let s = self.tokenizer().special();
+        SpecialTokens { cls: s.cls, sep: s.sep, pad: s.pad, unk: s.unk }
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.tokenizer().vocab_size()
+    }
+
+    fn vocab_sha256(&self) -> String {
+        self.sha256_hex()
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "implementation": "electra_core::tokenizer (BERT WordPiece, exact vs HF tokenizers)",
+            "lowercase": true,
+            "strip_accents": true,
+            "clean_text": true,
+            "handle_chinese_chars": true,
+            "max_input_chars_per_word": electra_core::tokenizer::MAX_WORD_CHARS,
+            "continuing_subword_prefix": "##",
+            "unk_token": "[UNK]",
+            "vocab_size": self.tokenizer().vocab_size(),
+        })
+    }
+}

@@ -2,8 +2,8 @@
 //!
 //! Per epoch, every rank sees a disjoint, equally long slice of the examples in a shuffled order:
 //!
-//! 1. The units of shuffling are Parquet row groups (of [`ROW_GROUP_ROWS`](crate::shard::format::ROW_GROUP_ROWS)
-//!    rows) across all shards; their order is a permutation drawn from `(seed, epoch)`, the same on
+//! 1. The units of shuffling are Parquet row groups (one per chunk of input, ~1,000 rows at T = 128)
+//!    across all shards; their order is a permutation drawn from `(seed, epoch)`, the same on
 //!    every rank.
 //! 2. Laid end to end in that order they form one sequence of `R` rows. Rank `r` of `W` takes rows
 //!    `[r·⌊R/W⌋, (r+1)·⌊R/W⌋)`: disjoint, the same count on every rank (so data-parallel ranks take the

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::*;
-use electra_pipeline::encode::Encoder;
 use electra_pipeline::reader::{Batch, ReaderError, ShardReader};
 use electra_pipeline::shard::{self, ShardOptions};
 
@@ -25,12 +24,12 @@ fn fixture() -> &'static (PathBuf, String) {
             }
         }
         let dir = tmp.join(format!("reader-fixture-{}", std::process::id()));
-        let enc = HfEncoder::new();
+        let enc = project_tokenizer();
         let mut o = ShardOptions::new(vec![corpus_dir().join("inaugural")], dir.clone());
         o.num_shards = Some(3);
         o.seq_len = T;
         shard::run(&o, &enc).unwrap();
-        (dir, enc.vocab_sha256())
+        (dir, enc.sha256_hex())
     })
 }
 
@@ -179,7 +178,7 @@ fn mismatched_vocab_or_sequence_length_is_refused() {
     let mut o = ShardOptions::new(vec![corpus_dir().join("inaugural/1789-Washington.txt")], other.path().to_path_buf());
     o.num_shards = Some(1);
     o.seq_len = 64;
-    shard::run(&o, &HfEncoder::new()).unwrap();
+    shard::run(&o, &project_tokenizer()).unwrap();
     let broken = copy_fixture();
     std::fs::copy(
         other.path().join("shard-00000-of-00001.parquet"),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use electra_pipeline::reader::{Example, ShardReader};
 use electra_pipeline::shard::{self, ShardOptions, ShardSummary};
+use electra_pipeline::tokenizer::HostTokenizer;
 
 fn opts(inputs: Vec<PathBuf>, out: &Path, shards: usize) -> ShardOptions {
     let mut o = ShardOptions::new(inputs, out.to_path_buf());
@@ -16,12 +17,12 @@ fn opts(inputs: Vec<PathBuf>, out: &Path, shards: usize) -> ShardOptions {
     o
 }
 
-fn run(o: &ShardOptions, enc: &HfEncoder) -> ShardSummary {
+fn run(o: &ShardOptions, enc: &HostTokenizer) -> ShardSummary {
     shard::run(o, enc).unwrap()
 }
 
-fn all_rows(dir: &Path, enc: &HfEncoder, seq_len: usize) -> Vec<Example> {
-    let reader = ShardReader::open(dir, &electra_pipeline::encode::Encoder::vocab_sha256(enc), seq_len).unwrap();
+fn all_rows(dir: &Path, enc: &HostTokenizer, seq_len: usize) -> Vec<Example> {
+    let reader = ShardReader::open(dir, &enc.sha256_hex(), seq_len).unwrap();
     (0..reader.manifest().shards.len()).flat_map(|s| reader.read_shard(s).unwrap()).collect()
 }
 
@@ -63,23 +64,24 @@ fn check_against_stream(rows: &[Example], stream: &[u32], t: usize, cls: u32, se
 }
 
 #[test]
-fn bundled_corpus_examples_match_the_reference_tokenizer() {
-    let enc = HfEncoder::new();
+fn bundled_corpus_examples_match_hf_tokenizers() {
+    let enc = project_tokenizer();
     let out = tempfile::tempdir().unwrap();
     let summary = run(&opts(vec![corpus_dir()], out.path(), 1), &enc);
     let manifest = summary.manifest.expect("manifest written");
 
     let (docs, bad_lines) = txt_documents(&txt_files(&corpus_dir()));
-    let stream: Vec<u32> = docs.iter().flat_map(|d| enc.ids(&d.join("\n"))).collect();
+    let hf = HfReference::new();
+    let stream: Vec<u32> = docs.iter().flat_map(|d| hf.ids(&d.join("\n"))).collect();
     let rows = all_rows(out.path(), &enc, 128);
-    let sp = electra_pipeline::encode::Encoder::special_tokens(&enc);
-    let kept = check_against_stream(&rows, &stream, 128, sp.cls, sp.sep);
+    let (cls, sep, unk) = (hf.id("[CLS]"), hf.id("[SEP]"), hf.id("[UNK]"));
+    let kept = check_against_stream(&rows, &stream, 128, cls, sep);
 
     let t = &manifest.totals;
     assert_eq!(t.examples, rows.len() as u64);
     assert_eq!(t.documents, docs.len() as u64);
     assert_eq!(t.text_tokens, stream.len() as u64);
-    assert_eq!(t.unk_tokens, stream.iter().filter(|&&x| x == sp.unk).count() as u64);
+    assert_eq!(t.unk_tokens, stream.iter().filter(|&&x| x == unk).count() as u64);
     assert_eq!(kept + t.dropped_tokens, t.text_tokens, "every token is kept or counted as dropped");
     assert_eq!(t.tokens, rows.iter().map(|r| r.input_ids.len() as u64).sum::<u64>());
     // The corpus has Latin-1 files: their lines are decoded lossily and counted, not fatal.
@@ -94,19 +96,28 @@ fn bundled_corpus_examples_match_the_reference_tokenizer() {
 
 #[test]
 fn one_thread_and_many_threads_write_identical_bytes() {
-    let enc = HfEncoder::new();
-    let input = vec![corpus_dir().join("inaugural")];
+    let enc = project_tokenizer();
+    // The whole corpus (2.9 MB) in 2 shards: two 1 MiB chunks or more per shard, so the in-order reassembly is exercised.
+    let input = vec![corpus_dir()];
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let mut o = opts(input.clone(), a.path(), 3);
+    let mut o = opts(input.clone(), a.path(), 2);
     o.threads = 1;
     run(&o, &enc);
-    let mut o = opts(input, b.path(), 3);
+    let mut o = opts(input, b.path(), 2);
     o.threads = 4;
     run(&o, &enc);
     let (da, db) = (dir_bytes(a.path()), dir_bytes(b.path()));
     assert_eq!(da.keys().collect::<Vec<_>>(), db.keys().collect::<Vec<_>>());
-    assert_eq!(da.len(), 4, "3 shards + manifest: {:?}", da.keys());
+    assert_eq!(da.len(), 3, "2 shards + manifest: {:?}", da.keys());
+    for shard in ["shard-00000-of-00002.parquet", "shard-00001-of-00002.parquet"] {
+        let file = std::fs::File::open(a.path().join(shard)).unwrap();
+        let row_groups = parquet::file::reader::FileReader::metadata(
+            &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+        )
+        .num_row_groups();
+        assert!(row_groups >= 2, "{shard}: {row_groups} row group(s), one per chunk");
+    }
     for (name, bytes) in &da {
         assert!(bytes == &db[name], "{name} differs between 1 and 4 threads");
     }
@@ -115,7 +126,7 @@ fn one_thread_and_many_threads_write_identical_bytes() {
 
 #[test]
 fn killed_run_resumes_to_the_same_manifest() {
-    let enc = HfEncoder::new();
+    let enc = project_tokenizer();
     let input = vec![corpus_dir().join("inaugural")];
     let whole = tempfile::tempdir().unwrap();
     run(&opts(input.clone(), whole.path(), 4), &enc);
@@ -154,7 +165,7 @@ fn killed_run_resumes_to_the_same_manifest() {
 
 #[test]
 fn workers_split_the_corpus_and_together_match_one_worker() {
-    let enc = HfEncoder::new();
+    let enc = project_tokenizer();
     let input = vec![corpus_dir().join("inaugural")];
     let single = tempfile::tempdir().unwrap();
     run(&opts(input.clone(), single.path(), 5), &enc);
@@ -181,7 +192,7 @@ fn all_input_formats_give_the_same_examples() {
     use std::io::Write;
     use std::sync::Arc;
 
-    let enc = HfEncoder::new();
+    let enc = project_tokenizer();
     let src = corpus_dir().join("inaugural");
     let files = txt_files(&src);
     let (docs, _) = txt_documents(&files[..12]);
@@ -262,7 +273,7 @@ fn all_input_formats_give_the_same_examples() {
 
 #[test]
 fn invalid_utf8_and_odd_input_never_crash() {
-    let enc = HfEncoder::new();
+    let enc = project_tokenizer();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("odd.txt");
     let mut bytes = Vec::new();

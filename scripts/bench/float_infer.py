@@ -158,9 +158,11 @@ def table(args):
         print("\nGEMM shapes of one sequence, one thread: median wall µs per call, and GFLOP per CPU-second.\n")
         print("| GEMM | m×k×n | backend | µs/call (wall) | GFLOP/CPU-s |")
         print("|---|---|---|---:|---:|")
+        seen = set()
         for r in shapes:
-            if r["threads"] != 1:
+            if r["threads"] != 1 or (r["gemm_shape"], r["backend"]) in seen:
                 continue
+            seen.add((r["gemm_shape"], r["backend"]))
             print(f"| {r['gemm_shape']} | {r['m']}×{r['k']}×{r['n']} | {r['backend']} | {r['us_per_call']:.1f} | "
                   f"{r['gflops_per_cpu_second']:.1f} |")
     for r in results:

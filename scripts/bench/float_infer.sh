@@ -23,7 +23,8 @@ ELECTRA=target/release/electra
 [ -f "$OUT/model/hf/model.safetensors" ] && [ -f "$OUT/model/model.onnx" ] || py scripts/bench/float_infer.py make "$OUT/model"
 
 {
-  echo "# $(date -u +%FT%TZ) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "# $(date -u +%FT%TZ) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
   # Correctness first: the benchmarked Rust model must give PyTorch's logits.
   "$ELECTRA" infer --model "$OUT/model/hf" --input "$OUT/model/check.jsonl" --output "$OUT/check-ours.jsonl"
   py scripts/bench/float_infer.py check "$OUT/model" "$OUT/check-ours.jsonl"

@@ -20,6 +20,8 @@ enum Command {
     Tokenize(electra_train::cli::tokenize::Args),
     /// Export an HF ELECTRA checkpoint to an int8 model file.
     Export(electra_train::cli::export::Args),
+    /// Tokenize, pack (ELECTRA's recipe) and shard a corpus into Parquet for pre-training; resumable
+    Shard(electra_train::cli::shard::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +31,6 @@ fn main() -> anyhow::Result<()> {
         Command::BenchInfer(args) => electra_train::cli::bench_infer::run(args),
         Command::Tokenize(args) => electra_train::cli::tokenize::run(args),
         Command::Export(args) => electra_train::cli::export::run(args),
+        Command::Shard(args) => electra_train::cli::shard::run(args),
     }
 }

@@ -20,17 +20,19 @@ use crate::checkpoint::HfCheckpoint;
 use crate::model::embeddings::Embeddings;
 use crate::model::encoder::Encoder;
 use crate::model::init::{hf_init, INITIALIZER_RANGE};
-use crate::model::loss::{bce_with_logits, cross_entropy, IGNORE_INDEX};
+use crate::model::kernels;
+use crate::model::loss::{bce_with_logits, IGNORE_INDEX};
 use crate::model::mlm_head::MlmHead;
 use crate::model::rtd_head::RtdHead;
 use crate::model::{ModelError, ParamSet, ParamSetBuilder, Tokens};
 use electra_core::{ElectraConfig, HeadKind};
 use ndarray::parallel::prelude::*;
-use ndarray::{ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use electra_pipeline::reader::Batch;
 pub use crate::rng::TrainRng;
+pub use electra_pipeline::reader::Batch;
 
 /// Prefix of the generator's own tensors in the blob.
 pub const GENERATOR_PREFIX: &str = "generator.";
@@ -49,8 +51,6 @@ pub struct ObjectiveOptions {
     pub mask_token_prob: f32,
     /// Weight of the discriminator's loss (50).
     pub disc_weight: f32,
-    /// Softmax temperature of the generator's samples (1).
-    pub temperature: f32,
     pub pad_id: u32,
     pub cls_id: u32,
     pub sep_id: u32,
@@ -63,7 +63,6 @@ impl Default for ObjectiveOptions {
             mask_prob: 0.15,
             mask_token_prob: 0.85,
             disc_weight: 50.0,
-            temperature: 1.0,
             pad_id: 0,
             cls_id: 101,
             sep_id: 102,
@@ -78,6 +77,19 @@ impl ObjectiveOptions {
     }
 
     fn validate(&self, vocab_size: usize) -> Result<(), ModelError> {
+        let unit = |v: f32| (0.0..=1.0).contains(&v);
+        if !(unit(self.mask_prob)
+            && unit(self.mask_token_prob)
+            && self.disc_weight.is_finite()
+            && self.disc_weight >= 0.0)
+        {
+            return Err(ModelError::BadOptions {
+                message: format!(
+                    "mask_prob {} and mask_token_prob {} must lie in [0, 1], disc_weight {} must be finite and ≥ 0",
+                    self.mask_prob, self.mask_token_prob, self.disc_weight
+                ),
+            });
+        }
         for (name, id) in [("pad", self.pad_id), ("cls", self.cls_id), ("sep", self.sep_id), ("mask", self.mask_id)] {
             if id as usize >= vocab_size {
                 return Err(ModelError::SpecialIdOutOfVocab { name, id, vocab_size });
@@ -118,11 +130,26 @@ pub struct Masking {
 
 /// Chooses the positions to mask in every sequence and builds the generator's input.
 pub fn mask_tokens(tokens: &Tokens<'_>, opts: &ObjectiveOptions, rng: &mut TrainRng) -> Masking {
+    mask_tokens_from_row(tokens, opts, rng, 0)
+}
+
+/// [`mask_tokens`] for a batch whose first row is row `first_row` of the global (all-rank) batch.
+///
+/// One draw from `rng` seeds the step; row `b` then draws from its own stream, forked by its global index
+/// `first_row + b`, so the masks of an example do not depend on how the global batch is split over ranks.
+pub fn mask_tokens_from_row(
+    tokens: &Tokens<'_>,
+    opts: &ObjectiveOptions,
+    rng: &mut TrainRng,
+    first_row: u64,
+) -> Masking {
+    let step_rng = TrainRng::new(rng.next_u64());
     let t = tokens.seq_len;
     let max_per_sequence = (opts.mask_prob as f64 * t as f64).round() as usize;
     let mut input_ids = tokens.input_ids.to_vec();
     let mut positions = Vec::new();
     for b in 0..tokens.batch_size {
+        let mut rng = step_rng.fork(first_row + b as u64);
         let row = b * t..(b + 1) * t;
         let mut candidates: Vec<usize> =
             row.filter(|&i| tokens.attention_mask[i] != 0 && !opts.is_special(tokens.input_ids[i])).collect();
@@ -149,28 +176,95 @@ pub fn mask_tokens(tokens: &Tokens<'_>, opts: &ObjectiveOptions, rng: &mut Train
     Masking { input_ids, positions }
 }
 
-/// Gumbel-max sampling: `argmax_v (logits_v / τ + g_v)`, `g_v = −ln(−ln u_v)`, `u_v ~ U(0, 1)`: an exact
-/// draw from `softmax(logits / τ)`. Row `r` draws from `rng.fork(r)`, so the result does not depend on how
-/// rows are spread over threads.
-pub fn gumbel_max_sample(logits: ArrayView2<'_, f32>, temperature: f32, rng: &TrainRng) -> Vec<u32> {
-    let inv_t = 1.0 / temperature;
+/// Uniforms drawn per block of a row's Gumbel noise.
+const GUMBEL_BLOCK: usize = 512;
+
+/// Gumbel-max over one row of softmax numerators `e = exp(logits − max)`, with noise from `stream`:
+/// `argmax_v (logit_v + g_v)`, `g_v = −ln(−ln u_v)`, `u_v ~ U(0, 1)`, evaluated as `argmin_v (−ln u_v)/e_v`
+/// (the same index: subtract `max`, negate, exponentiate).
+fn gumbel_max_row(e: &[f32], stream: &mut TrainRng) -> u32 {
+    let mut u = [0.0f32; GUMBEL_BLOCK];
+    let mut best = (0usize, f32::INFINITY);
+    for (b, block) in e.chunks(GUMBEL_BLOCK).enumerate() {
+        let u = &mut u[..block.len()];
+        stream.fill_uniform_open(u);
+        let (i, key) = kernels::gumbel_argmin(block, u);
+        if key < best.1 {
+            best = (b * GUMBEL_BLOCK + i, key);
+        }
+    }
+    best.0 as u32
+}
+
+/// Gumbel-max sampling at temperature 1: an exact draw from `softmax(logits)` per row. Row `r` draws its
+/// noise from `rng.fork(r)`, so the result does not depend on how rows are spread over threads.
+pub fn gumbel_max_sample(logits: ArrayView2<'_, f32>, rng: &TrainRng) -> Vec<u32> {
     logits
         .axis_iter(Axis(0))
         .into_par_iter()
         .enumerate()
         .map(|(r, row)| {
-            let mut stream = rng.fork(r as u64);
-            let mut best = (f32::NEG_INFINITY, 0u32);
-            for (v, &l) in row.iter().enumerate() {
-                let u = stream.uniform_open();
-                let score = l * inv_t - (-u.ln()).ln();
-                if score > best.0 {
-                    best = (score, v as u32);
-                }
-            }
-            best.1
+            let mut e = row.to_vec();
+            kernels::exp_shifted(&mut e);
+            gumbel_max_row(&e, &mut rng.fork(r as u64))
         })
         .collect()
+}
+
+/// The generator's MLM loss (mean cross-entropy of `logits [M, V]` against `targets [M]`) and, when `rng` is
+/// given, one Gumbel-max sample per row ([`gumbel_max_sample`]'s draws exactly), in one pass over the
+/// logits. Overwrites `logits` with `∂loss/∂logits`.
+///
+/// `streams[r]` names row `r`'s noise stream (`rng.fork(streams[r])`); `None` numbers the rows 0, 1, 2, …
+pub fn mlm_loss_and_samples(
+    logits: &mut Array2<f32>,
+    targets: &[i64],
+    rng: Option<&TrainRng>,
+    streams: Option<&[u64]>,
+) -> (f32, Vec<u32>) {
+    let inv = if targets.is_empty() { 0.0 } else { 1.0 / targets.len() as f32 };
+    if !logits.is_standard_layout() {
+        *logits = logits.as_standard_layout().into_owned();
+    }
+    let vocab = logits.ncols().max(1);
+    let flat = logits.as_slice_mut().unwrap_or_else(|| unreachable!("made standard layout above"));
+    let rows: Vec<(f64, u32)> = flat
+        .par_chunks_mut(vocab)
+        .zip(targets.par_iter())
+        .enumerate()
+        .map(|(r, (e, &target))| {
+            let label = target as usize;
+            let label_logit = e[label];
+            let max = kernels::exp_shifted(e);
+            let stream = streams.and_then(|ids| ids.get(r).copied()).unwrap_or(r as u64);
+            let sample = rng.map_or(0, |rng| gumbel_max_row(e, &mut rng.fork(stream)));
+            let loss = kernels::cross_entropy_from_exp(e, label, inv) + (max - label_logit) as f64;
+            (loss, sample)
+        })
+        .collect();
+    let loss = rows.iter().map(|r| r.0).sum::<f64>() * inv as f64;
+    let samples = if rng.is_some() { rows.iter().map(|r| r.1).collect() } else { Vec::new() };
+    (loss as f32, samples)
+}
+
+/// How to sum `[masked, attended]` token counts over the ranks of a step.
+pub type CountReducer<'a> = dyn FnMut(&mut [f64; 2]) -> Result<(), String> + 'a;
+
+/// One rank's share of a data-parallel step (see [`ElectraPretraining::step_gradients_shared`]).
+pub struct StepShare<'a> {
+    /// Index of this batch's first row in the global batch of the step.
+    pub first_row: u64,
+    /// Ranks whose gradients are averaged after the step.
+    pub world_size: usize,
+    /// Replaces this rank's `[masked, attended]` counts by their sums over all ranks; `None` on one process.
+    pub sum_counts: Option<&'a mut CountReducer<'a>>,
+}
+
+impl StepShare<'static> {
+    /// A single process running the whole batch.
+    pub fn whole_batch() -> Self {
+        Self { first_row: 0, world_size: 1, sum_counts: None }
+    }
 }
 
 /// Which checkpoint's copy of the shared embeddings [`ElectraPretraining::from_tensors_sharing`] reads.
@@ -370,6 +464,23 @@ impl ElectraPretraining {
         rng: &mut TrainRng,
         opts: &ObjectiveOptions,
     ) -> Result<StepStats, ModelError> {
+        self.step_gradients_shared(batch, rng, opts, &mut StepShare::whole_batch())
+    }
+
+    /// [`ElectraPretraining::step_gradients`] for one rank's share of a data-parallel step.
+    ///
+    /// Masks and samples of each example come from streams keyed by its global row (`share.first_row + b`),
+    /// and both losses are normalised by the counts of the whole global batch (`share.sum_counts`), then
+    /// multiplied by the number of ranks: once the ranks' gradients are averaged, the result is exactly the
+    /// gradient of one process running the whole global batch. The returned losses are this rank's terms
+    /// of the same sum: their mean over ranks is the global batch's loss.
+    pub fn step_gradients_shared(
+        &mut self,
+        batch: &Batch,
+        rng: &mut TrainRng,
+        opts: &ObjectiveOptions,
+        share: &mut StepShare<'_>,
+    ) -> Result<StepStats, ModelError> {
         let tokens = Tokens {
             batch_size: batch.batch_size,
             seq_len: batch.seq_len,
@@ -379,14 +490,26 @@ impl ElectraPretraining {
         };
         tokens.validate(&self.disc_config)?;
         opts.validate(self.disc_config.vocab_size)?;
-        let masking = mask_tokens(&tokens, opts, rng);
+        let masking = mask_tokens_from_row(&tokens, opts, rng, share.first_row);
         let sample_rng = TrainRng::new(rng.next_u64());
         let gen_tokens = Tokens { input_ids: &masking.input_ids, ..tokens };
         let targets: Vec<i64> = masking.positions.iter().map(|&i| batch.input_ids[i] as i64).collect();
+        // Row `b·T + t` of the batch is position `(first_row + b)·T + t` of the global batch.
+        let streams: Vec<u64> =
+            masking.positions.iter().map(|&i| share.first_row * batch.seq_len as u64 + i as u64).collect();
+
+        let attended = batch.attention_mask.iter().filter(|&&m| m != 0).count();
+        let mut counts = [masking.positions.len() as f64, attended as f64];
+        if let Some(sum_counts) = share.sum_counts.as_mut() {
+            sum_counts(&mut counts).map_err(|message| ModelError::Collective { message })?;
+        }
+        let ranks = share.world_size.max(1) as f64;
+        let scale = |local: usize, global: f64| if global > 0.0 { (ranks * local as f64 / global) as f32 } else { 0.0 };
+        let (gen_scale, disc_scale) = (scale(masking.positions.len(), counts[0]), scale(attended, counts[1]));
 
         self.grads.fill_zero();
         let (gen_loss, samples) =
-            self.generator_pass(&gen_tokens, &masking.positions, &targets, Some((&sample_rng, opts.temperature)));
+            self.generator_pass(&gen_tokens, &masking.positions, &targets, Some((&sample_rng, &streams)), gen_scale);
         let mut disc_ids = batch.input_ids.clone();
         let mut replaced = vec![0u8; disc_ids.len()];
         for (&i, &s) in masking.positions.iter().zip(&samples) {
@@ -394,7 +517,9 @@ impl ElectraPretraining {
             replaced[i] = u8::from(s != batch.input_ids[i]);
         }
         let disc_tokens = Tokens { input_ids: &disc_ids, ..tokens };
-        let (disc_loss, correct, count) = self.discriminator_pass(&disc_tokens, &replaced, opts.disc_weight);
+        let (disc_loss, correct, count) =
+            self.discriminator_pass(&disc_tokens, &replaced, opts.disc_weight * disc_scale);
+        let (gen_loss, disc_loss) = (gen_loss * gen_scale, disc_loss * disc_scale);
         let replaced_count =
             replaced.iter().zip(batch.attention_mask.iter()).filter(|&(&r, &m)| r != 0 && m != 0).count();
         let per_token = |k: usize| if count > 0 { k as f32 / count as f32 } else { 0.0 };
@@ -442,7 +567,7 @@ impl ElectraPretraining {
         let positions: Vec<usize> = (0..n).filter(|&i| mlm_labels[i] != IGNORE_INDEX).collect();
         let targets: Vec<i64> = positions.iter().map(|&i| mlm_labels[i]).collect();
         self.grads.fill_zero();
-        let (gen_loss, _) = self.generator_pass(gen_tokens, &positions, &targets, None);
+        let (gen_loss, _) = self.generator_pass(gen_tokens, &positions, &targets, None, 1.0);
         let (disc_loss, disc_correct, disc_count) = self.discriminator_pass(disc_tokens, replaced, disc_weight);
         Ok(JointLosses { gen_loss, disc_loss, loss: gen_loss + disc_weight * disc_loss, disc_correct, disc_count })
     }
@@ -454,16 +579,17 @@ impl ElectraPretraining {
         tokens: &Tokens<'_>,
         positions: &[usize],
         targets: &[i64],
-        sampler: Option<(&TrainRng, f32)>,
+        sampler: Option<(&TrainRng, &[u64])>,
+        grad_scale: f32,
     ) -> (f32, Vec<u32>) {
         let (p, g) = (&self.params, &mut self.grads);
         let (hidden, cache) = self.generator.forward(p, tokens);
         let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions); // [M, V]
-        let samples = match sampler {
-            Some((rng, temperature)) => gumbel_max_sample(logits.view(), temperature, rng),
-            None => Vec::new(),
-        };
-        let (loss, _) = cross_entropy(logits.view_mut(), targets); // logits now hold ∂loss/∂logits
+                                                                                                 // Samples and loss in one pass; logits then hold ∂loss/∂logits.
+        let (loss, samples) = mlm_loss_and_samples(&mut logits, targets, sampler.map(|s| s.0), sampler.map(|s| s.1));
+        if grad_scale != 1.0 {
+            logits.mapv_inplace(|d| d * grad_scale);
+        }
         let dhidden = self.generator_head.backward(p, g, &head_cache, logits.view(), positions, tokens.rows());
         self.generator.backward(p, g, tokens, &cache, dhidden);
         (loss, samples)
@@ -573,7 +699,7 @@ mod tests {
         let logits_row = [0.0f32, 1.0, 2.0, -1.0, 0.5];
         let rows = 40_000;
         let logits = Array2::from_shape_fn((rows, 5), |(_, j)| logits_row[j]);
-        let samples = gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5));
+        let samples = gumbel_max_sample(logits.view(), &TrainRng::new(5));
         let z: f64 = logits_row.iter().map(|&l| (l as f64).exp()).sum();
         for (v, &l) in logits_row.iter().enumerate() {
             let want = (l as f64).exp() / z;
@@ -582,7 +708,7 @@ mod tests {
             assert!((got - want).abs() < 0.01, "token {v}: {got} vs {want}");
         }
         // The same rng gives the same samples whatever the thread layout.
-        assert_eq!(samples, gumbel_max_sample(logits.view(), 1.0, &TrainRng::new(5)));
+        assert_eq!(samples, gumbel_max_sample(logits.view(), &TrainRng::new(5)));
     }
 
     #[test]
@@ -617,6 +743,11 @@ mod tests {
         assert!(matches!(
             model.step_gradients(&b, &mut TrainRng::new(9), &ObjectiveOptions::default()),
             Err(ModelError::SpecialIdOutOfVocab { .. })
+        ));
+        let bad_prob = ObjectiveOptions { mask_prob: 1.5, ..tiny_opts() };
+        assert!(matches!(
+            model.step_gradients(&b, &mut TrainRng::new(9), &bad_prob),
+            Err(ModelError::BadOptions { .. })
         ));
         let wide = ElectraConfig { embedding_size: 48, ..gen };
         assert!(matches!(

@@ -57,6 +57,20 @@ impl TrainRng {
         ((self.next_u64() >> 40) as f32 + 0.5) * (1.0 / 16_777_216.0)
     }
 
+    /// Fills `out` with uniforms in (0, 1), two per 64-bit draw (24 bits each, as [`TrainRng::uniform_open`]).
+    pub fn fill_uniform_open(&mut self, out: &mut [f32]) {
+        const STEP: f32 = 1.0 / 16_777_216.0;
+        let mut pairs = out.chunks_exact_mut(2);
+        for pair in &mut pairs {
+            let x = self.next_u64();
+            pair[0] = ((x >> 40) as f32 + 0.5) * STEP;
+            pair[1] = (((x >> 8) & 0xff_ffff) as f32 + 0.5) * STEP;
+        }
+        for last in pairs.into_remainder() {
+            *last = self.uniform_open();
+        }
+    }
+
     /// Uniform in [0, 1) with 53 bits.
     pub fn uniform_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)

@@ -8,7 +8,8 @@
 //!
 //! Parquet schema: `input_ids: list<uint32 not null> not null` (`[CLS] A [SEP] (B [SEP])`, not padded)
 //! and `segment_b_start: uint32 not null` (index of B's first token; the row's length when there is no
-//! B: token type ids are 0 before it and 1 from it on). Row groups of [`ROW_GROUP_ROWS`] rows.
+//! B: token type ids are 0 before it and 1 from it on). One row group per chunk of input (about
+//! [`CHUNK_TARGET_BYTES`](crate::chunk::CHUNK_TARGET_BYTES) of text, ~1,000 rows at T = 128).
 //! Footer key-value metadata: see the `META_*` keys.
 
 use std::sync::Arc;
@@ -17,9 +18,6 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 /// Bumped whenever the layout of shards or manifest changes.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Rows per Parquet row group: the unit the reader shuffles and reads at once (~2 MB of ids at T=128).
-pub const ROW_GROUP_ROWS: usize = 4096;
 
 /// zstd level for the shards: level 3 (zstd's default) compresses ids ~3x at several hundred MB/s.
 pub const ZSTD_LEVEL: i32 = 3;

@@ -1,9 +1,9 @@
 //! `electra shard`: corpus → packed examples → Parquet shards + manifest, on all cores.
 //!
-//! Data flow (bounded memory: at most `IN_FLIGHT_PER_THREAD × threads` chunks exist at once):
+//! Data flow (bounded memory: at most `IN_FLIGHT_PER_THREAD × threads + 2` chunks exist at once):
 //!
 //! ```text
-//! reader thread ──chunks──▶ rayon pool (tokenize + pack) ──packed──▶ this thread (reorder, write Parquet)
+//! reader thread ──chunks──▶ rayon pool (tokenize, pack, encode a row group) ──▶ this thread (reorder, append)
 //! ```
 //!
 //! The reader walks this worker's shards in order, cutting each into chunks; the pool packs chunks in
@@ -28,18 +28,20 @@ use super::format::{self, FORMAT_VERSION};
 use super::manifest::{
     atomic_write, to_pretty_json, InputSummary, Manifest, ShardEntry, ShardRecord, ShardStats, Totals,
 };
-use super::writer::{hex, sha256_file, ShardWriter};
+use super::writer::{hex, sha256_file, EncodedRowGroup, RowGroupEncoder, ShardWriter};
 use super::ShardError;
+use crate::chunk::ReadStats;
 use crate::chunk::{Chunk, ChunkBuilder, CHUNK_MAX_BYTES, CHUNK_TARGET_BYTES};
 use crate::corpus::{Corpus, CorpusCursor, CorpusError, MAX_LINE_BYTES};
 use crate::encode::Encoder;
-use crate::packing::{self, pack_chunk, Packed, MIN_SEQ_LEN};
+use crate::packing::{self, pack_chunk, PackStats, MIN_SEQ_LEN};
 
 /// Without `--shards`: one shard per this many input bytes (and at least one per worker).
 pub const DEFAULT_SHARD_INPUT_BYTES: u64 = 64 << 20;
 /// Chunks in flight per pool thread: enough to keep every thread busy while one slow chunk holds up
-/// the in-order writer, few enough to bound memory (~256 KiB of text each).
-const IN_FLIGHT_PER_THREAD: usize = 4;
+/// the in-order writer, few enough to bound memory (a chunk is ~1 MiB of text, ~1 MiB of ids and its
+/// encoded row group: ~10 MB per thread in all).
+const IN_FLIGHT_PER_THREAD: usize = 3;
 /// Longest sequence the reader and the `u32` row layout are meant for.
 const MAX_SEQ_LEN: usize = 1 << 16;
 
@@ -396,8 +398,16 @@ enum Work {
     Failed(u64, CorpusError),
 }
 
+/// A chunk packed and encoded as one row group of its shard.
+struct PackedRowGroup {
+    shard: usize,
+    read: ReadStats,
+    pack: PackStats,
+    row_group: EncodedRowGroup,
+}
+
 enum Done {
-    Packed(u64, Packed),
+    Packed(u64, PackedRowGroup),
     ShardEnd(u64, usize),
     Failed(u64, ShardError),
 }
@@ -451,6 +461,9 @@ fn pipeline<E: Encoder>(
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let seq_len = opts.seq_len;
     let seed = opts.seed;
+    let row_groups = RowGroupEncoder::new()?;
+    let row_groups = &row_groups;
+    let output = opts.output.as_path();
 
     std::thread::scope(|scope| {
         // Reader: this worker's shards, in order, as chunks.
@@ -481,10 +494,19 @@ fn pipeline<E: Encoder>(
             pool.install(|| {
                 work_rx.into_iter().par_bridge().for_each_with(done_tx, |tx, work| {
                     let done = match work {
-                        Work::Chunk(seq, chunk) => match pack_chunk(&chunk, encoder, seq_len, seed) {
-                            Ok(packed) => Done::Packed(seq, packed),
-                            Err(e) => Done::Failed(seq, e.into()),
-                        },
+                        Work::Chunk(seq, chunk) => {
+                            let path = ShardWriter::path(output, chunk.shard, num_shards);
+                            let packed = pack_chunk(&chunk, encoder, seq_len, seed).map_err(ShardError::from);
+                            drop(chunk);
+                            let encoded = packed.and_then(|p| {
+                                let row_group = row_groups.encode(p.examples, &path)?;
+                                Ok(PackedRowGroup { shard: p.shard, read: p.read, pack: p.pack, row_group })
+                            });
+                            match encoded {
+                                Ok(p) => Done::Packed(seq, p),
+                                Err(e) => Done::Failed(seq, e),
+                            }
+                        }
                         Work::ShardEnd(seq, shard) => Done::ShardEnd(seq, shard),
                         Work::Failed(seq, e) => Done::Failed(seq, e.into()),
                     };
@@ -534,7 +556,7 @@ fn write_in_order(
                     };
                     bar.inc(packed.read.input_bytes);
                     writer.add_stats(&packed.read, &packed.pack);
-                    writer.write(packed.examples)?;
+                    writer.append(packed.row_group)?;
                 }
                 Done::ShardEnd(_, shard) => {
                     let Some((s, writer)) = current.take() else {

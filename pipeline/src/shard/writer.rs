@@ -1,5 +1,9 @@
 //! Writes one shard: a Parquet file built under a temporary name, hashed as it is written, flushed,
 //! and renamed into place only when complete.
+//!
+//! Encoding (dictionary/RLE + zstd) is the costly part of writing, so it happens on the worker threads:
+//! each chunk's examples become one row group, encoded by [`RowGroupEncoder`] where the chunk was
+//! packed. The writing thread only splices the encoded row groups into the file in order.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,13 +13,15 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, ListArray, RecordBatch, UInt32Array};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, SchemaRef};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use sha2::{Digest, Sha256};
 
-use super::format::{self, ROW_GROUP_ROWS, ZSTD_LEVEL};
+use super::format::{self, ZSTD_LEVEL};
 use super::manifest::{sync_dir, ShardEntry, ShardStats};
 use super::ShardError;
 use crate::packing::Examples;
@@ -53,64 +59,125 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hex(&hasher.finalize()), n))
 }
 
-pub struct ShardWriter {
-    tmp_path: PathBuf,
-    final_path: PathBuf,
-    file_name: String,
-    schema: SchemaRef,
-    writer: ArrowWriter<HashingFile>,
-    stats: ShardStats,
+/// The writer settings of every shard; `metadata` goes into the footer. Ids are stored PLAIN and
+/// compressed with zstd: on the bundled speeches that is 3.5% smaller than dictionary encoding (the
+/// default) and no slower.
+fn properties(metadata: Vec<KeyValue>) -> Result<WriterProperties, String> {
+    let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| e.to_string())?;
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_key_value_metadata(Some(metadata))
+        .set_dictionary_enabled(false)
+        .build())
 }
 
-impl ShardWriter {
-    /// Starts shard `index` of `count` in `dir`; `metadata` goes into the footer.
-    pub fn create(dir: &Path, index: usize, count: usize, metadata: Vec<KeyValue>) -> Result<Self, ShardError> {
-        let file_name = format::shard_file_name(index, count);
-        let final_path = dir.join(&file_name);
-        let tmp_path = dir.join(format!("{}-{}", format::temp_prefix(index, count), std::process::id()));
-        let file = File::create(&tmp_path).map_err(|e| ShardError::io(&tmp_path, e))?;
-        let sink = HashingFile { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
-        let level = ZstdLevel::try_new(ZSTD_LEVEL)
-            .map_err(|e| ShardError::Parquet { path: final_path.clone(), message: e.to_string() })?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_max_row_group_bytes(None)
-            .set_key_value_metadata(Some(metadata))
-            .build();
+/// One row group, encoded and compressed, ready to be spliced into a shard.
+pub struct EncodedRowGroup {
+    chunks: Vec<ArrowColumnChunk>,
+    rows: u64,
+    tokens: u64,
+}
+
+/// Encodes examples into Parquet column chunks; shared by all worker threads.
+pub struct RowGroupEncoder {
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+}
+
+impl RowGroupEncoder {
+    pub fn new() -> Result<Self, ShardError> {
+        let err = |message: String| ShardError::Parquet { path: PathBuf::from("(row group encoder)"), message };
         let schema = format::schema();
-        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props))
-            .map_err(|e| ShardError::Parquet { path: final_path.clone(), message: e.to_string() })?;
-        Ok(ShardWriter { tmp_path, final_path, file_name, schema, writer, stats: ShardStats::default() })
+        // The factory only keeps the Parquet schema and the column settings, which every shard shares.
+        let writer = ArrowWriter::try_new(std::io::sink(), schema.clone(), Some(properties(Vec::new()).map_err(err)?))
+            .map_err(|e| err(e.to_string()))?;
+        let (_, factory) = writer.into_serialized_writer().map_err(|e| err(e.to_string()))?;
+        Ok(RowGroupEncoder { factory, schema })
     }
 
-    fn parquet_err(&self, e: impl std::fmt::Display) -> ShardError {
-        ShardError::Parquet { path: self.final_path.clone(), message: e.to_string() }
-    }
-
-    /// Appends examples as rows.
-    pub fn write(&mut self, examples: Examples) -> Result<(), ShardError> {
-        if examples.is_empty() {
-            return Ok(());
+    /// Encodes `examples` as one row group; `shard_path` names the shard in errors.
+    pub fn encode(&self, examples: Examples, shard_path: &Path) -> Result<EncodedRowGroup, ShardError> {
+        let err =
+            |e: &dyn std::fmt::Display| ShardError::Parquet { path: shard_path.to_path_buf(), message: e.to_string() };
+        let rows = examples.len() as u64;
+        let tokens = examples.ids.len() as u64;
+        if rows == 0 {
+            return Ok(EncodedRowGroup { chunks: Vec::new(), rows, tokens });
         }
-        self.stats.rows += examples.len() as u64;
-        self.stats.tokens += examples.ids.len() as u64;
-        let offsets: Vec<i32> = examples.offsets.iter().map(|&o| o as i32).collect();
         let item = match self.schema.field(0).data_type() {
             DataType::List(item) => item.clone(),
-            _ => return Err(self.parquet_err("schema: input_ids is not a list")),
+            _ => return Err(err(&"schema: input_ids is not a list")),
         };
+        let offsets: Vec<i32> = examples.offsets.iter().map(|&o| o as i32).collect();
         let ids = ListArray::try_new(
             item,
             OffsetBuffer::new(ScalarBuffer::from(offsets)),
             Arc::new(UInt32Array::from(examples.ids)),
             None,
         )
-        .map_err(|e| self.parquet_err(e))?;
+        .map_err(|e| err(&e))?;
         let b_start = UInt32Array::from(examples.segment_b_start);
         let batch = RecordBatch::try_new(self.schema.clone(), vec![Arc::new(ids) as ArrayRef, Arc::new(b_start)])
-            .map_err(|e| self.parquet_err(e))?;
-        self.writer.write(&batch).map_err(|e| self.parquet_err(e))?;
+            .map_err(|e| err(&e))?;
+        let mut writers = self.factory.create_column_writers(0).map_err(|e| err(&e))?.into_iter();
+        let mut chunks = Vec::new();
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+            for leaf in compute_leaves(field, column).map_err(|e| err(&e))? {
+                let mut writer = writers.next().ok_or_else(|| err(&"fewer column writers than columns"))?;
+                writer.write(&leaf).map_err(|e| err(&e))?;
+                chunks.push(writer.close().map_err(|e| err(&e))?);
+            }
+        }
+        Ok(EncodedRowGroup { chunks, rows, tokens })
+    }
+}
+
+pub struct ShardWriter {
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    file_name: String,
+    writer: SerializedFileWriter<HashingFile>,
+    stats: ShardStats,
+}
+
+impl ShardWriter {
+    /// Path of shard `index` of `count` in `dir`.
+    pub fn path(dir: &Path, index: usize, count: usize) -> PathBuf {
+        dir.join(format::shard_file_name(index, count))
+    }
+
+    /// Starts shard `index` of `count` in `dir`; `metadata` goes into the footer.
+    pub fn create(dir: &Path, index: usize, count: usize, metadata: Vec<KeyValue>) -> Result<Self, ShardError> {
+        let file_name = format::shard_file_name(index, count);
+        let final_path = dir.join(&file_name);
+        let err = |message: String| ShardError::Parquet { path: final_path.clone(), message };
+        let tmp_path = dir.join(format!("{}-{}", format::temp_prefix(index, count), std::process::id()));
+        let file = File::create(&tmp_path).map_err(|e| ShardError::io(&tmp_path, e))?;
+        let sink = HashingFile { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
+        let props = properties(metadata).map_err(err)?;
+        let writer = ArrowWriter::try_new(sink, format::schema(), Some(props)).map_err(|e| err(e.to_string()))?;
+        let (writer, _) = writer.into_serialized_writer().map_err(|e| err(e.to_string()))?;
+        Ok(ShardWriter { tmp_path, final_path, file_name, writer, stats: ShardStats::default() })
+    }
+
+    fn parquet_err(&self, e: impl std::fmt::Display) -> ShardError {
+        ShardError::Parquet { path: self.final_path.clone(), message: e.to_string() }
+    }
+
+    /// Appends an encoded row group (nothing for an empty one).
+    pub fn append(&mut self, row_group: EncodedRowGroup) -> Result<(), ShardError> {
+        if row_group.rows == 0 {
+            return Ok(());
+        }
+        let path = &self.final_path;
+        let err = |e: parquet::errors::ParquetError| ShardError::Parquet { path: path.clone(), message: e.to_string() };
+        let mut rg = self.writer.next_row_group().map_err(err)?;
+        for chunk in row_group.chunks {
+            chunk.append_to_row_group(&mut rg).map_err(err)?;
+        }
+        rg.close().map_err(err)?;
+        self.stats.rows += row_group.rows;
+        self.stats.tokens += row_group.tokens;
         Ok(())
     }
 

@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use electra_pipeline::encode::{EncodeError, Encoder, SpecialTokens};
-use sha2::{Digest, Sha256};
+use electra_pipeline::tokenizer::HostTokenizer;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
@@ -23,52 +22,34 @@ pub fn corpus_dir() -> PathBuf {
     repo().join("data/corpus/us-speeches")
 }
 
-/// HF tokenizers configured as `BertTokenizerFast.from_pretrained("bert-base-uncased")`.
-pub struct HfEncoder {
-    tok: Tokenizer,
-    special: SpecialTokens,
-    sha: String,
-    vocab_size: usize,
+/// The project's tokenizer, which the pipeline runs with.
+pub fn project_tokenizer() -> HostTokenizer {
+    HostTokenizer::from_file(vocab_path()).unwrap()
 }
 
-impl HfEncoder {
+/// HF tokenizers configured as `BertTokenizerFast.from_pretrained("bert-base-uncased")`: the outside
+/// reference the shards' ids are checked against.
+pub struct HfReference {
+    tok: Tokenizer,
+}
+
+impl HfReference {
     pub fn new() -> Self {
         let path = vocab_path();
         let wp = WordPiece::from_file(path.to_str().unwrap()).unk_token("[UNK]".into()).build().unwrap();
         let mut tok = Tokenizer::new(wp);
         tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true))).unwrap();
         tok.with_pre_tokenizer(Some(BertPreTokenizer));
-        let id = |t: &str| tok.token_to_id(t).unwrap();
-        let special = SpecialTokens { cls: id("[CLS]"), sep: id("[SEP]"), pad: id("[PAD]"), unk: id("[UNK]") };
-        let bytes = std::fs::read(&path).unwrap();
-        let sha = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-        let vocab_size = tok.get_vocab_size(true);
-        HfEncoder { tok, special, sha, vocab_size }
+        HfReference { tok }
     }
 
     /// Ids of `text`, no special tokens.
     pub fn ids(&self, text: &str) -> Vec<u32> {
         self.tok.encode(text, false).unwrap().get_ids().to_vec()
     }
-}
 
-impl Encoder for HfEncoder {
-    fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<(), EncodeError> {
-        let enc = self.tok.encode(text, false).map_err(|e| EncodeError { message: e.to_string() })?;
-        out.extend_from_slice(enc.get_ids());
-        Ok(())
-    }
-    fn special_tokens(&self) -> SpecialTokens {
-        self.special
-    }
-    fn vocab_size(&self) -> usize {
-        self.vocab_size
-    }
-    fn vocab_sha256(&self) -> String {
-        self.sha.clone()
-    }
-    fn settings(&self) -> serde_json::Value {
-        serde_json::json!({"kind": "hf-tokenizers-bert-uncased", "lowercase": true, "strip_accents": true})
+    pub fn id(&self, token: &str) -> u32 {
+        self.tok.token_to_id(token).unwrap()
     }
 }
 

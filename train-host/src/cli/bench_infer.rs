@@ -133,8 +133,10 @@ fn gemm_shapes(args: &Args, checkpoint: &HfCheckpoint, threads: usize) -> anyhow
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut out = vec![0.0f32; m * n];
+        let mut thread_counts = vec![1, threads];
+        thread_counts.dedup();
         for &backend in &args.gemms {
-            for gemm_threads in [1, threads] {
+            for &gemm_threads in &thread_counts {
                 let gemm = backend.instance(gemm_threads);
                 let b_view = if b_transposed { MatRef::row_major(&b, n, k).t() } else { MatRef::row_major(&b, k, n) };
                 let reps = 20;

@@ -4,3 +4,4 @@ pub mod bench_infer;
 pub mod infer;
 pub mod tokenize;
 pub mod export;
+pub mod shard;

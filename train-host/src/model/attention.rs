@@ -4,12 +4,12 @@
 //! Glossary: `B` sequences of `T` tokens (`N = B·T` rows), `H` hidden, `A` heads of `D = H/A`.
 
 use super::gemm::{matmul, Threads};
+use super::kernels;
 use super::linear::Linear;
-use super::math;
 use super::params::{ParamSet, ParamSetBuilder};
 use super::Tokens;
 use ndarray::parallel::prelude::*;
-use ndarray::{s, Array2, Array4, ArrayView2, ArrayViewMut1, Axis};
+use ndarray::{s, Array2, Array4, ArrayView2, ArrayViewMut2, Axis};
 
 #[derive(Clone, Debug)]
 pub struct SelfAttention {
@@ -80,9 +80,7 @@ impl SelfAttention {
                     let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
                     let mut pa = probs_b.index_axis_mut(Axis(0), a); // [T, T]
                     matmul(q, k.t(), pa.view_mut(), false, Threads::One);
-                    for row in pa.rows_mut() {
-                        masked_softmax(row, &keep, scale);
-                    }
+                    kernels::masked_softmax_rows(contiguous_mut(&mut pa), &keep, scale);
                     matmul(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), false, Threads::One);
                 }
             },
@@ -122,10 +120,8 @@ impl SelfAttention {
                     );
                     matmul(dctx, v.t(), dscores.view_mut(), false, Threads::One);
                     // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the 1/√D of the scores.
-                    for (mut ds, p) in dscores.rows_mut().into_iter().zip(pa.rows()) {
-                        let dot: f32 = ds.iter().zip(p.iter()).map(|(x, y)| x * y).sum();
-                        ds.zip_mut_with(&p, |x, &y| *x = y * (*x - dot) * scale);
-                    }
+                    let p_rows = pa.as_slice().unwrap_or_else(|| unreachable!("probs are standard layout"));
+                    kernels::softmax_backward_rows(contiguous_mut(&mut dscores.view_mut()), p_rows, t, scale);
                     // dQ = dS·K, dK = dSᵀ·Q.
                     matmul(dscores.view(), k, dqkv_b.slice_mut(s![.., a * d..(a + 1) * d]), false, Threads::One);
                     matmul(dscores.t(), q, dqkv_b.slice_mut(s![.., h + a * d..h + (a + 1) * d]), false, Threads::One);
@@ -146,20 +142,7 @@ fn key_weights(mask: &[u8]) -> Vec<f32> {
     }
 }
 
-/// In place: `row ← softmax(scale·row)` over the keys with weight 1; masked keys get exactly 0.
-fn masked_softmax(mut row: ArrayViewMut1<'_, f32>, keep: &[f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
-    for (&x, &k) in row.iter().zip(keep) {
-        if k != 0.0 {
-            max = max.max(x * scale);
-        }
-    }
-    let mut sum = 0.0f32;
-    for (x, &k) in row.iter_mut().zip(keep) {
-        let e = math::exp(*x * scale - max) * k;
-        *x = e;
-        sum += e;
-    }
-    let inv = 1.0 / sum;
-    row.mapv_inplace(|x| x * inv);
+/// The elements of a standard-layout (row-major, contiguous) view: the `[T, T]` score blocks always are.
+fn contiguous_mut<'a>(a: &'a mut ArrayViewMut2<'_, f32>) -> &'a mut [f32] {
+    a.as_slice_mut().unwrap_or_else(|| unreachable!("score blocks are standard layout"))
 }

@@ -1,7 +1,7 @@
 //! GELU, exact erf form (HF `gelu`): `GELU(u) = u·Φ(u)`, `GELU'(u) = Φ(u) + u·φ(u)`. Elementwise over all
 //! cores; used by the FFN and by every head with a hidden dense layer.
 
-use super::math;
+use super::{kernels, math};
 use ndarray::{Array2, Zip};
 use rayon::prelude::*;
 
@@ -28,7 +28,7 @@ pub fn forward(pre: Array2<f32>) -> GeluCache {
             .par_chunks(CHUNK)
             .zip(c.par_chunks_mut(CHUNK))
             .zip(o.par_chunks_mut(CHUNK))
-            .for_each(|((u, c), o)| math::gelu_forward(u, c, o)),
+            .for_each(|((u, c), o)| kernels::gelu_forward(u, c, o)),
         // Only a non-standard-layout `pre` lands here.
         _ => Zip::from(&mut cdf).and(&mut act).and(&pre).for_each(|c, o, &u| {
             *c = math::normal_cdf(u);
@@ -45,7 +45,7 @@ pub fn backward(cache: &GeluCache, mut dact: Array2<f32>) -> Array2<f32> {
             .par_chunks(CHUNK)
             .zip(c.par_chunks(CHUNK))
             .zip(d.par_chunks_mut(CHUNK))
-            .for_each(|((u, c), d)| math::gelu_backward(u, c, d)),
+            .for_each(|((u, c), d)| kernels::gelu_backward(u, c, d)),
         _ => {
             Zip::from(&mut dact).and(&cache.pre).and(&cache.cdf).for_each(|d, &u, &c| *d *= c + u * math::normal_pdf(u))
         }

@@ -1,7 +1,8 @@
 //! `nn.LayerNorm` over the last axis: `y = γ·(x − mean)/√(var + eps) + β`, biased variance as torch.
 
+use super::kernels;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
-use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{Array1, Array2, ArrayView2, Zip};
 
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
@@ -37,25 +38,19 @@ impl LayerNorm {
         let mut rstd = Array1::zeros(n);
         let eps = self.eps;
         Zip::from(x.rows()).and(y.rows_mut()).and(xhat.rows_mut()).and(&mut rstd).par_for_each(
-            |x, mut y, mut xhat, rstd| {
-                let inv_c = 1.0 / c as f32;
-                let mean = x.sum() * inv_c;
-                // Two passes: the variance of the centered row, as accurate as float32 allows.
-                let var = x.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() * inv_c;
-                let r = 1.0 / (var + eps).sqrt();
-                *rstd = r;
-                for i in 0..c {
-                    let h = (x[i] - mean) * r;
-                    xhat[i] = h;
-                    y[i] = gamma[i] * h + beta[i];
+            |x, mut y, mut xhat, rstd| match (x.as_slice(), y.as_slice_mut(), xhat.as_slice_mut()) {
+                (Some(x), Some(y), Some(xhat)) => *rstd = kernels::layernorm_row(x, gamma, beta, eps, xhat, y),
+                // A strided input row (never produced by this crate) is copied first.
+                (_, Some(y), Some(xhat)) => {
+                    *rstd = kernels::layernorm_row(&x.to_vec(), gamma, beta, eps, xhat, y);
                 }
+                _ => unreachable!("freshly allocated rows are contiguous"),
             },
         );
         (y, LayerNormCache { xhat, rstd })
     }
 
-    /// Accumulates `dγ`, `dβ` into `g` and returns `dx`:
-    /// `dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))` with `dx̂ = dy·γ`.
+    /// Accumulates `dγ = Σ_rows dy·x̂` and `dβ = Σ_rows dy` into `g` and returns `dx`.
     pub fn backward(
         &self,
         p: &ParamSet,
@@ -64,31 +59,17 @@ impl LayerNorm {
         dy: ArrayView2<'_, f32>,
     ) -> Array2<f32> {
         let (n, c) = dy.dim();
+        let dy = dy.as_standard_layout();
+        let dy_flat = dy.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
+        let xhat_flat = cache.xhat.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
+        kernels::column_sums(g.slice_mut(self.weight), dy_flat, xhat_flat);
+        kernels::column_sums(g.slice_mut(self.bias), dy_flat, &[]);
         let gamma = p.slice(self.weight);
-        // dγ = Σ_rows dy·x̂, dβ = Σ_rows dy.
-        let dgamma = (&dy * &cache.xhat).sum_axis(Axis(0));
-        let dbeta = dy.sum_axis(Axis(0));
-        for (acc, d) in g.slice_mut(self.weight).iter_mut().zip(dgamma.iter()) {
-            *acc += d;
-        }
-        for (acc, d) in g.slice_mut(self.bias).iter_mut().zip(dbeta.iter()) {
-            *acc += d;
-        }
         let mut dx = Array2::zeros((n, c));
         Zip::from(dx.rows_mut()).and(dy.rows()).and(cache.xhat.rows()).and(&cache.rstd).par_for_each(
-            |mut dx, dy, xhat, &rstd| {
-                let inv_c = 1.0 / c as f32;
-                let (mut mean_dxhat, mut mean_dxhat_xhat) = (0.0f32, 0.0f32);
-                for i in 0..c {
-                    let dxhat = dy[i] * gamma[i];
-                    mean_dxhat += dxhat;
-                    mean_dxhat_xhat += dxhat * xhat[i];
-                }
-                mean_dxhat *= inv_c;
-                mean_dxhat_xhat *= inv_c;
-                for i in 0..c {
-                    dx[i] = rstd * (dy[i] * gamma[i] - mean_dxhat - xhat[i] * mean_dxhat_xhat);
-                }
+            |mut dx, dy, xhat, &rstd| match (dx.as_slice_mut(), dy.as_slice(), xhat.as_slice()) {
+                (Some(dx), Some(dy), Some(xhat)) => kernels::layernorm_backward_row(dy, xhat, gamma, rstd, dx),
+                _ => unreachable!("standard-layout rows are contiguous"),
             },
         );
         dx

@@ -4,8 +4,9 @@
 //! are laid out back to back, so they run as one `[3H, H]` product); each keeps its own HF name.
 
 use super::gemm::{matmul, Threads};
+use super::kernels;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -78,9 +79,8 @@ impl Linear {
     /// The parameter half of [`Linear::backward`], for a linear whose input needs no gradient.
     pub fn backward_params(&self, g: &mut ParamSet, x: ArrayView2<'_, f32>, dy: ArrayView2<'_, f32>) {
         matmul(dy.t(), x, g.stacked_matrix_mut(self.weights.0, self.weights.1), true, Threads::All);
-        let db = dy.sum_axis(Axis(0));
-        for (acc, d) in g.span_mut(self.biases.0, self.biases.1).iter_mut().zip(db.iter()) {
-            *acc += d;
-        }
+        let dy = dy.as_standard_layout();
+        let flat = dy.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
+        kernels::column_sums(g.span_mut(self.biases.0, self.biases.1), flat, &[]);
     }
 }

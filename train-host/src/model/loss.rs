@@ -4,7 +4,7 @@
 //! - [`cross_entropy`]: MLM and token classification (rows labelled −100 are ignored) and sequence
 //!   classification, mean over the labelled rows.
 
-use super::math;
+use super::{kernels, math};
 use ndarray::parallel::prelude::*;
 use ndarray::{Array2, ArrayViewMut2, Axis};
 
@@ -60,18 +60,15 @@ pub fn cross_entropy(mut logits: ArrayViewMut2<'_, f32>, labels: &[i64]) -> (f32
                 row.fill(0.0);
                 return 0.0;
             }
-            let max = row.fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            let label_logit = row[label as usize];
-            let mut sum = 0.0f64;
-            row.mapv_inplace(|x| {
-                let e = math::exp(x - max);
-                sum += e as f64;
-                e
-            });
-            let scale = (1.0 / sum) as f32 * inv;
-            row.mapv_inplace(|e| e * scale);
-            row[label as usize] -= inv;
-            sum.ln() + (max - label_logit) as f64
+            match row.as_slice_mut() {
+                Some(r) => kernels::cross_entropy_row(r, label as usize, inv),
+                None => {
+                    let mut r = row.to_vec();
+                    let loss = kernels::cross_entropy_row(&mut r, label as usize, inv);
+                    row.assign(&ndarray::ArrayView1::from(&r));
+                    loss
+                }
+            }
         })
         .collect();
     let loss = losses.iter().sum::<f64>() * inv as f64;

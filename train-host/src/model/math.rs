@@ -1,4 +1,4 @@
-//! Elementwise float32 kernels the layers share: `exp`, `erf`, GELU and its derivative, sigmoid.
+//! Scalar float32 functions the kernels share: `exp`, `ln`, `erf`, the normal CDF and density, sigmoid.
 //!
 //! Each fast kernel is branch-free straight-line arithmetic so the compiler vectorizes the loops that call
 //! it, and each has an obviously correct scalar twin (`std`'s `exp`, `libm`'s `erf`) that the one test
@@ -28,6 +28,36 @@ pub fn exp(x: f32) -> f32 {
     // 2^n by building the float's exponent field; n ∈ [−126, 128) after the clamp.
     let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
     er * two_n
+}
+
+/// `ln(x)` in float32 for positive normal `x`, ~1 ulp: Cephes' `logf` (mantissa in [√½, √2), degree-8
+/// polynomial), without branches.
+#[inline(always)]
+pub fn ln(x: f32) -> f32 {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let bits = x.to_bits();
+    // x = m·2^e with m ∈ [0.5, 1).
+    let mut e = ((bits >> 23) & 0xff) as i32 - 126;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    // Move m to [√½, √2) so that m − 1 is small.
+    let small = m < SQRT_HALF;
+    e -= i32::from(small);
+    m = if small { m + m - 1.0 } else { m - 1.0 };
+    let e = e as f32;
+    let z = m * m;
+    let mut y = 7.037_683_6e-2_f32;
+    y = y * m - 1.151_461e-1;
+    y = y * m + 1.167_699_9e-1;
+    y = y * m - 1.242_014_1e-1;
+    y = y * m + 1.424_932_3e-1;
+    y = y * m - 1.666_805_8e-1;
+    y = y * m + 2.000_071_4e-1;
+    y = y * m - 2.499_999_4e-1;
+    y = y * m + 3.333_333e-1;
+    y = y * m * z;
+    y += -2.121_944_4e-4 * e;
+    y += -0.5 * z;
+    m + y + 0.693_359_4 * e
 }
 
 /// `erf(x)` in float32 to a few ulp: the rational approximation of Eigen / XLA (`x·P(x²)/Q(x²)` on
@@ -77,22 +107,6 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
-/// GELU (exact erf form, HF `gelu`) over `u`, writing `Φ(u)` (kept for the backward pass) and `u·Φ(u)`.
-pub fn gelu_forward(u: &[f32], cdf: &mut [f32], out: &mut [f32]) {
-    for ((&u, c), o) in u.iter().zip(cdf.iter_mut()).zip(out.iter_mut()) {
-        let phi = normal_cdf(u);
-        *c = phi;
-        *o = u * phi;
-    }
-}
-
-/// `du = dout · GELU'(u)` with `GELU'(u) = Φ(u) + u·φ(u)`, in place over `dout`.
-pub fn gelu_backward(u: &[f32], cdf: &[f32], dout_to_du: &mut [f32]) {
-    for ((&u, &c), d) in u.iter().zip(cdf.iter()).zip(dout_to_du.iter_mut()) {
-        *d *= c + u * normal_pdf(u);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +146,13 @@ mod tests {
     }
 
     #[test]
+    fn ln_matches_std() {
+        check("ln", ln, f64::ln, 1e-30, 1e-6, FEW_ULP, 0.0);
+        check("ln", ln, f64::ln, 1e-6, 2.0, FEW_ULP, 1e-7);
+        check("ln", ln, f64::ln, 2.0, 1e30, FEW_ULP, 0.0);
+    }
+
+    #[test]
     fn erf_matches_libm() {
         check("erf", erf, libm::erf, -6.0, 6.0, FEW_ULP, 1e-7);
     }
@@ -143,16 +164,8 @@ mod tests {
             0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))
                 + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
         };
-        let fast_gelu = |x: f32| {
-            let (mut c, mut o) = ([0.0], [0.0]);
-            gelu_forward(&[x], &mut c, &mut o);
-            o[0]
-        };
-        let fast_dgelu = |x: f32| {
-            let mut d = [1.0];
-            gelu_backward(&[x], &[normal_cdf(x)], &mut d);
-            d[0]
-        };
+        let fast_gelu = |x: f32| x * normal_cdf(x);
+        let fast_dgelu = |x: f32| normal_cdf(x) + x * normal_pdf(x);
         // GELU(u) = u·½(1 + erf(u/√2)): erf's absolute error (≤ 5e-7, checked above) is multiplied by |u|/2 ≤ 5.
         check("gelu", fast_gelu, gelu, -10.0, 10.0, 1e-6, 3e-6);
         check("gelu'", fast_dgelu, dgelu, -10.0, 10.0, 1e-6, 3e-6);

@@ -17,6 +17,7 @@ pub mod ffn;
 pub mod gelu;
 pub mod gemm;
 pub mod init;
+pub mod kernels;
 pub mod layer;
 pub mod layernorm;
 pub mod linear;
@@ -121,8 +122,12 @@ pub enum ModelError {
     TokenTypeOutOfRange { sequence: usize, position: usize, token_type: u8, type_vocab_size: usize },
     /// Labels do not match the head: wrong count, or a class index out of range.
     BadLabels { message: String },
+    /// Summing token counts over the ranks of a data-parallel step failed.
+    Collective { message: String },
     /// A special token id in the objective's options is outside the vocab.
     SpecialIdOutOfVocab { name: &'static str, id: u32, vocab_size: usize },
+    /// The objective's options are out of range (a probability outside [0, 1], a negative weight).
+    BadOptions { message: String },
 }
 
 impl fmt::Display for ModelError {
@@ -156,9 +161,11 @@ impl fmt::Display for ModelError {
                 "token type {token_type} at sequence {sequence}, position {position} is outside 0..{type_vocab_size}"
             ),
             Self::BadLabels { message } => write!(f, "bad labels: {message}"),
+            Self::Collective { message } => write!(f, "summing token counts over ranks failed: {message}"),
             Self::SpecialIdOutOfVocab { name, id, vocab_size } => {
                 write!(f, "special token {name} = {id} is outside the vocab of {vocab_size}")
             }
+            Self::BadOptions { message } => write!(f, "bad objective options: {message}"),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! θ ← θ − lr·λ·θ − lr·m̂/(√v̂ + ε)     m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ) with bias correction, else m̂ = m, v̂ = v
 //! ```
 
+use crate::model::kernels::{adamw_update, AdamWHyper};
 use crate::model::ParamSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -160,7 +161,16 @@ impl AdamW {
         } else {
             (lr, 1.0)
         };
-        let decay_factor = 1.0 - lr * c.weight_decay;
+        let base = AdamWHyper {
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            clip_scale,
+            inv_bc2_sqrt: 1.0 / bc2_sqrt,
+            step_size,
+            decay: 1.0,
+        };
+        let decayed = AdamWHyper { decay: 1.0 - lr * c.weight_decay, ..base };
         let spans = &self.spans;
         params
             .data_mut()
@@ -178,15 +188,9 @@ impl AdamW {
                     if s >= end {
                         break;
                     }
-                    let (lo, hi) = (s.max(start) - start, e.min(end) - start);
-                    let decay = if decays { decay_factor } else { 1.0 };
-                    for i in lo..hi {
-                        let gi = g[i] * clip_scale;
-                        m[i] = c.beta1 * m[i] + (1.0 - c.beta1) * gi;
-                        v[i] = c.beta2 * v[i] + (1.0 - c.beta2) * gi * gi;
-                        let denom = v[i].sqrt() / bc2_sqrt + c.eps;
-                        p[i] = p[i] * decay - step_size * m[i] / denom;
-                    }
+                    let r = s.max(start) - start..e.min(end) - start;
+                    let hyper = if decays { &decayed } else { &base };
+                    adamw_update(&mut p[r.clone()], &g[r.clone()], &mut m[r.clone()], &mut v[r], hyper);
                 }
             });
         Ok(StepReport { grad_norm: norm as f32, clip_scale })
