@@ -40,8 +40,8 @@ fn int8_file_gives_the_float_paths_lines() {
                  {\"ids\": [2, 7, 3, 0], \"attention_mask\": [1, 1, 1, 0]}\n";
     for name in ["disc", "gen", "cls", "tok"] {
         let file = dir.path().join(format!("{name}.elq"));
-        let summary = export(&fixture(name), &file, Some(&vocab_path)).unwrap();
-        assert!(summary.vocab_embedded);
+        let summary = export(&fixture(name), &file, Some(&vocab_path), true).unwrap();
+        assert!(summary.vocab_embedded && summary.tokenizer_index_embedded);
         let int8 = run(&file, input).unwrap();
         let float = run(&fixture(name), input).unwrap();
         assert_eq!(int8.len(), 3, "{name}");
