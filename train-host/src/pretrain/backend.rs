@@ -2,7 +2,9 @@
 //! (`electra_train::{model, objective, optim}`) and the shard reader (`electra_pipeline::reader`).
 
 pub use crate::model::{ModelError, ParamSet, Tokens};
-pub use crate::objective::{gumbel_max_sample, mask_tokens, Batch, ElectraPretraining, ObjectiveOptions, TrainRng};
+pub use crate::objective::{
+    gumbel_max_sample, mask_tokens, Batch, ElectraPretraining, ObjectiveOptions, StepShare, TrainRng,
+};
 pub use crate::optim::{AdamW, AdamWConfig, LinearSchedule, OptimError};
 pub use electra_pipeline::reader::{EpochBatches, ReaderError, ShardReader};
 

@@ -6,7 +6,7 @@
 //! Every other input of a step (learning rate, data order) is a pure function of the step and the seed.
 
 use super::backend::{AdamW, AdamWConfig, Batch, ElectraPretraining, EpochBatches, LinearSchedule, ObjectiveOptions};
-use super::backend::{ShardReader, TrainRng};
+use super::backend::{ShardReader, StepShare, TrainRng};
 use super::metrics_log::{MetricsLog, StepRecord};
 use super::state::{self, DataIdentity, Progress, RunConfig, TrainerStateJson, STATE_FORMAT};
 use super::PretrainError;
@@ -331,7 +331,14 @@ impl Trainer {
     pub fn train_step(&mut self, data: &mut DataStream<'_>) -> Result<StepRecord, PretrainError> {
         let started = Instant::now();
         let batch = data.next_batch()?;
-        let stats = self.model.step_gradients(&batch, &mut self.rng, &self.objective)?;
+        // Data-parallel: masks and samples keyed by the example's global row, losses normalised by the counts
+        // of the whole global batch, so N ranks × B give the gradient of one process with N·B (see objective).
+        let first_row = (self.world.rank() * batch.batch_size) as u64;
+        let world_size = self.config.world_size;
+        let world = &mut self.world;
+        let mut sum_counts = |counts: &mut [f64; 2]| world.allreduce_sum_f64(counts).map_err(|e| e.to_string());
+        let mut share = StepShare { first_row, world_size, sum_counts: Some(&mut sum_counts) };
+        let stats = self.model.step_gradients_shared(&batch, &mut self.rng, &self.objective, &mut share)?;
 
         // Losses and counts summed over ranks: every rank sees the same numbers and takes the same decision.
         let tokens = stats.tokens as f64;
