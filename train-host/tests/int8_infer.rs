@@ -13,7 +13,7 @@ fn fixture(name: &str) -> PathBuf {
 fn run(model: &Path, input: &str) -> Result<Vec<serde_json::Value>, String> {
     let model = load_model(model, GemmBackend::default()).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    infer_lines(&*model, input.as_bytes(), &mut out, 2).map_err(|e| e.to_string())?;
+    infer_lines(&*model, None, input.as_bytes(), &mut out, 2).map_err(|e| e.to_string())?;
     Ok(String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect())
 }
 

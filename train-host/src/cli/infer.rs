@@ -31,7 +31,8 @@ pub struct Args {
     /// Score one text and print a table for a person (token, logit, verdict) instead of JSON lines.
     #[arg(long)]
     pub text: Option<String>,
-    /// BERT `vocab.txt` for text input [default: vocab.txt beside the model, else data/vocab.txt if either exists].
+    /// BERT `vocab.txt` for text input [default: the model file's embedded vocab, else vocab.txt beside the
+    /// model, else data/vocab.txt].
     #[arg(long)]
     pub vocab: Option<PathBuf>,
     /// Lines scored together (spread over all cores).
@@ -52,23 +53,25 @@ pub fn load_model(path: &Path, gemm: GemmBackend) -> Result<Box<dyn LogitsModel>
     Ok(Box::new(FloatModel::from_checkpoint(&checkpoint)?.with_backend(gemm)))
 }
 
-/// The vocabulary for text input: `--vocab` if given (it must load), else `vocab.txt` beside the model,
-/// else `data/vocab.txt`; `None` when there is none (then only a text line is an error).
+/// The vocabulary for text input: `--vocab` if given (it must load), else the one the model file embeds,
+/// else `vocab.txt` beside the model, else `data/vocab.txt`; `None` when there is none (then only a text
+/// line is an error).
 fn load_vocab(args: &Args, model: &dyn LogitsModel) -> anyhow::Result<Option<HostTokenizer>> {
-    let path = match &args.vocab {
-        Some(path) => path.clone(),
-        None => match [args.model.join("vocab.txt"), PathBuf::from(crate::cli::tokenize::DEFAULT_VOCAB)]
-            .into_iter()
-            .find(|p| p.is_file())
-        {
-            Some(path) => path,
-            None => return Ok(None),
-        },
+    let (tokenizer, source) = match (&args.vocab, model.embedded_vocab()) {
+        (Some(path), _) => (HostTokenizer::from_file(path)?, path.display().to_string()),
+        (None, Some(bytes)) => (HostTokenizer::from_bytes(bytes.to_vec())?, "the model's embedded vocab".into()),
+        (None, None) => {
+            let beside_model = args.model.join("vocab.txt");
+            let default = PathBuf::from(crate::cli::tokenize::DEFAULT_VOCAB);
+            match [beside_model, default].into_iter().find(|p| p.is_file()) {
+                Some(path) => (HostTokenizer::from_file(&path)?, path.display().to_string()),
+                None => return Ok(None),
+            }
+        }
     };
-    let tokenizer = HostTokenizer::from_file(&path)?;
     let (vocab, model_vocab) = (tokenizer.tokenizer().vocab_size(), model.config().vocab_size);
     if vocab > model_vocab {
-        anyhow::bail!("{}: {vocab} tokens, but the model only embeds {model_vocab}", path.display());
+        anyhow::bail!("{source}: {vocab} tokens, but the model only embeds {model_vocab}");
     }
     Ok(Some(tokenizer))
 }

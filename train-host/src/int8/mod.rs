@@ -161,6 +161,10 @@ impl LogitsModel for Int8Model {
         &self.config
     }
 
+    fn embedded_vocab(&self) -> Option<&[u8]> {
+        self.vocab()
+    }
+
     fn head(&self) -> HeadKind {
         self.head
     }
