@@ -42,7 +42,7 @@ fn shards(files: usize) -> PathBuf {
     let out = dir.path().join("shards");
     let opts = ShardOptions { seq_len: SEQ_LEN, num_shards: Some(1), ..ShardOptions::new(inputs, out.clone()) };
     let tokenizer = HostTokenizer::from_bytes(BUNDLED_VOCAB.to_vec()).expect("vocab");
-    shard_run(&opts, &electra_train::pretrain::backend::ShardEncoder(tokenizer)).expect("sharding");
+    shard_run(&opts, &tokenizer).expect("sharding");
     dirs.push((files, dir));
     out
 }
@@ -155,7 +155,7 @@ fn tiny_pretraining_lowers_rtd_loss_and_beats_the_all_original_baseline() -> Tes
     let baseline = evaluate(untrained.model(), &reader, &opts)?.rtd;
     eprintln!("trained: {report:?}\nuntrained: {baseline:?}");
     let (accuracy, all_original) = (report.accuracy.unwrap_or(0.0), report.all_original_accuracy.unwrap_or(1.0));
-    // Margins well inside what this run reaches (accuracy +0.026 over all-original, AUC 0.67 against 0.51 untrained).
+    // Margins well inside what this run reaches (accuracy +0.018 over all-original, AUC 0.63 against 0.52 untrained).
     assert!(accuracy > all_original + 0.005, "RTD accuracy {accuracy} does not beat all-original {all_original}");
     assert!(report.auc.unwrap_or(0.0) > 0.57, "AUC {:?}", report.auc);
     assert!(baseline.auc.unwrap_or(1.0) < 0.55, "untrained AUC {:?}", baseline.auc);

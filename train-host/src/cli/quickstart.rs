@@ -238,7 +238,7 @@ fn write_eval_json(path: &Path, untrained: &EvalReport, trained: &EvalReport) ->
 fn shard_corpus(files: &[PathBuf], out: &Path, seed: u64) -> anyhow::Result<()> {
     let tokenizer = HostTokenizer::from_bytes(BUNDLED_VOCAB.to_vec())?;
     let opts = ShardOptions { seq_len: SEQ_LEN, seed, ..ShardOptions::new(files.to_vec(), out.to_path_buf()) };
-    let summary = electra_pipeline::shard::run(&opts, &crate::pretrain::backend::ShardEncoder(tokenizer))?;
+    let summary = electra_pipeline::shard::run(&opts, &tokenizer)?;
     let rows = summary.manifest.as_ref().map_or(0, |m| m.totals.examples);
     println!("   {} → {} sequences of {SEQ_LEN} tokens in {} shard(s)", out.display(), rows, summary.num_shards);
     Ok(())

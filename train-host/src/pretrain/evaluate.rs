@@ -6,7 +6,7 @@
 //! seed see the same masked positions (their generators' samples differ). Forward passes only.
 
 use super::backend::TrainRng;
-use super::backend::{gumbel_max_sample, mask_tokens, ElectraPretraining, ObjectiveOptions, ShardReader, Tokens};
+use super::backend::{mask_tokens, mlm_loss_and_samples, ElectraPretraining, ObjectiveOptions, ShardReader, Tokens};
 use super::rtd_metrics::{RtdReport, RtdScores};
 use super::state::{DISCRIMINATOR_DIR, GENERATOR_DIR};
 use super::PretrainError;
@@ -128,19 +128,16 @@ pub fn evaluate(
         let sample_rng = TrainRng::new(rng.next_u64());
         let gen_tokens = Tokens { input_ids: &masking.input_ids, ..tokens };
         let (gen_hidden, _) = model.generator.forward(params, &gen_tokens);
-        let (gen_logits, _) = model.generator_head.forward(params, gen_hidden.view(), &masking.positions); // [M, V]
-        let samples = gumbel_max_sample(gen_logits.view(), &sample_rng);
+        let (mut gen_logits, _) = model.generator_head.forward(params, gen_hidden.view(), &masking.positions); // [M, V]
         let targets: Vec<u32> = masking.positions.iter().map(|&i| batch.input_ids[i]).collect();
-        if let Some(flat) = gen_logits.as_slice() {
-            let (loss, hits) = mlm_loss_and_hits(flat, vocab, &targets);
-            mlm_loss_sum += loss;
-            mlm_hits += hits;
-        } else {
-            let owned: Vec<f32> = gen_logits.iter().copied().collect();
-            let (loss, hits) = mlm_loss_and_hits(&owned, vocab, &targets);
-            mlm_loss_sum += loss;
-            mlm_hits += hits;
-        }
+        let flat: Vec<f32> = gen_logits.iter().copied().collect(); // row-major whatever the layout
+        let (loss, hits) = mlm_loss_and_hits(&flat, vocab, &targets);
+        mlm_loss_sum += loss;
+        mlm_hits += hits;
+        // Samples drawn as training draws them: the noise of masked position `i` from stream `i`.
+        let targets_i64: Vec<i64> = targets.iter().map(|&t| i64::from(t)).collect();
+        let streams: Vec<u64> = masking.positions.iter().map(|&i| i as u64).collect();
+        let (_, samples) = mlm_loss_and_samples(&mut gen_logits, &targets_i64, Some(&sample_rng), Some(&streams));
 
         let mut disc_ids = batch.input_ids.clone();
         let mut replaced = vec![false; disc_ids.len()];

@@ -11,7 +11,7 @@
 //! | `metrics.jsonl` | one line per step: losses, RTD accuracy, replaced fraction, lr, tokens/s, seconds |
 //! | `loss.png` | the loss curves, drawn when the run reaches its last step |
 
-pub mod backend;
+mod backend;
 mod error;
 pub mod evaluate;
 pub mod metrics_log;

@@ -331,14 +331,21 @@ impl Trainer {
     pub fn train_step(&mut self, data: &mut DataStream<'_>) -> Result<StepRecord, PretrainError> {
         let started = Instant::now();
         let batch = data.next_batch()?;
-        // Data-parallel: masks and samples keyed by the example's global row, losses normalised by the counts
-        // of the whole global batch, so N ranks × B give the gradient of one process with N·B (see objective).
-        let first_row = (self.world.rank() * batch.batch_size) as u64;
-        let world_size = self.config.world_size;
-        let world = &mut self.world;
-        let mut sum_counts = |counts: &mut [f64; 2]| world.allreduce_sum_f64(counts).map_err(|e| e.to_string());
-        let mut share = StepShare { first_row, world_size, sum_counts: Some(&mut sum_counts) };
-        let stats = self.model.step_gradients_shared(&batch, &mut self.rng, &self.objective, &mut share)?;
+        let world_rank = self.world.rank();
+        let stats = if self.config.world_size > 1 {
+            // Data-parallel: masks and samples keyed by the global row, losses normalised by global counts, so the
+            // averaged gradient is the one of a single process running the global batch.
+            let world = &mut self.world;
+            let mut sum_counts = |counts: &mut [f64; 2]| world.allreduce_sum_f64(counts).map_err(|e| e.to_string());
+            let mut share = StepShare {
+                first_row: (world_rank * self.config.batch_size) as u64,
+                world_size: self.config.world_size,
+                sum_counts: Some(&mut sum_counts),
+            };
+            self.model.step_gradients_shared(&batch, &mut self.rng, &self.objective, &mut share)?
+        } else {
+            self.model.step_gradients(&batch, &mut self.rng, &self.objective)?
+        };
 
         // Losses and counts summed over ranks: every rank sees the same numbers and takes the same decision.
         let tokens = stats.tokens as f64;
