@@ -243,11 +243,8 @@ impl<'a> Iterator for SentenceIter<'a> {
         }
         let start = self.pos;
         let mut i = start;
-        while i < bytes.len() {
-            if !matches!(bytes[i], b'.' | b'!' | b'?') {
-                i += 1;
-                continue;
-            }
+        while let Some(found) = memchr::memchr3(b'.', b'!', b'?', &bytes[i..]) {
+            i += found;
             let mut j = i + 1;
             while j < bytes.len() && matches!(bytes[j], b'.' | b'!' | b'?') {
                 j += 1;
@@ -264,7 +261,7 @@ impl<'a> Iterator for SentenceIter<'a> {
                 self.pos = k;
                 return Some(&line[start..j]);
             }
-            i = j.max(i + 1);
+            i = j;
         }
         self.pos = bytes.len();
         Some(&line[start..])

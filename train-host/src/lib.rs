@@ -21,5 +21,5 @@ pub mod objective;
 pub mod optim;
 pub mod rng;
 pub mod export;
-pub mod pretrain;
 pub mod int8;
+pub mod pretrain;

@@ -103,7 +103,7 @@ impl LineStream {
             if avail.is_empty() {
                 break;
             }
-            match avail.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', avail) {
                 Some(i) => {
                     self.reader.consume(i + 1);
                     consumed += i + 1;
@@ -141,7 +141,7 @@ impl LineStream {
                 break;
             }
             let window = &avail[..avail.len().min(room)];
-            match window.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', window) {
                 Some(i) => {
                     buf.extend_from_slice(&window[..=i]);
                     self.reader.consume(i + 1);

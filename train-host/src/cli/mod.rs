@@ -4,7 +4,7 @@ pub mod bench_infer;
 pub mod infer;
 pub mod tokenize;
 pub mod export;
+pub mod shard;
 pub mod eval;
 pub mod pretrain;
 pub mod quickstart;
-pub mod shard;

@@ -125,7 +125,8 @@ pub fn evaluate(
             attention_mask: &batch.attention_mask,
         };
         tokens.validate(&model.disc_config).map_err(|e| PretrainError::Invalid { message: e.to_string() })?;
-        // The same draws, in the same order, as `ElectraPretraining::step_gradients`.
+        // The same masking as `ElectraPretraining::step_gradients`, and a Gumbel-max draw per masked position
+        // from one seeded stream, so an evaluation is reproducible for a given seed.
         let masking = mask_tokens(&tokens, &opts.objective, &mut rng);
         let sample_rng = TrainRng::new(rng.next_u64());
         let gen_tokens = Tokens { input_ids: &masking.input_ids, ..tokens };
