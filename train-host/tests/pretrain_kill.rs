@@ -76,7 +76,11 @@ fn killed_and_resumed_run_ends_where_an_uninterrupted_one_does() -> TestResult {
         }
         child.wait()?;
     }
-    let output = pretrain(&data, &killed, true).output()?;
+    // The last resume names nothing but the run: every setting comes from its checkpoint.
+    let output = Command::new(env!("CARGO_BIN_EXE_electra"))
+        .args(["pretrain", "--resume", "--quiet", "--out"])
+        .arg(&killed)
+        .output()?;
     assert!(output.status.success(), "resume failed: {}", String::from_utf8_lossy(&output.stderr));
     assert!(kills > 0, "no run was still going when it was to be killed");
 
