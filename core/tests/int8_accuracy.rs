@@ -137,12 +137,12 @@ fn same_bits_for_every_arena_and_worker_count_and_exact_arena() {
         for rows in [2, 3, 4, 16, 64] {
             for cache_quantized_hidden in [false, true] {
                 let options = ArenaOptions { rows_per_block: rows, workers: 1, cache_quantized_hidden };
-                let len = model.arena_bytes_for(t, options);
+                let len = model.arena_bytes_with(t, options);
                 assert_eq!(run_int8(&model, &ids, &types, len), reference, "{head:?}, {options:?}");
             }
         }
         for workers in [2, 3, 5] {
-            let len = model.arena_bytes_for(t, ArenaOptions::fast(workers));
+            let len = model.arena_bytes_with(t, ArenaOptions::fast(workers));
             let mut a = arena(len);
             let got = model.run_with(&ids, Some(&types), bytemuck::cast_slice_mut(&mut a), &SplitSequential(workers));
             assert_eq!(got.unwrap().values, &reference[..], "{head:?}, {workers} workers");
@@ -170,7 +170,7 @@ fn attention_mask_hides_padding() {
     let ids = random_ids(&mut Rng(4), 20, config.vocab_size);
     let alone = run_int8(&model, &ids[..13], &[0; 13], model.arena_bytes(13));
     let mask: Vec<u8> = (0..20).map(|i| u8::from(i < 13)).collect();
-    let mut a = arena(model.arena_bytes_for(20, ArenaOptions::fast(1)));
+    let mut a = arena(model.arena_bytes_with(20, ArenaOptions::fast(1)));
     let seq = electra_core::quant::Sequential;
     let padded = model.run_masked(&ids, None, Some(&mask), bytemuck::cast_slice_mut(&mut a), &seq).unwrap();
     assert_eq!(&padded.values[..13 * 3], &alone[..]);

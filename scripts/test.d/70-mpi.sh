@@ -18,9 +18,6 @@ export RAYON_NUM_THREADS=1
 "${mpi[@]}" -np 2 "$bin" train --global-batch 8 --steps 4 --out "$work/two_ranks.f32"
 "$bin" compare "$work/one_rank.f32" "$work/two_ranks.f32"
 
-# The launcher sanity check: a world of one that the environment says should be 2 must refuse to train.
-if OMPI_COMM_WORLD_SIZE=2 "$bin" train --steps 1 2>"$work/err"; then
-  die "a world-size mismatch was not detected"
-fi
-grep -q "OMPI_COMM_WORLD_SIZE=2" "$work/err" || { cat "$work/err"; die "unexpected error text for a world-size mismatch"; }
-echo "mpi: 2 passed, 0 failed"
+# The launcher sanity check itself (a world of one where SLURM_NTASKS/OMPI_COMM_WORLD_SIZE say N) is unit-tested in
+# train-host/src/distributed/launcher.rs: faking OpenMPI's variables outside mpirun would confuse OpenMPI itself.
+echo "mpi: 1 passed, 0 failed"

@@ -8,6 +8,7 @@
 //! - [`objective`]: ELECTRA's joint generator + discriminator step ([`objective::ElectraPretraining`]).
 //! - [`optim`]: AdamW with ELECTRA's and torch's semantics, and the learning-rate schedule.
 //! - [`distributed`]: data-parallel training over MPI.
+//! - [`pretrain`]: the pre-training driver: loop, exact resume, checkpoints, metrics, loss plot, RTD evaluation.
 //! - [`cli`]: the `electra` subcommands.
 #![deny(clippy::unwrap_used)]
 
@@ -21,3 +22,4 @@ pub mod optim;
 pub mod rng;
 pub mod export;
 pub mod int8;
+pub mod pretrain;

@@ -22,6 +22,12 @@ enum Command {
     Export(electra_train::cli::export::Args),
     /// Tokenize, pack (ELECTRA's recipe) and shard a corpus into Parquet for pre-training; resumable
     Shard(electra_train::cli::shard::Args),
+    /// Pre-train ELECTRA (generator + discriminator) on shards; checkpoints in HF layout, exact --resume
+    Pretrain(electra_train::cli::pretrain::Args),
+    /// Replaced-token detection accuracy, precision/recall and AUC of a pre-trained model on held-out shards
+    Eval(electra_train::cli::eval::Args),
+    /// Shard the bundled corpus, pre-train a tiny ELECTRA for a few minutes, evaluate it on held-out speeches
+    Quickstart(electra_train::cli::quickstart::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +38,8 @@ fn main() -> anyhow::Result<()> {
         Command::Tokenize(args) => electra_train::cli::tokenize::run(args),
         Command::Export(args) => electra_train::cli::export::run(args),
         Command::Shard(args) => electra_train::cli::shard::run(args),
+        Command::Pretrain(args) => electra_train::cli::pretrain::run(args),
+        Command::Eval(args) => electra_train::cli::eval::run(args),
+        Command::Quickstart(args) => electra_train::cli::quickstart::run(args),
     }
 }

@@ -6,7 +6,7 @@
 
 use electra_core::model_file::Model;
 use electra_train::checkpoint::HfCheckpoint;
-use electra_train::export::model_file_bytes;
+use electra_train::export::{model_file_bytes, Extras};
 use safetensors::{Dtype, SafeTensors};
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,7 @@ fn argmax(row: &[f64]) -> usize {
 /// and HF's expected logits at the same positions.
 fn int8_and_hf(model_dir: &str, ids_key: &str, logits_key: &str) -> (Vec<f64>, Vec<f64>, usize) {
     let checkpoint = HfCheckpoint::load(&fixtures().join(model_dir)).unwrap();
-    let bytes = model_file_bytes(&checkpoint, None).unwrap();
+    let bytes = model_file_bytes(&checkpoint, Extras::default()).unwrap();
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     let model = Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()]).unwrap();

@@ -13,7 +13,7 @@ fn fixture(name: &str) -> PathBuf {
 fn run(model: &Path, input: &str) -> Result<Vec<serde_json::Value>, String> {
     let model = load_model(model, GemmBackend::default()).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    infer_lines(&*model, input.as_bytes(), &mut out, 2).map_err(|e| e.to_string())?;
+    infer_lines(&*model, None, input.as_bytes(), &mut out, 2).map_err(|e| e.to_string())?;
     Ok(String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect())
 }
 
@@ -40,8 +40,8 @@ fn int8_file_gives_the_float_paths_lines() {
                  {\"ids\": [2, 7, 3, 0], \"attention_mask\": [1, 1, 1, 0]}\n";
     for name in ["disc", "gen", "cls", "tok"] {
         let file = dir.path().join(format!("{name}.elq"));
-        let summary = export(&fixture(name), &file, Some(&vocab_path)).unwrap();
-        assert!(summary.vocab_embedded);
+        let summary = export(&fixture(name), &file, Some(&vocab_path), true).unwrap();
+        assert!(summary.vocab_embedded && summary.tokenizer_index_embedded);
         let int8 = run(&file, input).unwrap();
         let float = run(&fixture(name), input).unwrap();
         assert_eq!(int8.len(), 3, "{name}");

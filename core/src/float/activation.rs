@@ -11,6 +11,7 @@ use super::reduce;
 /// about 2e-6 evaluated in f32 for `z < 4`, where it matters). Computing `erfc` directly, not
 /// `1 - erf`, keeps GELU accurate on its negative tail, where `1 + erf(x/√2)` would cancel.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // the published coefficients, verbatim
 pub fn erfc_nonnegative(z: f32) -> f32 {
     const P: [f32; 10] = [
         -1.265_512_2,
@@ -78,6 +79,7 @@ unsafe fn gelu_in_place_avx2(x: &mut [f32]) {
 /// leaves the normal f32 range) it returns exactly 0, as a masked attention score needs; above 88 it
 /// saturates at `e^88` (softmax only ever passes `x ≤ 0`). Within 2e-7 relative of the exact value.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' coefficients, verbatim
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;

@@ -6,6 +6,7 @@ use super::activation::masked_softmax_in_place;
 use super::gemm::{Gemm, MatMut, MatRef};
 use super::layer_norm::{add_layer_norm_forward, LayerNormWeights};
 use super::linear::{linear_forward, LinearWeights};
+use crate::config::ElectraConfig;
 
 /// `electra.encoder.layer.N.attention.*`: `self.{query,key,value}` `[H, H]`, `output.dense` `[H, H]`,
 /// `output.LayerNorm` `[H]`.
@@ -33,17 +34,16 @@ pub struct AttentionScratch<'s> {
 /// queries are still computed, as HF computes them.
 pub fn self_attention_forward(
     gemm: &dyn Gemm,
+    config: &ElectraConfig,
     w: &SelfAttentionWeights<'_>,
-    num_heads: usize,
-    eps: f32,
     x: &[f32],
     key_mask: Option<&[u8]>,
     s: AttentionScratch<'_>,
     out: &mut [f32],
 ) {
-    let hidden = w.query.out_features();
+    let (hidden, num_heads, eps) = (config.hidden_size, config.num_attention_heads, config.layer_norm_eps);
     let tokens = x.len() / hidden;
-    let head_size = hidden / num_heads;
+    let head_size = config.head_size();
 
     // q, k, v: [T, H] = x · Wᵀ + b; head h owns columns h·D .. (h+1)·D of each.
     linear_forward(gemm, w.query, hidden, x, s.q);

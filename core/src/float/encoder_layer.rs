@@ -41,7 +41,7 @@ pub fn encoder_layer_forward(
     let eps = config.layer_norm_eps;
     // a [T, H] = LN(x + SelfAttention(x))
     let attention_scratch = AttentionScratch { q, k, v, context, scores };
-    self_attention_forward(gemm, &w.attention, config.num_attention_heads, eps, x, key_mask, attention_scratch, a);
+    self_attention_forward(gemm, config, &w.attention, x, key_mask, attention_scratch, a);
     // x [T, H] = LN(a + FFN(a))
     feed_forward_forward(gemm, &w.feed_forward, eps, a, intermediate, x);
 }

@@ -197,12 +197,19 @@ impl<'a> Model<'a> {
     /// ([`ArenaOptions::SMALLEST`]); `run` accepts no less. ELECTRA-Small at 128 tokens: 120 KiB.
     /// A larger arena makes `run` faster (see [`Model::arena_bytes_for`]).
     pub fn arena_bytes(&self, seq_len: usize) -> usize {
-        self.arena_bytes_for(seq_len, ArenaOptions::SMALLEST)
+        self.arena_bytes_with(seq_len, ArenaOptions::SMALLEST)
+    }
+
+    /// Exact arena size with `rows_per_block` rows per block and `workers` workers (no cache of
+    /// the quantized hidden state; `usize::MAX` if that overflows).
+    pub fn arena_bytes_for(&self, seq_len: usize, rows_per_block: usize, workers: usize) -> usize {
+        let options = ArenaOptions { rows_per_block, workers, cache_quantized_hidden: false };
+        self.arena_bytes_with(seq_len, options)
     }
 
     /// Exact arena size for the plan `options` (`usize::MAX` if that overflows). Given at least
     /// this much, `run` uses that plan or a faster one.
-    pub fn arena_bytes_for(&self, seq_len: usize, options: ArenaOptions) -> usize {
+    pub fn arena_bytes_with(&self, seq_len: usize, options: ArenaOptions) -> usize {
         let rows = options.rows_per_block.max(MIN_ROWS_PER_BLOCK);
         let dims = Dims::new(self.config(), self.head(), seq_len, rows, options.cache_quantized_hidden);
         Plan::new(&dims).ok().and_then(|p| p.total(options.workers.max(1))).unwrap_or(usize::MAX)
@@ -221,7 +228,7 @@ impl<'a> Model<'a> {
     }
 
     /// [`Model::run`] with the work of each phase spread over `parallel`'s workers; the arena must
-    /// hold [`Model::arena_bytes_for`] with `workers: parallel.workers()` and the smallest other
+    /// hold [`Model::arena_bytes_with`] with `workers: parallel.workers()` and the smallest other
     /// options. Of the plans that fit, `run` takes the one with the most rows per block, and the
     /// cache of the quantized hidden state if it also fits.
     pub fn run_with<'r, P: Parallel>(
@@ -275,7 +282,7 @@ impl<'a> Model<'a> {
         };
         let chosen = ROW_BLOCKS.iter().find_map(|&r| fits(r.min(t), true).or_else(|| fits(r.min(t), false)));
         let Some((d, plan)) = chosen else {
-            let needed = self.arena_bytes_for(t, ArenaOptions { workers, ..ArenaOptions::SMALLEST });
+            let needed = self.arena_bytes_with(t, ArenaOptions { workers, ..ArenaOptions::SMALLEST });
             return Err(RunError::ArenaTooSmall { needed, found: arena.len() });
         };
 
@@ -529,6 +536,7 @@ impl<'x> LayerInput<'x> {
 
 /// Attention for heads `heads` over all tokens (keys with mask 0 excluded); writes their contexts (`[heads, T, D]`, int8)
 /// and per-(head, token) scales.
+#[allow(clippy::too_many_arguments)]
 fn attention_heads(
     d: &Dims,
     w: &LayerWeights,

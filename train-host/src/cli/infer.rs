@@ -1,13 +1,16 @@
 //! `electra infer`: logits for JSON-lines input, one output line per input line, in order.
 //!
-//! Input lines: `{"ids": [...], "token_type_ids": [...]?, "attention_mask": [...]?}`. Output lines:
+//! Input lines: `{"ids": [...], "token_type_ids": [...]?, "attention_mask": [...]?}`, or `{"text": "..."}`,
+//! tokenized with BERT-uncased WordPiece as HF's `tokenizer(text)` does it: `[CLS] text [SEP]`. Output lines:
 //! `{"logits": ...}`: one float per token (replaced-token detection), one per class (sequence
 //! classification), one list per token (token classification, masked LM). A bad line stops the run
 //! with an error naming it (1-based); lines before it have been written to stdout, while `--output`
 //! is written to a temporary file and renamed only when every line succeeded.
 
 use crate::checkpoint::HfCheckpoint;
-use crate::infer::{FloatModel, GemmBackend, InferError, InputSeq, LogitsModel};
+use crate::infer::{FloatModel, GemmBackend, InferError, InputSeq, Logits, LogitsModel};
+use electra_core::HeadKind;
+use electra_pipeline::tokenizer::HostTokenizer;
 use serde::Deserialize;
 use std::fmt;
 use std::io::{BufRead, BufReader, Write};
@@ -20,11 +23,18 @@ pub struct Args {
     #[arg(long)]
     pub model: PathBuf,
     /// JSON-lines input (default: stdin).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "text")]
     pub input: Option<PathBuf>,
     /// JSON-lines output (default: stdout). Written atomically: nothing appears unless every line succeeds.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "text")]
     pub output: Option<PathBuf>,
+    /// Score one text and print a table for a person (token, logit, verdict) instead of JSON lines.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// BERT `vocab.txt` for text input [default: the model file's embedded vocab, else vocab.txt beside the
+    /// model, else data/vocab.txt].
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
     /// Lines scored together (spread over all cores).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
@@ -43,8 +53,40 @@ pub fn load_model(path: &Path, gemm: GemmBackend) -> Result<Box<dyn LogitsModel>
     Ok(Box::new(FloatModel::from_checkpoint(&checkpoint)?.with_backend(gemm)))
 }
 
+/// The vocabulary for text input: `--vocab` if given (it must load), else the one the model file embeds,
+/// else `vocab.txt` beside the model, else `data/vocab.txt`; `None` when there is none (then only a text
+/// line is an error).
+fn load_vocab(args: &Args, model: &dyn LogitsModel) -> anyhow::Result<Option<HostTokenizer>> {
+    let (tokenizer, source) = match (&args.vocab, model.embedded_vocab()) {
+        (Some(path), _) => (HostTokenizer::from_file(path)?, path.display().to_string()),
+        (None, Some(bytes)) => (HostTokenizer::from_bytes(bytes.to_vec())?, "the model's embedded vocab".into()),
+        (None, None) => {
+            let beside_model = args.model.join("vocab.txt");
+            let default = PathBuf::from(crate::cli::tokenize::DEFAULT_VOCAB);
+            match [beside_model, default].into_iter().find(|p| p.is_file()) {
+                Some(path) => (HostTokenizer::from_file(&path)?, path.display().to_string()),
+                None => return Ok(None),
+            }
+        }
+    };
+    let (vocab, model_vocab) = (tokenizer.tokenizer().vocab_size(), model.config().vocab_size);
+    if vocab > model_vocab {
+        anyhow::bail!("{source}: {vocab} tokens, but the model only embeds {model_vocab}");
+    }
+    Ok(Some(tokenizer))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let model = load_model(&args.model, args.gemm)?;
+    let tokenizer = load_vocab(&args, &*model)?;
+    if let Some(text) = &args.text {
+        let seq = encode_text(1, text, tokenizer.as_ref())?;
+        let logits = model.logits(std::slice::from_ref(&seq))?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        write_table(&mut out, model.head(), &seq.input_ids, &logits[0], tokenizer.as_ref())?;
+        return Ok(());
+    }
     let input: Box<dyn BufRead> = match &args.input {
         Some(path) => {
             Box::new(BufReader::new(std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?))
@@ -52,11 +94,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => Box::new(std::io::stdin().lock()),
     };
     match &args.output {
-        Some(path) => write_atomically(path, |out| infer_lines(&*model, input, out, args.batch))?,
+        Some(path) => write_atomically(path, |out| infer_lines(&*model, tokenizer.as_ref(), input, out, args.batch))?,
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            infer_lines(&*model, input, &mut out, args.batch)?;
+            infer_lines(&*model, tokenizer.as_ref(), input, &mut out, args.batch)?;
             out.flush()?;
         }
     }
@@ -131,26 +173,48 @@ struct LineJson {
     text: Option<String>,
 }
 
+/// `[CLS] text [SEP]` with token types 0, as HF's `tokenizer(text)` encodes one sequence (no truncation:
+/// a text longer than the model's positions is rejected with the line's number like any other sequence).
+pub fn encode_text(line: usize, text: &str, tokenizer: Option<&HostTokenizer>) -> Result<InputSeq, LineError> {
+    let bad = |message: String| LineError::Json { line, message };
+    let tokenizer =
+        tokenizer.ok_or_else(|| bad("`text` input needs a vocabulary: pass --vocab path/to/vocab.txt".into()))?;
+    let words = tokenizer.encode(text).map_err(|e| bad(format!("cannot tokenize `text`: {e}")))?;
+    let special = tokenizer.tokenizer().special();
+    let mut input_ids = Vec::with_capacity(words.len() + 2);
+    input_ids.push(special.cls);
+    input_ids.extend(words);
+    input_ids.push(special.sep);
+    Ok(InputSeq::ids(input_ids))
+}
+
 /// Parses one input line (`line` is 1-based, for the error).
-pub fn parse_line(line: usize, text: &str) -> Result<InputSeq, LineError> {
+pub fn parse_line(line: usize, text: &str, tokenizer: Option<&HostTokenizer>) -> Result<InputSeq, LineError> {
     let bad = |message: String| LineError::Json { line, message };
     if text.trim().is_empty() {
         return Err(bad("empty line; expected a JSON object such as {\"ids\": [101, 2023, 102]}".into()));
     }
     let json: LineJson = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    if json.text.is_some() {
-        return Err(bad(
-            "`text` input needs the WordPiece tokenizer, which this build does not have; give `ids`".into()
-        ));
+    match (json.ids, json.text) {
+        (Some(_), Some(_)) => Err(bad("give either `ids` or `text`, not both".into())),
+        (None, Some(text)) => {
+            if json.token_type_ids.is_some() || json.attention_mask.is_some() {
+                return Err(bad("`token_type_ids` and `attention_mask` go with `ids`, not with `text`".into()));
+            }
+            encode_text(line, &text, tokenizer)
+        }
+        (Some(input_ids), None) => {
+            Ok(InputSeq { input_ids, token_type_ids: json.token_type_ids, attention_mask: json.attention_mask })
+        }
+        (None, None) => Err(bad("missing `ids` (a list of token ids) or `text`".into())),
     }
-    let input_ids = json.ids.ok_or_else(|| bad("missing `ids` (a list of token ids)".into()))?;
-    Ok(InputSeq { input_ids, token_type_ids: json.token_type_ids, attention_mask: json.attention_mask })
 }
 
 /// Scores every line of `input` and writes one `{"logits": ...}` line per input line to `out`, `batch`
 /// lines at a time. Returns the number of lines scored.
 pub fn infer_lines(
     model: &dyn LogitsModel,
+    tokenizer: Option<&HostTokenizer>,
     input: impl BufRead,
     out: &mut dyn Write,
     batch: usize,
@@ -161,7 +225,7 @@ pub fn infer_lines(
     let mut done = 0;
     for (i, text) in input.lines().enumerate() {
         let text = text?;
-        pending.push(parse_line(i + 1, &text)?);
+        pending.push(parse_line(i + 1, &text, tokenizer)?);
         if pending.len() == batch {
             done += flush(model, &mut pending, first_line, out)?;
             first_line = i + 2;
@@ -196,6 +260,56 @@ fn flush(
     Ok(n)
 }
 
+/// A table for a person: one row per token (one per class for a sequence classifier).
+pub fn write_table(
+    out: &mut dyn Write,
+    head: HeadKind,
+    ids: &[u32],
+    logits: &Logits,
+    tokenizer: Option<&HostTokenizer>,
+) -> std::io::Result<()> {
+    let name = |id: u32| {
+        tokenizer.and_then(|t| t.tokenizer().id_to_token(id)).map_or_else(|| format!("#{id}"), str::to_string)
+    };
+    let argmax = |row: &[f32]| {
+        row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+    };
+    let width = ids.iter().map(|&id| name(id).chars().count()).max().unwrap_or(0).max(5);
+    match (head, logits) {
+        (HeadKind::ReplacedTokenDetection, Logits::ReplacedToken(values)) => {
+            writeln!(out, "{:<width$}  {:>8}  replaced?", "token", "logit")?;
+            for (&id, &logit) in ids.iter().zip(values) {
+                let verdict = if logit > 0.0 { "yes" } else { "no" };
+                writeln!(out, "{:<width$}  {logit:>8.3}  {verdict}", name(id))?;
+            }
+        }
+        (HeadKind::MaskedLm, Logits::MaskedLm { vocab_size, values }) => {
+            writeln!(out, "{:<width$}  {:<width$}  {:>8}", "token", "predicted", "logit")?;
+            for (&id, row) in ids.iter().zip(values.chunks_exact(*vocab_size)) {
+                let (best, logit) = argmax(row);
+                writeln!(out, "{:<width$}  {:<width$}  {logit:>8.3}", name(id), name(best as u32))?;
+            }
+        }
+        (HeadKind::SequenceClassification { .. }, Logits::SequenceClass(values)) => {
+            let (best, _) = argmax(values);
+            writeln!(out, "{:<8}  {:>8}", "class", "logit")?;
+            for (class, logit) in values.iter().enumerate() {
+                let mark = if class == best { "  <- predicted" } else { "" };
+                writeln!(out, "{class:<8}  {logit:>8.3}{mark}")?;
+            }
+        }
+        (HeadKind::TokenClassification { .. }, Logits::TokenClass { num_labels, values }) => {
+            writeln!(out, "{:<width$}  {:>5}  logits", "token", "class")?;
+            for (&id, row) in ids.iter().zip(values.chunks_exact(*num_labels)) {
+                let cells: Vec<String> = row.iter().map(|v| format!("{v:.3}")).collect();
+                writeln!(out, "{:<width$}  {:>5}  {}", name(id), argmax(row).0, cells.join(" "))?;
+            }
+        }
+        _ => writeln!(out, "{}", logits.to_json())?,
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,9 +319,13 @@ mod tests {
         load_model(&dir, GemmBackend::default()).expect("fixture model")
     }
 
+    fn vocab() -> HostTokenizer {
+        HostTokenizer::from_file(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/vocab.txt")).expect("vocab")
+    }
+
     fn run_on(input: &str, batch: usize) -> Result<String, String> {
         let mut out = Vec::new();
-        infer_lines(&*disc(), input.as_bytes(), &mut out, batch).map_err(|e| e.to_string())?;
+        infer_lines(&*disc(), None, input.as_bytes(), &mut out, batch).map_err(|e| e.to_string())?;
         Ok(String::from_utf8(out).expect("utf-8 output"))
     }
 
@@ -223,9 +341,10 @@ mod tests {
             let lens: Vec<usize> = lines.iter().map(|v| v["logits"].as_array().map_or(0, |a| a.len())).collect();
             assert_eq!(lens, [3, 4, 4]);
             // Masked padding does not change the real tokens' logits (same ids as line 1).
+            let (first, padded) = (&lines[0]["logits"], &lines[2]["logits"]);
             for pos in 0..3 {
-                let a = lines[0]["logits"][pos].as_f64().unwrap_or(f64::NAN);
-                let b = lines[2]["logits"][pos].as_f64().unwrap_or(f64::NAN);
+                let a = first[pos].as_f64().unwrap_or(f64::NAN);
+                let b = padded[pos].as_f64().unwrap_or(f64::NAN);
                 assert!((a - b).abs() < 1e-5, "position {pos}: {a} vs {b}");
             }
         }
@@ -244,17 +363,18 @@ mod tests {
                 format!("{ok}{{\"ids\": [{}]}}\n", vec!["5"; 65].join(",")),
                 "line 2: sequence of 65 tokens is longer than the model's 64 positions",
             ),
-            (format!("{{\"ids\": [2, -1]}}\n"), "line 1: invalid JSON: invalid value: integer `-1`, expected u32"),
+            ("{\"ids\": [2, -1]}\n".to_string(), "line 1: invalid JSON: invalid value: integer `-1`, expected u32"),
             (format!("{ok}{{\"input_ids\": [2]}}\n"), "line 2: invalid JSON: unknown field `input_ids`"),
             (format!("{ok}{{\"token_type_ids\": [0]}}\n"), "line 2: missing `ids`"),
+            ("{\"ids\": [2], \"text\": \"a\"}\n".to_string(), "line 1: give either `ids` or `text`"),
             (format!("{ok}\n{ok}"), "line 2: empty line"),
-            (format!("{{\"ids\": [2, 3], \"token_type_ids\": [0, 2]}}\n"), "line 1: token type id 2 at position 1"),
+            ("{\"ids\": [2, 3], \"token_type_ids\": [0, 2]}\n".to_string(), "line 1: token type id 2 at position 1"),
             (
-                format!("{{\"ids\": [2, 3], \"attention_mask\": [1]}}\n"),
+                "{\"ids\": [2, 3], \"attention_mask\": [1]}\n".to_string(),
                 "line 1: attention_mask has 1 values, input_ids has 2",
             ),
-            (format!("{{\"ids\": []}}\n"), "line 1: the sequence has no tokens"),
-            (format!("{{\"text\": \"hello\"}}\n"), "line 1: `text` input needs the WordPiece tokenizer"),
+            ("{\"ids\": []}\n".to_string(), "line 1: the sequence has no tokens"),
+            (format!("{ok}{{\"text\": \"hello\"}}\n"), "line 2: `text` input needs a vocabulary"),
             ("[1, 2]\n".to_string(), "line 1: invalid JSON"),
         ];
         for (input, want) in cases {
@@ -271,12 +391,48 @@ mod tests {
         let path = dir.path().join("out.jsonl");
         let model = disc();
         let bad = "{\"ids\": [2, 3]}\n{\"ids\": [2, 5000]}\n";
-        let err = write_atomically(&path, |out| infer_lines(&*model, bad.as_bytes(), out, 1));
+        let err = write_atomically(&path, |out| infer_lines(&*model, None, bad.as_bytes(), out, 1));
         assert!(err.is_err());
         assert!(!path.exists());
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "temporary file left behind");
         let good = "{\"ids\": [2, 3]}\n";
-        write_atomically(&path, |out| infer_lines(&*model, good.as_bytes(), out, 1)).expect("written");
+        write_atomically(&path, |out| infer_lines(&*model, None, good.as_bytes(), out, 1)).expect("written");
         assert_eq!(std::fs::read_to_string(&path).expect("output").lines().count(), 1);
+    }
+
+    #[test]
+    fn text_lines_are_cls_text_sep_like_hf() {
+        let tokenizer = vocab();
+        // BERT uncased: [CLS] 101, "hello" 7592, "world" 2088, [SEP] 102.
+        let seq = parse_line(1, "{\"text\": \"Hello world\"}", Some(&tokenizer)).expect("parses");
+        assert_eq!(seq.input_ids, [101, 7592, 2088, 102]);
+        let err = parse_line(3, "{\"text\": \"a\", \"attention_mask\": [1]}", Some(&tokenizer)).err();
+        assert!(err.map(|e| e.to_string()).unwrap_or_default().starts_with("line 3: `token_type_ids` and"));
+    }
+
+    #[test]
+    fn text_too_long_for_the_model_names_its_line() {
+        // 70 words + [CLS] + [SEP] = 72 ids for a model with 64 positions (length is checked before ids).
+        let tokenizer = vocab();
+        let long = vec!["the"; 70].join(" ");
+        let input = format!("{{\"ids\": [2, 3]}}\n{{\"text\": \"{long}\"}}\n");
+        let mut out = Vec::new();
+        let err = infer_lines(&*disc(), Some(&tokenizer), input.as_bytes(), &mut out, 8).err();
+        let err = err.map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(err, "line 2: sequence of 72 tokens is longer than the model's 64 positions");
+    }
+
+    #[test]
+    fn table_for_a_person() {
+        let tokenizer = vocab();
+        let logits = Logits::ReplacedToken(vec![-2.5, 0.75, -0.125]);
+        let mut out = Vec::new();
+        write_table(&mut out, HeadKind::ReplacedTokenDetection, &[101, 7592, 102], &logits, Some(&tokenizer))
+            .expect("written");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(
+            text,
+            "token     logit  replaced?\n[CLS]    -2.500  no\nhello     0.750  yes\n[SEP]    -0.125  no\n"
+        );
     }
 }

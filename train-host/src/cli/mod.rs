@@ -5,3 +5,6 @@ pub mod infer;
 pub mod tokenize;
 pub mod export;
 pub mod shard;
+pub mod eval;
+pub mod pretrain;
+pub mod quickstart;

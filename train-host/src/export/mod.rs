@@ -63,9 +63,19 @@ impl From<CheckpointError> for ExportError {
     }
 }
 
-/// The model file of `checkpoint`, with `vocab` (raw `vocab.txt`) and the tokenizer index built
-/// from it embedded when given.
-pub fn model_file_bytes(checkpoint: &HfCheckpoint, vocab: Option<&[u8]>) -> Result<Vec<u8>, ExportError> {
+/// What besides the weights goes into the file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras<'v> {
+    /// The raw `vocab.txt`, for on-device tokenization.
+    pub vocab: Option<&'v [u8]>,
+    /// Also the prebuilt tokenizer index (about 20 bytes per token: 0.6 MB for BERT's vocab), so the
+    /// device needs neither RAM nor build-time tooling for it.
+    pub tokenizer_index: bool,
+}
+
+/// The model file of `checkpoint` with `extras`.
+pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec<u8>, ExportError> {
+    let vocab = extras.vocab;
     if checkpoint.head == HeadKind::MaskedLm {
         if let Some(head) = checkpoint.tensors.get("generator_lm_head.weight") {
             let word = checkpoint.tensors.get("electra.embeddings.word_embeddings.weight");
@@ -74,12 +84,14 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, vocab: Option<&[u8]>) -> Resu
             }
         }
     }
+    // The index is built even when not embedded: the device will build the same one, so the vocab
+    // must be able to back a tokenizer either way.
     let index = match vocab {
         Some(vocab) => {
             let mut index = vec![0u32; electra_core::tokenizer::index_len(vocab)];
             electra_core::tokenizer::build_index(vocab, &mut index).map_err(ExportError::Vocab)?;
             electra_core::tokenizer::Tokenizer::new(vocab, &index).map_err(ExportError::Vocab)?;
-            Some(index)
+            extras.tokenizer_index.then_some(index)
         }
         None => None,
     };
@@ -99,17 +111,24 @@ pub struct ExportSummary {
     pub bytes: usize,
     pub head: HeadKind,
     pub vocab_embedded: bool,
+    pub tokenizer_index_embedded: bool,
 }
 
 /// Loads the HF checkpoint in `model_dir`, writes its model file to `out` (atomically: a
-/// temporary file in the same directory, synced, then renamed), with `vocab` embedded if given.
-pub fn export(model_dir: &Path, out: &Path, vocab: Option<&Path>) -> Result<ExportSummary, ExportError> {
+/// temporary file in the same directory, synced, then renamed), with `vocab` embedded if given and
+/// its tokenizer index too if `tokenizer_index`.
+pub fn export(
+    model_dir: &Path,
+    out: &Path,
+    vocab: Option<&Path>,
+    tokenizer_index: bool,
+) -> Result<ExportSummary, ExportError> {
     let checkpoint = HfCheckpoint::load(model_dir)?;
     let vocab_bytes = match vocab {
         Some(path) => Some(std::fs::read(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?),
         None => None,
     };
-    let bytes = model_file_bytes(&checkpoint, vocab_bytes.as_deref())?;
+    let bytes = model_file_bytes(&checkpoint, Extras { vocab: vocab_bytes.as_deref(), tokenizer_index })?;
     // The exact bytes must pass the device-side checks before they replace anything.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
@@ -120,6 +139,7 @@ pub fn export(model_dir: &Path, out: &Path, vocab: Option<&Path>) -> Result<Expo
         bytes: bytes.len(),
         head: checkpoint.head,
         vocab_embedded: vocab.is_some(),
+        tokenizer_index_embedded: vocab.is_some() && tokenizer_index,
     })
 }
 

@@ -88,6 +88,7 @@ pub fn cross_entropy_mean(logits: &[f32], classes: usize, labels: &[i64]) -> Res
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -19,6 +19,10 @@ pub trait LogitsModel: Sync {
     fn head(&self) -> HeadKind;
     /// Logits for every sequence, in order; a rejected sequence is [`InferError::Sequence`] with its index.
     fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError>;
+    /// The `vocab.txt` bytes the model carries, if any (an int8 model file can embed one).
+    fn embedded_vocab(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl LogitsModel for FloatModel {

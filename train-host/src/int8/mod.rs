@@ -88,7 +88,7 @@ pub struct Arena {
 impl Arena {
     /// Room for `seq_len` tokens in the fast plan for `workers` workers ([`ArenaOptions::fast`]).
     pub fn for_model(model: &Model, seq_len: usize, workers: usize) -> Self {
-        Self::with_len(model.arena_bytes_for(seq_len, ArenaOptions::fast(workers)))
+        Self::with_len(model.arena_bytes_with(seq_len, ArenaOptions::fast(workers)))
     }
 
     pub fn with_len(len: usize) -> Self {
@@ -161,6 +161,10 @@ impl LogitsModel for Int8Model {
         &self.config
     }
 
+    fn embedded_vocab(&self) -> Option<&[u8]> {
+        self.vocab()
+    }
+
     fn head(&self) -> HeadKind {
         self.head
     }
@@ -173,7 +177,7 @@ impl LogitsModel for Int8Model {
             .enumerate()
             .map(|(index, seq)| {
                 let t = seq.input_ids.len();
-                let mut arena = Arena::with_len(model.arena_bytes_for(t, ArenaOptions::fast(1)));
+                let mut arena = Arena::with_len(model.arena_bytes_with(t, ArenaOptions::fast(1)));
                 let logits = model
                     .run_masked(
                         &seq.input_ids,

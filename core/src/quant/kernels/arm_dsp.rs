@@ -113,14 +113,29 @@ mod op {
 
 use op::*;
 
+/// Four int8 at `row[p..p + 4]` as one little-endian word: a single `LDR` (Cortex-M4/M7 load
+/// unaligned words), where assembling bytes costs four `LDRB` and three `ORR`.
 #[inline(always)]
-fn word_i8(s: &[i8], at: usize) -> u32 {
-    u32::from_le_bytes([s[at] as u8, s[at + 1] as u8, s[at + 2] as u8, s[at + 3] as u8])
+fn word_i8(row: &[i8], p: usize) -> u32 {
+    assert!(p + 4 <= row.len());
+    // SAFETY: the four bytes are in `row` (checked above; the check folds away in the loops, where
+    // `p + 4 ≤ k4 ≤ row.len()`); `read_unaligned` has no alignment requirement.
+    u32::from_le(unsafe { core::ptr::read_unaligned(row.as_ptr().add(p) as *const u32) })
 }
 
+/// Two int16 at `row[p..p + 2]` as one word, the first in the low half.
 #[inline(always)]
-fn word_i16(s: &[i16], at: usize) -> u32 {
-    (s[at] as u16 as u32) | ((s[at + 1] as u16 as u32) << 16)
+fn word_i16(row: &[i16], p: usize) -> u32 {
+    assert!(p + 2 <= row.len());
+    // SAFETY: as in `word_i8`.
+    u32::from_le(unsafe { core::ptr::read_unaligned(row.as_ptr().add(p) as *const u32) })
+}
+
+/// Rows `first..first + N` of a row-major operand, each cut to its first `k` values (one bounds
+/// check per row, none in the inner loop).
+#[inline(always)]
+fn rows<T, const N: usize>(m: &[T], first: usize, ld: usize, k: usize) -> [&[T]; N] {
+    core::array::from_fn(|r| &m[(first + r) * ld..(first + r) * ld + k])
 }
 
 /// `MR × NR` outputs of the int8 product, starting at rows `i0` of `a` and `j0` of `b`.
@@ -136,6 +151,8 @@ fn tile_i8<const MR: usize, const NR: usize>(
     c: &mut [i32],
     ldc: usize,
 ) {
+    let a_rows: [&[i8]; MR] = rows(a, i0, lda, k);
+    let b_rows: [&[i8]; NR] = rows(b, j0, ldb, k);
     let mut acc = [[0i32; NR]; MR];
     let k4 = k / 4 * 4;
     let mut p = 0;
@@ -143,12 +160,12 @@ fn tile_i8<const MR: usize, const NR: usize>(
         let mut b02 = [0u32; NR];
         let mut b13 = [0u32; NR];
         for j in 0..NR {
-            let w = word_i8(b, (j0 + j) * ldb + p);
+            let w = word_i8(b_rows[j], p);
             b02[j] = sxtb16(w);
             b13[j] = sxtb16_ror8(w);
         }
         for i in 0..MR {
-            let w = word_i8(a, (i0 + i) * lda + p);
+            let w = word_i8(a_rows[i], p);
             let (a02, a13) = (sxtb16(w), sxtb16_ror8(w));
             for j in 0..NR {
                 acc[i][j] = smlad(a13, b13[j], smlad(a02, b02[j], acc[i][j]));
@@ -158,11 +175,8 @@ fn tile_i8<const MR: usize, const NR: usize>(
     }
     for i in 0..MR {
         for j in 0..NR {
-            let mut sum = acc[i][j];
-            for q in k4..k {
-                sum += a[(i0 + i) * lda + q] as i32 * b[(j0 + j) * ldb + q] as i32;
-            }
-            c[(i0 + i) * ldc + j0 + j] = sum;
+            let tail = a_rows[i][k4..].iter().zip(&b_rows[j][k4..]).map(|(&x, &y)| x as i32 * y as i32);
+            c[(i0 + i) * ldc + j0 + j] = acc[i][j] + tail.sum::<i32>();
         }
     }
 }
@@ -180,6 +194,8 @@ fn tile_i16<const MR: usize, const NR: usize>(
     c: &mut [i32],
     ldc: usize,
 ) {
+    let a_rows: [&[i16]; MR] = rows(a, i0, lda, k);
+    let b_rows: [&[i8]; NR] = rows(b, j0, ldb, k);
     let mut acc = [[0i32; NR]; MR];
     let k4 = k / 4 * 4;
     let mut p = 0;
@@ -187,13 +203,12 @@ fn tile_i16<const MR: usize, const NR: usize>(
         let mut b02 = [0u32; NR];
         let mut b13 = [0u32; NR];
         for j in 0..NR {
-            let w = word_i8(b, (j0 + j) * ldb + p);
+            let w = word_i8(b_rows[j], p);
             b02[j] = sxtb16(w);
             b13[j] = sxtb16_ror8(w);
         }
         for i in 0..MR {
-            let row = (i0 + i) * lda + p;
-            let (a01, a23) = (word_i16(a, row), word_i16(a, row + 2));
+            let (a01, a23) = (word_i16(a_rows[i], p), word_i16(a_rows[i], p + 2));
             let (a02, a13) = (pkhbt(a01, a23), pkhtb(a23, a01));
             for j in 0..NR {
                 acc[i][j] = smlad(a13, b13[j], smlad(a02, b02[j], acc[i][j]));
@@ -203,11 +218,8 @@ fn tile_i16<const MR: usize, const NR: usize>(
     }
     for i in 0..MR {
         for j in 0..NR {
-            let mut sum = acc[i][j];
-            for q in k4..k {
-                sum += a[(i0 + i) * lda + q] as i32 * b[(j0 + j) * ldb + q] as i32;
-            }
-            c[(i0 + i) * ldc + j0 + j] = sum;
+            let tail = a_rows[i][k4..].iter().zip(&b_rows[j][k4..]).map(|(&x, &y)| x as i32 * y as i32);
+            c[(i0 + i) * ldc + j0 + j] = acc[i][j] + tail.sum::<i32>();
         }
     }
 }

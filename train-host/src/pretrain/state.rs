@@ -1,0 +1,291 @@
+//! The run's checkpoint: `OUT/checkpoint-latest/` holds
+//!
+//! - `discriminator/` and `generator/`: HF checkpoints (`ElectraForPreTraining`, `ElectraForMaskedLM`),
+//! - `trainer_state.safetensors`: the AdamW moments, `optimizer.m.<param>` and `optimizer.v.<param>`,
+//! - `trainer_state.json`: step, data position, RNG state, optimizer step count, the run's settings.
+//!
+//! The directory is replaced as a whole ([`crate::checkpoint::atomic`]), so it always holds one consistent step.
+
+use super::backend::{AdamW, AdamWConfig, ElectraPretraining, ParamSet, TrainRng};
+use super::PretrainError;
+use crate::checkpoint::atomic::{recover_dir, sync_dir, write_dir_atomically, write_file_synced};
+use crate::checkpoint::{safetensors_bytes, write_hf_checkpoint_files, CheckpointError, HfCheckpoint, NamedTensor};
+use electra_core::{ElectraConfig, HeadKind};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Version of `trainer_state.json`; a reader refuses others.
+pub const STATE_FORMAT: u32 = 1;
+pub const CHECKPOINT_DIR: &str = "checkpoint-latest";
+pub const DISCRIMINATOR_DIR: &str = "discriminator";
+pub const GENERATOR_DIR: &str = "generator";
+pub const STATE_JSON: &str = "trainer_state.json";
+pub const STATE_TENSORS: &str = "trainer_state.safetensors";
+const M_PREFIX: &str = "optimizer.m.";
+const V_PREFIX: &str = "optimizer.v.";
+
+/// Everything that fixes a run's trajectory. A resumed run must use exactly these.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub generator: ElectraConfig,
+    pub discriminator: ElectraConfig,
+    /// Total optimizer steps; the learning-rate schedule decays to 0 at this step.
+    pub steps: u64,
+    /// Sequences per step on each process.
+    pub batch_size: usize,
+    /// Seeds the initial weights, the data order and the masking/sampling RNG.
+    pub seed: u64,
+    pub lr: f32,
+    pub warmup_steps: u64,
+    pub weight_decay: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Global gradient-norm clipping threshold; `None` turns clipping off.
+    pub clip_norm: Option<f32>,
+    /// torch's AdamW divides the moments by `1 - beta^t`; ELECTRA's optimizer does not.
+    pub bias_correction: bool,
+    /// Weight of the discriminator's RTD loss: loss = MLM + disc_weight × RTD.
+    pub disc_weight: f32,
+    /// Processes training together (data-parallel ranks).
+    pub world_size: usize,
+}
+
+/// ELECTRA's learning rate for ELECTRA-Small.
+pub const DEFAULT_LR: f32 = 5e-4;
+/// ELECTRA's warmup (10,000 steps of a 1M-step run), capped for short runs at a tenth of the steps.
+pub const DEFAULT_MAX_WARMUP: u64 = 10_000;
+pub const DEFAULT_DISC_WEIGHT: f32 = 50.0;
+
+impl RunConfig {
+    /// ELECTRA's pre-training settings (`configure_pretraining.py`): lr 5e-4, warmup min(10000, steps / 10),
+    /// AdamW β (0.9, 0.999), ε 1e-6, weight decay 0.01, no bias correction, clipping at 1, RTD weight 50; seed 0.
+    pub fn electra(models: super::ModelPair, steps: u64, batch_size: usize) -> Self {
+        let adam = AdamWConfig::electra();
+        Self {
+            generator: models.generator,
+            discriminator: models.discriminator,
+            steps,
+            batch_size,
+            seed: 0,
+            lr: DEFAULT_LR,
+            warmup_steps: DEFAULT_MAX_WARMUP.min(steps / 10),
+            weight_decay: adam.weight_decay,
+            beta1: adam.beta1,
+            beta2: adam.beta2,
+            eps: adam.eps,
+            clip_norm: adam.clip_norm,
+            bias_correction: adam.bias_correction,
+            disc_weight: DEFAULT_DISC_WEIGHT,
+            world_size: 1,
+        }
+    }
+}
+
+/// Which data the run reads, to refuse resuming on other shards.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataIdentity {
+    pub dir: PathBuf,
+    /// The shard manifest's `run_fingerprint`.
+    pub run_fingerprint: String,
+    pub vocab_sha256: String,
+    pub seq_len: usize,
+    pub rows: u64,
+}
+
+/// Where training stands after `step` optimizer steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub step: u64,
+    /// The data position of the next batch: `batch_in_epoch` batches of `epoch` are consumed.
+    pub epoch: u64,
+    pub batch_in_epoch: u64,
+    /// Training seconds so far, over all sessions.
+    pub elapsed_seconds: f64,
+    /// Real (non-padding) tokens trained on so far, all ranks.
+    pub tokens_seen: u64,
+}
+
+/// `trainer_state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerStateJson {
+    pub format: u32,
+    pub progress: Progress,
+    /// The masking/sampling RNG, each word as 16 hex digits (JSON numbers lose bits above 2^53).
+    pub rng_state: Vec<String>,
+    /// AdamW's step count `t` (the bias-correction exponent).
+    pub optimizer_t: u64,
+    pub config: RunConfig,
+    pub data: DataIdentity,
+}
+
+/// A checkpoint read back: the model, optimizer and RNG exactly as they were, and where training stood.
+pub struct LoadedCheckpoint {
+    pub dir: PathBuf,
+    pub model: ElectraPretraining,
+    pub optimizer: AdamW,
+    pub rng: TrainRng,
+    pub state: TrainerStateJson,
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> PretrainError {
+    PretrainError::BadFile { path: path.to_path_buf(), message: message.into() }
+}
+
+/// The checkpoint directory of the run in `out_dir`.
+pub fn checkpoint_dir(out_dir: &Path) -> PathBuf {
+    out_dir.join(CHECKPOINT_DIR)
+}
+
+/// The tensors of a blob laid out as `params` (AdamW's moments), named `<prefix><parameter name>`.
+fn moment_tensors(params: &ParamSet, blob: &[f32], prefix: &str) -> Vec<NamedTensor> {
+    params
+        .entries()
+        .iter()
+        .map(|e| (format!("{prefix}{}", e.name), e.shape.clone(), blob[e.offset..e.offset + e.len].to_vec()))
+        .collect()
+}
+
+fn make_subdir(dir: &Path) -> Result<(), CheckpointError> {
+    std::fs::create_dir(dir).map_err(|source| CheckpointError::Io { path: dir.to_path_buf(), source })
+}
+
+/// Writes `OUT/checkpoint-latest` atomically and returns its path. Nothing is replaced unless every file was
+/// written and flushed; a non-finite weight refuses the save and keeps the previous checkpoint.
+pub fn save_checkpoint(
+    out_dir: &Path,
+    model: &ElectraPretraining,
+    optimizer: &AdamW,
+    rng: &TrainRng,
+    state: &TrainerStateJson,
+    vocab_txt: &[u8],
+) -> Result<PathBuf, PretrainError> {
+    let dest = checkpoint_dir(out_dir);
+    let mut moments = moment_tensors(model.params(), &optimizer.m, M_PREFIX);
+    moments.extend(moment_tensors(model.params(), &optimizer.v, V_PREFIX));
+    let mut json = state.clone();
+    json.rng_state = rng.state().iter().map(|w| format!("{w:016x}")).collect();
+    json.optimizer_t = optimizer.t;
+    write_dir_atomically(&dest, |tmp: &Path| -> Result<(), PretrainError> {
+        for (sub, config, head, tensors) in [
+            (
+                DISCRIMINATOR_DIR,
+                &state.config.discriminator,
+                HeadKind::ReplacedTokenDetection,
+                model.discriminator_tensors(),
+            ),
+            (GENERATOR_DIR, &state.config.generator, HeadKind::MaskedLm, model.generator_tensors()),
+        ] {
+            let dir = tmp.join(sub);
+            make_subdir(&dir)?;
+            write_hf_checkpoint_files(&dir, config, head, &tensors, vocab_txt)?;
+            sync_dir(&dir)?;
+        }
+        let tensors_path = tmp.join(STATE_TENSORS);
+        if let Some((name, _, _)) = moments.iter().find(|(_, _, d)| d.iter().any(|x| !x.is_finite())) {
+            return Err(CheckpointError::NonFinite { tensor: name.clone() }.into());
+        }
+        write_file_synced(&tensors_path, &safetensors_bytes(&tensors_path, &moments)?)?;
+        let json_path = tmp.join(STATE_JSON);
+        let mut text = serde_json::to_string_pretty(&json).map_err(|e| bad(&json_path, e.to_string()))?;
+        text.push('\n');
+        write_file_synced(&json_path, text.as_bytes())?;
+        Ok(())
+    })?;
+    Ok(dest)
+}
+
+/// Reads `trainer_state.json` of a checkpoint directory.
+pub fn read_state_json(dir: &Path) -> Result<TrainerStateJson, PretrainError> {
+    let path = dir.join(STATE_JSON);
+    let text = std::fs::read_to_string(&path).map_err(|source| PretrainError::Io { path: path.clone(), source })?;
+    let state: TrainerStateJson = serde_json::from_str(&text).map_err(|e| bad(&path, e.to_string()))?;
+    if state.format != STATE_FORMAT {
+        return Err(bad(&path, format!("trainer state format {} (this build reads {STATE_FORMAT})", state.format)));
+    }
+    Ok(state)
+}
+
+fn parse_rng(path: &Path, words: &[String]) -> Result<TrainRng, PretrainError> {
+    let mut state = Vec::with_capacity(words.len());
+    for w in words {
+        state.push(u64::from_str_radix(w, 16).map_err(|e| bad(path, format!("rng_state word `{w}`: {e}")))?);
+    }
+    rng_from_words(&state).ok_or_else(|| bad(path, format!("rng_state has {} words", words.len())))
+}
+
+/// Loads `OUT/checkpoint-latest` after repairing what a kill during a save left behind. `Ok(None)`: no checkpoint.
+pub fn load_checkpoint(out_dir: &Path) -> Result<Option<LoadedCheckpoint>, PretrainError> {
+    let dir = checkpoint_dir(out_dir);
+    if !recover_dir(&dir)? {
+        return Ok(None);
+    }
+    let state = read_state_json(&dir)?;
+    let json_path = dir.join(STATE_JSON);
+    let disc = HfCheckpoint::load(&dir.join(DISCRIMINATOR_DIR))?;
+    let gen = HfCheckpoint::load(&dir.join(GENERATOR_DIR))?;
+    for (what, saved, file) in [
+        ("discriminator", &state.config.discriminator, &disc.config),
+        ("generator", &state.config.generator, &gen.config),
+    ] {
+        if saved != file {
+            return Err(bad(&json_path, format!("the {what} config.json does not match the run's config")));
+        }
+    }
+    let model = ElectraPretraining::from_tensors(state.config.generator, state.config.discriminator, &gen, &disc)
+        .map_err(|e| bad(&dir, e.to_string()))?;
+    let tensors_path = dir.join(STATE_TENSORS);
+    let moments = read_moments(&tensors_path)?;
+    let optimizer = restore_optimizer(&state.config, model.params(), &moments, state.optimizer_t)
+        .map_err(|message| bad(&tensors_path, message))?;
+    let rng = parse_rng(&json_path, &state.rng_state)?;
+    Ok(Some(LoadedCheckpoint { dir, model, optimizer, rng, state }))
+}
+
+fn read_moments(path: &Path) -> Result<std::collections::BTreeMap<String, crate::checkpoint::Tensor>, PretrainError> {
+    let bytes = std::fs::read(path).map_err(|source| PretrainError::Io { path: path.to_path_buf(), source })?;
+    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (name, view) in file.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(bad(path, format!("tensor `{name}` is {:?}, optimizer moments are F32", view.dtype())));
+        }
+        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        out.insert(name, crate::checkpoint::Tensor { shape: view.shape().to_vec(), data });
+    }
+    Ok(out)
+}
+
+/// A moment blob of `params`' layout from `<prefix><name>` tensors; every parameter must be there.
+fn moment_blob(
+    params: &ParamSet,
+    moments: &std::collections::BTreeMap<String, crate::checkpoint::Tensor>,
+    prefix: &str,
+) -> Result<Vec<f32>, String> {
+    let mut blob = vec![0.0f32; params.len()];
+    for e in params.entries() {
+        let key = format!("{prefix}{}", e.name);
+        let tensor = moments.get(&key).ok_or_else(|| format!("no tensor `{key}`"))?;
+        if tensor.shape != e.shape {
+            return Err(format!("tensor `{key}` has shape {:?}, the parameter has {:?}", tensor.shape, e.shape));
+        }
+        blob[e.offset..e.offset + e.len].copy_from_slice(&tensor.data);
+    }
+    Ok(blob)
+}
+
+/// AdamW exactly as it was saved: its moments and step count.
+fn restore_optimizer(
+    config: &RunConfig,
+    params: &ParamSet,
+    moments: &std::collections::BTreeMap<String, crate::checkpoint::Tensor>,
+    t: u64,
+) -> Result<AdamW, String> {
+    let m = moment_blob(params, moments, M_PREFIX)?;
+    let v = moment_blob(params, moments, V_PREFIX)?;
+    AdamW::from_state(super::trainer::adamw_config(config), params, m, v, t).map_err(|e| e.to_string())
+}
+
+fn rng_from_words(words: &[u64]) -> Option<TrainRng> {
+    Some(TrainRng::from_state(words.try_into().ok()?))
+}
