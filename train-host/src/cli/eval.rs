@@ -1,8 +1,8 @@
 //! `electra eval`: replaced-token detection quality of a pre-trained discriminator on held-out shards.
 //!
-//! The replacements come from the run's own generator, so `--model` names a checkpoint directory holding
-//! `discriminator/` and `generator/` (such as `OUT/checkpoint-latest`), or a discriminator directory with
-//! `../generator/` beside it.
+//! The replacements come from the run's own generator, so `--model` names a run's output directory, a checkpoint
+//! directory holding `discriminator/` and `generator/` (such as `OUT/checkpoint-latest`), or a discriminator
+//! directory with `../generator/` beside it.
 
 use crate::pretrain::evaluate::{evaluate, format_table, load_pair, EvalOptions, EvalReport};
 use crate::pretrain::trainer::{objective_for_vocab, open_data};
@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Checkpoint directory with `discriminator/` and `generator/`, or a discriminator with `../generator/`.
+    /// A run's --out directory, a checkpoint directory with `discriminator/` and `generator/`, or a discriminator
+    /// directory with `../generator/` beside it.
     #[arg(long)]
     pub model: PathBuf,
     /// Shard directory of `electra shard` to evaluate on (held-out data).

@@ -122,9 +122,11 @@ pub fn run_pretrain(args: &Args) -> anyhow::Result<RunSummary> {
         None => BUNDLED_VOCAB.to_vec(),
     };
     let (config, data_dir) = if args.resume {
-        let dir = state::checkpoint_dir(&args.out);
-        crate::checkpoint::atomic::recover_dir(&dir)?;
-        let saved = state::read_state_json(&dir)
+        if world.is_root() {
+            state::recover_checkpoint(&args.out)?;
+        }
+        world.barrier();
+        let saved = state::read_state_json(&state::checkpoint_dir(&args.out))
             .with_context(|| format!("--resume: no readable checkpoint in {}", args.out.display()))?;
         let data_dir = args.data.clone().unwrap_or(saved.data.dir.clone());
         (apply_args(args, saved.config)?, data_dir)

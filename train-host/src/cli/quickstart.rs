@@ -251,7 +251,7 @@ const SAMPLE_REPLACED: (&str, &str) = ("congress", "banana");
 /// Step 4: the trained discriminator as an int8 model file (vocab embedded), as firmware loads it.
 fn export_discriminator(disc_dir: &Path, out: &Path) -> anyhow::Result<PathBuf> {
     let path = out.join("discriminator.int8.electra");
-    let summary = crate::export::export(disc_dir, &path, Some(&disc_dir.join("vocab.txt")))?;
+    let summary = crate::export::export(disc_dir, &path, Some(&disc_dir.join("vocab.txt")), false)?;
     println!("   {} ({} bytes)", summary.out.display(), summary.bytes);
     Ok(path)
 }

@@ -42,10 +42,13 @@ pub struct EvalReport {
 }
 
 /// The generator and discriminator directories that belong to `dir`: `dir/{discriminator,generator}` (a run's
-/// checkpoint directory), or `dir` itself as the discriminator with `dir/../generator` beside it.
+/// checkpoint directory), the same under `dir/checkpoint-latest` (a run's output directory), or `dir` itself as the
+/// discriminator with `dir/../generator` beside it.
 pub fn model_dirs(dir: &Path) -> Result<(PathBuf, PathBuf), PretrainError> {
-    if dir.join(DISCRIMINATOR_DIR).join("config.json").exists() {
-        return Ok((dir.join(DISCRIMINATOR_DIR), dir.join(GENERATOR_DIR)));
+    for checkpoint in [dir.to_path_buf(), super::state::checkpoint_dir(dir)] {
+        if checkpoint.join(DISCRIMINATOR_DIR).join("config.json").exists() {
+            return Ok((checkpoint.join(DISCRIMINATOR_DIR), checkpoint.join(GENERATOR_DIR)));
+        }
     }
     if dir.join("config.json").exists() {
         if let Some(parent) = dir.parent() {
@@ -231,6 +234,24 @@ mod tests {
         let confident = (1.0 + 2.0 * (-15.0f64).exp()).ln();
         assert!((loss - (3.0f64.ln() + confident)).abs() < 1e-12);
         assert_eq!(hits, 1);
+    }
+
+    #[test]
+    fn finds_the_generator_beside_the_discriminator() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let ckpt = root.path().join("checkpoint-latest");
+        for sub in [DISCRIMINATOR_DIR, GENERATOR_DIR] {
+            std::fs::create_dir_all(ckpt.join(sub))?;
+            std::fs::write(ckpt.join(sub).join("config.json"), "{}")?;
+        }
+        let expected = (ckpt.join(DISCRIMINATOR_DIR), ckpt.join(GENERATOR_DIR));
+        assert_eq!(model_dirs(root.path())?, expected);
+        assert_eq!(model_dirs(&ckpt)?, expected);
+        assert_eq!(model_dirs(&ckpt.join(DISCRIMINATOR_DIR))?, expected);
+        std::fs::remove_dir_all(ckpt.join(GENERATOR_DIR))?;
+        let err = model_dirs(&ckpt.join(DISCRIMINATOR_DIR)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("needs a discriminator and the generator"), "{err}");
+        Ok(())
     }
 
     #[test]

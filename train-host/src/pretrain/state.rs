@@ -214,10 +214,16 @@ fn parse_rng(path: &Path, words: &[String]) -> Result<TrainRng, PretrainError> {
     rng_from_words(&state).ok_or_else(|| bad(path, format!("rng_state has {} words", words.len())))
 }
 
-/// Loads `OUT/checkpoint-latest` after repairing what a kill during a save left behind. `Ok(None)`: no checkpoint.
+/// Repairs what a kill during a save left behind in `out_dir` (see [`recover_dir`]); one process at a time.
+/// Returns whether a checkpoint exists.
+pub fn recover_checkpoint(out_dir: &Path) -> Result<bool, PretrainError> {
+    Ok(recover_dir(&checkpoint_dir(out_dir))?)
+}
+
+/// Loads `OUT/checkpoint-latest` (call [`recover_checkpoint`] first). `Ok(None)`: no checkpoint.
 pub fn load_checkpoint(out_dir: &Path) -> Result<Option<LoadedCheckpoint>, PretrainError> {
     let dir = checkpoint_dir(out_dir);
-    if !recover_dir(&dir)? {
+    if !dir.exists() {
         return Ok(None);
     }
     let state = read_state_json(&dir)?;

@@ -258,6 +258,11 @@ impl Trainer {
         vocab_txt: Vec<u8>,
         mut world: World,
     ) -> Result<Self, PretrainError> {
+        // Rank 0 alone repairs an interrupted save; the others wait, then every rank reads the same files.
+        if world.is_root() {
+            state::recover_checkpoint(out_dir)?;
+        }
+        world.barrier();
         let loaded = state::load_checkpoint(out_dir)?
             .ok_or_else(|| PretrainError::NothingToResume { dir: out_dir.to_path_buf() })?;
         let json_path = loaded.dir.join(state::STATE_JSON);
