@@ -70,6 +70,8 @@ pub enum ReaderError {
     ForeignShard { path: PathBuf, reason: String },
     /// A shard holds a different number of rows than the manifest says.
     RowCountMismatch { path: PathBuf, manifest: u64, file: u64 },
+    /// A shard's bytes do not hash to the sha256 the manifest lists (see [`ShardReader::verify_checksums`]).
+    ChecksumMismatch { path: PathBuf, manifest: String, file: String },
     /// A row breaks the format (too long, id outside the vocabulary, bad segment offset).
     BadRow { path: PathBuf, row: u64, reason: String },
     /// The request cannot be served (batch size 0, rank not below world size, fewer rows than ranks).
@@ -100,6 +102,11 @@ impl fmt::Display for ReaderError {
             ReaderError::RowCountMismatch { path, manifest, file } => {
                 write!(f, "{} holds {file} rows, but the manifest lists {manifest}", path.display())
             }
+            ReaderError::ChecksumMismatch { path, manifest, file } => write!(
+                f,
+                "{} has sha256 {file}, but the manifest lists {manifest}: the file changed after it was written",
+                path.display()
+            ),
             ReaderError::BadRow { path, row, reason } => write!(f, "{} row {row}: {reason}", path.display()),
             ReaderError::InvalidRequest { reason } => write!(f, "cannot make batches: {reason}"),
         }
@@ -192,6 +199,23 @@ impl ShardReader {
         }
         let total_rows = units.iter().map(|u| u.rows).sum();
         Ok(ShardReader { manifest, shards, units, total_rows, shuffle_rows: DEFAULT_SHUFFLE_ROWS })
+    }
+
+    /// Hashes every shard and compares with the manifest's sha256 (reads all the data once; `open` only
+    /// reads footers, which catches truncated and foreign files but not bytes changed in the middle).
+    pub fn verify_checksums(&self) -> Result<(), ReaderError> {
+        for (shard, entry) in self.shards.iter().zip(&self.manifest.shards) {
+            let (sha, _) = crate::shard::sha256_file(&shard.path)
+                .map_err(|source| ReaderError::Io { path: shard.path.clone(), source })?;
+            if sha != entry.sha256 {
+                return Err(ReaderError::ChecksumMismatch {
+                    path: shard.path.clone(),
+                    manifest: entry.sha256.clone(),
+                    file: sha,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Rows held in each rank's shuffle buffer (at least 1).

@@ -233,6 +233,17 @@ fn truncated_or_foreign_parquet_gets_a_clear_error() {
     let e = open_err(d.path(), T);
     assert!(matches!(e, ReaderError::Io { .. }) && e.to_string().contains(name), "{e}");
 
+    // A byte changed in the middle: the footer still reads, the checksum does not match.
+    let d = copy_fixture();
+    assert!(ShardReader::open(d.path(), &fixture().1, T).unwrap().verify_checksums().is_ok());
+    let f = d.path().join(name);
+    let mut bytes = std::fs::read(&f).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&f, bytes).unwrap();
+    let e = ShardReader::open(d.path(), &fixture().1, T).unwrap().verify_checksums().unwrap_err();
+    assert!(matches!(e, ReaderError::ChecksumMismatch { .. }) && e.to_string().contains(name), "{e}");
+
     // Manifest that lies about the row count, and one that is not JSON.
     let d = copy_fixture();
     let mpath = d.path().join("manifest.json");
