@@ -11,7 +11,6 @@
 
 use electra_core::model_file::Model;
 use electra_core::quant::MIN_ROWS_PER_BLOCK;
-use electra_core::tokenizer::{build_index, index_len};
 use electra_core::HeadKind;
 use std::env;
 use std::fmt::Write as _;
@@ -69,11 +68,7 @@ fn main() {
     let max_seq_len = number_setting("ELECTRA_MAX_SEQ_LEN", DEFAULT_MAX_SEQ_LEN);
     let arena_rows = number_setting("ELECTRA_ARENA_ROWS", MIN_ROWS_PER_BLOCK);
     let text = setting("ELECTRA_TEXT").unwrap_or_else(|| DEFAULT_TEXT.to_string());
-    let checked = check_model(&model_path, &model_bytes, max_seq_len, arena_rows);
-    // The tokenizer index, little-endian u32 words, for `include_bytes!` into flash; empty when the model file
-    // carries its own.
-    let index_bytes: Vec<u8> = checked.host_built_index.iter().flat_map(|w| w.to_le_bytes()).collect();
-    fs::write(out.join("vocab_index.bin"), index_bytes).unwrap_or_else(|e| fail(format!("OUT_DIR: {e}")));
+    let arena_bytes = check_model(&model_path, &model_bytes, max_seq_len, arena_rows);
 
     // The firmware embeds the file with `include_bytes!(env!("ELECTRA_FIRMWARE_MODEL"))`.
     println!("cargo:rustc-env=ELECTRA_FIRMWARE_MODEL={}", model_path.display());
@@ -91,23 +86,13 @@ fn main() {
         config,
         "/// `Model::arena_bytes_for(MAX_SEQ_LEN, ARENA_ROWS, 1)` of this model, computed by the core on the host."
     );
-    let _ = writeln!(config, "pub const ARENA_BYTES: usize = {};", checked.arena_bytes);
+    let _ = writeln!(config, "pub const ARENA_BYTES: usize = {arena_bytes};");
     fs::write(out.join("firmware_config.rs"), config).unwrap_or_else(|e| fail(format!("OUT_DIR: {e}")));
 }
 
-/// What the build learns from the model file.
-struct Checked {
-    /// `Model::arena_bytes_for(max_seq_len, arena_rows, 1)`.
-    arena_bytes: usize,
-    /// The tokenizer index over the embedded vocab, when the file has the vocab but no index (`electra export`
-    /// writes none today); empty when the file has one. Built here so that it sits in flash beside the model
-    /// instead of costing RAM on the device.
-    host_built_index: Vec<u32>,
-}
-
 /// Parses the model with the same core the firmware runs (so a bad file fails the build, not the board), checks it
-/// suits this firmware, sizes the arena for `max_seq_len` tokens, and builds the tokenizer index if the file lacks it.
-fn check_model(path: &Path, bytes: &[u8], max_seq_len: usize, arena_rows: usize) -> Checked {
+/// suits this firmware, and returns the arena size for `max_seq_len` tokens.
+fn check_model(path: &Path, bytes: &[u8], max_seq_len: usize, arena_rows: usize) -> usize {
     // `Model::from_bytes` borrows tensors in place and needs a 4-byte aligned buffer; a Vec<u32> is one.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     for (word, chunk) in words.iter_mut().zip(bytes.chunks(4)) {
@@ -125,17 +110,14 @@ fn check_model(path: &Path, bytes: &[u8], max_seq_len: usize, arena_rows: usize)
             model.head().hf_architecture()
         ));
     }
-    let Some(vocab) = model.vocab() else {
-        fail(format!("{}: no embedded vocab; export with `electra export --vocab data/vocab.txt`", path.display()))
-    };
-    let host_built_index = match model.tokenizer_index() {
-        Some(_) => Vec::new(),
-        None => {
-            let mut index = vec![0u32; index_len(vocab)];
-            build_index(vocab, &mut index).unwrap_or_else(|e| fail(format!("{}: embedded vocab: {e}", path.display())));
-            index
-        }
-    };
+    // The device tokenizes with the vocab and the prebuilt index in the file, both read in place from flash.
+    if model.vocab().is_none() || model.tokenizer_index().is_none() {
+        fail(format!(
+            "{}: the firmware tokenizes on the device and needs the vocab and its index in the model file; \
+             export with `electra export --vocab data/vocab.txt --tokenizer-index`",
+            path.display()
+        ));
+    }
     let positions = model.config().max_position_embeddings;
     if !(MIN_SEQ_LEN..=positions).contains(&max_seq_len) {
         fail(format!("ELECTRA_MAX_SEQ_LEN={max_seq_len} must be in {MIN_SEQ_LEN}..={positions} for this model"));
@@ -147,5 +129,5 @@ fn check_model(path: &Path, bytes: &[u8], max_seq_len: usize, arena_rows: usize)
     if arena_bytes == usize::MAX {
         fail(format!("{}: the core cannot plan an arena for {max_seq_len} tokens", path.display()));
     }
-    Checked { arena_bytes, host_built_index }
+    arena_bytes
 }

@@ -21,7 +21,7 @@ TEXT="$(sed -n 3p data/corpus/us-speeches/inaugural/1789-Washington.txt)"
 cargo run -q --release -p electra-train --example random_checkpoint -- \
   --preset small --seed 1 --vocab data/vocab.txt --out "$out/small-checkpoint"
 cargo run -q --release -p electra-train --bin electra -- export \
-  --model "$out/small-checkpoint" --vocab data/vocab.txt --out "$out/electra-small.elq"
+  --model "$out/small-checkpoint" --vocab data/vocab.txt --tokenizer-index --out "$out/electra-small.elq"
 
 for rows in ${ARENA_ROWS:-2}; do
   for tokens in 32 128; do

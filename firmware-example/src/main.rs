@@ -40,14 +40,6 @@ const MODEL_LEN: usize = include_bytes!(env!("ELECTRA_FIRMWARE_MODEL")).len();
 #[link_section = ".model"]
 static MODEL_FILE: Aligned<[u8; MODEL_LEN]> = Aligned(*include_bytes!(env!("ELECTRA_FIRMWARE_MODEL")));
 
-const HOST_BUILT_INDEX_LEN: usize = include_bytes!(concat!(env!("OUT_DIR"), "/vocab_index.bin")).len();
-
-/// The tokenizer index that build.rs made from the model's vocab when the model file carries none (empty
-/// otherwise): little-endian u32 words, in flash beside the model (the `.model` section), read in place.
-#[link_section = ".model"]
-static HOST_BUILT_INDEX: Aligned<[u8; HOST_BUILT_INDEX_LEN]> =
-    Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/vocab_index.bin")));
-
 /// Every intermediate of one inference: sized on the host by the core for `MAX_SEQ_LEN` tokens (build.rs), in
 /// `.bss` (SRAM, zeroed at reset).
 static mut ARENA: Aligned<[u8; ARENA_BYTES]> = Aligned([0; ARENA_BYTES]);
@@ -130,23 +122,19 @@ fn main() -> ! {
     );
 
     // Tokenize on the device: [CLS] text [SEP], truncated to MAX_SEQ_LEN.
-    let Some(vocab) = model.vocab() else { fail("the model file has no embedded vocab") };
-    let (index, index_origin): (&[u32], &str) = match model.tokenizer_index() {
-        Some(index) => (index, "embedded in the model file"),
-        None => match bytemuck::try_cast_slice(&HOST_BUILT_INDEX.0) {
-            Ok(index) => (index, "built by build.rs, in flash"),
-            Err(e) => fail(format_args!("tokenizer index in flash: {:?}", e)),
-        },
+    // The vocab and its prebuilt index, both in the model file, read in place.
+    let (Some(vocab), Some(index)) = (model.vocab(), model.tokenizer_index()) else {
+        fail("the model file has no embedded vocab and tokenizer index (electra export --vocab --tokenizer-index)")
     };
     let start = counter.ticks();
     let tokenizer = Tokenizer::new(vocab, index).unwrap_or_else(|e| fail(format_args!("vocab: {}", e)));
-    // The index was made apart from the running code: check it belongs to this vocab (one pass over the vocab).
+    // The index was built on the host: check it belongs to this vocab (its checksum, one pass over the vocab).
     tokenizer.verify(index).unwrap_or_else(|e| fail(format_args!("tokenizer index: {}", e)));
     let open_tokenizer_instructions = counter.instructions_since(start);
     hprintln!(
-        "tokenizer: {} tokens, index {} ({} bytes), checked against the vocab in {} instructions",
+        "tokenizer: {} tokens, vocab {} bytes and index {} bytes in the model file, checked in {} instructions",
         tokenizer.vocab_size(),
-        index_origin,
+        vocab.len(),
         core::mem::size_of_val(index),
         open_tokenizer_instructions
     );
@@ -210,12 +198,7 @@ fn main() -> ! {
     );
     let flash_used = core::ptr::addr_of!(_flash_used_end) as usize;
     let statics = core::ptr::addr_of!(_stack_end) as usize - 0x2000_0000;
-    hprintln!(
-        "flash: code and constants {} bytes, model {} bytes, tokenizer index built by build.rs {} bytes",
-        flash_used,
-        MODEL_LEN,
-        HOST_BUILT_INDEX_LEN
-    );
+    hprintln!("flash: code and constants {} bytes, model file {} bytes", flash_used, MODEL_LEN);
     hprintln!(
         "RAM: arena {} bytes ({} rows per block, sized for {} tokens; {} needed at {}), statics in all {} bytes",
         ARENA_BYTES,

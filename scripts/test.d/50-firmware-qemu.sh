@@ -2,8 +2,10 @@
 # The firmware (firmware-example/) on an emulated Cortex-M4F (QEMU mps2-an386): build it around a small model file,
 # boot it with a time limit, and check what it prints against the host:
 #   - its on-device tokenization against `electra tokenize` (identical ids),
-#   - its int8 logits against float32 `electra infer` on the HF checkpoint the model file was exported from
-#     (within the tolerance stated below).
+#   - its int8 logits against `electra infer` on the same model file (identical bits: the int8 engine promises the
+#     same result for every kernel twin, Arm DSP on the device and AVX2/VNNI or scalar on the host),
+#   - and against float32 `electra infer` on the HF checkpoint the model file was exported from (within the
+#     tolerance stated below).
 set -euo pipefail
 source scripts/lib.sh
 
@@ -20,10 +22,10 @@ mkdir -p "$out"
 electra() { cargo run -q --release -p electra-train --bin electra -- "$@"; }
 
 # The test model: ElectraConfig::tiny (full BERT vocab, 2 layers) with HF-initialized random weights, exported to
-# an int8 model file with the vocab embedded. Seeded, so every run builds the same file.
+# an int8 model file with the vocab and its tokenizer index embedded. Seeded, so every run builds the same file.
 cargo run -q --release -p electra-train --example random_checkpoint -- \
   --preset tiny --seed 1 --vocab data/vocab.txt --out "$out/tiny-checkpoint"
-electra export --model "$out/tiny-checkpoint" --vocab data/vocab.txt --out "$out/model.elq"
+electra export --model "$out/tiny-checkpoint" --vocab data/vocab.txt --tokenizer-index --out "$out/model.elq"
 
 (cd firmware-example && ELECTRA_MODEL_FILE="$out/model.elq" ELECTRA_TEXT="$TEXT" ELECTRA_MAX_SEQ_LEN=128 \
   cargo build --release) || die "firmware build failed"
@@ -44,7 +46,9 @@ grep '^RESULT ' "$out/qemu.log" | sed 's/^RESULT //' >"$out/firmware.json"
 python3 -c 'import json, sys; print(json.dumps({"text": sys.argv[1]}))' "$TEXT" \
   | electra tokenize --vocab data/vocab.txt >"$out/host-tokens.json"
 python3 -c 'import json, sys; print(json.dumps({"ids": json.load(open(sys.argv[1]))["ids"]}))' "$out/firmware.json" \
-  | electra infer --model "$out/tiny-checkpoint" >"$out/host-float.json"
+  >"$out/firmware-ids.json"
+electra infer --model "$out/model.elq" --input "$out/firmware-ids.json" >"$out/host-int8.json"
+electra infer --model "$out/tiny-checkpoint" --input "$out/firmware-ids.json" >"$out/host-float.json"
 
 python3 - "$out" <<'EOF'
 import json, math, struct, sys
@@ -53,6 +57,7 @@ out = sys.argv[1]
 firmware = json.load(open(f"{out}/firmware.json"))
 host_ids = json.loads(open(f"{out}/host-tokens.json").read())["ids"]
 float_logits = json.loads(open(f"{out}/host-float.json").read())["logits"]
+int8_logits = json.loads(open(f"{out}/host-int8.json").read())["logits"]
 ids, logits = firmware["ids"], firmware["logits"]
 
 # Tokenization: [CLS] + the host's ids + [SEP] (101 and 102 in the BERT uncased vocab), truncated like the firmware.
@@ -61,6 +66,17 @@ expected_ids = [101] + host_ids[: MAX_SEQ_LEN - 2] + [102]
 if ids != expected_ids:
     sys.exit(f"firmware token ids differ from `electra tokenize`:\n  firmware {ids}\n  host     {expected_ids}")
 print(f"tokenization: the firmware's {len(ids)} ids equal the host tokenizer's")
+
+# int8 on the device against int8 on the host: both sides print the shortest decimal that reads back as the same
+# f32, so equal f32 bits are equal strings after the round trip.
+f32_bits = lambda x: struct.unpack("<I", struct.pack("<f", x))[0]
+if len(int8_logits) != len(logits):
+    sys.exit(f"{len(logits)} firmware logits, {len(int8_logits)} from host int8 `electra infer`")
+differing = [i for i, (a, b) in enumerate(zip(logits, int8_logits)) if f32_bits(a) != f32_bits(b)]
+if differing:
+    worst = max(abs(logits[i] - int8_logits[i]) for i in differing)
+    sys.exit(f"firmware and host int8 logits differ at tokens {differing} (largest difference {worst:.3g})")
+print(f"int8 firmware vs int8 host `electra infer`: all {len(logits)} logits identical")
 
 # int8 on the device against float32 on the host. The tolerance: int8 weights (per output row) and int8
 # activations (per row, dynamic) each carry a rounding error of at most half a step, 1/254 of the row's range,
