@@ -61,6 +61,10 @@ pub struct Args {
     /// Continue the run in --out from its last checkpoint, exactly as if it had never stopped.
     #[arg(long)]
     pub resume: bool,
+    /// Checkpoint and exit after this step (to fit a job's time slot); `--resume` later continues the same
+    /// trajectory to --steps.
+    #[arg(long, value_name = "STEP")]
+    pub stop_after: Option<u64>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -140,12 +144,20 @@ pub fn run_pretrain(args: &Args) -> anyhow::Result<RunSummary> {
         out_dir: args.out.clone(),
         save_every: args.save_every,
         progress: !args.quiet,
-        stop_after: None,
+        stop_after: args.stop_after,
     };
     let root = world.is_root();
+    let total_steps = config.steps;
     let summary = pretrain(config, &session, args.resume, world)?;
     if root {
         print_summary(&summary);
+        if summary.steps_done < total_steps {
+            println!(
+                "stopped after step {} of {total_steps}: continue with `electra pretrain --out {} --resume`",
+                summary.steps_done,
+                args.out.display()
+            );
+        }
     }
     Ok(summary)
 }

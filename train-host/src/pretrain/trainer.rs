@@ -436,9 +436,11 @@ fn validate(config: &RunConfig, data: &DataIdentity, vocab_txt: &[u8], world: &W
     let invalid = |message: String| Err(PretrainError::Invalid { message });
     if config.world_size != world.world_size() {
         return invalid(format!(
-            "the run is for {} processes, this world has {}",
+            "world size mismatch: the run was started with {} process(es) and this launch has {}; resume it \
+             with `mpirun -np {}` (each rank's slice of the data and of every batch depends on the world size)",
             config.world_size,
-            world.world_size()
+            world.world_size(),
+            config.world_size
         ));
     }
     if config.batch_size == 0 {
