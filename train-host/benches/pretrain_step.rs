@@ -9,6 +9,10 @@ use electra_train::objective::{Batch, ElectraPretraining, ObjectiveOptions, Trai
 use electra_train::optim::{AdamW, AdamWConfig, LinearSchedule};
 use std::time::Instant;
 
+/// The `electra` binary's allocator (src/main.rs says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 8;
 const SEQ_LEN: usize = 128;
 

@@ -15,6 +15,11 @@ use electra_train::rng::TrainRng;
 use std::error::Error;
 use std::time::Instant;
 
+/// mimalloc keeps freed memory for reuse; glibc's malloc hands each training step's large activation buffers
+/// back to the OS and takes page faults to get them again (about 5% of a step, docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Parameters of 2×4 and 1×8 runs differ only by float32 summation order in the gradients (two half-batch
 /// GEMMs and an allreduce against one GEMM); AdamW divides each update by √v, so after a few steps of lr 5e-4 the
 /// parameters agree to well under 1e-5 of their size. A wrong shard, mask or normalisation moves them by ~lr.

@@ -2,6 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc keeps freed memory for reuse; glibc's malloc hands each training step's large activation buffers
+/// back to the OS and takes page faults to get them again (about 5% of a step, docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "electra", version, about = "ELECTRA from raw corpus to microcontroller")]
 struct Cli {

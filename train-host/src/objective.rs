@@ -188,7 +188,7 @@ fn gumbel_max_row(e: &[f32], stream: &mut TrainRng) -> u32 {
     for (b, block) in e.chunks(GUMBEL_BLOCK).enumerate() {
         let u = &mut u[..block.len()];
         stream.fill_uniform_open(u);
-        let (i, key) = kernels::gumbel_argmin(block, u);
+        let (i, key) = kernels::gumbel_argmin(block, u, best.1);
         if key < best.1 {
             best = (b * GUMBEL_BLOCK + i, key);
         }
@@ -298,6 +298,27 @@ pub struct ElectraPretraining {
     pub discriminator_head: RtdHead,
     params: ParamSet,
     grads: ParamSet,
+    /// Gradient blobs of micro-batches 1.. of a step (micro-batch 0 writes `grads`), kept between steps.
+    micro_grads: Vec<ParamSet>,
+    /// Micro-batches per step; `None`: one per thread, at most [`MAX_MICRO_BATCHES`].
+    micro_batches: Option<usize>,
+}
+
+/// Most micro-batches a step is split into by default: enough to keep every core of a small machine busy
+/// with whole forward/backward passes (cores beyond it share each micro-batch's products), few enough that the
+/// extra gradient blobs (one per micro-batch) stay a small share of memory.
+pub const MAX_MICRO_BATCHES: usize = 4;
+
+/// What one micro-batch of a step reports; the step's [`StepStats`] sum these.
+#[derive(Clone, Copy, Debug, Default)]
+struct MicroBatchStats {
+    /// This micro-batch's share of the (rank's) generator loss, already scaled by its share of the counts.
+    gen_loss: f64,
+    /// Likewise for the discriminator loss.
+    disc_loss: f64,
+    correct: usize,
+    attended: usize,
+    replaced: usize,
 }
 
 impl ElectraPretraining {
@@ -343,6 +364,8 @@ impl ElectraPretraining {
             discriminator_head,
             params,
             grads,
+            micro_grads: Vec::new(),
+            micro_batches: None,
         })
     }
 
@@ -492,8 +515,6 @@ impl ElectraPretraining {
         opts.validate(self.disc_config.vocab_size)?;
         let masking = mask_tokens_from_row(&tokens, opts, rng, share.first_row);
         let sample_rng = TrainRng::new(rng.next_u64());
-        let gen_tokens = Tokens { input_ids: &masking.input_ids, ..tokens };
-        let targets: Vec<i64> = masking.positions.iter().map(|&i| batch.input_ids[i] as i64).collect();
         // Row `b·T + t` of the batch is position `(first_row + b)·T + t` of the global batch.
         let streams: Vec<u64> =
             masking.positions.iter().map(|&i| share.first_row * batch.seq_len as u64 + i as u64).collect();
@@ -504,34 +525,121 @@ impl ElectraPretraining {
             sum_counts(&mut counts).map_err(|message| ModelError::Collective { message })?;
         }
         let ranks = share.world_size.max(1) as f64;
-        let scale = |local: usize, global: f64| if global > 0.0 { (ranks * local as f64 / global) as f32 } else { 0.0 };
-        let (gen_scale, disc_scale) = (scale(masking.positions.len(), counts[0]), scale(attended, counts[1]));
 
-        self.grads.fill_zero();
-        let (gen_loss, samples) =
-            self.generator_pass(&gen_tokens, &masking.positions, &targets, Some((&sample_rng, &streams)), gen_scale);
-        let mut disc_ids = batch.input_ids.clone();
-        let mut replaced = vec![0u8; disc_ids.len()];
-        for (&i, &s) in masking.positions.iter().zip(&samples) {
-            disc_ids[i] = s;
-            replaced[i] = u8::from(s != batch.input_ids[i]);
+        // The batch runs as micro-batches of whole sequences, each a full forward and backward pass on its own
+        // core into its own gradient blob, summed at the end: the same arithmetic as one pass over the whole
+        // batch (each micro-batch's losses are normalised by the whole batch's counts, as ranks are), with
+        // no core waiting on another between the many small products of a layer.
+        let parts = self.micro_batch_count(batch.batch_size);
+        let rows_per_part = batch.batch_size.div_ceil(parts);
+        while self.micro_grads.len() + 1 < parts {
+            self.micro_grads.push(self.params.zeros_like());
         }
-        let disc_tokens = Tokens { input_ids: &disc_ids, ..tokens };
-        let (disc_loss, correct, count) =
-            self.discriminator_pass(&disc_tokens, &replaced, opts.disc_weight * disc_scale);
-        let (gen_loss, disc_loss) = (gen_loss * gen_scale, disc_loss * disc_scale);
-        let replaced_count =
-            replaced.iter().zip(batch.attention_mask.iter()).filter(|&(&r, &m)| r != 0 && m != 0).count();
-        let per_token = |k: usize| if count > 0 { k as f32 / count as f32 } else { 0.0 };
+        let mut grads = std::mem::take(&mut self.grads);
+        let mut micro_grads = std::mem::take(&mut self.micro_grads);
+        let blobs: Vec<&mut ParamSet> = std::iter::once(&mut grads).chain(micro_grads.iter_mut()).take(parts).collect();
+        let this = &*self;
+        let micro: Vec<MicroBatchStats> = blobs
+            .into_par_iter()
+            .enumerate()
+            .map(|(part, g)| {
+                let rows = part * rows_per_part..((part + 1) * rows_per_part).min(batch.batch_size);
+                g.fill_zero();
+                let context =
+                    MicroBatch { batch, masking: &masking, streams: &streams, sample_rng: &sample_rng, counts, ranks };
+                this.micro_batch_step(g, &context, rows, opts)
+            })
+            .collect();
+        sum_into(&mut grads, &micro_grads[..parts - 1]);
+        self.grads = grads;
+        self.micro_grads = micro_grads;
+
+        let total = micro.iter().fold(MicroBatchStats::default(), |a, m| MicroBatchStats {
+            gen_loss: a.gen_loss + m.gen_loss,
+            disc_loss: a.disc_loss + m.disc_loss,
+            correct: a.correct + m.correct,
+            attended: a.attended + m.attended,
+            replaced: a.replaced + m.replaced,
+        });
+        let per_token = |k: usize| if total.attended > 0 { k as f32 / total.attended as f32 } else { 0.0 };
+        let (gen_loss, disc_loss) = (total.gen_loss as f32, total.disc_loss as f32);
         Ok(StepStats {
             loss: gen_loss + opts.disc_weight * disc_loss,
             gen_loss,
             disc_loss,
-            rtd_accuracy: per_token(correct),
-            replaced_fraction: per_token(replaced_count),
+            rtd_accuracy: per_token(total.correct),
+            replaced_fraction: per_token(total.replaced),
             masked_tokens: masking.positions.len(),
-            tokens: count,
+            tokens: total.attended,
         })
+    }
+
+    /// Splits every step into `parts` micro-batches (at most one per sequence), whatever the thread count;
+    /// `None` restores the default, one per thread up to [`MAX_MICRO_BATCHES`]. The gradient is the same sum
+    /// either way, up to the order of float additions: fix it to make runs bit-identical across machines with
+    /// different core counts.
+    pub fn set_micro_batches(&mut self, parts: Option<usize>) {
+        self.micro_batches = parts.map(|p| p.max(1));
+    }
+
+    fn micro_batch_count(&self, batch_size: usize) -> usize {
+        let wanted = self.micro_batches.unwrap_or_else(|| rayon::current_num_threads().min(MAX_MICRO_BATCHES));
+        // Equal row counts per part, none empty: 8 rows in 3 parts run as 3 + 3 + 2.
+        let parts = wanted.clamp(1, batch_size.max(1));
+        batch_size.max(1).div_ceil(batch_size.max(1).div_ceil(parts))
+    }
+
+    /// Rows `rows` of the batch: generator pass, samples, discriminator pass, gradients into `g` (zeroed by
+    /// the caller). Losses are scaled by this micro-batch's share of the whole batch's counts.
+    fn micro_batch_step(
+        &self,
+        g: &mut ParamSet,
+        step: &MicroBatch<'_>,
+        rows: std::ops::Range<usize>,
+        opts: &ObjectiveOptions,
+    ) -> MicroBatchStats {
+        let batch = step.batch;
+        let t = batch.seq_len;
+        let span = rows.start * t..rows.end * t;
+        let tokens = Tokens {
+            batch_size: rows.len(),
+            seq_len: t,
+            input_ids: &batch.input_ids[span.clone()],
+            token_type_ids: &batch.token_type_ids[span.clone()],
+            attention_mask: &batch.attention_mask[span.clone()],
+        };
+        // Masked positions are ascending, so this micro-batch's are one run of them.
+        let first = step.masking.positions.partition_point(|&i| i < span.start);
+        let last = step.masking.positions.partition_point(|&i| i < span.end);
+        let positions: Vec<usize> = step.masking.positions[first..last].iter().map(|&i| i - span.start).collect();
+        let targets: Vec<i64> = positions.iter().map(|&i| tokens.input_ids[i] as i64).collect();
+        let streams = &step.streams[first..last];
+        let attended = tokens.attention_mask.iter().filter(|&&m| m != 0).count();
+        let scale =
+            |local: usize, global: f64| if global > 0.0 { (step.ranks * local as f64 / global) as f32 } else { 0.0 };
+        let (gen_scale, disc_scale) = (scale(positions.len(), step.counts[0]), scale(attended, step.counts[1]));
+
+        let gen_tokens = Tokens { input_ids: &step.masking.input_ids[span.clone()], ..tokens };
+        let (gen_loss, samples) =
+            self.generator_pass(g, &gen_tokens, &positions, &targets, Some((step.sample_rng, streams)), gen_scale);
+        let mut disc_ids = tokens.input_ids.to_vec();
+        let mut replaced = vec![0u8; disc_ids.len()];
+        for (&i, &s) in positions.iter().zip(&samples) {
+            disc_ids[i] = s;
+            replaced[i] = u8::from(s != tokens.input_ids[i]);
+        }
+        let disc_tokens = Tokens { input_ids: &disc_ids, ..tokens };
+        let (disc_loss, correct, count) =
+            self.discriminator_pass(g, &disc_tokens, &replaced, opts.disc_weight * disc_scale);
+        let replaced_count =
+            replaced.iter().zip(tokens.attention_mask.iter()).filter(|&(&r, &m)| r != 0 && m != 0).count();
+        MicroBatchStats {
+            gen_loss: (gen_loss * gen_scale) as f64,
+            disc_loss: (disc_loss * disc_scale) as f64,
+            correct,
+            attended: count,
+            replaced: replaced_count,
+        }
     }
 
     /// The deterministic core of a step, with the masking and the samples given (the fixture's joint case):
@@ -566,23 +674,27 @@ impl ElectraPretraining {
         }
         let positions: Vec<usize> = (0..n).filter(|&i| mlm_labels[i] != IGNORE_INDEX).collect();
         let targets: Vec<i64> = positions.iter().map(|&i| mlm_labels[i]).collect();
-        self.grads.fill_zero();
-        let (gen_loss, _) = self.generator_pass(gen_tokens, &positions, &targets, None, 1.0);
-        let (disc_loss, disc_correct, disc_count) = self.discriminator_pass(disc_tokens, replaced, disc_weight);
+        let mut grads = std::mem::take(&mut self.grads);
+        grads.fill_zero();
+        let (gen_loss, _) = self.generator_pass(&mut grads, gen_tokens, &positions, &targets, None, 1.0);
+        let (disc_loss, disc_correct, disc_count) =
+            self.discriminator_pass(&mut grads, disc_tokens, replaced, disc_weight);
+        self.grads = grads;
         Ok(JointLosses { gen_loss, disc_loss, loss: gen_loss + disc_weight * disc_loss, disc_correct, disc_count })
     }
 
     /// Generator forward on the masked input, MLM head on the masked rows, optional samples, backward.
     /// Returns the MLM loss and the samples (empty without a sampler).
     fn generator_pass(
-        &mut self,
+        &self,
+        g: &mut ParamSet,
         tokens: &Tokens<'_>,
         positions: &[usize],
         targets: &[i64],
         sampler: Option<(&TrainRng, &[u64])>,
         grad_scale: f32,
     ) -> (f32, Vec<u32>) {
-        let (p, g) = (&self.params, &mut self.grads);
+        let p = &self.params;
         let (hidden, cache) = self.generator.forward(p, tokens);
         let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions); // [M, V]
                                                                                                  // Samples and loss in one pass; logits then hold ∂loss/∂logits.
@@ -597,8 +709,14 @@ impl ElectraPretraining {
 
     /// Discriminator forward, mean BCE over attended positions, backward of `weight · loss`.
     /// Returns `(loss, correct, attended)`.
-    fn discriminator_pass(&mut self, tokens: &Tokens<'_>, replaced: &[u8], weight: f32) -> (f32, usize, usize) {
-        let (p, g) = (&self.params, &mut self.grads);
+    fn discriminator_pass(
+        &self,
+        g: &mut ParamSet,
+        tokens: &Tokens<'_>,
+        replaced: &[u8],
+        weight: f32,
+    ) -> (f32, usize, usize) {
+        let p = &self.params;
         let (hidden, cache) = self.discriminator.forward(p, tokens);
         let (logits, head_cache) = self.discriminator_head.forward(p, hidden);
         let targets: Vec<f32> = replaced.iter().map(|&r| f32::from(r)).collect();
@@ -611,10 +729,40 @@ impl ElectraPretraining {
     }
 }
 
+/// What every micro-batch of one step shares.
+struct MicroBatch<'a> {
+    batch: &'a Batch,
+    masking: &'a Masking,
+    /// Noise stream of each masked position (as `masking.positions`).
+    streams: &'a [u64],
+    sample_rng: &'a TrainRng,
+    /// `[masked, attended]` over the whole (global) batch.
+    counts: [f64; 2],
+    /// Ranks whose gradients are averaged after the step.
+    ranks: f64,
+}
+
+/// `total += Σ parts`, elementwise, in a fixed order (the result does not depend on thread timing).
+fn sum_into(total: &mut ParamSet, parts: &[ParamSet]) {
+    const CHUNK: usize = 1 << 14;
+    if parts.is_empty() {
+        return;
+    }
+    total.data_mut().par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let span = c * CHUNK..c * CHUNK + out.len();
+        for part in parts {
+            for (o, &x) in out.iter_mut().zip(&part.data()[span.clone()]) {
+                *o += x;
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::model::math;
     use ndarray::Array2;
 
     fn tiny_opts() -> ObjectiveOptions {
@@ -709,6 +857,80 @@ mod tests {
         }
         // The same rng gives the same samples whatever the thread layout.
         assert_eq!(samples, gumbel_max_sample(logits.view(), &TrainRng::new(5)));
+    }
+
+    #[test]
+    fn gumbel_max_skipping_hopeless_keys_picks_what_the_definition_picks() {
+        // Full-vocab rows, flat (an untrained generator) and peaked (a trained one): the sampler skips most
+        // logarithms; the definition computes every key with the same noise.
+        let v = 30_522;
+        let mut rng = TrainRng::new(17);
+        for (rows, spread) in [(24, 0.05f32), (24, 4.0), (24, 12.0)] {
+            let logits = Array2::from_shape_fn((rows, v), |_| spread * (rng.uniform_open() - 0.5));
+            let samples = gumbel_max_sample(logits.view(), &TrainRng::new(9));
+            for (r, row) in logits.axis_iter(Axis(0)).enumerate() {
+                let mut e = row.to_vec();
+                kernels::exp_shifted(&mut e);
+                let mut stream = TrainRng::new(9).fork(r as u64);
+                let mut u = vec![0.0f32; v];
+                for block in u.chunks_mut(GUMBEL_BLOCK) {
+                    stream.fill_uniform_open(block);
+                }
+                let want = (0..v).map(|i| (i, -math::ln(u[i]) / e[i])).fold((0, f32::INFINITY), |best, (i, key)| {
+                    if key < best.1 {
+                        (i, key)
+                    } else {
+                        best
+                    }
+                });
+                assert_eq!(samples[r] as usize, want.0, "row {r}, spread {spread}");
+            }
+        }
+    }
+
+    /// Largest gradient difference allowed between micro-batch splits, relative to the largest gradient:
+    /// the sums are the same, only float additions happen in another order (float32 rounding, ~1e-7 per
+    /// addition, over a few hundred terms per gradient entry).
+    const MICRO_BATCH_TOLERANCE: f32 = 1e-5;
+
+    #[test]
+    fn micro_batches_give_the_whole_batch_step() {
+        let gen = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny_generator() };
+        let disc = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny() };
+        // Five sequences: full, short with padding, and an all-padding one (no masked or attended token).
+        let two = batch();
+        let t = two.seq_len;
+        let mut b = Batch { batch_size: 5, ..two.clone() };
+        b.input_ids.clear();
+        b.attention_mask.clear();
+        for row in [0, 1, 0, 1] {
+            b.input_ids.extend_from_slice(&two.input_ids[row * t..(row + 1) * t]);
+            b.attention_mask.extend_from_slice(&two.attention_mask[row * t..(row + 1) * t]);
+        }
+        b.input_ids.extend(std::iter::repeat_n(0, t));
+        b.attention_mask.extend(std::iter::repeat_n(0, t));
+        b.token_type_ids = vec![0; 5 * t];
+        let run = |parts: usize| {
+            let mut model = ElectraPretraining::init(gen, disc, 1).unwrap();
+            model.set_micro_batches(Some(parts));
+            let stats = model.step_gradients(&b, &mut TrainRng::new(9), &tiny_opts()).unwrap();
+            (stats, model.grads().data().to_vec())
+        };
+        let (whole, g_whole) = run(1);
+        let largest = g_whole.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        for parts in [2, 3, 5, 8] {
+            let (split, g_split) = run(parts);
+            assert_eq!((split.masked_tokens, split.tokens), (whole.masked_tokens, whole.tokens), "{parts} parts");
+            assert_eq!((split.rtd_accuracy, split.replaced_fraction), (whole.rtd_accuracy, whole.replaced_fraction));
+            for (name, a, b) in [("loss", split.loss, whole.loss), ("gen", split.gen_loss, whole.gen_loss)] {
+                assert!((a - b).abs() <= 1e-5 * b.abs(), "{parts} parts: {name} {a} vs {b}");
+            }
+            let worst = g_split.iter().zip(&g_whole).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst <= MICRO_BATCH_TOLERANCE * largest,
+                "{parts} parts: gradient off by {worst} (largest {largest})"
+            );
+        }
     }
 
     #[test]

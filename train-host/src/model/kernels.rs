@@ -298,21 +298,37 @@ pub struct AdamWHyper {
     pub decay: f32,
 }
 
+/// Head room of the lower bound `−ln u ≥ 1 − u` in [`gumbel_argmin`]'s skip test: covers the float rounding
+/// of `1 − u`, of the product it is compared with and of the polynomial `ln` (each a few ulps, ~1e-6 in
+/// all), so a skipped key is always above the bound it was skipped against, never a would-be winner.
+const GUMBEL_SKIP_SLACK: f32 = 1.0 + 1e-4;
+
 multiversion! {
     /// Gumbel-max over one row, given `e = exp(logits − max)` and uniforms `u ∈ (0, 1)`: the index of
     /// `max_v (logit_v − ln(−ln u_v))`, computed as `min_v (−ln u_v)/e_v` (the same argmax, one logarithm).
-    /// Returns `(index, key)` of the smallest key in this block.
-    pub fn gumbel_argmin(e: &[f32], u: &[f32]) -> (usize, f32) {
+    /// Returns `(index, key)` of the smallest key in this block, or a key ≥ `bound` when none is below it.
+    ///
+    /// Most keys lose by far: `−ln u ≥ 1 − u`, so a key is at least `(1 − u)/e`, and a group of lanes whose
+    /// bounds all exceed the best key so far (or `bound`, the best of earlier blocks) skips the logarithm and
+    /// the division. Skipped keys could never win, so the result is the one without the shortcut.
+    pub fn gumbel_argmin(e: &[f32], u: &[f32], bound: f32) -> (usize, f32) {
         let mut best = [f32::INFINITY; LANES];
         let mut best_i = [0usize; LANES];
         let n = e.len().min(u.len());
         let mut i = 0;
         while i + LANES <= n {
+            let mut candidate = false;
             for l in 0..LANES {
-                let key = -math::ln(u[i + l]) / e[i + l];
-                if key < best[l] {
-                    best[l] = key;
-                    best_i[l] = i + l;
+                // False for e = 0 with no best yet (∞·0 is NaN): that key is +∞ and cannot win either.
+                candidate |= 1.0 - u[i + l] <= best[l].min(bound) * e[i + l] * GUMBEL_SKIP_SLACK;
+            }
+            if candidate {
+                for l in 0..LANES {
+                    let key = -math::ln(u[i + l]) / e[i + l];
+                    if key < best[l] {
+                        best[l] = key;
+                        best_i[l] = i + l;
+                    }
                 }
             }
             i += LANES;
@@ -505,7 +521,11 @@ pub(crate) mod tests {
             let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
             adamw_update(&mut p, &g, &mut m, &mut v, &hyper);
             close(&format!("adamw ({name})"), &p, &want_p, 1e-5, 1e-6);
-            assert_eq!(gumbel_argmin(&e, &u).0, argmin, "{name}: gumbel argmin");
+            assert_eq!(gumbel_argmin(&e, &u, f32::INFINITY).0, argmin, "{name}: gumbel argmin");
+            // A bound above the winner changes nothing; one below it leaves no winner in this block.
+            let winner = keys[argmin] as f32;
+            assert_eq!(gumbel_argmin(&e, &u, winner * 1.5).0, argmin, "{name}: gumbel argmin, loose bound");
+            assert!(gumbel_argmin(&e, &u, winner * 0.5).1 >= winner * 0.5, "{name}: gumbel argmin, tight bound");
         });
     }
 }

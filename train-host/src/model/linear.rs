@@ -50,8 +50,14 @@ impl Linear {
 
     /// `x [N, in] → y [N, out]`.
     pub fn forward(&self, p: &ParamSet, x: ArrayView2<'_, f32>) -> Array2<f32> {
-        let mut y = Array2::zeros((x.nrows(), self.out_features));
-        self.forward_into(p, x, y.view_mut());
+        // y starts as the bias in every row (written straight into fresh memory: no zeroing pass first),
+        // then accumulates x·Wᵀ.
+        let mut y = Array2::uninit((x.nrows(), self.out_features));
+        let bias = ndarray::ArrayView1::from(self.bias(p));
+        bias.broadcast((x.nrows(), self.out_features)).unwrap_or_else(|| unreachable!()).assign_to(&mut y);
+        // SAFETY: `assign_to` wrote every element of `y`.
+        let mut y = unsafe { y.assume_init() };
+        matmul(x, self.weight(p).t(), y.view_mut(), true, Threads::All);
         y
     }
 

@@ -48,8 +48,8 @@ impl ParamSetBuilder {
     }
 }
 
-/// A flat float32 blob and the named tensors laid out in it.
-#[derive(Clone, Debug, PartialEq)]
+/// A flat float32 blob and the named tensors laid out in it. The default is the empty layout.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ParamSet {
     data: Vec<f32>,
     entries: Vec<ParamEntry>,
