@@ -58,6 +58,7 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
+    electra_train::memory::keep_freed_memory();
     let steps: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(5);
     let mut rng = TrainRng::new(1);
     let mut model = ElectraPretraining::init(ElectraConfig::small_generator(), ElectraConfig::small(), 1).unwrap();

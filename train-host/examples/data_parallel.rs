@@ -15,8 +15,8 @@ use electra_train::rng::TrainRng;
 use std::error::Error;
 use std::time::Instant;
 
-/// mimalloc keeps freed memory for reuse; glibc's malloc hands each training step's large activation buffers
-/// back to the OS and takes page faults to get them again (about 5% of a step, docs/BENCHMARKS.md).
+/// mimalloc, told to keep freed memory (`electra_train::memory`): glibc's malloc and mimalloc's defaults hand
+/// each training step's activation buffers back to the OS and fault them in again next step.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -193,6 +193,7 @@ fn compare(a: &str, b: &str) -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    electra_train::memory::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("train") => train(&parse(&args[1..])?),

@@ -10,6 +10,7 @@
 //! - [`distributed`]: data-parallel training over MPI.
 //! - [`pretrain`]: the pre-training driver: loop, exact resume, checkpoints, metrics, loss plot, RTD evaluation.
 //! - [`cli`]: the `electra` subcommands.
+//! - [`memory`]: the binaries' allocator settings.
 #![deny(clippy::unwrap_used)]
 
 pub mod checkpoint;
@@ -22,4 +23,5 @@ pub mod optim;
 pub mod rng;
 pub mod export;
 pub mod int8;
+pub mod memory;
 pub mod pretrain;

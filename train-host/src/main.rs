@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc keeps freed memory for reuse; glibc's malloc hands each training step's large activation buffers
-/// back to the OS and takes page faults to get them again (about 5% of a step, docs/BENCHMARKS.md).
+/// mimalloc, told to keep freed memory (`electra_train::memory`): glibc's malloc and mimalloc's defaults hand
+/// each training step's activation buffers back to the OS and fault them in again next step.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -36,6 +36,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    electra_train::memory::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Infer(args) => electra_train::cli::infer::run(args),
