@@ -61,6 +61,10 @@ pub struct Args {
     /// Continue the run in --out from its last checkpoint, exactly as if it had never stopped.
     #[arg(long)]
     pub resume: bool,
+    /// Split each step's batch into this many micro-batches, one per core, their gradients summed
+    /// [default: one per core, at most 4; saved with the run]
+    #[arg(long)]
+    pub micro_batches: Option<usize>,
     /// Checkpoint and exit after this step (to fit a job's time slot); `--resume` later continues the same
     /// trajectory to --steps.
     #[arg(long, value_name = "STEP")]
@@ -79,6 +83,9 @@ fn apply_args(args: &Args, mut config: RunConfig) -> anyhow::Result<RunConfig> {
     }
     if let Some(steps) = args.steps {
         config.steps = steps;
+    }
+    if let Some(parts) = args.micro_batches {
+        config.micro_batches = parts;
     }
     if let Some(batch) = args.batch {
         config.batch_size = batch;

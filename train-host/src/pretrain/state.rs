@@ -49,6 +49,21 @@ pub struct RunConfig {
     pub disc_weight: f32,
     /// Processes training together (data-parallel ranks).
     pub world_size: usize,
+    /// Micro-batches each process splits its batch into, one per core (the gradient is their sum). Saved with
+    /// the run so a resume on a machine with another core count adds the floats in the same order.
+    #[serde(default = "one_micro_batch")]
+    pub micro_batches: usize,
+}
+
+/// Runs saved before micro-batches existed ran each step in one pass.
+fn one_micro_batch() -> usize {
+    1
+}
+
+/// One micro-batch per core, at most [`MAX_MICRO_BATCHES`](crate::objective::MAX_MICRO_BATCHES) and at most
+/// one per sequence.
+pub fn default_micro_batches(batch_size: usize) -> usize {
+    rayon::current_num_threads().min(crate::objective::MAX_MICRO_BATCHES).min(batch_size).max(1)
 }
 
 /// ELECTRA's learning rate for ELECTRA-Small.
@@ -78,6 +93,7 @@ impl RunConfig {
             bias_correction: adam.bias_correction,
             disc_weight: DEFAULT_DISC_WEIGHT,
             world_size: 1,
+            micro_batches: default_micro_batches(batch_size),
         }
     }
 }

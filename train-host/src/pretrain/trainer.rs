@@ -224,6 +224,7 @@ fn check_resume(path: &Path, saved: &RunConfig, requested: &RunConfig) -> Result
     mismatch("clip norm", format!("{:?}", saved.clip_norm), format!("{:?}", requested.clip_norm))?;
     mismatch("bias correction", saved.bias_correction.to_string(), requested.bias_correction.to_string())?;
     mismatch("disc weight", saved.disc_weight.to_string(), requested.disc_weight.to_string())?;
+    mismatch("micro-batches", saved.micro_batches.to_string(), requested.micro_batches.to_string())?;
     mismatch("world size", saved.world_size.to_string(), requested.world_size.to_string())
 }
 
@@ -231,7 +232,8 @@ impl Trainer {
     /// A fresh run: weights initialised from `config.seed`.
     pub fn new(config: RunConfig, data: DataIdentity, vocab_txt: Vec<u8>, world: World) -> Result<Self, PretrainError> {
         validate(&config, &data, &vocab_txt, &world)?;
-        let model = ElectraPretraining::init(config.generator, config.discriminator, config.seed)?;
+        let mut model = ElectraPretraining::init(config.generator, config.discriminator, config.seed)?;
+        model.set_micro_batches(Some(config.micro_batches));
         let objective = objective_for_vocab(&vocab_txt, config.disc_weight)?;
         let optimizer = AdamW::new(adamw_config(&config), model.params());
         Ok(Self {
@@ -278,6 +280,7 @@ impl Trainer {
         }
         validate(&config, &data, &vocab_txt, &world)?;
         let mut model = loaded.model;
+        model.set_micro_batches(Some(config.micro_batches));
         let mut optimizer = loaded.optimizer;
         // Every rank loaded the same files; rank 0's copy is made authoritative all the same.
         for blob in [model.params_mut().data_mut(), &mut optimizer.m[..], &mut optimizer.v[..]] {
@@ -445,6 +448,9 @@ fn validate(config: &RunConfig, data: &DataIdentity, vocab_txt: &[u8], world: &W
     }
     if config.batch_size == 0 {
         return invalid("--batch must be at least 1".into());
+    }
+    if config.micro_batches == 0 {
+        return invalid("--micro-batches must be at least 1".into());
     }
     if config.steps == 0 {
         return invalid("--steps must be at least 1".into());
