@@ -97,7 +97,7 @@ pub fn avx2() -> Option<Twin> {
 
 /// The AVX-512 VNNI twin, if this CPU has AVX-512 VNNI, BW and VL.
 pub fn vnni() -> Option<Twin> {
-    has_vnni().then_some(Twin { name: "avx512-vnni", gemm_i8: vnni_gemm_i8, gemm_i16_i8: vnni_gemm_i16_i8 })
+    has_vnni().then_some(Twin { name: "avx512-vnni-256", gemm_i8: vnni_gemm_i8, gemm_i16_i8: vnni_gemm_i16_i8 })
 }
 
 #[cfg(feature = "std")]
