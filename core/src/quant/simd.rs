@@ -1,8 +1,9 @@
-//! Float loops compiled twice on x86-64: for the baseline (SSE2) and for AVX2, picked at run time.
+//! Float loops compiled three times on x86-64: for the baseline (SSE2), for AVX2 and for AVX-512,
+//! picked at run time.
 //!
 //! The int8 kernels have hand-written twins; the float loops around them (LayerNorm, softmax,
-//! GELU, quantization, epilogues) are plain Rust that LLVM vectorizes, and they vectorize twice as
-//! wide with AVX2. Results are the same bits either way: every operation is element-wise IEEE
+//! GELU, quantization, epilogues) are plain Rust that LLVM vectorizes, and they vectorize two and
+//! four times as wide with AVX2 and AVX-512. Results are the same bits either way: every operation is element-wise IEEE
 //! arithmetic in the same order (sums run in explicit eight-lane order, and Rust never fuses a
 //! multiply and an add on its own). Elsewhere (Arm) there is one version.
 
@@ -19,8 +20,21 @@ pub fn avx2() -> bool {
     }
 }
 
+/// Whether the AVX-512 (F, BW, VL, DQ) versions may run.
+#[inline(always)]
+pub fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::kernels::x86_vnni::has_avx512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// `fn name(args) -> ret { body }` → the same function, whose body is compiled once for the
-/// baseline and once with AVX2 enabled, the AVX2 copy used when the CPU has it. Helpers the body
+/// baseline, once with AVX2 and once with AVX-512 enabled, the widest copy the CPU runs used. Helpers the body
 /// calls must be `#[inline(always)]` to be compiled into the AVX2 copy.
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
@@ -30,6 +44,14 @@ macro_rules! multiversion {
             fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                if $crate::quant::simd::avx512() {
+                    // SAFETY: the CPU has AVX-512 F/BW/VL/DQ (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
                 #[target_feature(enable = "avx2")]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)

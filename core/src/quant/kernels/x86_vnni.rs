@@ -51,6 +51,25 @@ fn has_vnni512() -> bool {
     cfg!(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"))
 }
 
+/// AVX-512 F, BW, VL and DQ: what the float loops' AVX-512 copies use (`quant::simd`).
+#[cfg(feature = "std")]
+pub(crate) fn has_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512dq")
+}
+
+#[cfg(not(feature = "std"))]
+pub(crate) fn has_avx512() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vl",
+        target_feature = "avx512dq"
+    ))
+}
+
 fn gemm_i8(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &[i8], ldb: usize, c: &mut [i32], ldc: usize) {
     super::check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
     // SAFETY: the CPU has the features (`twin()` is the only way here); the shapes are checked, and
