@@ -10,8 +10,9 @@
 //! Each has an obviously correct scalar twin ([`scalar`]) and SIMD twins:
 //! - x86-64: AVX2 ([`x86`] `Avx2`), AVX-512 VNNI on 256-bit vectors in dot-product form ([`x86`]
 //!   `Vnni`), and AVX-512 VNNI on 512-bit vectors in broadcast form with a packed panel of `b`
-//!   ([`x86_vnni`], the fastest), picked at run time with `std` (at compile time from
-//!   `target_feature` without it);
+//!   ([`x86_vnni`], the fastest from about 20 rows; its `avx512-vnni` twin picks one of the two by
+//!   the number of rows), picked at run time with `std` (at compile time from `target_feature`
+//!   without it);
 //! - Arm Cortex-M4/M7 (`thumbv7em`): [`arm_dsp`], dual 16-bit MACs (`SMLAD`) on sign-extended byte
 //!   pairs (`SXTB16`), picked at compile time (see `build.rs`).
 //!
@@ -44,8 +45,8 @@ pub struct Twin {
 }
 
 impl Twin {
-    /// Which implementation this is (`scalar`, `avx2`, `avx512-vnni-256`, `avx512-vnni`, `arm-dsp`,
-    /// `arm-dsp-portable`).
+    /// Which implementation this is (`scalar`, `avx2`, `avx512-vnni-256`, `avx512-vnni-packed`,
+    /// `avx512-vnni` (one of the previous two by the number of rows), `arm-dsp`, `arm-dsp-portable`).
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -110,6 +111,9 @@ pub fn best() -> Twin {
         if let Some(t) = x86_vnni::twin() {
             return t;
         }
+        if let Some(t) = x86_vnni::packed_twin() {
+            return t;
+        }
         if let Some(t) = x86::vnni() {
             return t;
         }
@@ -126,7 +130,7 @@ pub fn best() -> Twin {
 }
 
 /// Every twin that can run here, scalar first.
-pub fn available() -> heapless::Vec<Twin, 5> {
+pub fn available() -> heapless::Vec<Twin, 6> {
     let mut twins = heapless::Vec::new();
     let _ = twins.push(SCALAR);
     let _ = twins.push(ARM_DSP);
@@ -136,6 +140,9 @@ pub fn available() -> heapless::Vec<Twin, 5> {
             let _ = twins.push(t);
         }
         if let Some(t) = x86::vnni() {
+            let _ = twins.push(t);
+        }
+        if let Some(t) = x86_vnni::packed_twin() {
             let _ = twins.push(t);
         }
         if let Some(t) = x86_vnni::twin() {
@@ -272,7 +279,7 @@ mod tests {
         let small_ks = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 256, 300];
         // ...and shapes past every blocking: more rows than a micro-tile and a row chunk, more
         // columns than a panel, k past a block of `k` (odd sizes on either side of each).
-        let large_ms = [1, 7, 13, 64, 130, 260];
+        let large_ms = [1, 7, 13, 19, 20, 64, 130, 260];
         let large_ns = [1, 17, 64, 65, 129];
         let large_ks = [1, 31, 33, 64, 256, 257, 1024, 1100];
         let (rows, ld) = (260, 1100 + 3);
@@ -287,7 +294,8 @@ mod tests {
             }
             if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl") {
                 assert!(names.contains(&"avx512-vnni-256"), "256-bit VNNI twin not tested");
-                assert!(names.contains(&"avx512-vnni"), "512-bit VNNI twin not tested");
+                assert!(names.contains(&"avx512-vnni-packed"), "512-bit VNNI twin not tested");
+                assert!(names.contains(&"avx512-vnni"), "VNNI twin by rows not tested");
             }
         }
         std::println!("kernel twins on this machine: {:?}", twins.iter().map(|t| t.name()).collect::<vec::Vec<_>>());

@@ -34,9 +34,50 @@ const KC: usize = 64;
 /// Rows whose `Σ a` corrections are computed together (the panel is packed once per `MC` rows).
 const MC: usize = 256;
 
-/// The twin, if this CPU has AVX-512 F, BW and VNNI.
+/// Fewer rows than this go to the 256-bit dot-product twin ([`super::x86`] `Vnni`): packing a
+/// panel costs about as much as multiplying 16 rows by it, and that twin packs nothing (measured
+/// with `core/examples/gemm_bench.rs` on Zen 4: it wins up to 16 rows, loses from 24).
+const MIN_PACKED_ROWS: usize = 20;
+
+/// The twin the encoder uses on AVX-512 VNNI CPUs: this packed kernel from [`MIN_PACKED_ROWS`]
+/// rows, the 256-bit dot-product one below.
 pub fn twin() -> Option<Twin> {
-    has_vnni512().then_some(Twin { name: "avx512-vnni", gemm_i8, gemm_i16_i8 })
+    (has_vnni512() && super::x86::vnni().is_some()).then_some(Twin {
+        name: "avx512-vnni",
+        gemm_i8: by_rows_i8,
+        gemm_i16_i8: by_rows_i16_i8,
+    })
+}
+
+/// This packed kernel for every shape (so the harness checks it on small shapes too).
+pub fn packed_twin() -> Option<Twin> {
+    has_vnni512().then_some(Twin { name: "avx512-vnni-packed", gemm_i8, gemm_i16_i8 })
+}
+
+fn by_rows_i8(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &[i8], ldb: usize, c: &mut [i32], ldc: usize) {
+    if m < MIN_PACKED_ROWS {
+        super::x86::vnni_gemm_i8(m, n, k, a, lda, b, ldb, c, ldc)
+    } else {
+        gemm_i8(m, n, k, a, lda, b, ldb, c, ldc)
+    }
+}
+
+fn by_rows_i16_i8(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[i16],
+    lda: usize,
+    b: &[i8],
+    ldb: usize,
+    c: &mut [i32],
+    ldc: usize,
+) {
+    if m < MIN_PACKED_ROWS {
+        super::x86::vnni_gemm_i16_i8(m, n, k, a, lda, b, ldb, c, ldc)
+    } else {
+        gemm_i16_i8(m, n, k, a, lda, b, ldb, c, ldc)
+    }
 }
 
 #[cfg(feature = "std")]
