@@ -30,29 +30,16 @@ pub fn round_to_i32(v: f32) -> i32 {
 
 /// `max |x|` over the values that are not NaN (0 if none), the same value as folding `f32::max`
 /// over `|x|`. Compares bit patterns: with the sign cleared, the order of non-NaN floats is the
-/// order of their bits as integers, and NaNs (above infinity's bits) count as 0. In sixteen
-/// integer lanes, so that it vectorizes with no chain of float max, NaN test and blend.
+/// order of their bits as integers, up to infinity's. As the smallest gap `INFINITY_BITS - bits`
+/// (wrapping): a NaN's gap wraps to above `INFINITY_BITS` and never wins unless every value is a
+/// NaN. A plain integer min reduction, which LLVM vectorizes at full width (a float max with NaN
+/// tests, or a select in the loop, it does not).
 #[inline(always)]
 pub fn max_abs(x: &[f32]) -> f32 {
     const ABS: u32 = 0x7fff_ffff;
     const INFINITY_BITS: u32 = 0x7f80_0000;
-    let key = |v: &f32| {
-        let bits = v.to_bits() & ABS;
-        if bits > INFINITY_BITS {
-            0
-        } else {
-            bits
-        }
-    };
-    let mut lanes = [0u32; 16];
-    let mut chunks = x.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            *lane = (*lane).max(key(v));
-        }
-    }
-    let m = chunks.remainder().iter().map(key).fold(0, u32::max);
-    f32::from_bits(lanes.iter().copied().fold(m, u32::max))
+    let gap = x.iter().map(|v| INFINITY_BITS.wrapping_sub(v.to_bits() & ABS)).fold(u32::MAX, u32::min);
+    f32::from_bits(if gap <= INFINITY_BITS { INFINITY_BITS - gap } else { 0 })
 }
 
 multiversion! {

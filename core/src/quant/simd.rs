@@ -7,30 +7,42 @@
 //! arithmetic in the same order (sums run in explicit eight-lane order, and Rust never fuses a
 //! multiply and an add on its own). Elsewhere (Arm) there is one version.
 
+/// The widest copy this CPU runs, found once: 0 not yet known, 1 baseline, 2 AVX2, 3 AVX-512 (one
+/// relaxed load per call afterwards instead of several feature tests).
+static TIER: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+#[inline(always)]
+fn tier() -> u8 {
+    use core::sync::atomic::Ordering::Relaxed;
+    match TIER.load(Relaxed) {
+        0 => {
+            #[cfg(target_arch = "x86_64")]
+            let tier = if super::kernels::x86_vnni::has_avx512() {
+                3
+            } else if super::kernels::x86::has_avx2() {
+                2
+            } else {
+                1
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let tier = 1;
+            TIER.store(tier, Relaxed);
+            tier
+        }
+        tier => tier,
+    }
+}
+
 /// Whether the AVX2 versions may run.
 #[inline(always)]
 pub fn avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        super::kernels::x86::has_avx2()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    tier() >= 2
 }
 
 /// Whether the AVX-512 (F, BW, VL, DQ) versions may run.
 #[inline(always)]
 pub fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        super::kernels::x86_vnni::has_avx512()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    tier() >= 3
 }
 
 /// `fn name(args) -> ret { body }` → the same function, whose body is compiled once for the

@@ -221,7 +221,7 @@ unsafe fn gemm<const WIDE: bool>(
                 let mut i = 0;
                 while i < mc {
                     let mr = (mc - i).min(MR);
-                    prefetch.issue::<_MM_HINT_T1>(per_tile);
+                    prefetch.issue::<_MM_HINT_T0>(per_tile);
                     let t = Tile {
                         full_groups: kc / per_group,
                         tail_bytes: (kc % per_group) * elem_bytes,
