@@ -84,12 +84,18 @@ fn by_rows_i16_i8(
 fn has_vnni512() -> bool {
     std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
         && std::is_x86_feature_detected!("avx512vnni")
 }
 
 #[cfg(not(feature = "std"))]
 fn has_vnni512() -> bool {
-    cfg!(all(target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vnni"))
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vl",
+        target_feature = "avx512vnni"
+    ))
 }
 
 /// AVX-512 F, BW, VL and DQ: what the float loops' AVX-512 copies use (`quant::simd`).
@@ -134,7 +140,7 @@ struct Panel([i32; KC * NC]);
 /// # Safety
 /// AVX-512 F/BW/VNNI present; `a` holds `m` rows of `k` elements at stride `lda_bytes`; `b`, `c`
 /// as checked by `check_shapes`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn gemm<const WIDE: bool>(
     m: usize,
     n: usize,
@@ -187,7 +193,7 @@ unsafe fn gemm<const WIDE: bool>(
                 let b_block = unsafe { b.as_ptr().add(j0 * ldb + k0) };
                 if !prefetched {
                     // Every line at once: the loads of the packing then wait for one miss, not 16.
-                    Prefetch::new(b_block, ldb, nc, kc).issue::<_MM_HINT_T0>(usize::MAX);
+                    Prefetch::new(b_block, ldb, nc, kc).issue(usize::MAX);
                 }
                 // SAFETY: as above; the panel has room for KC groups of NC columns.
                 unsafe {
@@ -214,15 +220,17 @@ unsafe fn gemm<const WIDE: bool>(
                     }
                     None => Prefetch::new(b.as_ptr(), ldb, 0, 0),
                 };
-                let per_tile = prefetch.total.div_ceil(mc.div_ceil(MR));
+                // Spread over every group of every row tile: a burst would wait for the misses
+                // the cache can have in flight.
+                let groups = (kc / per_group).max(1);
+                let lines_per_group = prefetch.total().div_ceil(mc.div_ceil(MR) * groups);
                 let vectors = nc.div_ceil(LANES);
                 let last = nc - (vectors - 1) * LANES;
                 let last_mask: __mmask16 = if last == LANES { 0xffff } else { (1u16 << last) - 1 };
                 let mut i = 0;
                 while i < mc {
                     let mr = (mc - i).min(MR);
-                    prefetch.issue::<_MM_HINT_T0>(per_tile);
-                    let t = Tile {
+                    let mut t = Tile {
                         full_groups: kc / per_group,
                         tail_bytes: (kc % per_group) * elem_bytes,
                         // SAFETY: row i0 + i of `a`, inside the block.
@@ -235,10 +243,12 @@ unsafe fn gemm<const WIDE: bool>(
                         ldc,
                         last_mask,
                         accumulate,
+                        prefetch: &mut prefetch,
+                        prefetch_per_group: lines_per_group,
                     };
                     // SAFETY: the tile reads `mr` rows of `a`, `vectors` packed vectors per group,
                     // and writes `mr` rows of `nc` values of `c`.
-                    unsafe { dispatch::<WIDE>(mr, vectors, &t) };
+                    unsafe { dispatch::<WIDE>(mr, vectors, &mut t) };
                     i += mr;
                 }
                 j0 += nc;
@@ -254,35 +264,47 @@ struct Prefetch {
     base: *const i8,
     ldb: usize,
     len: usize,
+    rows: usize,
     /// Lines per row, one more than `len` spans at 64-byte alignment (the last one may straddle).
     per_row: usize,
-    next: usize,
-    total: usize,
+    /// The next line: `line` of row `row`.
+    row: usize,
+    line: usize,
 }
 
 impl Prefetch {
     fn new(base: *const i8, ldb: usize, rows: usize, len: usize) -> Self {
         let per_row = if len == 0 { 0 } else { len.div_ceil(64) + 1 };
-        Self { base, ldb, len, per_row, next: 0, total: rows * per_row }
+        let rows = if len == 0 { 0 } else { rows };
+        Self { base, ldb, len, rows, per_row, row: 0, line: 0 }
     }
 
-    /// Prefetches the next `count` lines (into the cache level `HINT` names).
+    fn total(&self) -> usize {
+        self.rows * self.per_row
+    }
+
+    /// Prefetches the next `count` lines into L1.
     #[inline(always)]
-    fn issue<const HINT: i32>(&mut self, count: usize) {
-        let end = self.total.min(self.next.saturating_add(count));
-        while self.next < end {
-            let (row, line) = (self.next / self.per_row, self.next % self.per_row);
-            let at = row * self.ldb + (line * 64).min(self.len - 1);
+    fn issue(&mut self, count: usize) {
+        for _ in 0..count {
+            if self.row >= self.rows {
+                return;
+            }
+            let at = self.row * self.ldb + (self.line * 64).min(self.len - 1);
             // SAFETY: byte `at` is inside row `row` of the panel, which exists; a prefetch
             // never faults anyway.
-            unsafe { _mm_prefetch::<HINT>(self.base.add(at)) };
-            self.next += 1;
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(self.base.add(at)) };
+            self.line += 1;
+            if self.line == self.per_row {
+                self.line = 0;
+                self.row += 1;
+            }
         }
     }
 }
 
 /// One micro-tile's operands.
-struct Tile {
+struct Tile<'p> {
     /// Groups of `k` read as whole 4-byte words.
     full_groups: usize,
     /// Bytes of `a` in a last, partial group (0 to 3).
@@ -298,10 +320,13 @@ struct Tile {
     last_mask: __mmask16,
     /// Add to `c` (later blocks of `k`) instead of writing it.
     accumulate: bool,
+    /// The next panel's lines, `prefetch_per_group` after each group.
+    prefetch: &'p mut Prefetch,
+    prefetch_per_group: usize,
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dispatch<const WIDE: bool>(mr: usize, nv: usize, t: &Tile) {
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn dispatch<const WIDE: bool>(mr: usize, nv: usize, t: &mut Tile) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match (mr, nv) {
@@ -334,9 +359,9 @@ unsafe fn dispatch<const WIDE: bool>(mr: usize, nv: usize, t: &Tile) {
 }
 
 /// `R` rows × `V` vectors of columns over one block of `k`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 #[inline]
-unsafe fn tile<const WIDE: bool, const R: usize, const V: usize>(t: &Tile) {
+unsafe fn tile<const WIDE: bool, const R: usize, const V: usize>(t: &mut Tile) {
     let mut acc = [[_mm512_setzero_si512(); V]; R];
     if !WIDE {
         for (i, row) in acc.iter_mut().enumerate() {
@@ -368,6 +393,7 @@ unsafe fn tile<const WIDE: bool, const R: usize, const V: usize>(t: &Tile) {
         let word = |i: usize| unsafe { core::ptr::read_unaligned(t.a.add(i * t.lda_bytes + 4 * g) as *const i32) };
         // SAFETY: group g < full_groups ≤ KC of the panel.
         step!(unsafe { t.packed.add(g * NC) }, word);
+        t.prefetch.issue(t.prefetch_per_group);
         g += 1;
     }
     if t.tail_bytes > 0 {
@@ -414,7 +440,7 @@ fn dpwssd(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
 }
 
 /// `Σ_{p < k} a[p]` of one int8 row.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn row_sum_i8(a: *const i8, k: usize) -> i32 {
     let ones = _mm512_set1_epi8(1);
     let mut acc = _mm512_setzero_si512();
@@ -441,7 +467,7 @@ fn byte_mask64(len: usize) -> __mmask64 {
 
 /// Packs `nc ≤ NC` rows of int8 `b` (`kc` bytes each, stride `ldb`) as `b + 128` into
 /// `panel[g · NC + j]`; bytes past `kc` are 0, rows past `nc` are not written (never stored).
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn pack_i8(b: *const i8, ldb: usize, nc: usize, kc: usize, panel: *mut i32) {
     let offset = _mm512_set1_epi8(-128);
     let groups = kc.div_ceil(4);
@@ -469,7 +495,7 @@ unsafe fn pack_i8(b: *const i8, ldb: usize, nc: usize, kc: usize, panel: *mut i3
 
 /// Packs `nc ≤ NC` rows of int8 `b` (`kc` values each) as int16 pairs: group `g` of row `j` is
 /// `(b[j, 2g], b[j, 2g + 1])`, a missing last value 0.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn pack_i16(b: *const i8, ldb: usize, nc: usize, kc: usize, panel: *mut i32) {
     let groups = kc.div_ceil(2);
     let mut j0 = 0;
