@@ -39,7 +39,7 @@ pub fn max_abs(x: &[f32]) -> f32 {
     const ABS: u32 = 0x7fff_ffff;
     const INFINITY_BITS: u32 = 0x7f80_0000;
     let gap = x.iter().map(|v| INFINITY_BITS.wrapping_sub(v.to_bits() & ABS)).fold(u32::MAX, u32::min);
-    f32::from_bits(if gap <= INFINITY_BITS { INFINITY_BITS - gap } else { 0 })
+    f32::from_bits(INFINITY_BITS.saturating_sub(gap))
 }
 
 multiversion! {

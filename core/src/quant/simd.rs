@@ -33,6 +33,16 @@ fn tier() -> u8 {
     }
 }
 
+/// Runs the float loops' `tier` copy from now on (1 baseline, 2 AVX2, 3 AVX-512), capped at what
+/// this CPU runs; 0 goes back to the widest. For the test that every copy gives the same bits.
+#[doc(hidden)]
+pub fn force_tier(tier: u8) {
+    use core::sync::atomic::Ordering::Relaxed;
+    TIER.store(0, Relaxed);
+    let widest = self::tier();
+    TIER.store(if tier == 0 { widest } else { tier.min(widest) }, Relaxed);
+}
+
 /// Whether the AVX2 versions may run.
 #[inline(always)]
 pub fn avx2() -> bool {
