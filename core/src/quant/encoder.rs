@@ -562,9 +562,11 @@ fn attention_heads(
             quantize_rows(&s.proj[..n * dd], dd, n, &mut s.key[r0 * dd..], &mut s.key_scale[r0..]);
             linear(x, &wv, s.proj);
             quantize_rows(&s.proj[..n * dd], dd, n, s.qq, &mut s.value_scale[r0..]);
-            for (i, v_row) in s.qq.chunks_exact(dd).take(n).enumerate() {
-                for (c, &v) in v_row.iter().enumerate() {
-                    s.value_t[c * t + r0 + i] = v;
+            // Vᵀ [D, T]: row by row of Vᵀ, so the stores run along a line (the loads stride
+            // through the n × D block just quantized, which is in L1).
+            for (c, vt_row) in s.value_t.chunks_exact_mut(t).take(dd).enumerate() {
+                for (i, vt) in vt_row[r0..r0 + n].iter_mut().enumerate() {
+                    *vt = s.qq[i * dd + c];
                 }
             }
         }
