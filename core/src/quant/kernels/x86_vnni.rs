@@ -120,8 +120,7 @@ pub(crate) fn has_avx512() -> bool {
 fn gemm_i8(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &[i8], ldb: usize, c: &mut [i32], ldc: usize) {
     super::check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
     // SAFETY: the CPU has the features (`twin()` and `packed_twin()` are the only ways here); the
-    // shapes are checked, and
-    // `gemm` reads `a` only inside its `m` rows of `k` values.
+    // shapes are checked, and `gemm` reads `a` only inside its `m` rows of `k` values.
     unsafe { gemm::<false>(m, n, k, a.as_ptr() as *const u8, lda, b, ldb, c, ldc) }
 }
 
