@@ -166,7 +166,6 @@ fn take_chunk<'x, T>(rest: &mut &'x mut [T], items: usize, per_item: usize) -> &
 
 /// Splits `0..count` into one contiguous range per worker, each output into the matching chunks
 /// of its per-item elements, runs `f` on each, and returns the first error.
-#[allow(clippy::too_many_arguments)]
 fn run_tasks<P: Parallel, O: Send>(
     parallel: &P,
     scratches: &mut [&mut [u8]],

@@ -3,9 +3,11 @@
 //!
 //! The int8 kernels have hand-written twins; the float loops around them (LayerNorm, softmax,
 //! GELU, quantization, epilogues) are plain Rust that LLVM vectorizes, and they vectorize two and
-//! four times as wide with AVX2 and AVX-512. Results are the same bits either way: every operation is element-wise IEEE
-//! arithmetic in the same order (sums run in explicit eight-lane order, and Rust never fuses a
-//! multiply and an add on its own). Elsewhere (Arm) there is one version.
+//! four times as wide with AVX2 and AVX-512. Results are the same bits in every copy: every
+//! operation is element-wise IEEE arithmetic in the same order (sums run in explicit eight-lane
+//! order, maxima are exact in any order, and Rust never fuses a multiply and an add on its own);
+//! `core/tests/int8_accuracy.rs` runs a model with each copy ([`force_tier`]) and compares the
+//! bits. Elsewhere (Arm) there is one version.
 
 /// The widest copy this CPU runs, found once: 0 not yet known, 1 baseline, 2 AVX2, 3 AVX-512 (one
 /// relaxed load per call afterwards instead of several feature tests).
