@@ -155,6 +155,31 @@ fn same_bits_for_every_arena_and_worker_count_and_exact_arena() {
     }
 }
 
+#[test]
+fn same_bits_for_every_simd_copy_of_the_float_loops() {
+    // The baseline, AVX2 and AVX-512 copies of LayerNorm, softmax, GELU, quantization and the
+    // epilogues (those this CPU runs; other tests in this binary may run meanwhile with any of
+    // them, which this very test shows does not matter).
+    let config = ElectraConfig { vocab_size: 200, max_position_embeddings: 64, ..ElectraConfig::tiny() };
+    let hf = HfModel::random(config, HeadKind::MaskedLm, Init { std: 0.1, random_affine: true }, 5);
+    let file = hf.model_file(None);
+    let model = Model::from_bytes(file.bytes()).unwrap();
+    let t = 45;
+    let ids = random_ids(&mut Rng(4), t, config.vocab_size);
+    let types = vec![0; t];
+    let len = model.arena_bytes_with(t, ArenaOptions::fast(1));
+    let mut outputs = Vec::new();
+    for tier in [1, 2, 3] {
+        electra_core::quant::simd::force_tier(tier);
+        assert!(tier >= 2 || !electra_core::quant::simd::avx2(), "tier {tier} not forced");
+        assert!(tier >= 3 || !electra_core::quant::simd::avx512(), "tier {tier} not forced");
+        outputs.push(run_int8(&model, &ids, &types, len));
+    }
+    electra_core::quant::simd::force_tier(0);
+    assert_eq!(outputs[0], outputs[1], "baseline vs AVX2");
+    assert_eq!(outputs[0], outputs[2], "baseline vs AVX-512");
+}
+
 /// Trailing padding masked out leaves the real tokens' logits exactly as without it.
 #[test]
 fn attention_mask_hides_padding() {

@@ -117,50 +117,79 @@ struct Task<'x, O> {
     /// Token rows, or heads for attention.
     items: Range<usize>,
     out: &'x mut [O],
-    /// Attention only: the context scales of `items`.
+    /// The context scales of `items` (attention), or the scales of their quantized rows.
     out_scale: &'x mut [f32],
+    /// The quantized rows of `items` (phases that write the hidden state, with the cache).
+    out_q: &'x mut [i8],
     scratch: &'x mut [u8],
     result: Result<(), RunError>,
 }
 
-/// A phase's work on `(items, out, out_scale, scratch)`.
-type TaskFn<'f, O> = dyn Fn(Range<usize>, &mut [O], &mut [f32], &mut [u8]) -> Result<(), RunError> + Sync + 'f;
+/// A phase's work on `(items, out, out_scale, out_q, scratch)`.
+type TaskFn<'f, O> =
+    dyn Fn(Range<usize>, &mut [O], &mut [f32], &mut [i8], &mut [u8]) -> Result<(), RunError> + Sync + 'f;
 
-/// Splits `0..count` into one contiguous range per worker, `out` (and `out_scale`) into the
-/// matching chunks of `per_item` (`per_item_scale`) elements, runs `f` on each, and returns the
-/// first error.
-#[allow(clippy::too_many_arguments)]
+/// Per-item chunks of the outputs of a phase: `(slice, elements per item)`.
+struct Outputs<'x, O> {
+    out: (&'x mut [O], usize),
+    scale: (&'x mut [f32], usize),
+    q: (&'x mut [i8], usize),
+}
+
+impl<'x, O> Outputs<'x, O> {
+    fn new(out: &'x mut [O], per_item: usize) -> Self {
+        Self { out: (out, per_item), scale: (&mut [], 0), q: (&mut [], 0) }
+    }
+
+    fn with_scale(self, scale: &'x mut [f32], per_item: usize) -> Self {
+        Self { scale: (scale, per_item), ..self }
+    }
+
+    fn with_q(self, q: &'x mut [i8], per_item: usize) -> Self {
+        Self { q: (q, per_item), ..self }
+    }
+}
+
+/// The hidden state's rows (`[T, H]` f16) and, with the cache, their quantized rows and scales.
+fn hidden_outputs<'x>(d: &Dims, hidden: &'x mut [u16], x_q: &'x mut [i8], x_scale: &'x mut [f32]) -> Outputs<'x, u16> {
+    let per_row = |n: usize| if d.cache_x { n } else { 0 };
+    Outputs::new(hidden, d.h).with_q(x_q, per_row(d.h)).with_scale(x_scale, per_row(1))
+}
+
+/// The first `items · per_item` elements of `rest` (as many as there are), leaving the others.
+fn take_chunk<'x, T>(rest: &mut &'x mut [T], items: usize, per_item: usize) -> &'x mut [T] {
+    let len = (items * per_item).min(rest.len());
+    let (chunk, tail) = core::mem::take(rest).split_at_mut(len);
+    *rest = tail;
+    chunk
+}
+
+/// Splits `0..count` into one contiguous range per worker, each output into the matching chunks
+/// of its per-item elements, runs `f` on each, and returns the first error.
 fn run_tasks<P: Parallel, O: Send>(
     parallel: &P,
     scratches: &mut [&mut [u8]],
     count: usize,
-    out: &mut [O],
-    per_item: usize,
-    out_scale: &mut [f32],
-    per_item_scale: usize,
+    outputs: Outputs<'_, O>,
     f: &TaskFn<'_, O>,
 ) -> Result<(), RunError> {
     let available = scratches.len();
     let workers = available.min(count).max(1);
     let chunk = count.div_ceil(workers);
     let mut tasks: heapless::Vec<Task<O>, MAX_WORKERS> = heapless::Vec::new();
-    let mut out_rest = out;
-    let mut scale_rest = out_scale;
+    let Outputs { out: (mut out_rest, per_item), scale: (mut scale_rest, per_scale), q: (mut q_rest, per_q) } = outputs;
     for (w, scratch) in scratches.iter_mut().enumerate().take(workers) {
         let items = (w * chunk).min(count)..((w + 1) * chunk).min(count);
-        let (out_len, scale_len) =
-            ((items.len() * per_item).min(out_rest.len()), (items.len() * per_item_scale).min(scale_rest.len()));
-        let (o, rest) = core::mem::take(&mut out_rest).split_at_mut(out_len);
-        out_rest = rest;
-        let (s, rest) = core::mem::take(&mut scale_rest).split_at_mut(scale_len);
-        scale_rest = rest;
-        let task = Task { items, out: o, out_scale: s, scratch, result: Ok(()) };
+        let out = take_chunk(&mut out_rest, items.len(), per_item);
+        let out_scale = take_chunk(&mut scale_rest, items.len(), per_scale);
+        let out_q = take_chunk(&mut q_rest, items.len(), per_q);
+        let task = Task { items, out, out_scale, out_q, scratch, result: Ok(()) };
         if tasks.push(task).is_err() {
             return Err(RunError::TooManyWorkers { workers: available, max: MAX_WORKERS });
         }
     }
     parallel.for_each(&mut tasks, &|t: &mut Task<O>| {
-        t.result = f(t.items.clone(), t.out, t.out_scale, t.scratch);
+        t.result = f(t.items.clone(), t.out, t.out_scale, t.out_q, t.scratch);
     });
     tasks.into_iter().map(|t| t.result).find(|r| r.is_err()).unwrap_or(Ok(()))
 }
@@ -294,45 +323,34 @@ impl<'a> Model<'a> {
         let shared = Shared::carve(&mut Carver::new(shared_bytes), &d)?;
         let token_types = token_types.unwrap_or(&[]);
 
-        // Embeddings → hidden.
-        run_tasks(parallel, &mut scratches, t, shared.hidden, d.h, &mut [], 0, &|rows, hidden, _, scratch| {
-            self.embed_rows(&d, ids, token_types, rows, hidden, scratch)
+        // Embeddings → hidden, and with the cache its rows quantized for the first layer (by the
+        // same task, which saves a phase and its wait for every worker).
+        let outputs = hidden_outputs(&d, &mut *shared.hidden, &mut *shared.x_q, &mut *shared.x_scale);
+        run_tasks(parallel, &mut scratches, t, outputs, &|rows, hidden, x_scale, x_q, scratch| {
+            self.embed_rows(&d, ids, token_types, rows.clone(), hidden, scratch)?;
+            quantize_hidden_rows(&d, rows.len(), hidden, x_q, x_scale, scratch)
         })?;
 
         for l in 0..config.num_hidden_layers {
             let w = LayerWeights::new(self, &self.layer_spans(l))?;
-            if d.cache_x {
-                let hidden: &[u16] = shared.hidden;
-                run_tasks(
-                    parallel,
-                    &mut scratches,
-                    t,
-                    shared.x_q,
-                    d.h,
-                    shared.x_scale,
-                    1,
-                    &|rows, x_q, x_scale, scratch| quantize_hidden_rows(&d, rows, hidden, x_q, x_scale, scratch),
-                )?;
-            }
             let (x_q, x_scale): (&[i8], &[f32]) = (shared.x_q, shared.x_scale);
             let hidden: &[u16] = shared.hidden;
             let per_head = t * d.d;
-            run_tasks(
-                parallel,
-                &mut scratches,
-                d.a,
-                shared.context,
-                per_head,
-                shared.context_scale,
-                t,
-                &|heads, context, context_scale, scratch| {
-                    let x = LayerInput { hidden, x_q, x_scale };
-                    attention_heads(&d, &w, heads, x, key_mask, context, context_scale, scratch)
-                },
-            )?;
+            let outputs = Outputs::new(&mut *shared.context, per_head).with_scale(&mut *shared.context_scale, t);
+            run_tasks(parallel, &mut scratches, d.a, outputs, &|heads, context, context_scale, _, scratch| {
+                let x = LayerInput { hidden, x_q, x_scale };
+                attention_heads(&d, &w, heads, x, key_mask, context, context_scale, scratch)
+            })?;
             let (context, context_scale): (&[i8], &[f32]) = (shared.context, shared.context_scale);
-            run_tasks(parallel, &mut scratches, t, shared.hidden, d.h, &mut [], 0, &|rows, hidden, _, scratch| {
-                block_rows(&d, &w, rows, hidden, context, context_scale, scratch)
+            // The new hidden rows, and with the cache the next layer's quantized input.
+            let outputs = hidden_outputs(&d, &mut *shared.hidden, &mut *shared.x_q, &mut *shared.x_scale);
+            let last = l + 1 == config.num_hidden_layers;
+            run_tasks(parallel, &mut scratches, t, outputs, &|rows, hidden, x_scale, x_q, scratch| {
+                block_rows(&d, &w, rows.clone(), hidden, context, context_scale, scratch)?;
+                if last {
+                    return Ok(());
+                }
+                quantize_hidden_rows(&d, rows.len(), hidden, x_q, x_scale, scratch)
             })?;
         }
 
@@ -341,29 +359,17 @@ impl<'a> Model<'a> {
             HeadKind::SequenceClassification { num_labels } => {
                 // Only the first token feeds the head.
                 let mut one = [&mut *scratches[0]];
-                run_tasks(
-                    parallel,
-                    &mut one,
-                    1,
-                    shared.logits,
-                    num_labels,
-                    &mut [],
-                    0,
-                    &|rows, logits, _, scratch| self.head_rows(&d, rows, hidden, logits, scratch),
-                )?;
+                let outputs = Outputs::new(&mut *shared.logits, num_labels);
+                run_tasks(parallel, &mut one, 1, outputs, &|rows, logits, _, _, scratch| {
+                    self.head_rows(&d, rows, hidden, logits, scratch)
+                })?;
                 (1, num_labels)
             }
             _ => {
-                run_tasks(
-                    parallel,
-                    &mut scratches,
-                    t,
-                    shared.logits,
-                    d.logits_per_row,
-                    &mut [],
-                    0,
-                    &|rows, logits, _, scratch| self.head_rows(&d, rows, hidden, logits, scratch),
-                )?;
+                let outputs = Outputs::new(&mut *shared.logits, d.logits_per_row);
+                run_tasks(parallel, &mut scratches, t, outputs, &|rows, logits, _, _, scratch| {
+                    self.head_rows(&d, rows, hidden, logits, scratch)
+                })?;
                 (t, d.logits_per_row)
             }
         };
@@ -495,18 +501,22 @@ fn dense_gelu<'s>(
     quantize_rows(y, width, n, q, scale)
 }
 
-/// `x_q[rows], x_scale[rows]` = the rows of `hidden`, quantized (the per-layer cache).
+/// With the cache (`x_q` not empty): `x_q[i], x_scale[i]` = row `i < rows` of `hidden`, quantized
+/// (the next layer's input, from the f16 values it will read).
 fn quantize_hidden_rows(
     d: &Dims,
-    rows: Range<usize>,
+    rows: usize,
     hidden: &[u16],
     x_q: &mut [i8],
     x_scale: &mut [f32],
     scratch: &mut [u8],
 ) -> Result<(), RunError> {
+    if !d.cache_x {
+        return Ok(());
+    }
     let row: &mut [f32] = Carver::new(scratch).take(d.h)?;
-    for (i, t) in rows.enumerate() {
-        load_f16(&hidden[t * d.h..(t + 1) * d.h], row);
+    for i in 0..rows {
+        load_f16(&hidden[i * d.h..(i + 1) * d.h], row);
         x_scale[i] = super::quantize::quantize_row(row, &mut x_q[i * d.h..(i + 1) * d.h]);
     }
     Ok(())
@@ -562,9 +572,11 @@ fn attention_heads(
             quantize_rows(&s.proj[..n * dd], dd, n, &mut s.key[r0 * dd..], &mut s.key_scale[r0..]);
             linear(x, &wv, s.proj);
             quantize_rows(&s.proj[..n * dd], dd, n, s.qq, &mut s.value_scale[r0..]);
-            for (i, v_row) in s.qq.chunks_exact(dd).take(n).enumerate() {
-                for (c, &v) in v_row.iter().enumerate() {
-                    s.value_t[c * t + r0 + i] = v;
+            // Vᵀ [D, T]: row by row of Vᵀ, so the stores run along a line (the loads stride
+            // through the n × D block just quantized, which is in L1).
+            for (c, vt_row) in s.value_t.chunks_exact_mut(t).take(dd).enumerate() {
+                for (i, vt) in vt_row[r0..r0 + n].iter_mut().enumerate() {
+                    *vt = s.qq[i * dd + c];
                 }
             }
         }

@@ -95,10 +95,25 @@ pub fn sum(x: &[f32]) -> f32 {
     total
 }
 
+/// `max x` (NaNs ignored, like folding `f32::max`), in sixteen lanes so that it vectorizes. Only
+/// the sign of a zero maximum can depend on the order, and `v - max` is then the same either way.
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = x.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v);
+        }
+    }
+    let m = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    lanes.iter().fold(m, |m, &v| m.max(v))
+}
+
 multiversion! {
     /// In-place softmax of one row of attention scores.
     pub fn softmax_in_place(x: &mut [f32]) {
-        let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let max = max(x);
         for v in x.iter_mut() {
             *v = exp(*v - max);
         }

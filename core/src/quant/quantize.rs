@@ -28,21 +28,18 @@ pub fn round_to_i32(v: f32) -> i32 {
     ((v + ROUNDING_MAGIC).to_bits() as i32).wrapping_sub(ROUNDING_MAGIC.to_bits() as i32)
 }
 
-/// `max |x|`, in eight lanes so that it vectorizes (max is exact in any order).
+/// `max |x|` over the values that are not NaN (0 if none), the same value as folding `f32::max`
+/// over `|x|`. Compares bit patterns: with the sign cleared, the order of non-NaN floats is the
+/// order of their bits as integers, up to infinity's. As the smallest gap `INFINITY_BITS - bits`
+/// (wrapping): a NaN's gap wraps to above `INFINITY_BITS` and never wins unless every value is a
+/// NaN. A plain integer min reduction, which LLVM vectorizes at full width (a float max with NaN
+/// tests, or a select in the loop, it does not).
 #[inline(always)]
 pub fn max_abs(x: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let mut chunks = x.chunks_exact(8);
-    for chunk in &mut chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            *lane = lane.max(v.abs());
-        }
-    }
-    let mut m = chunks.remainder().iter().fold(0f32, |m, v| m.max(v.abs()));
-    for lane in lanes {
-        m = m.max(lane);
-    }
-    m
+    const ABS: u32 = 0x7fff_ffff;
+    const INFINITY_BITS: u32 = 0x7f80_0000;
+    let gap = x.iter().map(|v| INFINITY_BITS.wrapping_sub(v.to_bits() & ABS)).fold(u32::MAX, u32::min);
+    f32::from_bits(INFINITY_BITS.saturating_sub(gap))
 }
 
 multiversion! {
@@ -117,6 +114,30 @@ mod tests {
         assert_eq!(quantize_row(&[0.0; 4], &mut q), 0.0);
         assert_eq!(q, [0; 4]);
         assert!(quantize_row(&[1.0, f32::INFINITY, 0.0, 0.0], &mut q).is_nan());
+    }
+
+    #[test]
+    fn max_abs_matches_folding_f32_max() {
+        let specials = [0.0, -0.0, 1.5, -3.25, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, 1e-40, -3e38];
+        let mut state = 0x2545_f491u32;
+        for len in 0..70 {
+            for trial in 0..20 {
+                let x: std::vec::Vec<f32> = (0..len)
+                    .map(|i| {
+                        state ^= state << 13;
+                        state ^= state >> 17;
+                        state ^= state << 5;
+                        if trial % 4 == 0 && i % 7 == 3 {
+                            specials[(state % 10) as usize]
+                        } else {
+                            f32::from_bits(state) // any bits: NaNs, denormals, infinities included
+                        }
+                    })
+                    .collect();
+                let expected = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+                assert_eq!(max_abs(&x).to_bits(), expected.to_bits(), "{x:?}");
+            }
+        }
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //! - [`gemm_i16_i8`]: the same with int16 `A` (attention probabilities, `|A| ≤ 32767`): `P·V`.
 //!
 //! Each has an obviously correct scalar twin ([`scalar`]) and SIMD twins:
-//! - x86-64: AVX2 ([`x86`] `Avx2`) and AVX-512 VNNI on 256-bit vectors ([`x86`] `Vnni`), picked at
-//!   run time with `std` (at compile time from `target_feature` without it);
+//! - x86-64: AVX2 ([`x86`] `Avx2`), AVX-512 VNNI on 256-bit vectors in dot-product form ([`x86`]
+//!   `Vnni`), and AVX-512 VNNI on 512-bit vectors in broadcast form with a packed panel of `b`
+//!   ([`x86_vnni`], the fastest from about 20 rows; its `avx512-vnni` twin picks one of the two by
+//!   the number of rows), picked at run time with `std` (at compile time from `target_feature`
+//!   without it);
 //! - Arm Cortex-M4/M7 (`thumbv7em`): [`arm_dsp`], dual 16-bit MACs (`SMLAD`) on sign-extended byte
 //!   pairs (`SXTB16`), picked at compile time (see `build.rs`).
 //!
@@ -25,6 +28,8 @@ pub mod arm_dsp;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(target_arch = "x86_64")]
+pub mod x86_vnni;
 
 /// Signature shared by the int8 × int8 twins: `(m, n, k, a, lda, b, ldb, c, ldc)`.
 pub type GemmI8 = fn(usize, usize, usize, &[i8], usize, &[i8], usize, &mut [i32], usize);
@@ -40,9 +45,20 @@ pub struct Twin {
 }
 
 impl Twin {
-    /// Which implementation this is (`scalar`, `avx2`, `avx512-vnni`, `arm-dsp`, `arm-dsp-portable`).
+    /// Which implementation this is (`scalar`, `avx2`, `avx512-vnni-256`, `avx512-vnni-packed`,
+    /// `avx512-vnni` (one of the previous two by the number of rows), `arm-dsp`, `arm-dsp-portable`).
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// This twin's int8 × int8 product (no shape checks beyond its own).
+    pub fn gemm_i8_fn(&self) -> GemmI8 {
+        self.gemm_i8
+    }
+
+    /// This twin's int16 × int8 product.
+    pub fn gemm_i16_i8_fn(&self) -> GemmI16I8 {
+        self.gemm_i16_i8
     }
 }
 
@@ -92,6 +108,12 @@ pub const ARM_DSP: Twin = Twin { name: arm_dsp::NAME, gemm_i8: arm_dsp::gemm_i8,
 pub fn best() -> Twin {
     #[cfg(target_arch = "x86_64")]
     {
+        if let Some(t) = x86_vnni::twin() {
+            return t;
+        }
+        if let Some(t) = x86_vnni::packed_twin() {
+            return t;
+        }
         if let Some(t) = x86::vnni() {
             return t;
         }
@@ -108,7 +130,7 @@ pub fn best() -> Twin {
 }
 
 /// Every twin that can run here, scalar first.
-pub fn available() -> heapless::Vec<Twin, 4> {
+pub fn available() -> heapless::Vec<Twin, 6> {
     let mut twins = heapless::Vec::new();
     let _ = twins.push(SCALAR);
     let _ = twins.push(ARM_DSP);
@@ -118,6 +140,12 @@ pub fn available() -> heapless::Vec<Twin, 4> {
             let _ = twins.push(t);
         }
         if let Some(t) = x86::vnni() {
+            let _ = twins.push(t);
+        }
+        if let Some(t) = x86_vnni::packed_twin() {
+            let _ = twins.push(t);
+        }
+        if let Some(t) = x86_vnni::twin() {
             let _ = twins.push(t);
         }
     }
@@ -150,7 +178,8 @@ pub struct Mismatch {
     pub found: i32,
 }
 
-/// Buffers for [`check_twin`]: `a8`, `b` ≥ `rows · (k_max + 3)`, `a16` the same, `c` ≥ 2 · rows².
+/// Buffers for [`check_twin`]: `a8`, `a16` ≥ `m_max · (k_max + 2)`, `b` ≥ `n_max · (k_max + 3)`,
+/// `c_ref`, `c_twin` ≥ `m_max · (n_max + 1)`.
 pub struct Scratch<'s> {
     pub a8: &'s mut [i8],
     pub a16: &'s mut [i16],
@@ -159,15 +188,21 @@ pub struct Scratch<'s> {
     pub c_twin: &'s mut [i32],
 }
 
-/// THE harness: for every `m ∈ 1..=max_rows`, `n ∈ 1..=max_rows`, `k ∈ ks`, random operands with
-/// padded strides (extreme values included: `a = ±127`, `b = -128`, `a16 = ±32767`), compares the
-/// twin with the scalar product bit for bit, including that it leaves the stride padding of `c`
-/// alone.
-pub fn check_twin(twin: &Twin, max_rows: usize, ks: &[usize], seed: u64, s: &mut Scratch) -> Result<(), Mismatch> {
+/// THE harness: for every `m ∈ ms`, `n ∈ ns`, `k ∈ ks`, random operands with padded strides
+/// (extreme values included: `a = ±127`, `b = -128`, `a16 = ±32767`), compares the twin with the
+/// scalar product bit for bit, including that it leaves the stride padding of `c` alone.
+pub fn check_twin(
+    twin: &Twin,
+    ms: &[usize],
+    ns: &[usize],
+    ks: &[usize],
+    seed: u64,
+    s: &mut Scratch,
+) -> Result<(), Mismatch> {
     let mut rng = Rng(seed | 1);
     for &k in ks {
-        for m in 1..=max_rows {
-            for n in 1..=max_rows {
+        for &m in ms {
+            for &n in ns {
                 let (lda, ldb, ldc) = (k + (m % 3), k + (n % 4), n + 1);
                 for v in s.a8[..m * lda].iter_mut() {
                     *v = match rng.next() % 16 {
@@ -220,6 +255,7 @@ pub fn check_twin(twin: &Twin, max_rows: usize, ks: &[usize], seed: u64, s: &mut
 /// stack and no heap. Returns the first disagreement.
 pub fn selftest() -> Result<(), Mismatch> {
     const ROWS: usize = 9;
+    const SIZES: [usize; ROWS] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
     const KS: [usize; 14] = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 64, 130];
     const LD: usize = 130 + 3;
     let mut a8 = [0i8; ROWS * LD];
@@ -228,7 +264,7 @@ pub fn selftest() -> Result<(), Mismatch> {
     let mut c_ref = [0i32; ROWS * (ROWS + 1)];
     let mut c_twin = [0i32; ROWS * (ROWS + 1)];
     let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
-    check_twin(&best(), ROWS, &KS, 0x00e1_ec7a, &mut scratch)
+    check_twin(&best(), &SIZES, &SIZES, &KS, 0x00e1_ec7a, &mut scratch)
 }
 
 #[cfg(test)]
@@ -238,9 +274,15 @@ mod tests {
 
     #[test]
     fn every_twin_matches_scalar() {
-        let ks = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 256, 300];
-        let rows = 10;
-        let ld = 300 + 3;
+        // Every small shape, for every tile and tail path...
+        let small: vec::Vec<usize> = (1..=14).collect();
+        let small_ks = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 256, 300];
+        // ...and shapes past every blocking: more rows than a micro-tile and a row chunk, more
+        // columns than a panel, k past a block of `k` (odd sizes on either side of each).
+        let large_ms = [1, 7, 13, 19, 20, 64, 130, 260];
+        let large_ns = [1, 17, 64, 65, 129];
+        let large_ks = [1, 31, 33, 64, 256, 257, 1024, 1100];
+        let (rows, ld) = (260, 1100 + 3);
         let (mut a8, mut a16, mut b) = (vec![0i8; rows * ld], vec![0i16; rows * ld], vec![0i8; rows * ld]);
         let (mut c_ref, mut c_twin) = (vec![0i32; rows * (rows + 1)], vec![0i32; rows * (rows + 1)]);
         let twins = available();
@@ -251,13 +293,16 @@ mod tests {
                 assert!(names.contains(&"avx2"), "AVX2 twin not tested: build the tests with feature `std`");
             }
             if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl") {
-                assert!(names.contains(&"avx512-vnni"), "VNNI twin not tested");
+                assert!(names.contains(&"avx512-vnni-256"), "256-bit VNNI twin not tested");
+                assert!(names.contains(&"avx512-vnni-packed"), "512-bit VNNI twin not tested");
+                assert!(names.contains(&"avx512-vnni"), "VNNI twin by rows not tested");
             }
         }
         std::println!("kernel twins on this machine: {:?}", twins.iter().map(|t| t.name()).collect::<vec::Vec<_>>());
         for twin in &twins {
             let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
-            assert_eq!(check_twin(twin, rows, &ks, 7, &mut scratch), Ok(()));
+            assert_eq!(check_twin(twin, &small, &small, &small_ks, 7, &mut scratch), Ok(()));
+            assert_eq!(check_twin(twin, &large_ms, &large_ns, &large_ks, 11, &mut scratch), Ok(()));
         }
         assert_eq!(selftest(), Ok(()));
     }
@@ -285,7 +330,7 @@ mod tests {
         let (mut a8, mut a16, mut b) = (vec![0i8; 4 * ld], vec![0i16; 4 * ld], vec![0i8; 4 * ld]);
         let (mut c_ref, mut c_twin) = (vec![0i32; 20], vec![0i32; 20]);
         let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
-        let err = check_twin(&broken, 4, &[16], 1, &mut scratch).unwrap_err();
+        let err = check_twin(&broken, &[1, 2, 3, 4], &[1, 2, 3, 4], &[16], 1, &mut scratch).unwrap_err();
         assert_eq!((err.m, err.n, err.k, err.i, err.j), (3, 2, 16, 1, 1));
     }
 }

@@ -97,7 +97,7 @@ pub fn avx2() -> Option<Twin> {
 
 /// The AVX-512 VNNI twin, if this CPU has AVX-512 VNNI, BW and VL.
 pub fn vnni() -> Option<Twin> {
-    has_vnni().then_some(Twin { name: "avx512-vnni", gemm_i8: vnni_gemm_i8, gemm_i16_i8: vnni_gemm_i16_i8 })
+    has_vnni().then_some(Twin { name: "avx512-vnni-256", gemm_i8: vnni_gemm_i8, gemm_i16_i8: vnni_gemm_i16_i8 })
 }
 
 #[cfg(feature = "std")]
@@ -153,13 +153,23 @@ fn avx2_gemm_i16_i8(
     unsafe { tiles!(avx2_tile_i16, m, n, k, a, lda, b, ldb, c, ldc, 4, 2) }
 }
 
-fn vnni_gemm_i8(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &[i8], ldb: usize, c: &mut [i32], ldc: usize) {
+pub(super) fn vnni_gemm_i8(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[i8],
+    lda: usize,
+    b: &[i8],
+    ldb: usize,
+    c: &mut [i32],
+    ldc: usize,
+) {
     super::check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
     // SAFETY: AVX-512 VNNI/BW/VL are present (see `vnni()`); shapes checked above.
     unsafe { tiles!(vnni_tile_i8, m, n, k, a, lda, b, ldb, c, ldc, 4, 4) }
 }
 
-fn vnni_gemm_i16_i8(
+pub(super) fn vnni_gemm_i16_i8(
     m: usize,
     n: usize,
     k: usize,
