@@ -28,6 +28,7 @@ fn main() -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let parallel = RayonParallel::new(threads);
     let mut arena = Arena::for_model(&model, seq_len, threads);
+    eprintln!("arena: {} bytes ({threads} worker(s), {seq_len} tokens)", arena.bytes_mut().len());
     let mut times = Vec::with_capacity(iters);
     let mut cpu_start = 0.0;
     // One thread: the calling thread, no pool.
