@@ -235,3 +235,76 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(model.run(&[1, 2], None, &mut buf[1..]).unwrap_err(), RunError::ArenaMisaligned { .. }));
     assert!(matches!(model.run(&[1, 2], None, &mut buf[..64]).unwrap_err(), RunError::ArenaTooSmall { .. }));
 }
+
+/// Pre-packed weights change nothing but speed: the same logits, bit for bit, for shapes whose
+/// heads start on and off the packed kernel's 16-column vectors and 4-byte groups, past one
+/// block of `k` (H = 320), with and without padding, in any plan; packed buffers are checked.
+#[test]
+fn prepacked_weights_give_the_same_bits() {
+    let small = |hidden_size, num_attention_heads, intermediate_size| ElectraConfig {
+        vocab_size: 200,
+        max_position_embeddings: 64,
+        hidden_size,
+        num_attention_heads,
+        intermediate_size,
+        ..ElectraConfig::tiny()
+    };
+    let configs = [small(64, 4, 128), small(80, 2, 300), small(320, 5, 640)];
+    for (c, config) in configs.into_iter().enumerate() {
+        for head in [HeadKind::ReplacedTokenDetection, HeadKind::MaskedLm] {
+            let hf = HfModel::random(config, head, Init { std: 0.1, random_affine: true }, 5 + c as u64);
+            let file = hf.model_file(None);
+            let model = Model::from_bytes(file.bytes()).unwrap();
+            let needed = model.packed_weights_bytes();
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+                assert!(needed > 0, "AVX-512 VNNI machine but nothing to pack");
+            }
+            if needed == 0 {
+                println!("no packed kernel on this CPU: pack_weights is a no-op here");
+            }
+            let mut buf = vec![0u8; needed + 3];
+            // Any alignment of the caller's buffer.
+            model.pack_weights(&mut buf[3..]).unwrap();
+            let packed = model.packed_weights(&buf[3..]).unwrap();
+            assert_eq!(packed.is_some(), needed > 0);
+            for t in [7, 37, 64] {
+                let ids = random_ids(&mut Rng(t as u64), t, config.vocab_size);
+                let mask: Vec<u8> = (0..t).map(|i| u8::from(i < t - 2)).collect();
+                for options in [ArenaOptions::fast(1), ArenaOptions { rows_per_block: 16, ..ArenaOptions::fast(1) }] {
+                    let len = model.arena_bytes_with(t, options);
+                    let (mut a, mut b) = (arena(len), arena(len));
+                    let (a, b) = (bytemuck::cast_slice_mut(&mut a), bytemuck::cast_slice_mut(&mut b));
+                    let seq = SplitSequential(1);
+                    let plain = model.run_masked(&ids, None, Some(&mask), a, &seq).unwrap();
+                    let fast = model.run_prepacked(&ids, None, Some(&mask), packed.as_ref(), b, &seq).unwrap();
+                    assert_eq!(plain.values, fast.values, "config {c}, {head:?}, t {t}, {options:?}");
+                }
+            }
+            if needed > 0 {
+                assert!(matches!(
+                    model.pack_weights(&mut vec![0u8; needed - 1]),
+                    Err(RunError::PackedBufferTooSmall { .. })
+                ));
+                assert!(matches!(
+                    model.packed_weights(&buf[3..needed + 2]),
+                    Err(RunError::PackedBufferTooSmall { .. })
+                ));
+                // A copy of the model at another address: the trailer names the packed one.
+                let copy = common::AlignedBytes::from(file.bytes());
+                let other = Model::from_bytes(copy.bytes()).unwrap();
+                assert_eq!(other.packed_weights(&buf[3..]).unwrap_err(), RunError::PackedForAnotherModel);
+                let mut a = arena(other.arena_bytes(7));
+                let run = other.run_prepacked(
+                    &[1; 7],
+                    None,
+                    None,
+                    packed.as_ref(),
+                    bytemuck::cast_slice_mut(&mut a),
+                    &SplitSequential(1),
+                );
+                assert_eq!(run.unwrap_err(), RunError::PackedForAnotherModel);
+            }
+        }
+    }
+}

@@ -1,17 +1,20 @@
 //! Latency of the int8 engine on one model file: batch 1, fixed random token ids.
 //!
-//! `cargo run --release -p electra-train --example int8_bench -- FILE SEQ_LEN ITERS THREADS`
-//! prints one line: `seq_len threads median_ms min_ms cpu_ms` (after 10% warm-up runs; `cpu_ms` is
+//! `cargo run --release -p electra-train --example int8_bench -- FILE SEQ_LEN ITERS THREADS [unpacked]`
+//! (`unpacked`: every run packs the weights, as without `PackedBuffer`) prints one line: `seq_len threads median_ms min_ms cpu_ms` (after 10% warm-up runs; `cpu_ms` is
 //! the process's CPU time per run, all threads: on a shared machine it shows the work done,
 //! unlike the wall clock, which also counts waiting for a core).
 
 use electra_core::quant::Sequential;
-use electra_train::int8::{Arena, ModelFile, RayonParallel};
+use electra_train::int8::{Arena, ModelFile, PackedBuffer, RayonParallel};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    anyhow::ensure!(args.len() == 5, "usage: int8_bench FILE SEQ_LEN ITERS THREADS");
+    anyhow::ensure!(
+        args.len() == 5 || (args.len() == 6 && args[5] == "unpacked"),
+        "usage: int8_bench FILE SEQ_LEN ITERS THREADS [unpacked]"
+    );
     let (seq_len, iters, threads): (usize, usize, usize) = (args[2].parse()?, args[3].parse()?, args[4].parse()?);
     let file = ModelFile::read(args[1].as_ref())?;
     let model = file.model()?;
@@ -29,6 +32,11 @@ fn main() -> anyhow::Result<()> {
     let parallel = RayonParallel::new(threads);
     let mut arena = Arena::for_model(&model, seq_len, threads);
     eprintln!("arena: {} bytes ({threads} worker(s), {seq_len} tokens)", arena.bytes_mut().len());
+    let buffer = if args.len() == 6 { None } else { Some(PackedBuffer::for_model(&model)?) };
+    let packed = match &buffer {
+        Some(buffer) => buffer.view(&model)?,
+        None => None,
+    };
     let mut times = Vec::with_capacity(iters);
     let mut cpu_start = 0.0;
     // One thread: the calling thread, no pool.
@@ -39,9 +47,9 @@ fn main() -> anyhow::Result<()> {
             }
             let start = Instant::now();
             let logits = if threads == 1 {
-                model.run_with(&ids, None, arena.bytes_mut(), &Sequential)?
+                model.run_prepacked(&ids, None, None, packed.as_ref(), arena.bytes_mut(), &Sequential)?
             } else {
-                model.run_with(&ids, None, arena.bytes_mut(), &parallel)?
+                model.run_prepacked(&ids, None, None, packed.as_ref(), arena.bytes_mut(), &parallel)?
             };
             std::hint::black_box(logits.values);
             if i >= iters / 10 {

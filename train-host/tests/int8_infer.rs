@@ -78,3 +78,30 @@ fn int8_file_gives_the_float_paths_lines() {
     let err = run(&bad, "{\"ids\": [2, 3]}\n").unwrap_err();
     assert!(err.contains("bad.elq") && err.contains("CRC32"), "{err}");
 }
+
+/// `Int8Model::load` packs the encoder weights once (where the CPU has the packed kernel); its
+/// logits are the same bits as a model that packs on every run, for short and long batches.
+#[test]
+fn prepacked_int8_model_gives_the_same_bits() {
+    use electra_train::infer::{InputSeq, LogitsModel};
+    use electra_train::int8::Int8Model;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["disc", "gen", "cls", "tok"] {
+        let file = dir.path().join(format!("{name}.elq"));
+        export(&fixture(name), &file, None, true).unwrap();
+        let packed = Int8Model::load(&file).unwrap();
+        let unpacked = Int8Model::load_with(&file, false).unwrap();
+        assert_eq!(unpacked.packed_bytes(), 0);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw") {
+            assert!(packed.packed_bytes() > 0, "{name}: AVX-512 VNNI machine but nothing packed");
+        }
+        // Enough tokens (≥ 20 rows) for the packed kernel, and a padded sequence.
+        let long: Vec<u32> = (0..45).map(|i| 5 + (i * 37) % 900).collect();
+        let mut padded = InputSeq::ids(long[..30].to_vec());
+        padded.attention_mask = Some((0..30).map(|i| u8::from(i < 26)).collect());
+        let seqs = [InputSeq::ids(long.clone()), padded, InputSeq::ids(vec![2, 7, 3])];
+        let (a, b) = (packed.logits(&seqs).unwrap(), unpacked.logits(&seqs).unwrap());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name}");
+    }
+}

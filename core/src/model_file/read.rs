@@ -179,7 +179,8 @@ impl<'a> Model<'a> {
                         actual: index.len / 4,
                     }));
                 }
-                crate::tokenizer::Tokenizer::new(vocab, model.u32s(index)?).map_err(ModelFileError::BadTokenizerIndex)?;
+                crate::tokenizer::Tokenizer::new(vocab, model.u32s(index)?)
+                    .map_err(ModelFileError::BadTokenizerIndex)?;
             }
         }
         Ok(model)
@@ -277,6 +278,7 @@ impl<'a> Model<'a> {
             bias: self.f32s(s.bias)?,
             n_out: s.n_out,
             n_in: s.n_in,
+            packed: None,
         })
     }
 

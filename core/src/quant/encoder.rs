@@ -24,10 +24,11 @@ use super::arena::{
     ArenaOptions, AttentionScratch, BlockScratch, Carver, Dims, EmbeddingScratch, HeadScratch, Plan, Shared,
 };
 use super::error::RunError;
-use super::kernels;
+use super::kernels::{self, PackedB};
 use super::linear::{accumulate_columns, linear, quantize_rows, QRows};
 use super::math::{gelu_in_place, layer_norm_in_place, softmax_in_place};
 use super::parallel::{Parallel, Sequential, MAX_WORKERS};
+use super::prepack::PackedWeights;
 use super::quantize::quantize_row_i16;
 use super::simd::multiversion;
 use super::weights::{QLayerNorm, QLinear};
@@ -219,6 +220,19 @@ impl<'a> LayerWeights<'a> {
             output_layer_norm: model.layer_norm(s.output_layer_norm)?,
         })
     }
+
+    /// These views reading the pre-packed copy `packed` of their weights (layer order of
+    /// [`super::prepack`]).
+    fn with_packed(mut self, packed: [PackedB<'a>; 6]) -> Self {
+        let [query, key, value, attention_output, intermediate, output] = packed;
+        self.query.packed = Some(query);
+        self.key.packed = Some(key);
+        self.value.packed = Some(value);
+        self.attention_output.packed = Some(attention_output);
+        self.intermediate.packed = Some(intermediate);
+        self.output.packed = Some(output);
+        self
+    }
 }
 
 impl<'a> Model<'a> {
@@ -281,6 +295,23 @@ impl<'a> Model<'a> {
         arena: &'r mut [u8],
         parallel: &P,
     ) -> Result<Logits<'r>, RunError> {
+        self.run_prepacked(ids, token_types, attention_mask, None, arena, parallel)
+    }
+
+    /// [`Model::run_masked`] with the encoder weights pre-packed by [`Model::pack_weights`] (from
+    /// this model): the packed kernel then skips packing them. Same logits, bit for bit.
+    pub fn run_prepacked<'r, P: Parallel>(
+        &self,
+        ids: &[u32],
+        token_types: Option<&[u32]>,
+        attention_mask: Option<&[u8]>,
+        packed: Option<&PackedWeights>,
+        arena: &'r mut [u8],
+        parallel: &P,
+    ) -> Result<Logits<'r>, RunError> {
+        if let Some(packed) = packed {
+            packed.check_source(self)?;
+        }
         let config = *self.config();
         let t = ids.len();
         self.check_input(ids, token_types)?;
@@ -333,6 +364,10 @@ impl<'a> Model<'a> {
 
         for l in 0..config.num_hidden_layers {
             let w = LayerWeights::new(self, &self.layer_spans(l))?;
+            let w = match packed.and_then(|p| p.layer(self, l)) {
+                Some(views) => w.with_packed(views),
+                None => w,
+            };
             let (x_q, x_scale): (&[i8], &[f32]) = (shared.x_q, shared.x_scale);
             let hidden: &[u16] = shared.hidden;
             let per_head = t * d.d;
@@ -472,7 +507,14 @@ impl<'a> Model<'a> {
                     // per-output-channel scales.
                     let word = self.embedding(self.layout().word_embeddings)?;
                     let bias = self.f32s(bias)?;
-                    let lm = QLinear { weight: word.weight, scale: word.scale, bias, n_out: word.rows, n_in: word.dim };
+                    let lm = QLinear {
+                        weight: word.weight,
+                        scale: word.scale,
+                        bias,
+                        n_out: word.rows,
+                        n_in: word.dim,
+                        packed: None,
+                    };
                     linear(y, &lm, out);
                 }
                 HeadSpans::TokenClassification { classifier } => linear(x, &self.linear(classifier)?, out),

@@ -24,6 +24,10 @@ pub enum RunError {
     ArenaMisaligned { address: usize },
     /// The executor asks for more workers than the encoder supports.
     TooManyWorkers { workers: usize, max: usize },
+    /// The buffer given to `Model::pack_weights` is smaller than `Model::packed_weights_bytes`.
+    PackedBufferTooSmall { needed: usize, found: usize },
+    /// The pre-packed weights were packed from another model's bytes.
+    PackedForAnotherModel,
     /// A tensor view failed (cannot happen for a model that passed `from_bytes`).
     Model(ModelFileError),
 }
@@ -31,6 +35,12 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::PackedBufferTooSmall { needed, found } => {
+                write!(f, "buffer for the packed weights is {found} bytes, {needed} are needed")
+            }
+            Self::PackedForAnotherModel => {
+                write!(f, "the pre-packed weights were packed from another model than the one run")
+            }
             Self::EmptySequence => write!(f, "the sequence has no tokens"),
             Self::SequenceTooLong { len, max_positions } => {
                 write!(f, "sequence of {len} tokens is longer than the model's {max_positions} positions")

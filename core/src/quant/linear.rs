@@ -27,7 +27,7 @@ pub fn quantize_rows<'x>(x: &[f32], cols: usize, rows: usize, q: &'x mut [i8], s
 pub fn linear(x: QRows, w: &QLinear, out: &mut [f32]) {
     let n = w.n_out;
     let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut out[..x.rows * n]);
-    kernels::gemm_i8(x.rows, n, w.n_in, x.q, x.stride, w.weight, w.n_in, acc, n);
+    kernels::gemm_i8_packed(x.rows, n, w.n_in, x.q, x.stride, w.weight, w.n_in, w.packed.as_ref(), acc, n);
     scale_and_bias(acc, n, x.scale, w.scale, w.bias);
 }
 
@@ -59,6 +59,7 @@ multiversion! {
 pub fn accumulate_columns(x: QRows, w: &QLinear, k0: usize, k: usize, sums: &mut [i32], acc: &mut [f32]) {
     let n = w.n_out;
     let sums = &mut sums[..x.rows * n];
-    kernels::gemm_i8(x.rows, n, k, x.q, x.stride, &w.weight[k0..], w.n_in, sums, n);
+    let packed = w.packed.map(|p| p.values_from(k0));
+    kernels::gemm_i8_packed(x.rows, n, k, x.q, x.stride, &w.weight[k0..], w.n_in, packed.as_ref(), sums, n);
     scale_and_add(acc, sums, n, x.scale, w.scale);
 }

@@ -1,5 +1,7 @@
 //! Borrowed views of one model file's tensors, as the int8 encoder reads them.
 
+use super::kernels::PackedB;
+
 /// A quantized `Linear`: `y = x · Wᵀ + b` with `W[o, i] ≈ scale[o] · weight[o, i]`.
 #[derive(Clone, Copy, Debug)]
 pub struct QLinear<'a> {
@@ -11,6 +13,8 @@ pub struct QLinear<'a> {
     pub bias: &'a [f32],
     pub n_out: usize,
     pub n_in: usize,
+    /// `weight` packed ahead of time for the packed kernel, if the caller packed it.
+    pub packed: Option<PackedB<'a>>,
 }
 
 impl<'a> QLinear<'a> {
@@ -23,6 +27,7 @@ impl<'a> QLinear<'a> {
             bias: &self.bias[start..start + len],
             n_out: len,
             n_in: self.n_in,
+            packed: self.packed.map(|p| p.columns_from(start)),
         }
     }
 }

@@ -11,7 +11,7 @@
 use crate::infer::{InferError, InputSeq, Logits, LogitsModel};
 use electra_core::model_file::{Model, ModelFileError};
 use electra_core::quant::Sequential;
-use electra_core::quant::{ArenaOptions, Parallel, MAX_WORKERS};
+use electra_core::quant::{ArenaOptions, PackedWeights, Parallel, RunError, MAX_WORKERS};
 use electra_core::{ElectraConfig, HeadKind};
 use rayon::prelude::*;
 use std::fmt;
@@ -24,6 +24,8 @@ pub enum Int8Error {
     Io { path: PathBuf, source: std::io::Error },
     /// The file is not a valid model file.
     Invalid { path: PathBuf, error: Box<ModelFileError> },
+    /// Packing the file's weights for the packed kernel failed.
+    Pack { path: PathBuf, source: Box<RunError> },
 }
 
 impl fmt::Display for Int8Error {
@@ -31,6 +33,7 @@ impl fmt::Display for Int8Error {
         match self {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Invalid { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::Pack { path, source } => write!(f, "{}: packing the weights: {source}", path.display()),
         }
     }
 }
@@ -100,6 +103,36 @@ impl Arena {
     }
 }
 
+/// A model's encoder weights packed once for the packed kernel ([`Model::pack_weights`]; empty
+/// where the CPU has none), reused by every run of that model. About the size of the encoder's
+/// int8 weights.
+pub struct PackedBuffer {
+    bytes: Vec<u8>,
+}
+
+impl PackedBuffer {
+    /// Packs `model`'s weights.
+    pub fn for_model(model: &Model) -> Result<Self, RunError> {
+        let mut bytes = vec![0u8; model.packed_weights_bytes()];
+        model.pack_weights(&mut bytes)?;
+        Ok(Self { bytes })
+    }
+
+    /// The packed weights of `model` (the one they were packed from), `None` where nothing was packed.
+    pub fn view<'p>(&'p self, model: &Model) -> Result<Option<PackedWeights<'p>>, RunError> {
+        model.packed_weights(&self.bytes)
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// Runs the encoder's per-phase tasks on rayon's current thread pool.
 #[derive(Clone, Copy, Debug)]
 pub struct RayonParallel {
@@ -134,15 +167,35 @@ pub struct Int8Model {
     file: ModelFile,
     config: ElectraConfig,
     head: HeadKind,
+    /// The encoder weights pre-packed at load (`None`: every run packs them, as the firmware does).
+    packed: Option<PackedBuffer>,
 }
 
 impl Int8Model {
     /// Reads and checks the model file at `path`.
     pub fn load(path: &Path) -> Result<Self, Int8Error> {
+        Self::load_with(path, true)
+    }
+
+    /// [`Int8Model::load`], with the encoder weights packed once at load (`prepack`: the default,
+    /// faster for short sequences) or packed by every run. Same logits either way.
+    pub fn load_with(path: &Path, prepack: bool) -> Result<Self, Int8Error> {
         let file = ModelFile::read(path)?;
         let model = file.model()?;
         let (config, head) = (*model.config(), model.head());
-        Ok(Self { file, config, head })
+        let packed = match prepack {
+            true => Some(
+                PackedBuffer::for_model(&model)
+                    .map_err(|source| Int8Error::Pack { path: path.to_path_buf(), source: Box::new(source) })?,
+            ),
+            false => None,
+        };
+        Ok(Self { file, config, head, packed })
+    }
+
+    /// Bytes held by the pre-packed weights (0 if none).
+    pub fn packed_bytes(&self) -> usize {
+        self.packed.as_ref().map_or(0, PackedBuffer::len)
     }
 
     /// The file's embedded `vocab.txt`, if any.
@@ -173,16 +226,21 @@ impl LogitsModel for Int8Model {
         let invalid =
             |error| InferError::Int8File(Int8Error::Invalid { path: self.file.path.clone(), error: Box::new(error) });
         let model = self.model().map_err(invalid)?;
+        let packed = match &self.packed {
+            Some(buffer) => buffer.view(&model).map_err(|source| InferError::Int8Sequence { index: 0, source })?,
+            None => None,
+        };
         seqs.par_iter()
             .enumerate()
             .map(|(index, seq)| {
                 let t = seq.input_ids.len();
                 let mut arena = Arena::with_len(model.arena_bytes_with(t, ArenaOptions::fast(1)));
                 let logits = model
-                    .run_masked(
+                    .run_prepacked(
                         &seq.input_ids,
                         seq.token_type_ids.as_deref(),
                         seq.attention_mask.as_deref(),
+                        packed.as_ref(),
                         arena.bytes_mut(),
                         &Sequential,
                     )

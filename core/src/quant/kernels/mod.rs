@@ -96,6 +96,60 @@ pub fn gemm_i16_i8(
     (best().gemm_i16_i8)(m, n, k, a, lda, b, ldb, c, ldc)
 }
 
+/// A view of a weight matrix `[n_full, k_full]` packed once ahead of time (see
+/// [`crate::quant::prepack`]): columns `j0..` and values `k0..` of it stand for the `b` of one
+/// product, so the packed kernel skips packing. Empty `words` where this CPU has no packed kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct PackedB<'p> {
+    pub words: &'p [i32],
+    pub n_full: usize,
+    pub k_full: usize,
+    pub j0: usize,
+    pub k0: usize,
+}
+
+impl<'p> PackedB<'p> {
+    /// The view from output column `start` on (one attention head's rows of a projection).
+    pub fn columns_from(self, start: usize) -> Self {
+        Self { j0: self.j0 + start, ..self }
+    }
+
+    /// The view from input value `start` on (one head's block of the attention output).
+    pub fn values_from(self, start: usize) -> Self {
+        Self { k0: self.k0 + start, ..self }
+    }
+}
+
+/// [`gemm_i8`] where `b` (`[n, k]` at stride `ldb`) may also be given pre-packed: the packed
+/// kernel then reads `packed` instead of packing `b`. Same bits either way (exact integer sums;
+/// the tests check it); with `packed` `None`, unusable, or too few rows for the packed kernel,
+/// this is [`gemm_i8`].
+#[inline]
+pub fn gemm_i8_packed(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[i8],
+    lda: usize,
+    b: &[i8],
+    ldb: usize,
+    packed: Option<&PackedB>,
+    c: &mut [i32],
+    ldc: usize,
+) {
+    check_shapes(m, n, k, a, lda, b, ldb, c, ldc);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = packed {
+        if m >= x86_vnni::MIN_PACKED_ROWS
+            && x86_vnni::gemm_i8_prepacked(m, n, k, a, lda, p.words, (p.n_full, p.k_full, p.j0, p.k0), c, ldc)
+        {
+            return;
+        }
+    }
+    let _ = packed;
+    (best().gemm_i8)(m, n, k, a, lda, b, ldb, c, ldc)
+}
+
 /// The scalar reference.
 pub const SCALAR: Twin = Twin { name: "scalar", gemm_i8: scalar::gemm_i8, gemm_i16_i8: scalar::gemm_i16_i8 };
 
@@ -305,6 +359,59 @@ mod tests {
             assert_eq!(check_twin(twin, &large_ms, &large_ns, &large_ks, 11, &mut scratch), Ok(()));
         }
         assert_eq!(selftest(), Ok(()));
+    }
+
+    /// The pre-packed kernel against the scalar product on views of one packed matrix: column
+    /// offsets by 16, value offsets by 4, partial blocks and panels, and a view it must refuse.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn prepacked_matches_scalar() {
+        if !x86_vnni::can_prepack() {
+            std::println!("no AVX-512 VNNI: pre-packed kernel not tested here");
+            return;
+        }
+        let mut rng = Rng(0x9e37_79b9);
+        for (n_full, k_full) in [(64, 256), (256, 1024), (100, 300), (17, 5), (130, 513)] {
+            let b: vec::Vec<i8> = (0..n_full * k_full)
+                .map(|_| if rng.next().is_multiple_of(16) { -128 } else { rng.next() as i8 })
+                .collect();
+            let mut storage = vec![0i32; x86_vnni::prepacked_words(n_full, k_full) + 16];
+            let skip = storage.as_ptr().align_offset(64);
+            let words = &mut storage[skip..];
+            assert!(x86_vnni::prepack_i8(&b, n_full, k_full, words));
+            let words = &*words;
+            let views =
+                [(0, n_full, 0, k_full), (16, n_full - 16, 4, k_full - 4), (0, n_full.min(64), 64, k_full - 64)];
+            for (j0, n, k0, k) in views {
+                if j0 >= n_full || k0 >= k_full || n == 0 || k == 0 || j0 + n > n_full || k0 + k > k_full {
+                    continue;
+                }
+                for m in [1, 6, 7, 20, 33, 260] {
+                    let lda = k + 3;
+                    let a: vec::Vec<i8> = (0..m * lda).map(|_| ((rng.next() % 255) as i32 - 127) as i8).collect();
+                    let (ldc, sentinel) = (n + 1, 0x5a5a_5a5a);
+                    let mut c_ref = vec![sentinel; m * ldc];
+                    let mut c_packed = vec![sentinel; m * ldc];
+                    let b_view = &b[j0 * k_full + k0..];
+                    scalar::gemm_i8(m, n, k, &a, lda, b_view, k_full, &mut c_ref, ldc);
+                    let view = PackedB { words, n_full, k_full, j0, k0 };
+                    gemm_i8_packed(m, n, k, &a, lda, b_view, k_full, Some(&view), &mut c_packed, ldc);
+                    assert_eq!(c_ref, c_packed, "n_full {n_full} k_full {k_full} view {j0} {n} {k0} {k} m {m}");
+                    // Direct call: the packed kernel itself ran (not the fallback).
+                    let mut c_direct = vec![sentinel; m * ldc];
+                    let shape = (n_full, k_full, j0, k0);
+                    assert!(x86_vnni::gemm_i8_prepacked(m, n, k, &a, lda, words, shape, &mut c_direct, ldc));
+                    assert_eq!(c_ref, c_direct, "direct: n_full {n_full} k_full {k_full} view {j0} {n} {k0} {k} m {m}");
+                }
+            }
+            // Misaligned views are refused, so the caller falls back.
+            let mut c = vec![0i32; 64 * 64];
+            let a = vec![1i8; 64 * k_full];
+            if n_full > 8 {
+                assert!(!x86_vnni::gemm_i8_prepacked(20, 1, 1, &a, k_full, words, (n_full, k_full, 8, 0), &mut c, 64));
+            }
+            assert!(!x86_vnni::gemm_i8_prepacked(20, 1, 1, &a, k_full, words, (n_full, k_full, 0, 2), &mut c, 64));
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ const MC: usize = 256;
 /// Fewer rows than this go to the 256-bit dot-product twin ([`super::x86`] `Vnni`): packing a
 /// panel costs about as much as multiplying 16 rows by it, and that twin packs nothing (measured
 /// with `core/examples/gemm_bench.rs` on Zen 4: it wins up to 16 rows, loses from 24).
-const MIN_PACKED_ROWS: usize = 20;
+pub(crate) const MIN_PACKED_ROWS: usize = 20;
 
 /// The twin the encoder uses on AVX-512 VNNI CPUs: this packed kernel from [`MIN_PACKED_ROWS`]
 /// rows, the 256-bit dot-product one below.
@@ -562,6 +562,173 @@ fn transpose16(r: &mut [__m512i; LANES]) {
         r[8 + e] = _mm512_shuffle_i32x4::<0xdd>(u0, u2);
         r[4 + e] = _mm512_shuffle_i32x4::<0x88>(u1, u3);
         r[12 + e] = _mm512_shuffle_i32x4::<0xdd>(u1, u3);
+    }
+}
+
+/// Pre-packed int8 weights: the panels [`gemm_i8`] packs on every call, packed once for a whole
+/// `[n, k]` matrix so that [`gemm_i8_prepacked`] only multiplies.
+///
+/// Layout (int32 words): for each block `kb` of `KC · 4` bytes of `k`, for each panel `jp` of
+/// [`NC`] columns, the panel's groups of that block as [`pack_i8`] writes them
+/// (`groups(kb) · NC` words). Offset of `(kb, jp)`: `kb · KC · NC · panels + jp · groups(kb) · NC`.
+pub fn prepacked_words(n: usize, k: usize) -> usize {
+    k.div_ceil(4) * NC * n.div_ceil(NC)
+}
+
+/// Whether [`prepack_i8`] and [`gemm_i8_prepacked`] can run on this CPU.
+pub fn can_prepack() -> bool {
+    has_vnni512()
+}
+
+/// Packs int8 `b` (`[n, k]`, dense rows) into `out` (at least [`prepacked_words`]`(n, k)` words,
+/// 64-byte aligned). Returns false (and writes nothing) without AVX-512 VNNI or with a bad `out`.
+pub fn prepack_i8(b: &[i8], n: usize, k: usize, out: &mut [i32]) -> bool {
+    if !has_vnni512()
+        || b.len() < n * k
+        || out.len() < prepacked_words(n, k)
+        || !(out.as_ptr() as usize).is_multiple_of(64)
+    {
+        return false;
+    }
+    let panels = n.div_ceil(NC);
+    let mut k0 = 0;
+    while k0 < k {
+        let kc = (k - k0).min(KC * 4);
+        let kb = k0 / (KC * 4);
+        for jp in 0..panels {
+            let j0 = jp * NC;
+            let nc = (n - j0).min(NC);
+            let at = kb * KC * NC * panels + jp * kc.div_ceil(4) * NC;
+            // SAFETY: the CPU has the features; rows j0..j0 + nc of `b` hold k0 + kc ≤ k bytes; the
+            // panel's `groups · NC` words from `at` lie inside `out` (prepacked_words), and `at` is
+            // a multiple of 16 words, so 64-byte aligned.
+            unsafe { pack_i8(b.as_ptr().add(j0 * k + k0), k, nc, kc, out.as_mut_ptr().add(at)) };
+        }
+        k0 += kc;
+    }
+    true
+}
+
+/// [`gemm_i8`] with `b` = columns `j0..j0 + n` and `k` values `k0..k0 + k` of a matrix of
+/// `n_full × k_full` packed by [`prepack_i8`] into `packed`. Returns false (and computes
+/// nothing) when the view cannot be used (no AVX-512 VNNI, `j0 % 16 != 0`, `k0 % 4 != 0`, out of
+/// range, `packed` too short or misaligned): the caller then runs the unpacked product.
+pub fn gemm_i8_prepacked(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[i8],
+    lda: usize,
+    packed: &[i32],
+    (n_full, k_full, j0, k0): (usize, usize, usize, usize),
+    c: &mut [i32],
+    ldc: usize,
+) -> bool {
+    let usable = has_vnni512()
+        && j0.is_multiple_of(LANES)
+        && k0.is_multiple_of(4)
+        && j0 + n <= n_full
+        && k0 + k <= k_full
+        && packed.len() >= prepacked_words(n_full, k_full)
+        && (packed.as_ptr() as usize).is_multiple_of(64);
+    if !usable {
+        return false;
+    }
+    let need = |rows: usize, ld: usize, cols: usize| if rows == 0 { 0 } else { (rows - 1) * ld + cols };
+    assert!(lda >= k && ldc >= n && a.len() >= need(m, lda, k) && c.len() >= need(m, ldc, n), "gemm operands");
+    // SAFETY: the CPU has the features; the shapes and the packed view are checked above.
+    unsafe { gemm_packed_view(m, n, k, a.as_ptr(), lda, packed.as_ptr(), (n_full, k_full, j0, k0), c, ldc) };
+    true
+}
+
+/// The loops of [`gemm`] over pre-packed panels (no packing, no prefetch of `b`: each panel is
+/// read in order, which the hardware prefetcher follows).
+///
+/// # Safety
+/// As [`gemm_i8_prepacked`] checks.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn gemm_packed_view(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const i8,
+    lda: usize,
+    packed: *const i32,
+    (n_full, k_full, j0, k0): (usize, usize, usize, usize),
+    c: &mut [i32],
+    ldc: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            c[i * ldc..i * ldc + n].fill(0);
+        }
+        return;
+    }
+    let panels = n_full.div_ceil(NC);
+    let block_bytes = KC * 4;
+    let mut row_sums = [0i32; MC];
+    let c_ptr = c.as_mut_ptr();
+    let mut no_prefetch = Prefetch::new(packed as *const i8, 0, 0, 0);
+    // `p`: offset into the request's `k`; `k0 + p`: into the packed matrix's.
+    let mut p = 0;
+    while p < k {
+        let (kb, within) = ((k0 + p) / block_bytes, (k0 + p) % block_bytes);
+        let kc = (block_bytes - within).min(k - p);
+        // Groups of block `kb` in the packed matrix (the last block may be shorter).
+        let block_groups = (k_full - kb * block_bytes).min(block_bytes).div_ceil(4);
+        let accumulate = p > 0;
+        let mut i0 = 0;
+        while i0 < m {
+            let mc = (m - i0).min(MC);
+            // SAFETY: rows i0..i0 + mc of `a` hold p + kc ≤ k values.
+            let a_block = unsafe { a.add(i0 * lda + p) };
+            for (i, s) in row_sums[..mc].iter_mut().enumerate() {
+                // SAFETY: as above.
+                *s = unsafe { row_sum_i8(a_block.add(i * lda), kc) }.wrapping_mul(128);
+            }
+            let mut j = 0;
+            while j < n {
+                let (jp, col) = ((j0 + j) / NC, (j0 + j) % NC);
+                let nc = (NC - col).min(n - j);
+                let at = kb * KC * NC * panels + jp * block_groups * NC + (within / 4) * NC + col;
+                let vectors = nc.div_ceil(LANES);
+                let last = nc - (vectors - 1) * LANES;
+                let last_mask: __mmask16 = if last == LANES { 0xffff } else { (1u16 << last) - 1 };
+                let mut i = 0;
+                while i < mc {
+                    let mr = (mc - i).min(MR);
+                    let mut t = Tile {
+                        full_groups: kc / 4,
+                        tail_bytes: kc % 4,
+                        // SAFETY: row i0 + i of `a`, inside the block.
+                        a: unsafe { a_block.add(i * lda) } as *const u8,
+                        lda_bytes: lda,
+                        // SAFETY: group within/4 of columns j0 + j.. of panel (kb, jp): inside the
+                        // packed matrix; `col` is a multiple of 16 (j0 is), so 64-byte aligned.
+                        packed: unsafe { packed.add(at) },
+                        row_sums: row_sums[i..].as_ptr(),
+                        // SAFETY: (i0 + i, j) is inside `c` (checked shapes).
+                        c: unsafe { c_ptr.add((i0 + i) * ldc + j) },
+                        ldc,
+                        last_mask,
+                        accumulate,
+                        prefetch: &mut no_prefetch,
+                        prefetch_per_group: 0,
+                    };
+                    // SAFETY: the tile reads `mr` rows of `a`, `vectors` packed vectors of the
+                    // `kc.div_ceil(4)` groups from `at` (inside the block's groups), writes `mr`
+                    // rows of `nc` values of `c`.
+                    unsafe { dispatch::<false>(mr, vectors, &mut t) };
+                    i += mr;
+                }
+                j += nc;
+            }
+            i0 += mc;
+        }
+        p += kc;
     }
 }
 
