@@ -309,6 +309,11 @@ pub struct ElectraPretraining {
 /// extra gradient blobs (one per micro-batch) stay a small share of memory.
 pub const MAX_MICRO_BATCHES: usize = 4;
 
+/// One micro-batch per core, at most [`MAX_MICRO_BATCHES`] and at most one per sequence.
+pub fn default_micro_batches(batch_size: usize) -> usize {
+    rayon::current_num_threads().min(MAX_MICRO_BATCHES).min(batch_size).max(1)
+}
+
 /// What one micro-batch of a step reports; the step's [`StepStats`] sum these.
 #[derive(Clone, Copy, Debug, Default)]
 struct MicroBatchStats {
@@ -583,10 +588,10 @@ impl ElectraPretraining {
     }
 
     fn micro_batch_count(&self, batch_size: usize) -> usize {
-        let wanted = self.micro_batches.unwrap_or_else(|| rayon::current_num_threads().min(MAX_MICRO_BATCHES));
+        let rows = batch_size.max(1);
+        let wanted = self.micro_batches.unwrap_or_else(|| default_micro_batches(rows)).clamp(1, rows);
         // Equal row counts per part, none empty: 8 rows in 3 parts run as 3 + 3 + 2.
-        let parts = wanted.clamp(1, batch_size.max(1));
-        batch_size.max(1).div_ceil(batch_size.max(1).div_ceil(parts))
+        rows.div_ceil(rows.div_ceil(wanted))
     }
 
     /// Rows `rows` of the batch: generator pass, samples, discriminator pass, gradients into `g` (zeroed by

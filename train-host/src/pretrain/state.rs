@@ -60,11 +60,7 @@ fn one_micro_batch() -> usize {
     1
 }
 
-/// One micro-batch per core, at most [`MAX_MICRO_BATCHES`](crate::objective::MAX_MICRO_BATCHES) and at most
-/// one per sequence.
-pub fn default_micro_batches(batch_size: usize) -> usize {
-    rayon::current_num_threads().min(crate::objective::MAX_MICRO_BATCHES).min(batch_size).max(1)
-}
+pub use crate::objective::default_micro_batches;
 
 /// ELECTRA's learning rate for ELECTRA-Small.
 pub const DEFAULT_LR: f32 = 5e-4;
