@@ -3,7 +3,7 @@
 //!
 //! Glossary: `B` sequences of `T` tokens (`N = B·T` rows), `H` hidden, `A` heads of `D = H/A`.
 
-use super::gemm::{matmul, Threads};
+use super::gemm::{matmul_uninit, Threads};
 use super::kernels;
 use super::linear::Linear;
 use super::params::{ParamSet, ParamSetBuilder};
@@ -68,8 +68,9 @@ impl SelfAttention {
         let (bsz, t, a_heads, d) = (tokens.batch_size, tokens.seq_len, self.num_heads, self.head_size);
         let h = a_heads * d;
         let scale = 1.0 / (d as f32).sqrt();
-        let mut probs = Array4::zeros((bsz, a_heads, t, t));
-        let mut context = Array2::zeros((bsz * t, h));
+        // Both are written in full below (every sequence, head, query row and key column), never read first.
+        let mut probs = Array4::uninit((bsz, a_heads, t, t));
+        let mut context = Array2::uninit((bsz * t, h));
         probs.outer_iter_mut().into_par_iter().zip(context.axis_chunks_iter_mut(Axis(0), t)).enumerate().for_each(
             |(b, (mut probs_b, mut context_b))| {
                 let rows = qkv.slice(s![b * t..(b + 1) * t, ..]); // [T, 3H]
@@ -79,12 +80,16 @@ impl SelfAttention {
                     let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
                     let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
                     let mut pa = probs_b.index_axis_mut(Axis(0), a); // [T, T]
-                    matmul(q, k.t(), pa.view_mut(), false, Threads::One);
+                    matmul_uninit(q, k.t(), pa.view_mut(), Threads::One);
+                    // SAFETY: the product wrote every score of this head.
+                    let mut pa = unsafe { pa.assume_init() };
                     kernels::masked_softmax_rows(contiguous_mut(&mut pa), &keep, scale);
-                    matmul(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), false, Threads::One);
+                    matmul_uninit(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
                 }
             },
         );
+        // SAFETY: the loop wrote every head's probabilities and context columns of every sequence.
+        let (probs, context) = unsafe { (probs.assume_init(), context.assume_init()) };
         (probs, context)
     }
 
@@ -98,12 +103,13 @@ impl SelfAttention {
         let (t, a_heads, d) = (tokens.seq_len, self.num_heads, self.head_size);
         let h = a_heads * d;
         let scale = 1.0 / (d as f32).sqrt();
-        let mut dqkv = Array2::zeros((tokens.rows(), 3 * h));
+        // Written in full below: each head's dQ, dK and dV columns of every sequence.
+        let mut dqkv = Array2::uninit((tokens.rows(), 3 * h));
         dqkv.axis_chunks_iter_mut(Axis(0), t).into_par_iter().zip(cache.probs.outer_iter()).enumerate().for_each(
             |(b, (mut dqkv_b, probs_b))| {
                 let rows = cache.qkv.slice(s![b * t..(b + 1) * t, ..]);
                 let drows = dcontext.slice(s![b * t..(b + 1) * t, ..]);
-                let mut dscores = Array2::<f32>::zeros((t, t));
+                let mut dscores = Array2::<f32>::uninit((t, t));
                 for a in 0..a_heads {
                     let q = rows.slice(s![.., a * d..(a + 1) * d]);
                     let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
@@ -111,24 +117,21 @@ impl SelfAttention {
                     let dctx = drows.slice(s![.., a * d..(a + 1) * d]);
                     let pa = probs_b.index_axis(Axis(0), a);
                     // dV = Pᵀ·dctx, dP = dctx·Vᵀ.
-                    matmul(
-                        pa.t(),
-                        dctx,
-                        dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]),
-                        false,
-                        Threads::One,
-                    );
-                    matmul(dctx, v.t(), dscores.view_mut(), false, Threads::One);
+                    matmul_uninit(pa.t(), dctx, dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]), Threads::One);
+                    matmul_uninit(dctx, v.t(), dscores.view_mut(), Threads::One);
+                    // SAFETY: the product wrote every element of `dscores`.
+                    let mut dscores = unsafe { dscores.view_mut().assume_init() };
                     // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the 1/√D of the scores.
                     let p_rows = pa.as_slice().unwrap_or_else(|| unreachable!("probs are standard layout"));
-                    kernels::softmax_backward_rows(contiguous_mut(&mut dscores.view_mut()), p_rows, t, scale);
+                    kernels::softmax_backward_rows(contiguous_mut(&mut dscores), p_rows, t, scale);
                     // dQ = dS·K, dK = dSᵀ·Q.
-                    matmul(dscores.view(), k, dqkv_b.slice_mut(s![.., a * d..(a + 1) * d]), false, Threads::One);
-                    matmul(dscores.t(), q, dqkv_b.slice_mut(s![.., h + a * d..h + (a + 1) * d]), false, Threads::One);
+                    matmul_uninit(dscores.view(), k, dqkv_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
+                    matmul_uninit(dscores.t(), q, dqkv_b.slice_mut(s![.., h + a * d..h + (a + 1) * d]), Threads::One);
                 }
             },
         );
-        dqkv
+        // SAFETY: the loop wrote all 3H columns of every sequence's rows.
+        unsafe { dqkv.assume_init() }
     }
 }
 

@@ -21,20 +21,22 @@ pub struct GeluCache {
 
 /// Applies GELU to `pre`, keeping what the backward pass needs.
 pub fn forward(pre: Array2<f32>) -> GeluCache {
-    let mut cdf = Array2::zeros(pre.raw_dim());
-    let mut act = Array2::zeros(pre.raw_dim());
-    match (pre.as_slice(), cdf.as_slice_mut(), act.as_slice_mut()) {
-        (Some(u), Some(c), Some(o)) => u
-            .par_chunks(CHUNK)
-            .zip(c.par_chunks_mut(CHUNK))
-            .zip(o.par_chunks_mut(CHUNK))
-            .for_each(|((u, c), o)| kernels::gelu_forward(u, c, o)),
-        // Only a non-standard-layout `pre` lands here.
-        _ => Zip::from(&mut cdf).and(&mut act).and(&pre).for_each(|c, o, &u| {
-            *c = math::normal_cdf(u);
-            *o = u * *c;
-        }),
-    }
+    // This crate's activations are all row-major already; anything else is copied once.
+    let pre = if pre.is_standard_layout() { pre } else { pre.as_standard_layout().into_owned() };
+    let u = pre.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
+    // Written once each by the kernel, never zeroed first.
+    let mut cdf = Array2::uninit(pre.raw_dim());
+    let mut act = Array2::uninit(pre.raw_dim());
+    let (c, o) = match (cdf.as_slice_mut(), act.as_slice_mut()) {
+        (Some(c), Some(o)) => (c, o),
+        _ => unreachable!("fresh arrays are standard layout"),
+    };
+    u.par_chunks(CHUNK)
+        .zip(c.par_chunks_mut(CHUNK))
+        .zip(o.par_chunks_mut(CHUNK))
+        .for_each(|((u, c), o)| kernels::gelu_forward(u, c, o));
+    // SAFETY: the chunks cover every element of `cdf` and `act`, and the kernel writes each of its outputs.
+    let (cdf, act) = unsafe { (cdf.assume_init(), act.assume_init()) };
     GeluCache { pre, cdf, act }
 }
 

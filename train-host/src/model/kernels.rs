@@ -6,6 +6,7 @@
 //! and one harness runs every kernel, in both compilations, against its twin.
 
 use super::math;
+use core::mem::MaybeUninit;
 
 /// Defines `fn $name` that runs its body compiled with AVX2 + FMA when the CPU has them, and the same body
 /// compiled for the baseline target otherwise.
@@ -90,12 +91,13 @@ fn max8(x: &[f32]) -> f32 {
 }
 
 multiversion! {
-    /// GELU (exact erf form) over `u`: writes `Φ(u)` (kept for the backward pass) and `u·Φ(u)`.
-    pub fn gelu_forward(u: &[f32], cdf: &mut [f32], out: &mut [f32]) {
+    /// GELU (exact erf form) over `u`: writes `Φ(u)` (kept for the backward pass) and `u·Φ(u)`, into memory
+    /// that may not have been written yet (fresh activations need no zeroing pass first).
+    pub fn gelu_forward(u: &[f32], cdf: &mut [MaybeUninit<f32>], out: &mut [MaybeUninit<f32>]) {
         for ((&u, c), o) in u.iter().zip(cdf.iter_mut()).zip(out.iter_mut()) {
             let phi = math::normal_cdf(u);
-            *c = phi;
-            *o = u * phi;
+            c.write(phi);
+            o.write(u * phi);
         }
     }
 }
@@ -470,8 +472,12 @@ pub(crate) mod tests {
             let got = cross_entropy_row(&mut row, label, 0.5);
             assert!((got - loss).abs() < 1e-5, "{name}: loss {got} vs {loss}");
             close(&format!("cross-entropy grad ({name})"), &row, &grad, 1e-4, 1e-8);
-            let (mut c, mut o) = (vec![0.0; u.len()], vec![0.0; u.len()]);
+            let (mut c, mut o) = (vec![MaybeUninit::uninit(); u.len()], vec![MaybeUninit::uninit(); u.len()]);
             gelu_forward(&u, &mut c, &mut o);
+            // SAFETY: `gelu_forward` wrote every element of both.
+            let (c, o): (Vec<f32>, Vec<f32>) = unsafe {
+                (c.iter().map(|x| x.assume_init()).collect(), o.iter().map(|x| x.assume_init()).collect())
+            };
             close(&format!("gelu ({name})"), &o, &gelu, 1e-5, 3e-6);
             let mut d = vec![1.0; u.len()];
             gelu_backward(&u, &c, &mut d);

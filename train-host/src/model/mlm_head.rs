@@ -5,7 +5,7 @@
 //! which spares the `[N, E]·[E, V]` product on rows no loss reads. Given all rows it is HF's head exactly.
 
 use super::gelu::{self, GeluCache};
-use super::gemm::{matmul, Threads};
+use super::gemm::{matmul, product, Threads};
 use super::layernorm::{LayerNorm, LayerNormCache};
 use super::linear::Linear;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
@@ -78,8 +78,7 @@ impl MlmHead {
         matmul(dlogits.t(), cache.normed.view(), g.matrix_mut(self.word_embeddings), true, Threads::All);
         let dbias = dlogits.sum_axis(Axis(0));
         g.vector_mut(self.bias).zip_mut_with(&dbias, |acc, d| *acc += d);
-        let mut dnormed = Array2::zeros(cache.normed.raw_dim());
-        matmul(dlogits, p.matrix(self.word_embeddings), dnormed.view_mut(), false, Threads::All);
+        let dnormed = product(dlogits, p.matrix(self.word_embeddings), Threads::All);
         let dact = self.norm.backward(p, g, &cache.norm, dnormed.view());
         let dpre = gelu::backward(&cache.act, dact);
         let dselected = self.dense.backward(p, g, cache.selected.view(), dpre.view());
