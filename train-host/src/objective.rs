@@ -535,6 +535,10 @@ impl ElectraPretraining {
         // core into its own gradient blob, summed at the end: the same arithmetic as one pass over the whole
         // batch (each micro-batch's losses are normalised by the whole batch's counts, as ranks are), with
         // no core waiting on another between the many small products of a layer.
+        let mut linear_runs = self.discriminator.linear_weight_runs();
+        linear_runs.extend(self.generator.linear_weight_runs());
+        self.params.refresh_transposes(&linear_runs);
+
         let parts = self.micro_batch_count(batch.batch_size);
         let rows_per_part = batch.batch_size.div_ceil(parts);
         while self.micro_grads.len() + 1 < parts {

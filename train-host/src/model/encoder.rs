@@ -7,7 +7,7 @@ use super::embeddings::Embeddings;
 use super::layer::{EncoderLayer, EncoderLayerCache};
 use super::layernorm::LayerNormCache;
 use super::linear::Linear;
-use super::params::{ParamSet, ParamSetBuilder};
+use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use super::Tokens;
 use electra_core::ElectraConfig;
 use ndarray::{Array2, ArrayView2};
@@ -48,6 +48,18 @@ impl Encoder {
             .map(|l| EncoderLayer::new(b, &format!("{prefix}.encoder.layer.{l}"), config))
             .collect();
         Self { config: *config, embeddings, project, layers }
+    }
+
+    /// The weight runs of every linear in the encoder (embeddings projection, attention, feed-forward): the
+    /// forward products [`ParamSet::refresh_transposes`] speeds up.
+    pub fn linear_weight_runs(&self) -> Vec<(ParamId, ParamId)> {
+        let mut runs: Vec<(ParamId, ParamId)> = self.project.iter().map(|l| l.weight_run()).collect();
+        for layer in &self.layers {
+            for linear in [&layer.attention.qkv, &layer.attention.output, &layer.ffn.intermediate, &layer.ffn.output] {
+                runs.push(linear.weight_run());
+            }
+        }
+        runs
     }
 
     /// `tokens → hidden [N, H]` (the last block's output). Tokens must have been validated.

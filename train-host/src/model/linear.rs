@@ -3,7 +3,7 @@
 //! A `Linear` may span several consecutive HF linears with the same input (attention's query, key and value
 //! are laid out back to back, so they run as one `[3H, H]` product); each keeps its own HF name.
 
-use super::gemm::{matmul, Threads};
+use super::gemm::{matmul, product, Threads};
 use super::kernels;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
@@ -44,6 +44,20 @@ impl Linear {
         p.stacked_matrix(self.weights.0, self.weights.1)
     }
 
+    /// The run of weight tensors this linear multiplies by (for [`ParamSet::refresh_transposes`]).
+    pub fn weight_run(&self) -> (ParamId, ParamId) {
+        self.weights
+    }
+
+    /// `x·Wᵀ` accumulated into `y`: from the blob's row-major copy of `Wᵀ` when it holds a current one (the
+    /// faster layout for `gemm`), else from `W` itself; the same product either way.
+    fn accumulate_product(&self, p: &ParamSet, x: ArrayView2<'_, f32>, y: ArrayViewMut2<'_, f32>) {
+        match p.transposed(self.weights.0, self.weights.1) {
+            Some(w_t) => matmul(x, w_t, y, true, Threads::All),
+            None => matmul(x, self.weight(p).t(), y, true, Threads::All),
+        }
+    }
+
     pub fn bias<'p>(&self, p: &'p ParamSet) -> &'p [f32] {
         p.span(self.biases.0, self.biases.1)
     }
@@ -57,7 +71,7 @@ impl Linear {
         bias.broadcast((x.nrows(), self.out_features)).unwrap_or_else(|| unreachable!()).assign_to(&mut y);
         // SAFETY: `assign_to` wrote every element of `y`.
         let mut y = unsafe { y.assume_init() };
-        matmul(x, self.weight(p).t(), y.view_mut(), true, Threads::All);
+        self.accumulate_product(p, x, y.view_mut());
         y
     }
 
@@ -65,7 +79,7 @@ impl Linear {
         // y starts as the bias in every row, then accumulates x·Wᵀ.
         let bias = ndarray::ArrayView1::from(self.bias(p));
         y.assign(&bias.broadcast((x.nrows(), self.out_features)).unwrap_or_else(|| unreachable!()));
-        matmul(x, self.weight(p).t(), y, true, Threads::All);
+        self.accumulate_product(p, x, y);
     }
 
     /// Accumulates `dW += dyᵀ·x`, `db += Σ_rows dy` into `g` and returns `dx = dy·W`.
@@ -77,9 +91,7 @@ impl Linear {
         dy: ArrayView2<'_, f32>,
     ) -> Array2<f32> {
         self.backward_params(g, x, dy);
-        let mut dx = Array2::zeros((dy.nrows(), self.in_features));
-        matmul(dy, self.weight(p), dx.view_mut(), false, Threads::All);
-        dx
+        product(dy, self.weight(p), Threads::All)
     }
 
     /// The parameter half of [`Linear::backward`], for a linear whose input needs no gradient.
@@ -88,5 +100,41 @@ impl Linear {
         let dy = dy.as_standard_layout();
         let flat = dy.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
         kernels::column_sums(g.span_mut(self.biases.0, self.biases.1), flat, &[]);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::rng::TrainRng;
+
+    /// The forward product from the blob's transposed copy is the one from `W` itself (same sums, another
+    /// operand layout inside `gemm`: equal up to float reassociation), and a changed blob falls back to `W`.
+    #[test]
+    fn forward_from_the_transposed_copy_matches_and_never_goes_stale() {
+        let mut b = ParamSetBuilder::new();
+        let names = ["q".to_string(), "k".to_string(), "v".to_string()];
+        let linear = Linear::stacked(&mut b, &names, 48, 40);
+        let mut p = b.finish();
+        let mut rng = TrainRng::new(7);
+        for v in p.data_mut() {
+            *v = rng.uniform_open() - 0.5;
+        }
+        let x = Array2::from_shape_fn((70, 48), |(i, j)| ((i * 13 + j * 7) % 17) as f32 / 17.0 - 0.5);
+        let plain = linear.forward(&p, x.view());
+        p.refresh_transposes(&[linear.weight_run()]);
+        assert!(p.transposed(linear.weights.0, linear.weights.1).is_some());
+        let cached = linear.forward(&p, x.view());
+        // |y| ≤ 48 · 0.5 · 0.5 + 0.5; float32 sums of 48 terms agree to a few ulps of that.
+        let worst = plain.iter().zip(&cached).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "transposed-copy forward differs by {worst}");
+        // Any change to the blob: the next forward uses the new weights, not the old copy.
+        p.span_mut(linear.weights.0, linear.weights.1).iter_mut().for_each(|w| *w *= 2.0);
+        let doubled = linear.forward(&p, x.view());
+        let bias = ndarray::ArrayView1::from(linear.bias(&p));
+        let expected = (&plain - &bias) * 2.0 + bias;
+        let worst = doubled.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "forward after a change differs from the new weights' by {worst}");
     }
 }
