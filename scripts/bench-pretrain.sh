@@ -10,7 +10,7 @@ source scripts/lib.sh
 steps="${1:-6}"
 rounds="${2:-1}"
 if ! py -c "import torch, transformers" 2>/dev/null; then
-  pip_install torch transformers
+  pip_install_torch transformers
 fi
 cargo bench -p electra-train --bench pretrain_step --no-run -q
 bench=$(cargo bench -p electra-train --bench pretrain_step --no-run --message-format=json -q 2>/dev/null \

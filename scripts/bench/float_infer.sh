@@ -15,7 +15,7 @@ OUT=target/bench/float_infer
 mkdir -p "$OUT"
 
 if ! py -c "import torch, transformers, onnxruntime, onnx, onnxscript" 2>/dev/null; then
-  pip_install torch transformers onnxruntime onnx onnxscript safetensors
+  pip_install_torch transformers onnxruntime onnx onnxscript safetensors
 fi
 cargo build --release -p electra-train --bin electra
 ELECTRA=target/release/electra

@@ -5,7 +5,7 @@
 # `electra infer`'s on the same ids.
 set -euo pipefail
 source scripts/lib.sh
-pip_install torch transformers safetensors
+pip_install_torch transformers safetensors
 
 cargo build --release -q -p electra-train --bin electra
 electra=target/release/electra
