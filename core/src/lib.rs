@@ -15,9 +15,9 @@
 
 pub mod config;
 pub mod float;
-pub mod tokenizer;
 pub mod model_file;
 pub mod quant;
+pub mod tokenizer;
 
 #[cfg(test)]
 extern crate std;

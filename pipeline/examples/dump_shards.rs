@@ -26,11 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut stored = Vec::new();
     for s in 0..reader.manifest().shards.len() {
-        let rows: Vec<serde_json::Value> = reader
-            .read_shard(s)?
-            .into_iter()
-            .map(|e| serde_json::json!([e.input_ids, e.segment_b_start]))
-            .collect();
+        let rows: Vec<serde_json::Value> =
+            reader.read_shard(s)?.into_iter().map(|e| serde_json::json!([e.input_ids, e.segment_b_start])).collect();
         stored.push(rows);
     }
     let mut batches = Vec::new();

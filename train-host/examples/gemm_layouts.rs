@@ -43,7 +43,10 @@ fn main() {
         (64, 256, 12, "gen ffn up"),
         (256, 64, 12, "gen ffn down"),
     ];
-    println!("{:<24} {:>6} {:>6} | GFLOP/s: {:>9} {:>9} | {:>9} {:>9}", "linear", "in", "out", "x·W.t()", "x·Wt", "dy·W", "dyᵀ·x");
+    println!(
+        "{:<24} {:>6} {:>6} | GFLOP/s: {:>9} {:>9} | {:>9} {:>9}",
+        "linear", "in", "out", "x·W.t()", "x·Wt", "dy·W", "dyᵀ·x"
+    );
     let mut totals = [0.0; 4];
     for (k, n, count, what) in shapes {
         let x = filled(ROWS, k, 0.37);

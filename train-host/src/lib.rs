@@ -16,12 +16,12 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod distributed;
+pub mod export;
 pub mod infer;
+pub mod int8;
+pub mod memory;
 pub mod model;
 pub mod objective;
 pub mod optim;
-pub mod rng;
-pub mod export;
-pub mod int8;
-pub mod memory;
 pub mod pretrain;
+pub mod rng;

@@ -25,5 +25,5 @@ pub mod weights;
 pub use arena::ArenaOptions;
 pub use encoder::{Logits, MIN_ROWS_PER_BLOCK};
 pub use error::RunError;
-pub use prepack::PackedWeights;
 pub use parallel::{Parallel, Sequential, MAX_WORKERS};
+pub use prepack::PackedWeights;

@@ -117,7 +117,12 @@ impl SelfAttention {
                     let dctx = drows.slice(s![.., a * d..(a + 1) * d]);
                     let pa = probs_b.index_axis(Axis(0), a);
                     // dV = Pᵀ·dctx, dP = dctx·Vᵀ.
-                    matmul_uninit(pa.t(), dctx, dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]), Threads::One);
+                    matmul_uninit(
+                        pa.t(),
+                        dctx,
+                        dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]),
+                        Threads::One,
+                    );
                     matmul_uninit(dctx, v.t(), dscores.view_mut(), Threads::One);
                     // SAFETY: the product wrote every element of `dscores`.
                     let mut dscores = unsafe { dscores.view_mut().assume_init() };

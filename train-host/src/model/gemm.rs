@@ -156,7 +156,12 @@ mod tests {
             assert_eq!(product(a.view(), b.t(), threads), naive(a.view(), b.t()));
             let mut e = Array2::uninit((19, 37));
             matmul_uninit(a.t(), a.view(), e.view_mut().slice_move(ndarray::s![.., ..19]), threads);
-            matmul_uninit(a.t(), a.view().slice_move(ndarray::s![.., ..18]), e.view_mut().slice_move(ndarray::s![.., 19..]), threads);
+            matmul_uninit(
+                a.t(),
+                a.view().slice_move(ndarray::s![.., ..18]),
+                e.view_mut().slice_move(ndarray::s![.., 19..]),
+                threads,
+            );
             // SAFETY: the two products wrote columns 0..19 and 19..37.
             let e = unsafe { e.assume_init() };
             assert_eq!(e.slice(ndarray::s![.., ..19]), naive(a.t(), a.view()));

@@ -91,22 +91,24 @@ fn max8(x: &[f32]) -> f32 {
 }
 
 multiversion! {
-    /// GELU (exact erf form) over `u`: writes `Φ(u)` (kept for the backward pass) and `u·Φ(u)`, into memory
-    /// that may not have been written yet (fresh activations need no zeroing pass first).
-    pub fn gelu_forward(u: &[f32], cdf: &mut [MaybeUninit<f32>], out: &mut [MaybeUninit<f32>]) {
-        for ((&u, c), o) in u.iter().zip(cdf.iter_mut()).zip(out.iter_mut()) {
-            let phi = math::normal_cdf(u);
-            c.write(phi);
-            o.write(u * phi);
+    /// GELU (exact erf form) over `u`, in one pass: writes `u·Φ(u)` into `out` (memory that may not have been
+    /// written yet: fresh activations need no zeroing pass first) and replaces `u` by the slope
+    /// `GELU'(u) = Φ(u) + u·φ(u)`, all the backward pass needs (`u` itself is not kept).
+    pub fn gelu_forward(u: &mut [f32], out: &mut [MaybeUninit<f32>]) {
+        for (u, o) in u.iter_mut().zip(out.iter_mut()) {
+            let x = *u;
+            let cdf = math::normal_cdf(x);
+            o.write(x * cdf);
+            *u = cdf + x * math::normal_pdf(x);
         }
     }
 }
 
 multiversion! {
-    /// In place: `d ← d · GELU'(u)`, `GELU'(u) = Φ(u) + u·φ(u)`.
-    pub fn gelu_backward(u: &[f32], cdf: &[f32], d: &mut [f32]) {
-        for ((&u, &c), d) in u.iter().zip(cdf.iter()).zip(d.iter_mut()) {
-            *d *= c + u * math::normal_pdf(u);
+    /// In place: `d ← d · GELU'(u)`, with the slopes `GELU'(u)` that [`gelu_forward`] left.
+    pub fn gelu_backward(slope: &[f32], d: &mut [f32]) {
+        for (&s, d) in slope.iter().zip(d.iter_mut()) {
+            *d *= s;
         }
     }
 }
@@ -472,16 +474,16 @@ pub(crate) mod tests {
             let got = cross_entropy_row(&mut row, label, 0.5);
             assert!((got - loss).abs() < 1e-5, "{name}: loss {got} vs {loss}");
             close(&format!("cross-entropy grad ({name})"), &row, &grad, 1e-4, 1e-8);
-            let (mut c, mut o) = (vec![MaybeUninit::uninit(); u.len()], vec![MaybeUninit::uninit(); u.len()]);
-            gelu_forward(&u, &mut c, &mut o);
-            // SAFETY: `gelu_forward` wrote every element of both.
-            let (c, o): (Vec<f32>, Vec<f32>) = unsafe {
-                (c.iter().map(|x| x.assume_init()).collect(), o.iter().map(|x| x.assume_init()).collect())
-            };
+            let (mut slope, mut o) = (u.clone(), vec![MaybeUninit::uninit(); u.len()]);
+            gelu_forward(&mut slope, &mut o);
+            // SAFETY: `gelu_forward` wrote every element of `o`.
+            let o: Vec<f32> = unsafe { o.iter().map(|x| x.assume_init()).collect() };
             close(&format!("gelu ({name})"), &o, &gelu, 1e-5, 3e-6);
-            let mut d = vec![1.0; u.len()];
-            gelu_backward(&u, &c, &mut d);
-            close(&format!("gelu' ({name})"), &d, &dgelu, 1e-5, 3e-6);
+            close(&format!("gelu' ({name})"), &slope, &dgelu, 1e-5, 3e-6);
+            let mut d = u.clone();
+            gelu_backward(&slope, &mut d);
+            let chain: Vec<f64> = u.iter().zip(&dgelu).map(|(&x, &s)| x as f64 * s).collect();
+            close(&format!("gelu backward ({name})"), &d, &chain, 1e-5, 3e-6);
         });
     }
 
