@@ -16,7 +16,8 @@ pub fn exp(x: f32) -> f32 {
     // Round to nearest by adding and removing 1.5·2²³ (plain SSE2 adds; `round` is a libm call there).
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -25,8 +26,12 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5; // Cephes: 5.0000001201e-1, which rounds to 0.5 in float32
     let er = p * r * r + r + 1.0;
-    // 2^n by building the float's exponent field; n ∈ [−126, 128) after the clamp.
-    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n by building the float's exponent field; n ∈ [−126, 128) after the clamp. n is read from the low
+    // mantissa bits of `shifted` (1.5·2²³ + n) with integer arithmetic only: `n as i32` would vectorize into
+    // one scalar conversion per lane (Rust's saturating float→int cast), which made every exp-heavy kernel
+    // several times slower.
+    let n_bits = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let two_n = f32::from_bits((n_bits.wrapping_add(127) as u32) << 23);
     er * two_n
 }
 
@@ -143,6 +148,17 @@ mod tests {
     fn exp_matches_std() {
         check("exp", exp, f64::exp, -87.0, 0.0, FEW_ULP, 0.0);
         check("exp", exp, f64::exp, 0.0, 80.0, FEW_ULP, 0.0);
+    }
+
+    #[test]
+    fn exp_clamps_its_argument_and_keeps_nan() {
+        // The exponent is built from integer bits: the ends of the clamp must still give normal floats.
+        assert_eq!(exp(-1000.0).to_bits(), exp(-87.3).to_bits());
+        assert!(exp(-87.3) > 0.0 && exp(-87.3).is_normal());
+        assert_eq!(exp(1000.0).to_bits(), exp(88.0).to_bits());
+        assert!(exp(88.0).is_finite() && (exp(88.0) as f64 / 88f64.exp() - 1.0).abs() < FEW_ULP);
+        // A NaN loss must stay NaN so the trainer stops on it.
+        assert!(exp(f32::NAN).is_nan());
     }
 
     #[test]
