@@ -212,6 +212,23 @@ multiversion! {
 }
 
 multiversion! {
+    /// `Σ x²` accumulated in float64 over 8 lanes (a fixed order, so the same on every machine): the squared
+    /// global gradient norm of clipping. One float64 chain would not vectorize.
+    pub fn sum_squares_f64(x: &[f32]) -> f64 {
+        let mut acc = [0.0f64; LANES];
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..LANES {
+                let v = c[i] as f64;
+                acc[i] += v * v;
+            }
+        }
+        acc.iter().sum::<f64>() + tail.iter().map(|&v| v as f64 * v as f64).sum::<f64>()
+    }
+}
+
+multiversion! {
     /// `acc[j] += Σ_rows a[r, j]·b[r, j]` (or `Σ_rows a[r, j]` when `b` is empty) over row-major `[rows, C]`
     /// blocks: the column sums behind LayerNorm's `dγ` and every bias gradient.
     pub fn column_sums(acc: &mut [f32], a: &[f32], b: &[f32]) {
@@ -519,7 +536,13 @@ pub(crate) mod tests {
         let u: Vec<f32> = (0..100).map(|_| rng.uniform_open()).collect();
         let keys: Vec<f64> = e.iter().zip(&u).map(|(&e, &u)| -(u as f64).ln() / e as f64).collect();
         let argmin = (0..100).min_by(|&i, &j| keys[i].total_cmp(&keys[j])).unwrap();
+        let squares: f64 = a.iter().map(|&x| x as f64 * x as f64).sum();
         both_compilations(|name| {
+            for n in [0, 5, 8, 91] {
+                let want: f64 = a[..n].iter().map(|&x| x as f64 * x as f64).sum();
+                assert!((sum_squares_f64(&a[..n]) - want).abs() <= 1e-12 * want, "{name}: Σ x² of {n}");
+            }
+            assert!((sum_squares_f64(&a) - squares).abs() <= 1e-12 * squares, "{name}: Σ x²");
             let mut acc = vec![0.0; c];
             column_sums(&mut acc, &a, &[]);
             close(&format!("column sums ({name})"), &acc, &plain, 1e-5, 1e-6);

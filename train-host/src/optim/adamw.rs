@@ -8,7 +8,7 @@
 //! θ ← θ − lr·λ·θ − lr·m̂/(√v̂ + ε)     m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ) with bias correction, else m̂ = m, v̂ = v
 //! ```
 
-use crate::model::kernels::{adamw_update, AdamWHyper};
+use crate::model::kernels::{adamw_update, sum_squares_f64, AdamWHyper};
 use crate::model::ParamSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -203,7 +203,7 @@ fn spans(params: &ParamSet) -> Vec<(usize, usize, bool)> {
 
 /// `√Σ g²` in float64, summed chunk by chunk in a fixed order (the same on any number of threads).
 fn global_norm(g: &[f32]) -> f64 {
-    let partial: Vec<f64> = g.par_chunks(CHUNK).map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum()).collect();
+    let partial: Vec<f64> = g.par_chunks(CHUNK).map(sum_squares_f64).collect();
     partial.iter().sum::<f64>().sqrt()
 }
 
