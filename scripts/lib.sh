@@ -44,8 +44,9 @@ pip_install() {
   "$PY_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir "$@" || die "pip install $* failed"
 }
 
-# pip_install_torch PKG... : torch (PyPI's Linux wheel pulls its CUDA libraries too: about 6 GiB installed, and the
-# downloaded wheels sit beside it until pip finishes) plus PKG..., after checking there is room for it.
+# pip_install_torch PKG... : torch (PyPI's Linux wheel pulls its CUDA libraries too: 5.5 GiB installed, 8.4 GiB at
+# the peak of the install while the downloaded wheels sit beside it; measured with df) plus PKG..., after checking
+# there is room for it.
 pip_install_torch() {
   if ! py -c "import torch" 2>/dev/null; then
     require_free_disk 10 "$PY_VENV" "installing torch for the cross-check (PyPI wheel with its CUDA libraries)"
