@@ -88,7 +88,35 @@ fn trailer(model: &Model) -> [u8; TRAILER_BYTES] {
     t
 }
 
+/// Where a model's packed words lie in a caller's buffer.
+struct BufferRegion {
+    /// Byte range of the words (64-byte aligned start); the trailer follows it.
+    words: core::ops::Range<usize>,
+    offsets: [usize; LINEARS_PER_LAYER],
+    per_layer: usize,
+    layers: usize,
+    /// [`Model::packed_weights_bytes`].
+    needed: usize,
+}
+
 impl<'a> Model<'a> {
+    /// The layout of this model's packed weights in `buf` (`None` where there is no packed kernel),
+    /// or an error if `buf` cannot hold them.
+    fn packed_region(&self, buf: &[u8]) -> Result<Option<BufferRegion>, RunError> {
+        let needed = self.packed_weights_bytes();
+        if needed == 0 {
+            return Ok(None);
+        }
+        if buf.len() < needed {
+            return Err(RunError::PackedBufferTooSmall { needed, found: buf.len() });
+        }
+        let skip = buf.as_ptr().align_offset(64);
+        let (offsets, per_layer) = layer_layout(self);
+        let layers = self.config().num_hidden_layers;
+        let words = skip..skip + per_layer * layers * 4;
+        Ok(Some(BufferRegion { words, offsets, per_layer, layers, needed }))
+    }
+
     /// Bytes [`Model::pack_weights`] needs (64 of them for alignment, 24 for a trailer naming the
     /// model); 0 where this CPU has no packed kernel (Arm, x86 without AVX-512 VNNI): there is
     /// nothing to gain there.
@@ -104,18 +132,12 @@ impl<'a> Model<'a> {
     /// [`Model::packed_weights_bytes`] bytes, any alignment), once; [`Model::packed_weights`]
     /// then views them for each run. Does nothing where there is no packed kernel.
     pub fn pack_weights(&self, buf: &mut [u8]) -> Result<(), RunError> {
-        let needed = self.packed_weights_bytes();
-        if needed == 0 {
+        let Some(region) = self.packed_region(buf)? else {
             return Ok(());
-        }
-        if buf.len() < needed {
-            return Err(RunError::PackedBufferTooSmall { needed, found: buf.len() });
-        }
-        let skip = buf.as_ptr().align_offset(64);
-        let (offsets, per_layer) = layer_layout(self);
-        let layers = self.config().num_hidden_layers;
-        let end = skip + per_layer * layers * 4;
-        let words: &mut [i32] = bytemuck::cast_slice_mut(&mut buf[skip..end]);
+        };
+        let BufferRegion { words: span, offsets, per_layer, layers, needed } = region;
+        let end = span.end;
+        let words: &mut [i32] = bytemuck::cast_slice_mut(&mut buf[span]);
         for l in 0..layers {
             let s = self.layer_spans(l);
             let spans = [s.query, s.key, s.value, s.attention_output, s.intermediate, s.output];
@@ -142,21 +164,13 @@ impl<'a> Model<'a> {
     /// no packed kernel). Fails if `buf` is too short or was packed for another model (its trailer
     /// names the model's address and length, so pack and run the same loaded model).
     pub fn packed_weights<'p>(&self, buf: &'p [u8]) -> Result<Option<PackedWeights<'p>>, RunError> {
-        let needed = self.packed_weights_bytes();
-        if needed == 0 {
+        let Some(BufferRegion { words: span, offsets, per_layer, layers, .. }) = self.packed_region(buf)? else {
             return Ok(None);
-        }
-        if buf.len() < needed {
-            return Err(RunError::PackedBufferTooSmall { needed, found: buf.len() });
-        }
-        let skip = buf.as_ptr().align_offset(64);
-        let (offsets, per_layer) = layer_layout(self);
-        let layers = self.config().num_hidden_layers;
-        let end = skip + per_layer * layers * 4;
-        if buf[end..end + TRAILER_BYTES] != trailer(self) {
+        };
+        if buf[span.end..span.end + TRAILER_BYTES] != trailer(self) {
             return Err(RunError::PackedForAnotherModel);
         }
-        let words: &'p [i32] = bytemuck::cast_slice(&buf[skip..end]);
+        let words: &'p [i32] = bytemuck::cast_slice(&buf[span]);
         let bytes = self.bytes();
         Ok(Some(PackedWeights { words, per_layer, offsets, layers, source: (bytes.as_ptr() as usize, bytes.len()) }))
     }
