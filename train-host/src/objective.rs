@@ -705,8 +705,8 @@ impl ElectraPretraining {
     ) -> (f32, Vec<u32>) {
         let p = &self.params;
         let (hidden, cache) = self.generator.forward(p, tokens);
-        let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions); // [M, V]
-                                                                                                 // Samples and loss in one pass; logits then hold ∂loss/∂logits.
+        // [M, V]: the masked rows only. Samples and loss in one pass; logits then hold ∂loss/∂logits.
+        let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions);
         let (loss, samples) = mlm_loss_and_samples(&mut logits, targets, sampler.map(|s| s.0), sampler.map(|s| s.1));
         if grad_scale != 1.0 {
             logits.mapv_inplace(|d| d * grad_scale);
