@@ -121,7 +121,7 @@ mod tests {
         let tok = host.tokenizer();
         assert_eq!(tok.vocab_size(), 30522);
         assert_eq!((tok.special().pad, tok.special().unk, tok.special().cls), (0, 100, 101));
-        // From shared/fixtures/wordpiece/cases.jsonl line 1 (HF tokenizers).
+        // From fixtures/wordpiece/cases.jsonl.zst line 1 (HF tokenizers).
         assert_eq!(
             host.encode("Fellow-Citizens of the Senate and of the House of Representatives:").unwrap(),
             [3507, 1011, 4480, 1997, 1996, 4001, 1998, 1997, 1996, 2160, 1997, 4505, 1024]

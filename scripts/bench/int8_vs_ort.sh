@@ -36,4 +36,4 @@ done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "ONNX Runtime dynamic int8 on the HF tiny fixtures (correlation with HF's float64 logits):"
-py scripts/bench/int8_vs_ort.py fixtures "$ELECTRA_REPO/../shared/fixtures/hf-electra-tiny" "$work/fixtures" 2>/dev/null | tail -1
+py scripts/bench/int8_vs_ort.py fixtures "$ELECTRA_REPO/fixtures/hf-electra-tiny" "$work/fixtures" 2>/dev/null | tail -1

@@ -32,7 +32,7 @@ import torch
 from transformers import ElectraForMaskedLM, ElectraForPreTraining
 
 # Both sides compute in float32 from the same float32 weights; they differ only in summation order
-# (GEMM blocking, erf and exp implementations). 1e-4 absolute is the forward tolerance of the shared fixtures.
+# (GEMM blocking, erf and exp implementations). 1e-4 absolute is the forward tolerance of fixtures/README.md.
 LOGIT_TOLERANCE = 1e-4
 
 ckpt, work, ids = sys.argv[1], sys.argv[2], [int(i) for i in sys.argv[3].split()]

@@ -1,5 +1,5 @@
 //! Float32 forward pass against HF transformers: every hidden state, every head's logits and the
-//! four losses, from `../shared/fixtures/hf-electra-tiny` (see its README).
+//! four losses, from `fixtures/hf-electra-tiny` (see `fixtures/README.md`).
 
 use electra_core::HeadKind;
 use electra_train::checkpoint::HfCheckpoint;
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 const PARITY_TOLERANCE: f32 = 1e-4;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny")
 }
 
 struct Cases {

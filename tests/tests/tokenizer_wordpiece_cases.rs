@@ -1,10 +1,11 @@
-//! All 11,215 HF reference cases of `shared/fixtures/wordpiece/cases.jsonl` (every line of the US speeches corpus
+//! All 11,215 HF reference cases of `fixtures/wordpiece/cases.jsonl.zst` (every line of the US speeches corpus
 //! and 3,000 strings from hard Unicode classes, ids from HF tokenizers 0.23.3's BERT-uncased pipeline): the core
 //! tokenizer must give exactly the same ids for every one. Every mismatch is reported, not just the first.
 
 use electra_core::tokenizer::{build_index, index_len, Tokenizer};
 
-const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/wordpiece/cases.jsonl");
+/// zstd-compressed JSON lines (`{"text": ..., "ids": [...]}`); made by `scripts/fixtures/make_wordpiece_cases.py`.
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/wordpiece/cases.jsonl.zst");
 const VOCAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/vocab.txt");
 const EXPECTED_CASES: usize = 11_215;
 
@@ -16,7 +17,9 @@ fn every_hf_case_matches() {
     let tok = Tokenizer::new(&vocab, &index).unwrap();
     tok.verify(&index).unwrap();
 
-    let text = std::fs::read_to_string(CASES).unwrap_or_else(|e| panic!("{CASES}: {e}"));
+    let compressed = std::fs::read(CASES).unwrap_or_else(|e| panic!("{CASES}: {e}"));
+    let text = String::from_utf8(zstd::decode_all(&compressed[..]).unwrap_or_else(|e| panic!("{CASES}: {e}")))
+        .unwrap_or_else(|e| panic!("{CASES}: not UTF-8: {e}"));
     let mut ids = vec![0u32; 1 << 16];
     let mut cases = 0;
     let mut mismatches = Vec::new();

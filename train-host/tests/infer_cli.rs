@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn disc() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny/disc").display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny/disc").display().to_string()
 }
 
 fn electra_infer(extra: &[&str], stdin: &str) -> Output {

@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny")
 }
 
 struct Cases {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 const MAX_RELATIVE_DIFFERENCE: f64 = 0.1;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
 }
 
 fn run(model: &Path, input: &str) -> Result<Vec<serde_json::Value>, String> {

@@ -159,7 +159,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
     }
 
     fn tensors_of(ckpt: &HfCheckpoint) -> Vec<NamedTensor> {

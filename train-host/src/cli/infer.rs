@@ -315,7 +315,7 @@ mod tests {
     use super::*;
 
     fn disc() -> Box<dyn LogitsModel> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny/disc");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny/disc");
         load_model(&dir, GemmBackend::default()).expect("fixture model")
     }
 

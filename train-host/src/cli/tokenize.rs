@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn lines_in_order_without_special_tokens() {
-        // Ids from shared/fixtures/wordpiece/cases.jsonl (HF tokenizers); [MASK] is plain text.
+        // Ids from fixtures/wordpiece/cases.jsonl.zst (HF tokenizers); [MASK] is plain text.
         let (out, stats) =
             run_on("{\"text\": \"Fellow-Citizens of the Senate\"}\r\n{\"text\": \"\"}\n{\"text\":\"[MASK]\"}").unwrap();
         assert_eq!(out, "{\"ids\":[3507,1011,4480,1997,1996,4001]}\n{\"ids\":[]}\n{\"ids\":[1031,7308,1033]}\n");

@@ -209,7 +209,7 @@ mod tests {
     use std::path::Path;
 
     fn fixture(name: &str) -> HfCheckpoint {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny").join(name);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name);
         HfCheckpoint::load(&dir).expect("fixture")
     }
 

@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn reads_one_hf_config_or_a_pair() -> Result<(), Box<dyn std::error::Error>> {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/hf-electra-tiny");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny");
         let disc = ModelPair::from_arg(&fixture.join("disc/config.json").to_string_lossy())?;
         assert_eq!(disc.discriminator.hidden_size, 64);
         assert_eq!(disc.generator.hidden_size, 16);

@@ -1,4 +1,4 @@
-//! Reading `../shared/fixtures/hf-electra-tiny/cases.safetensors` (HF transformers' expected values) and
+//! Reading `fixtures/hf-electra-tiny/cases.safetensors` (HF transformers' expected values) and
 //! comparing against them with named tolerances.
 #![allow(dead_code)]
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/hf-electra-tiny"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/hf-electra-tiny"))
 }
 
 /// Forward values (hidden states, logits, losses): the fixture is float64 arithmetic on the float32 weights;
