@@ -3,6 +3,7 @@
 //!
 //! Glossary: `B` sequences of `T` tokens (`N = B·T` rows), `H` hidden, `A` heads of `D = H/A`.
 
+use super::dropout::{Dropout, ScaledMask};
 use super::gemm::{matmul_uninit, Threads};
 use super::kernels;
 use super::linear::Linear;
@@ -29,6 +30,9 @@ pub struct AttentionCache {
     pub probs: Array4<f32>,
     /// Heads' outputs concatenated, `[N, H]`: the input of `output.dense`.
     pub context: Array2<f32>,
+    /// Dropout on the probabilities, `[B, A, T, T]` row-major, scaled (`None`: no dropout). `probs` stays the
+    /// softmax itself, which its backward needs; the context used `probs ⊙ mask`.
+    pub probs_mask: Option<ScaledMask>,
 }
 
 impl SelfAttention {
@@ -40,12 +44,27 @@ impl SelfAttention {
         Self { qkv, output, num_heads, head_size: hidden / num_heads }
     }
 
-    /// `x [N, H] → output.dense(attention(x)) [N, H]`.
+    /// `x [N, H] → output.dense(attention(x)) [N, H]`, without dropout.
     pub fn forward(&self, p: &ParamSet, x: ArrayView2<'_, f32>, tokens: &Tokens<'_>) -> (Array2<f32>, AttentionCache) {
+        self.forward_with(p, x, tokens, &Dropout::off(), "")
+    }
+
+    /// [`SelfAttention::forward`] with dropout on the probabilities at `{site}.probs` (`site` is
+    /// `layer.{l}.attention`).
+    pub fn forward_with(
+        &self,
+        p: &ParamSet,
+        x: ArrayView2<'_, f32>,
+        tokens: &Tokens<'_>,
+        drop: &Dropout<'_>,
+        site: &str,
+    ) -> (Array2<f32>, AttentionCache) {
         let qkv = self.qkv.forward(p, x);
-        let (probs, context) = self.attend(qkv.view(), tokens);
+        let (b, a, t) = (tokens.batch_size, self.num_heads, tokens.seq_len);
+        let probs_mask = drop.mask(&format!("{site}.probs"), drop.rates.attention, b, b * a * t * t);
+        let (probs, context) = self.attend(qkv.view(), tokens, probs_mask.as_deref());
         let out = self.output.forward(p, context.view());
-        (out, AttentionCache { qkv, probs, context })
+        (out, AttentionCache { qkv, probs, context, probs_mask })
     }
 
     /// Accumulates every parameter gradient and returns `dx [N, H]`.
@@ -63,8 +82,13 @@ impl SelfAttention {
         self.qkv.backward(p, g, x, dqkv.view())
     }
 
-    /// `softmax(Q·Kᵀ/√D + mask)·V` for every sequence and head; sequences run in parallel.
-    fn attend(&self, qkv: ArrayView2<'_, f32>, tokens: &Tokens<'_>) -> (Array4<f32>, Array2<f32>) {
+    /// `dropout(softmax(Q·Kᵀ/√D + mask))·V` for every sequence and head; sequences run in parallel.
+    fn attend(
+        &self,
+        qkv: ArrayView2<'_, f32>,
+        tokens: &Tokens<'_>,
+        dropout: Option<&[f32]>,
+    ) -> (Array4<f32>, Array2<f32>) {
         let (bsz, t, a_heads, d) = (tokens.batch_size, tokens.seq_len, self.num_heads, self.head_size);
         let h = a_heads * d;
         let scale = 1.0 / (d as f32).sqrt();
@@ -84,7 +108,14 @@ impl SelfAttention {
                     // SAFETY: the product wrote every score of this head.
                     let mut pa = unsafe { pa.assume_init() };
                     kernels::masked_softmax_rows(contiguous_mut(&mut pa), &keep, scale);
-                    matmul_uninit(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
+                    let context_a = context_b.slice_mut(s![.., a * d..(a + 1) * d]);
+                    match head_mask(dropout, b, a, a_heads, t) {
+                        Some(mask) => {
+                            let dropped = dropped_probs(pa.view(), mask);
+                            matmul_uninit(dropped.view(), v, context_a, Threads::One)
+                        }
+                        None => matmul_uninit(pa.view(), v, context_a, Threads::One),
+                    }
                 }
             },
         );
@@ -116,16 +147,20 @@ impl SelfAttention {
                     let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
                     let dctx = drows.slice(s![.., a * d..(a + 1) * d]);
                     let pa = probs_b.index_axis(Axis(0), a);
-                    // dV = Pᵀ·dctx, dP = dctx·Vᵀ.
-                    matmul_uninit(
-                        pa.t(),
-                        dctx,
-                        dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]),
-                        Threads::One,
-                    );
+                    let mask = head_mask(cache.probs_mask.as_deref(), b, a, a_heads, t);
+                    // dV = P̃ᵀ·dctx with P̃ = P ⊙ mask the probabilities the context used; dP̃ = dctx·Vᵀ.
+                    let dv = dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
+                    match mask {
+                        Some(mask) => matmul_uninit(dropped_probs(pa, mask).t(), dctx, dv, Threads::One),
+                        None => matmul_uninit(pa.t(), dctx, dv, Threads::One),
+                    }
                     matmul_uninit(dctx, v.t(), dscores.view_mut(), Threads::One);
                     // SAFETY: the product wrote every element of `dscores`.
                     let mut dscores = unsafe { dscores.view_mut().assume_init() };
+                    // dP = dP̃ ⊙ mask.
+                    if let Some(mask) = mask {
+                        contiguous_mut(&mut dscores).iter_mut().zip(mask).for_each(|(g, &m)| *g *= m);
+                    }
                     // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the 1/√D of the scores.
                     let p_rows = pa.as_slice().unwrap_or_else(|| unreachable!("probs are standard layout"));
                     kernels::softmax_backward_rows(contiguous_mut(&mut dscores), p_rows, t, scale);
@@ -138,6 +173,20 @@ impl SelfAttention {
         // SAFETY: the loop wrote all 3H columns of every sequence's rows.
         unsafe { dqkv.assume_init() }
     }
+}
+
+/// Sequence `b`, head `a`'s `[T, T]` block of a `[B, A, T, T]` dropout mask.
+fn head_mask(mask: Option<&[f32]>, b: usize, a: usize, heads: usize, t: usize) -> Option<&[f32]> {
+    mask.map(|m| &m[(b * heads + a) * t * t..(b * heads + a + 1) * t * t])
+}
+
+/// `P ⊙ mask` for one head, `[T, T]`.
+fn dropped_probs(p: ArrayView2<'_, f32>, mask: &[f32]) -> Array2<f32> {
+    let mut out = p.to_owned();
+    for (o, &m) in out.iter_mut().zip(mask) {
+        *o *= m;
+    }
+    out
 }
 
 /// 1 for keys a query may attend to, 0 for padding. A sequence with no unmasked key attends to all of them

@@ -3,6 +3,7 @@
 //! The embeddings are passed in rather than created here, so the generator and the discriminator of
 //! ELECTRA pre-training can share one set (`objective.rs`) while each keeps its own projection.
 
+use super::dropout::{self, Dropout, ScaledMask};
 use super::embeddings::Embeddings;
 use super::layer::{EncoderLayer, EncoderLayerCache};
 use super::layernorm::LayerNormCache;
@@ -28,6 +29,8 @@ pub struct EncoderCache {
     /// projection it is layer 0's input, kept in that layer's cache.
     pub project_input: Option<Array2<f32>>,
     pub layers: Vec<EncoderLayerCache>,
+    /// Dropout after the embeddings' LayerNorm (scaled mask, `[N, E]`).
+    pub embeddings_mask: Option<ScaledMask>,
 }
 
 impl EncoderCache {
@@ -62,20 +65,28 @@ impl Encoder {
         runs
     }
 
-    /// `tokens → hidden [N, H]` (the last block's output). Tokens must have been validated.
+    /// `tokens → hidden [N, H]` (the last block's output), without dropout. Tokens must have been validated.
     pub fn forward(&self, p: &ParamSet, tokens: &Tokens<'_>) -> (Array2<f32>, EncoderCache) {
-        let (embedded, embeddings) = self.embeddings.forward(p, tokens);
+        self.forward_with(p, tokens, &Dropout::off())
+    }
+
+    /// [`Encoder::forward`] with dropout: after the embeddings' LayerNorm (before `embeddings_project`, as HF)
+    /// and inside every block.
+    pub fn forward_with(&self, p: &ParamSet, tokens: &Tokens<'_>, drop: &Dropout<'_>) -> (Array2<f32>, EncoderCache) {
+        let (mut embedded, embeddings) = self.embeddings.forward(p, tokens);
+        let embeddings_mask = drop.mask("embeddings", drop.rates.hidden, tokens.batch_size, embedded.len());
+        dropout::apply_opt(&mut embedded, embeddings_mask.as_ref());
         let (mut x, project_input) = match &self.project {
             Some(project) => (project.forward(p, embedded.view()), Some(embedded)),
             None => (embedded, None),
         };
         let mut layers = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let (y, cache) = layer.forward(p, x, tokens);
+        for (index, layer) in self.layers.iter().enumerate() {
+            let (y, cache) = layer.forward_with(p, x, tokens, drop, index);
             layers.push(cache);
             x = y;
         }
-        (x, EncoderCache { embeddings, project_input, layers })
+        (x, EncoderCache { embeddings, project_input, layers, embeddings_mask })
     }
 
     /// Accumulates every gradient (embeddings included) from `dhidden [N, H]`.
@@ -94,6 +105,7 @@ impl Encoder {
         if let (Some(project), Some(input)) = (&self.project, &cache.project_input) {
             dx = project.backward(p, g, input.view(), dx.view());
         }
+        dropout::apply_opt(&mut dx, cache.embeddings_mask.as_ref());
         self.embeddings.backward(p, g, tokens, &cache.embeddings, dx.view());
     }
 }

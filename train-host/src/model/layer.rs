@@ -7,6 +7,7 @@
 //! Shapes are `[N, H]` throughout (`N = B·T` rows).
 
 use super::attention::{AttentionCache, SelfAttention};
+use super::dropout::{self, Dropout, ScaledMask};
 use super::ffn::FeedForward;
 use super::gelu::GeluCache;
 use super::layernorm::{LayerNorm, LayerNormCache};
@@ -34,6 +35,9 @@ pub struct EncoderLayerCache {
     pub mid: Array2<f32>,
     pub ffn: GeluCache,
     pub output_norm: LayerNormCache,
+    /// Dropout after `attention.output.dense` and after the FFN's `output.dense` (scaled masks, `[N, H]`).
+    pub attention_output_mask: Option<ScaledMask>,
+    pub output_mask: Option<ScaledMask>,
 }
 
 impl EncoderLayer {
@@ -49,11 +53,44 @@ impl EncoderLayer {
 
     /// Consumes the input (it moves into the cache) and returns the block's output.
     pub fn forward(&self, p: &ParamSet, x: Array2<f32>, tokens: &Tokens<'_>) -> (Array2<f32>, EncoderLayerCache) {
-        let (attended, attention) = self.attention.forward(p, x.view(), tokens);
+        self.forward_with(p, x, tokens, &Dropout::off(), 0)
+    }
+
+    /// [`EncoderLayer::forward`] with dropout, as HF places it in block `index`:
+    /// ```text
+    /// a = LayerNorm(x + dropout(Attention(x)))     (Attention drops its probabilities too)
+    /// y = LayerNorm(a + dropout(FFN(a)))
+    /// ```
+    pub fn forward_with(
+        &self,
+        p: &ParamSet,
+        x: Array2<f32>,
+        tokens: &Tokens<'_>,
+        drop: &Dropout<'_>,
+        index: usize,
+    ) -> (Array2<f32>, EncoderLayerCache) {
+        let (b, n) = (tokens.batch_size, x.len());
+        let site = format!("layer.{index}");
+        let (mut attended, attention) =
+            self.attention.forward_with(p, x.view(), tokens, drop, &format!("{site}.attention"));
+        let attention_output_mask = drop.mask(&format!("{site}.attention.output"), drop.rates.hidden, b, n);
+        dropout::apply_opt(&mut attended, attention_output_mask.as_ref());
         let (mid, attention_norm) = self.attention_norm.forward(p, (attended + &x).view());
-        let (fed, ffn) = self.ffn.forward(p, mid.view());
+        let (mut fed, ffn) = self.ffn.forward(p, mid.view());
+        let output_mask = drop.mask(&format!("{site}.output"), drop.rates.hidden, b, n);
+        dropout::apply_opt(&mut fed, output_mask.as_ref());
         let (y, output_norm) = self.output_norm.forward(p, (fed + &mid).view());
-        (y, EncoderLayerCache { input: x, attention, attention_norm, mid, ffn, output_norm })
+        let cache = EncoderLayerCache {
+            input: x,
+            attention,
+            attention_norm,
+            mid,
+            ffn,
+            output_norm,
+            attention_output_mask,
+            output_mask,
+        };
+        (y, cache)
     }
 
     /// Accumulates the block's parameter gradients and returns `dx`.
@@ -66,10 +103,25 @@ impl EncoderLayer {
         dy: ArrayView2<'_, f32>,
     ) -> Array2<f32> {
         // y = LN(a + FFN(a)): the residual sends the LayerNorm's input gradient to `a` twice.
+        // Dropout's backward multiplies by the same scaled mask.
         let dsum2 = self.output_norm.backward(p, g, &cache.output_norm, dy);
-        let dmid = self.ffn.backward(p, g, cache.mid.view(), &cache.ffn, dsum2.view()) + &dsum2;
+        let dfed = masked(&dsum2, cache.output_mask.as_ref());
+        let dmid = self.ffn.backward(p, g, cache.mid.view(), &cache.ffn, dfed.view()) + &dsum2;
         // a = LN(x + Attn(x)).
         let dsum1 = self.attention_norm.backward(p, g, &cache.attention_norm, dmid.view());
-        self.attention.backward(p, g, cache.input.view(), tokens, &cache.attention, dsum1.view()) + &dsum1
+        let dattended = masked(&dsum1, cache.attention_output_mask.as_ref());
+        self.attention.backward(p, g, cache.input.view(), tokens, &cache.attention, dattended.view()) + &dsum1
+    }
+}
+
+/// `d ⊙ mask`, or `d` itself (borrowed) without dropout.
+fn masked<'a>(d: &'a Array2<f32>, mask: Option<&ScaledMask>) -> std::borrow::Cow<'a, Array2<f32>> {
+    match mask {
+        Some(mask) => {
+            let mut out = d.clone();
+            dropout::apply_opt(&mut out, Some(mask));
+            std::borrow::Cow::Owned(out)
+        }
+        None => std::borrow::Cow::Borrowed(d),
     }
 }

@@ -11,6 +11,7 @@
 //! - Every product runs through [`gemm::matmul`] on all cores; elementwise work runs on rayon.
 
 pub mod attention;
+pub mod dropout;
 pub mod embeddings;
 pub mod encoder;
 pub mod ffn;

@@ -2,6 +2,7 @@
 //! `ElectraForPreTraining`, `ElectraForMaskedLM`, `ElectraForSequenceClassification`,
 //! `ElectraForTokenClassification`. Fine-tuning and the gradient-parity tests run on this.
 
+use super::dropout::Dropout;
 use super::embeddings::Embeddings;
 use super::encoder::Encoder;
 use super::init::{hf_init, INITIALIZER_RANGE};
@@ -34,6 +35,9 @@ pub enum Labels<'a> {
     /// Class indices: one per token `[B·T]` for MLM and token classification (−100 = ignore), one per
     /// sequence `[B]` for sequence classification.
     Classes(&'a [i64]),
+    /// Regression targets, one per sequence `[B]` (a sequence classifier with one label, as HF's
+    /// `problem_type = "regression"`).
+    Scores(&'a [f32]),
 }
 
 /// What a loss computation returns.
@@ -154,13 +158,24 @@ impl TaskModel {
 
     /// Zeroes the gradients, runs forward and backward, and leaves `∂loss/∂θ` in [`TaskModel::grads`].
     /// Losses as HF computes them: RTD mean BCE over positions with attention mask 1; MLM and token
-    /// classification mean CE over labels ≠ −100; sequence classification mean CE.
+    /// classification mean CE over labels ≠ −100; sequence classification mean CE; regression (one label)
+    /// mean squared error.
     pub fn loss_and_gradients(&mut self, tokens: &Tokens<'_>, labels: Labels<'_>) -> Result<TaskOutput, ModelError> {
+        self.loss_and_gradients_with(tokens, labels, &Dropout::off())
+    }
+
+    /// [`TaskModel::loss_and_gradients`] in training mode: with `drop`'s dropout in the encoder and the head.
+    pub fn loss_and_gradients_with(
+        &mut self,
+        tokens: &Tokens<'_>,
+        labels: Labels<'_>,
+        drop: &Dropout<'_>,
+    ) -> Result<TaskOutput, ModelError> {
         tokens.validate(&self.config)?;
         self.check_labels(tokens, labels)?;
         self.grads.fill_zero();
         let (p, g) = (&self.params, &mut self.grads);
-        let (hidden, cache) = self.encoder.forward(p, tokens);
+        let (hidden, cache) = self.encoder.forward_with(p, tokens, drop);
         let n = tokens.rows();
         let (loss, logits, dhidden) = match (&self.head, labels) {
             (Head::Rtd(head), Labels::Replaced(replaced)) => {
@@ -180,17 +195,23 @@ impl TaskModel {
                 (loss, logits, dhidden)
             }
             (Head::SeqCls(head), Labels::Classes(classes)) => {
-                let (logits, head_cache) = head.forward(p, hidden.view(), tokens.seq_len);
+                let (logits, head_cache) = head.forward_with(p, hidden.view(), tokens.seq_len, drop);
                 let mut dlogits = logits.clone();
                 let (loss, _) = cross_entropy(dlogits.view_mut(), classes);
                 let dhidden = head.backward(p, g, &head_cache, dlogits.view(), tokens.seq_len);
                 (loss, logits, dhidden)
             }
+            (Head::SeqCls(head), Labels::Scores(scores)) => {
+                let (logits, head_cache) = head.forward_with(p, hidden.view(), tokens.seq_len, drop);
+                let (loss, dlogits) = mse(&logits, scores);
+                let dhidden = head.backward(p, g, &head_cache, dlogits.view(), tokens.seq_len);
+                (loss, logits, dhidden)
+            }
             (Head::TokCls(head), Labels::Classes(classes)) => {
-                let logits = head.forward(p, hidden.view());
+                let (logits, head_cache) = head.forward_with(p, hidden.view(), tokens.batch_size, drop);
                 let mut dlogits = logits.clone();
                 let (loss, _) = cross_entropy(dlogits.view_mut(), classes);
-                let dhidden = head.backward(p, g, hidden.view(), dlogits.view());
+                let dhidden = head.backward(p, g, hidden.view(), &head_cache, dlogits.view());
                 (loss, logits, dhidden)
             }
             // check_labels rejects every other pairing before anything runs.
@@ -219,9 +240,20 @@ impl TaskModel {
                 }
                 Ok(())
             }
-            (HeadKind::ReplacedTokenDetection, Labels::Classes(_)) => {
-                bad("replaced-token detection takes 0/1 replaced flags".into())
+            (HeadKind::ReplacedTokenDetection, _) => bad("replaced-token detection takes 0/1 replaced flags".into()),
+            (HeadKind::SequenceClassification { num_labels: 1 }, Labels::Scores(s)) => {
+                if s.len() != expected {
+                    return bad(format!("{} scores, expected {expected}", s.len()));
+                }
+                if let Some(i) = s.iter().position(|x| !x.is_finite()) {
+                    return bad(format!("score {} at index {i} is not finite", s[i]));
+                }
+                Ok(())
             }
+            (HeadKind::SequenceClassification { num_labels: 1 }, _) => {
+                bad("a sequence classifier with one label is a regression head: it takes scores".into())
+            }
+            (_, Labels::Scores(_)) => bad(format!("{} takes class labels, not scores", self.kind.hf_architecture())),
             (_, Labels::Replaced(_)) => bad(format!("{} takes class labels", self.kind.hf_architecture())),
             (_, Labels::Classes(c)) => {
                 if c.len() != expected {
@@ -234,4 +266,18 @@ impl TaskModel {
             }
         }
     }
+}
+
+/// HF's regression loss (`MSELoss` on `logits.squeeze()`): `mean over b of (z_b − y_b)²`, and its gradient
+/// `2(z_b − y_b)/B`, for `logits [B, 1]`.
+fn mse(logits: &Array2<f32>, targets: &[f32]) -> (f32, Array2<f32>) {
+    let b = targets.len().max(1) as f64;
+    let mut sum = 0.0f64;
+    let mut d = Array2::zeros(logits.raw_dim());
+    for ((z, dz), &y) in logits.iter().zip(d.iter_mut()).zip(targets) {
+        let diff = *z as f64 - y as f64;
+        sum += diff * diff;
+        *dz = (2.0 * diff / b) as f32;
+    }
+    ((sum / b) as f32, d)
 }

@@ -97,8 +97,18 @@ pub struct AdamW {
     pub m: Vec<f32>,
     pub v: Vec<f32>,
     pub t: u64,
-    /// `(start, end, decays)` of every tensor, in blob order.
-    spans: Vec<(usize, usize, bool)>,
+    /// Every tensor's place in the blob, in blob order.
+    spans: Vec<Span>,
+}
+
+/// One tensor's elements in the blob, whether weight decay applies, and its learning-rate multiplier
+/// (layer-wise decay; 1 otherwise).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Span {
+    start: usize,
+    end: usize,
+    decays: bool,
+    lr_scale: f32,
 }
 
 /// Elements per parallel task.
@@ -124,6 +134,15 @@ impl AdamW {
             }
         }
         Ok(Self { config, m, v, t, spans: spans(params) })
+    }
+
+    /// Gives each tensor its own learning rate, `lr · scale(name)` (layer-wise learning-rate decay in
+    /// fine-tuning); weight decay scales with it, as in ELECTRA's per-layer optimizers.
+    pub fn with_lr_scales(mut self, params: &ParamSet, scale: impl Fn(&str) -> f32) -> Self {
+        for (span, entry) in self.spans.iter_mut().zip(params.entries()) {
+            span.lr_scale = scale(&entry.name);
+        }
+        self
     }
 
     /// One update of `params` from `grads` at learning rate `lr`. Refuses, changing nothing, when the layouts
@@ -170,7 +189,6 @@ impl AdamW {
             step_size,
             decay: 1.0,
         };
-        let decayed = AdamWHyper { decay: 1.0 - lr * c.weight_decay, ..base };
         let spans = &self.spans;
         params
             .data_mut()
@@ -183,22 +201,31 @@ impl AdamW {
                 let start = chunk * CHUNK;
                 let end = start + p.len();
                 // The tensors this chunk overlaps, each with its own decay flag.
-                let first = spans.partition_point(|&(_, e, _)| e <= start);
-                for &(s, e, decays) in &spans[first..] {
-                    if s >= end {
+                let first = spans.partition_point(|span| span.end <= start);
+                for span in &spans[first..] {
+                    if span.start >= end {
                         break;
                     }
-                    let r = s.max(start) - start..e.min(end) - start;
-                    let hyper = if decays { &decayed } else { &base };
-                    adamw_update(&mut p[r.clone()], &g[r.clone()], &mut m[r.clone()], &mut v[r], hyper);
+                    let r = span.start.max(start) - start..span.end.min(end) - start;
+                    let tensor_lr = lr * span.lr_scale;
+                    let hyper = AdamWHyper {
+                        step_size: base.step_size * span.lr_scale,
+                        decay: if span.decays { 1.0 - tensor_lr * c.weight_decay } else { 1.0 },
+                        ..base
+                    };
+                    adamw_update(&mut p[r.clone()], &g[r.clone()], &mut m[r.clone()], &mut v[r], &hyper);
                 }
             });
         Ok(StepReport { grad_norm: norm as f32, clip_scale })
     }
 }
 
-fn spans(params: &ParamSet) -> Vec<(usize, usize, bool)> {
-    params.entries().iter().map(|e| (e.offset, e.offset + e.len, decays(&e.name))).collect()
+fn spans(params: &ParamSet) -> Vec<Span> {
+    params
+        .entries()
+        .iter()
+        .map(|e| Span { start: e.offset, end: e.offset + e.len, decays: decays(&e.name), lr_scale: 1.0 })
+        .collect()
 }
 
 /// `√Σ g²` in float64, summed chunk by chunk in a fixed order (the same on any number of threads).
