@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod distributed;
 pub mod export;
+pub mod finetune;
 pub mod infer;
 pub mod int8;
 pub mod memory;
