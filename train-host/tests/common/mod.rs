@@ -27,8 +27,13 @@ pub struct Cases {
 
 impl Cases {
     pub fn load() -> Self {
-        let bytes = std::fs::read(fixture_dir().join("cases.safetensors")).expect("read cases.safetensors");
-        let file = SafeTensors::deserialize(&bytes).expect("parse cases.safetensors");
+        Self::load_file("cases.safetensors")
+    }
+
+    /// Another safetensors file of the fixture folder (e.g. `finetune.safetensors`).
+    pub fn load_file(name: &str) -> Self {
+        let bytes = std::fs::read(fixture_dir().join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"));
+        let file = SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("parse {name}: {e}"));
         let (mut f32s, mut i64s) = (BTreeMap::new(), BTreeMap::new());
         for (name, view) in file.tensors() {
             let shape = view.shape().to_vec();
