@@ -31,6 +31,10 @@ enum Command {
     Pretrain(electra_train::cli::pretrain::Args),
     /// Replaced-token detection accuracy, precision/recall and AUC of a pre-trained model on held-out shards
     Eval(electra_train::cli::eval::Args),
+    /// Fine-tune a pre-trained encoder on a task (GLUE, tagging, your own file); best model kept, exact --resume
+    Finetune(electra_train::cli::finetune::Args),
+    /// A fine-tuned model's task metrics on a labelled file, a confusion matrix, and its predictions
+    Evaluate(electra_train::cli::evaluate::Args),
     /// Shard the bundled corpus, pre-train a tiny ELECTRA for a few minutes, evaluate it on held-out speeches
     Quickstart(electra_train::cli::quickstart::Args),
 }
@@ -46,6 +50,8 @@ fn main() -> anyhow::Result<()> {
         Command::Shard(args) => electra_train::cli::shard::run(args),
         Command::Pretrain(args) => electra_train::cli::pretrain::run(args),
         Command::Eval(args) => electra_train::cli::eval::run(args),
+        Command::Finetune(args) => electra_train::cli::finetune::run(args),
+        Command::Evaluate(args) => electra_train::cli::evaluate::run(args),
         Command::Quickstart(args) => electra_train::cli::quickstart::run(args),
     }
 }

@@ -12,4 +12,6 @@ mod save;
 pub use error::CheckpointError;
 pub use hf_config::{config_from_hf_json, HfConfigJson};
 pub use load::{HfCheckpoint, Tensor};
-pub use save::{hf_config_json, safetensors_bytes, save_hf_checkpoint, write_hf_checkpoint_files, NamedTensor};
+pub use save::{
+    hf_config_json, safetensors_bytes, save_hf_checkpoint, write_hf_checkpoint_files, write_hf_files, NamedTensor,
+};

@@ -125,6 +125,18 @@ pub fn write_hf_checkpoint_files(
     tensors: &[NamedTensor],
     vocab_txt: &[u8],
 ) -> Result<(), CheckpointError> {
+    write_hf_files(dir, config, &hf_config_json(config, head), tensors, vocab_txt)
+}
+
+/// [`write_hf_checkpoint_files`] with a `config.json` the caller made (from [`hf_config_json`], with task fields
+/// such as `id2label` filled in).
+pub fn write_hf_files(
+    dir: &Path,
+    config: &ElectraConfig,
+    config_json: &serde_json::Value,
+    tensors: &[NamedTensor],
+    vocab_txt: &[u8],
+) -> Result<(), CheckpointError> {
     let config_path = dir.join("config.json");
     config.validate().map_err(|e| CheckpointError::Config { path: config_path.clone(), message: e.to_string() })?;
     if let Some((name, _, _)) = tensors.iter().find(|(_, _, data)| data.iter().any(|v| !v.is_finite())) {
@@ -133,7 +145,7 @@ pub fn write_hf_checkpoint_files(
     let model_path = dir.join("model.safetensors");
     let bytes = safetensors_bytes(&model_path, tensors)?;
     write_file_synced(&model_path, &bytes)?;
-    let mut config_text = serde_json::to_string_pretty(&hf_config_json(config, head))
+    let mut config_text = serde_json::to_string_pretty(config_json)
         .map_err(|e| CheckpointError::Config { path: config_path.clone(), message: e.to_string() })?;
     config_text.push('\n');
     write_file_synced(&config_path, config_text.as_bytes())?;

@@ -2,7 +2,9 @@
 
 pub mod bench_infer;
 pub mod eval;
+pub mod evaluate;
 pub mod export;
+pub mod finetune;
 pub mod infer;
 pub mod pretrain;
 pub mod quickstart;

@@ -122,6 +122,14 @@ impl TaskModel {
         (&mut self.params, &self.grads)
     }
 
+    /// Takes the row-major `Wᵀ` copies the forward products read faster (see [`ParamSet::refresh_transposes`]);
+    /// a no-op while the parameters are unchanged. Training calls it each step; call it before [`TaskModel::logits`]
+    /// on a model that has just changed for the faster products there too.
+    pub fn refresh_transposes(&mut self) {
+        let runs = self.encoder.linear_weight_runs();
+        self.params.refresh_transposes(&runs);
+    }
+
     /// Every parameter under its HF name, for writing a checkpoint.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         self.params.iter().map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec())).collect()
@@ -173,6 +181,7 @@ impl TaskModel {
     ) -> Result<TaskOutput, ModelError> {
         tokens.validate(&self.config)?;
         self.check_labels(tokens, labels)?;
+        self.refresh_transposes();
         self.grads.fill_zero();
         let (p, g) = (&self.params, &mut self.grads);
         let (hidden, cache) = self.encoder.forward_with(p, tokens, drop);

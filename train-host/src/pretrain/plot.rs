@@ -12,14 +12,14 @@ use std::sync::Once;
 
 const FONT_BYTES: &[u8] = include_bytes!("../../../data/fonts/DejaVuSansMono.ttf");
 /// The name the embedded font is registered under in plotters' font table.
-const FONT: &str = "electra-dejavu-sans-mono";
+pub(crate) const FONT: &str = "electra-dejavu-sans-mono";
 const SIZE: (u32, u32) = (1400, 1000);
 /// Points in the moving average drawn over the raw per-step values.
 const SMOOTHING_WINDOW: usize = 25;
 
 static REGISTER_FONT: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     // `register_font` only fails on bytes that are not a font; the bytes are compiled in and tested below.
     REGISTER_FONT.call_once(|| {
         let _ = plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES);
@@ -27,7 +27,7 @@ fn register_font() {
 }
 
 /// Trailing moving average over `window` values.
-fn moving_average(values: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+pub(crate) fn moving_average(values: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
     let mut sum = 0.0;
     let mut out = Vec::with_capacity(values.len());
     for (i, &(x, y)) in values.iter().enumerate() {
@@ -41,13 +41,16 @@ fn moving_average(values: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
 }
 
 /// One panel: a title and the curves on it (label, colour, points).
-struct Panel {
-    title: String,
-    legend: SeriesLabelPosition,
-    curves: Vec<(&'static str, RGBColor, Vec<(f64, f64)>)>,
+pub(crate) struct Panel {
+    pub(crate) title: String,
+    pub(crate) legend: SeriesLabelPosition,
+    pub(crate) curves: Vec<(&'static str, RGBColor, Vec<(f64, f64)>)>,
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, panel: &Panel) -> Result<(), String> {
+pub(crate) fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    panel: &Panel,
+) -> Result<(), String> {
     let points = panel.curves.iter().flat_map(|(_, _, p)| p.iter()).filter(|(_, y)| y.is_finite());
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
     for &(x, y) in points {
@@ -133,21 +136,27 @@ pub fn plot_loss_curves(path: &Path, records: &[StepRecord], disc_weight: f32) -
         },
     ];
 
+    draw_panels(path, &panels, (2, 2)).map_err(|message| PretrainError::Plot { path: path.to_path_buf(), message })
+}
+
+/// Draws `panels` in a `rows × columns` grid into the PNG file `path`, written to a temporary name and renamed.
+pub(crate) fn draw_panels(path: &Path, panels: &[Panel], grid: (usize, usize)) -> Result<(), String> {
+    register_font();
     // The bitmap backend picks the image format from the extension, so the temporary name ends in `.png` too.
     let tmp = path.with_extension(format!("tmp-{}.png", std::process::id()));
     let drawn = (|| -> Result<(), String> {
         let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        for (area, panel) in root.split_evenly((2, 2)).iter().zip(&panels) {
+        for (area, panel) in root.split_evenly(grid).iter().zip(panels) {
             draw_panel(area, panel)?;
         }
         root.present().map_err(|e| e.to_string())
     })();
     if let Err(message) = drawn {
         let _ = std::fs::remove_file(&tmp);
-        return Err(PretrainError::Plot { path: path.to_path_buf(), message });
+        return Err(message);
     }
-    std::fs::rename(&tmp, path).map_err(|source| PretrainError::Io { path: path.to_path_buf(), source })
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
