@@ -1,11 +1,13 @@
 //! The model file: round trips, every kind of damage as a typed error, and a property test that
 //! no mutation or truncation of a valid file makes `from_bytes` (or `run` on what it accepts) panic.
+//! Files with a labels section (format version 2) go through the same checks as those without
+//! (version 1, byte for byte what earlier builds wrote).
 
 mod common;
 
 use common::{arena, AlignedBytes, HfModel, Init};
 use electra_core::model_file::format::{FileHeader, TensorEntry, MAGIC};
-use electra_core::model_file::{Model, ModelFileError, FORMAT_VERSION};
+use electra_core::model_file::{LabelsError, LabelsSpec, Model, ModelFileError, ProblemType, FORMAT_VERSION};
 use electra_core::{ElectraConfig, HeadKind};
 use proptest::prelude::*;
 
@@ -42,6 +44,31 @@ const HEADS: [HeadKind; 4] = [
 fn micro_file(head: HeadKind) -> AlignedBytes {
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
     model.model_file(Some(&micro_vocab()))
+}
+
+/// Label names for a classifier head: three sentiment classes, five tags (one of them empty, one
+/// not ASCII), one regression score.
+fn micro_labels(head: HeadKind) -> Option<LabelsSpec<'static>> {
+    let single = ProblemType::SingleLabelClassification;
+    match head {
+        HeadKind::SequenceClassification { num_labels: 3 } => {
+            Some(LabelsSpec { names: &["negative", "neutral", "positive"], problem_type: single })
+        }
+        HeadKind::SequenceClassification { num_labels: 1 } => {
+            Some(LabelsSpec { names: &["LABEL_0"], problem_type: ProblemType::Regression })
+        }
+        HeadKind::TokenClassification { num_labels: 5 } => {
+            Some(LabelsSpec { names: &["O", "B-PER", "I-PER", "", "B-LÖC"], problem_type: single })
+        }
+        _ => None,
+    }
+}
+
+/// `micro_file` of a classifier with its labels section, with or without the vocab.
+fn micro_file_with_labels(head: HeadKind, with_vocab: bool) -> AlignedBytes {
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let vocab = micro_vocab();
+    model.model_file_with_labels(with_vocab.then_some(&vocab[..]), micro_labels(head))
 }
 
 /// Recomputes the CRC after an edit, so that the edit reaches the checks behind it.
@@ -124,10 +151,14 @@ fn typed_errors_for_each_kind_of_damage() {
     assert!(matches!(Model::from_bytes(misaligned), Err(ModelFileError::Misaligned { required: 4, .. })));
 }
 
-/// Decodes the header and directory of a file.
+fn version(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[8..12].try_into().unwrap())
+}
+
+/// Decodes the header and directory of a file (of either version).
 fn directory(bytes: &[u8]) -> (FileHeader, Vec<TensorEntry<'_>>) {
     let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    let (header, mut rest) = postcard::take_from_bytes::<FileHeader>(&bytes[32..32 + header_len]).unwrap();
+    let (header, mut rest) = FileHeader::decode(version(bytes), &bytes[32..32 + header_len]).unwrap();
     let mut entries = Vec::new();
     while !rest.is_empty() {
         let (e, r) = postcard::take_from_bytes::<TensorEntry>(rest).unwrap();
@@ -137,17 +168,39 @@ fn directory(bytes: &[u8]) -> (FileHeader, Vec<TensorEntry<'_>>) {
     (header, entries)
 }
 
-/// Re-encodes an edited directory in place (it must not grow past the data offset) with a valid CRC.
+/// Re-encodes an edited directory in place (it must not grow past the data offset) with a valid CRC,
+/// in the file's own format version.
 fn rewrite(bytes: &[u8], header: &FileHeader, entries: &[TensorEntry]) -> Vec<u8> {
-    let mut encoded = postcard::to_stdvec(header).unwrap();
-    for e in entries {
-        encoded.extend(postcard::to_stdvec(e).unwrap());
-    }
-    let mut out = bytes.to_vec();
-    assert!(32 + encoded.len() <= header.data_offset as usize, "edited header does not fit");
+    rewrite_as(version(bytes), bytes, header, entries)
+}
+
+/// [`rewrite`] as format `version` (the preamble says so too). A header that has grown past the
+/// data offset moves the data (and every entry's offset) 64 bytes later at a time until it fits.
+fn rewrite_as(version: u32, bytes: &[u8], header: &FileHeader, entries: &[TensorEntry]) -> Vec<u8> {
+    let (mut header, mut entries) = (*header, entries.to_vec());
+    let old_data_offset = header.data_offset as usize;
+    let encoded = loop {
+        let mut encoded = vec![0u8; header.encoded_len(version).unwrap()];
+        header.encode(version, &mut encoded).unwrap();
+        for e in &entries {
+            encoded.extend(postcard::to_stdvec(e).unwrap());
+        }
+        if 32 + encoded.len() <= header.data_offset as usize {
+            break encoded;
+        }
+        header.data_offset += 64;
+        entries.iter_mut().for_each(|e| e.offset += 64);
+    };
+    let header = &header;
+    let mut out = bytes[..old_data_offset].to_vec();
+    out.resize(header.data_offset as usize, 0);
+    out.extend_from_slice(&bytes[old_data_offset..]);
+    let len = out.len() as u64;
+    out[16..24].copy_from_slice(&len.to_le_bytes());
     out[32..header.data_offset as usize].fill(0);
     out[32..32 + encoded.len()].copy_from_slice(&encoded);
     out[12..16].copy_from_slice(&(encoded.len() as u32).to_le_bytes());
+    out[8..12].copy_from_slice(&version.to_le_bytes());
     fix_crc(&mut out);
     out
 }
@@ -225,6 +278,198 @@ fn crafted_directories_with_valid_crc_are_typed_errors() {
     assert!(matches!(parse(&bad), Err(ModelFileError::BadHeader { .. })));
 }
 
+/// CRC32 of a whole file, as the golden values below were taken.
+fn crc_of(bytes: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(bytes);
+    hasher.finalize()
+}
+
+/// A file without labels is format version 1 and byte for byte what the writer wrote before the
+/// labels section existed (these CRCs were taken from that writer, commit a61c45c), so firmware
+/// built with an older core keeps reading every new export that has no labels.
+#[test]
+fn files_without_labels_are_version_1_as_before() {
+    let golden: [(HeadKind, bool, usize, u32); 8] = [
+        (HeadKind::ReplacedTokenDetection, false, 11076, 0x519df06b),
+        (HeadKind::ReplacedTokenDetection, true, 12240, 0x1e04bc92),
+        (HeadKind::MaskedLm, false, 11040, 0xde631f42),
+        (HeadKind::MaskedLm, true, 12176, 0xf2b1ae5d),
+        (HeadKind::SequenceClassification { num_labels: 3 }, false, 11020, 0x9d48c093),
+        (HeadKind::SequenceClassification { num_labels: 3 }, true, 12112, 0x3d6fdba3),
+        (HeadKind::TokenClassification { num_labels: 5 }, false, 10580, 0x8598ab8b),
+        (HeadKind::TokenClassification { num_labels: 5 }, true, 11664, 0xb717ba1d),
+    ];
+    let vocab = micro_vocab();
+    for (head, with_vocab, len, crc) in golden {
+        let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+        let file = model.model_file(with_vocab.then_some(&vocab[..]));
+        assert_eq!((file.bytes().len(), crc_of(file.bytes())), (len, crc), "{head:?}, vocab {with_vocab}");
+        assert_eq!(version(file.bytes()), 1);
+        let parsed = Model::from_bytes(file.bytes()).unwrap();
+        assert_eq!((parsed.format_version(), parsed.labels()), (1, None));
+    }
+}
+
+#[test]
+fn labels_round_trip_as_version_2() {
+    for head in [
+        HeadKind::SequenceClassification { num_labels: 3 },
+        HeadKind::TokenClassification { num_labels: 5 },
+        HeadKind::SequenceClassification { num_labels: 1 },
+    ] {
+        let spec = micro_labels(head).unwrap();
+        for with_vocab in [true, false] {
+            let file = micro_file_with_labels(head, with_vocab);
+            let model = Model::from_bytes(file.bytes()).unwrap();
+            assert_eq!(model.format_version(), 2);
+            assert_eq!(model.head(), head);
+            assert_eq!(model.vocab().is_some(), with_vocab);
+            let labels = model.labels().expect("labels section");
+            assert_eq!(labels.iter().collect::<Vec<_>>(), spec.names);
+            assert_eq!(labels.len(), spec.names.len());
+            assert_eq!(labels.problem_type(), spec.problem_type);
+            assert_eq!(labels.is_regression(), head == HeadKind::SequenceClassification { num_labels: 1 });
+            for (i, name) in spec.names.iter().enumerate() {
+                assert_eq!(labels.label(i), Some(*name));
+            }
+            assert_eq!(labels.label(spec.names.len()), None);
+            // The section is the last entry, 64-byte aligned, and ends the file.
+            let (header, entries) = directory(file.bytes());
+            let last = entries.last().unwrap();
+            assert_eq!((last.name, last.offset % 64), ("labels", 0));
+            assert_eq!((last.offset + last.len) as usize, file.bytes().len());
+            assert_eq!(header.labels_bytes, Some(last.len));
+            // The weights are the unlabelled file's: same logits.
+            let plain = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11)
+                .model_file(with_vocab.then_some(&micro_vocab()[..]));
+            let plain = Model::from_bytes(plain.bytes()).unwrap();
+            let ids = [2, 5, 9, 39, 3];
+            let mut a = arena(model.arena_bytes(ids.len()));
+            let mut b = arena(plain.arena_bytes(ids.len()));
+            let la = model.run(&ids, None, bytemuck::cast_slice_mut(&mut a)).unwrap().values.to_vec();
+            let lb = plain.run(&ids, None, bytemuck::cast_slice_mut(&mut b)).unwrap().values.to_vec();
+            assert_eq!(la, lb);
+        }
+    }
+}
+
+#[test]
+fn labels_that_do_not_fit_the_head_are_write_errors() {
+    use electra_core::model_file::{model_file_len, ModelFileSpec, WriteError};
+    let spec = |head, names: &'static [&'static str], problem_type| ModelFileSpec {
+        config: micro_config(),
+        head,
+        vocab: None,
+        tokenizer_index: None,
+        labels: Some(LabelsSpec { names, problem_type }),
+    };
+    let single = ProblemType::SingleLabelClassification;
+    let sst2 = HeadKind::SequenceClassification { num_labels: 2 };
+    let cases = [
+        (spec(sst2, &["negative"], single), LabelsError::CountMismatch { labels: 1, num_labels: 2 }),
+        (spec(sst2, &["nega\ntive", "positive"], single), LabelsError::NameWithNewline { index: 0 }),
+        (
+            spec(HeadKind::ReplacedTokenDetection, &["a"], single),
+            LabelsError::NotAClassifier { head: HeadKind::ReplacedTokenDetection },
+        ),
+        (
+            spec(HeadKind::TokenClassification { num_labels: 1 }, &["a"], ProblemType::Regression),
+            LabelsError::ProblemTypeNotForTokens { problem_type: ProblemType::Regression },
+        ),
+    ];
+    for (spec, want) in cases {
+        match model_file_len::<String>(&spec) {
+            Err(WriteError::BadLabels(e)) => assert_eq!(e, want),
+            other => panic!("{:?}: {other:?}", spec.labels),
+        }
+    }
+}
+
+#[test]
+fn damaged_labels_with_valid_crc_are_typed_errors() {
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let file = micro_file_with_labels(head, true);
+    let good = file.bytes().to_vec();
+    let (header, entries) = directory(&good);
+    assert_eq!(parse(&rewrite(&good, &header, &entries)), Ok(()), "rewriting unchanged must round-trip");
+    let section = entries.last().unwrap().offset as usize;
+    let edit = |at: usize, bytes: &[u8]| {
+        let mut bad = good.clone();
+        bad[section + at..section + at + bytes.len()].copy_from_slice(bytes);
+        fix_crc(&mut bad);
+        parse(&bad)
+    };
+    let labels_error = |e| Err(ModelFileError::BadLabels(e));
+    // "negative\nneutral\npositive" starts at byte 16 of the section.
+    assert_eq!(edit(16 + 8, b"_"), labels_error(LabelsError::NameCountMismatch { names: 2, count: 3 }));
+    assert_eq!(edit(16 + 2, b"\n"), labels_error(LabelsError::NameCountMismatch { names: 4, count: 3 }));
+    assert_eq!(edit(16 + 1, &[0xc3]), labels_error(LabelsError::NotUtf8 { valid_up_to: 1 }));
+    assert_eq!(edit(4, &2u32.to_le_bytes()), labels_error(LabelsError::CountMismatch { labels: 2, num_labels: 3 }));
+    assert_eq!(edit(0, &9u32.to_le_bytes()), labels_error(LabelsError::NewerVersion { found: 9, supported: 1 }));
+    assert_eq!(edit(8, &5u32.to_le_bytes()), labels_error(LabelsError::UnknownProblemType { found: 5 }));
+    assert_eq!(edit(12, &[1]), labels_error(LabelsError::ReservedNotZero));
+    let msg = ModelFileError::BadLabels(LabelsError::NotUtf8 { valid_up_to: 1 }).to_string();
+    assert!(msg.contains("labels") && msg.contains("UTF-8"), "{msg}");
+
+    // The header's section length disagreeing with the directory, and a section too short for its header.
+    let mut h = header;
+    h.labels_bytes = h.labels_bytes.map(|n| n - 1);
+    assert!(matches!(parse(&rewrite(&good, &h, &entries)), Err(ModelFileError::TensorMismatch { .. })));
+    let mut e = entries.clone();
+    let last = e.len() - 1;
+    e[last].len = 8;
+    e[last].shape = [1, 8];
+    let mut h = header;
+    h.labels_bytes = Some(8);
+    let mut short = rewrite(&good, &h, &e);
+    let end = e[last].offset as usize + 8;
+    short.truncate(end);
+    short[16..24].copy_from_slice(&(end as u64).to_le_bytes());
+    fix_crc(&mut short);
+    assert_eq!(parse(&short), labels_error(LabelsError::TooShort { len: 8 }));
+
+    // The same section on a head without labels: the header is otherwise valid.
+    let rtd = micro_file(HeadKind::ReplacedTokenDetection);
+    let rtd_bytes = rtd.bytes().to_vec();
+    let (rtd_header, mut rtd_entries) = directory(&rtd_bytes);
+    let section_bytes = &good[section..];
+    let offset = rtd_bytes.len().next_multiple_of(64);
+    let mut h = rtd_header;
+    h.labels_bytes = Some(section_bytes.len() as u64);
+    h.tensor_count += 1;
+    rtd_entries.push(TensorEntry {
+        name: "labels",
+        dtype: electra_core::model_file::format::DType::U8,
+        shape: [1, section_bytes.len() as u64],
+        offset: offset as u64,
+        len: section_bytes.len() as u64,
+    });
+    let mut grown = rtd_bytes.clone();
+    grown.resize(offset, 0);
+    grown.extend_from_slice(section_bytes);
+    let grown = rewrite_as(2, &grown, &h, &rtd_entries);
+    assert_eq!(parse(&grown), labels_error(LabelsError::NotAClassifier { head: HeadKind::ReplacedTokenDetection }));
+}
+
+/// A version 1 file re-encoded as version 2 (same fields, `labels_bytes: None`) reads the same: a
+/// reader takes the version from the preamble, not from what the file holds.
+#[test]
+fn version_2_without_labels_reads() {
+    let file = micro_file(HeadKind::TokenClassification { num_labels: 5 });
+    let (header, entries) = directory(file.bytes());
+    let v2 = rewrite_as(2, file.bytes(), &header, &entries);
+    let aligned = AlignedBytes::from(&v2[..]);
+    let model = Model::from_bytes(aligned.bytes()).unwrap();
+    assert_eq!((model.format_version(), model.labels()), (2, None));
+    // A version 1 preamble over a version 2 header is a typed error, not a misread.
+    let labelled = micro_file_with_labels(HeadKind::TokenClassification { num_labels: 5 }, true);
+    let mut bad = labelled.bytes().to_vec();
+    bad[8..12].copy_from_slice(&1u32.to_le_bytes());
+    fix_crc(&mut bad);
+    assert!(parse(&bad).is_err());
+}
+
 #[test]
 fn magic_is_png_style() {
     assert_eq!(&MAGIC[1..4], b"ELQ");
@@ -259,6 +504,23 @@ fn skipping_the_checksum_still_checks_everything_else() {
     bad[12..16].fill(0); // header length 0: nothing to decode
     let aligned = AlignedBytes::from(&bad);
     assert!(Model::from_bytes_skip_checksum(aligned.bytes()).is_err());
+}
+
+/// The files the property tests damage: every head without labels (version 1), then the
+/// classifiers with labels (version 2), with and without the vocab before them.
+const FUZZ_FILES: usize = 8;
+
+fn fuzz_file(which: usize) -> AlignedBytes {
+    const LABELLED: [HeadKind; 3] = [
+        HeadKind::SequenceClassification { num_labels: 3 },
+        HeadKind::TokenClassification { num_labels: 5 },
+        HeadKind::SequenceClassification { num_labels: 1 },
+    ];
+    match which {
+        0..=3 => micro_file(HEADS[which]),
+        4..=6 => micro_file_with_labels(LABELLED[which - 4], true),
+        _ => micro_file_with_labels(LABELLED[0], false),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -317,8 +579,8 @@ proptest! {
 
     /// Raw damage: caught by the length or CRC check (or earlier), never a panic.
     #[test]
-    fn damaged_files_never_panic(edits in prop::collection::vec(edit(), 1..4), head in 0usize..4) {
-        let file = micro_file(HEADS[head]);
+    fn damaged_files_never_panic(edits in prop::collection::vec(edit(), 1..4), which in 0usize..FUZZ_FILES) {
+        let file = fuzz_file(which);
         let mut bytes = file.bytes().to_vec();
         let header_end = 32 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
         for e in &edits {
@@ -330,8 +592,11 @@ proptest! {
 
     /// Damage with the length and CRC fixed up, so every check behind them is exercised.
     #[test]
-    fn damaged_files_with_valid_crc_never_panic(edits in prop::collection::vec(edit(), 1..4), head in 0usize..4) {
-        let file = micro_file(HEADS[head]);
+    fn damaged_files_with_valid_crc_never_panic(
+        edits in prop::collection::vec(edit(), 1..4),
+        which in 0usize..FUZZ_FILES,
+    ) {
+        let file = fuzz_file(which);
         let mut bytes = file.bytes().to_vec();
         let header_end = 32 + u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
         for e in &edits {

@@ -4,7 +4,10 @@ use core::fmt;
 
 /// Why a byte buffer is not a model file this build can run. Every check happens in
 /// [`super::Model::from_bytes`]; none of them reads outside the buffer or panics.
+///
+/// Non-exhaustive: a later format feature brings its own reason (as the labels section did).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ModelFileError {
     /// Shorter than the fixed 32-byte preamble.
     TooShort { len: usize },
@@ -45,6 +48,8 @@ pub enum ModelFileError {
     VocabSizeMismatch { lines: usize, vocab_size: usize },
     /// The embedded tokenizer index does not fit the embedded vocab.
     BadTokenizerIndex(crate::tokenizer::VocabError),
+    /// The labels section is damaged or does not fit the head (format version 2).
+    BadLabels(super::labels::LabelsError),
     /// Model files are little-endian; this machine is not.
     BigEndianMachine,
 }
@@ -101,6 +106,7 @@ impl fmt::Display for ModelFileError {
                 write!(f, "embedded vocab has {lines} lines, the model has {vocab_size} word embeddings")
             }
             Self::BadTokenizerIndex(e) => write!(f, "model file's tokenizer index does not fit its vocab: {e}"),
+            Self::BadLabels(e) => write!(f, "model file's labels section is invalid: {e}"),
             Self::BigEndianMachine => write!(f, "model files are little-endian and this machine is big-endian"),
         }
     }

@@ -1,9 +1,9 @@
-//! The bytes of a model file, version 1.
+//! The bytes of a model file, versions 1 and 2.
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  MAGIC                     "\x89ELQ\r\n\x1a\n" (PNG-style: catches text-mode and 7-bit damage)
-//!      8     4  format version, u32 LE    FORMAT_VERSION
+//!      8     4  format version, u32 LE    1, or 2 when the file has a labels section (see below)
 //!     12     4  header length, u32 LE     bytes of the postcard header that follows the preamble
 //!     16     8  file length, u64 LE       the whole file, so truncation is told apart from corruption
 //!     24     4  CRC32 (IEEE), u32 LE      over every byte of the file except these four
@@ -15,14 +15,51 @@
 //!
 //! Every number is little-endian. Tensors are read in place: `I8` as `&[i8]`, `F32` as `&[f32]`,
 //! `U32` as `&[u32]`, `U8` as `&[u8]`, which is why the buffer must be 4-byte aligned in memory.
+//!
+//! # Versions
+//!
+//! A reader reads every version from 1 up to [`FORMAT_VERSION`] and refuses a newer one with a typed
+//! error (never a garbled header). A writer writes the *lowest* version that can hold the file: a
+//! file without labels is version 1, byte for byte what builds before version 2 wrote, so firmware
+//! built with an older core still reads it; only a file with a labels section needs version 2.
+//!
+//! - Version 1: [`FileHeader`] without `labels_bytes`.
+//! - Version 2: [`FileHeader`] with `labels_bytes` appended (postcard has no field tags, so a new
+//!   field is a new version), and the optional labels section after the other optional sections.
+//!
+//! # The labels section (version 2)
+//!
+//! The class names of a classifier head, so a device can print `positive (0.93)` rather than
+//! `class 1`, and whether its outputs are class logits or regression scores. Directory entry
+//! `labels`, dtype `U8`, at a multiple of TENSOR_ALIGN after the vocab and tokenizer index (or after
+//! the head when there are none), covered by the file's CRC like every other byte:
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  section version, u32 LE   LABELS_VERSION (1); a reader refuses a newer one
+//!      4     4  label count, u32 LE       = the head's num_labels
+//!      8     4  problem type, u32 LE      ProblemType: 0 single-label classification (softmax),
+//!                                          1 regression (scores), 2 multi-label classification (sigmoid)
+//!     12     4  reserved, zero
+//!     16     …  the names in id order, UTF-8, joined by '\n' (count − 1 newlines, none after the last),
+//!               so a name cannot contain a newline
+//! ```
 
 use crate::config::{ElectraConfig, HeadKind};
 use serde::{Deserialize, Serialize};
 
 /// First eight bytes of every model file.
 pub const MAGIC: [u8; 8] = *b"\x89ELQ\r\n\x1a\n";
-/// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build reads and writes (files without labels are written as
+/// version 1; see the module docs).
+pub const FORMAT_VERSION: u32 = 2;
+/// The version of a file without a labels section: what every build before version 2 wrote.
+pub const FORMAT_VERSION_WITHOUT_LABELS: u32 = 1;
+/// The version of the labels section's own layout, stored in its first four bytes, so the section
+/// can grow (say, per-label thresholds) without a new file version for files that do not use it.
+pub const LABELS_VERSION: u32 = 1;
+/// Bytes of the labels section before the names.
+pub const LABELS_HEADER_LEN: usize = 16;
 /// Bytes before the postcard header.
 pub const PREAMBLE_LEN: usize = 32;
 /// Every tensor starts at a multiple of this many bytes from the start of the file (one cache line;
@@ -99,7 +136,49 @@ impl Quantization {
     };
 }
 
-/// The fixed part of the header.
+/// What the outputs of a classifier head mean, as HF's `config.problem_type` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemType {
+    /// One class per input (or token): softmax over the logits, the argmax is the label.
+    SingleLabelClassification,
+    /// Each output is a score (HF `num_labels == 1` or `problem_type: "regression"`), not a logit.
+    Regression,
+    /// Any number of labels per input: a sigmoid on each logit, the labels above 0.5.
+    MultiLabelClassification,
+}
+
+impl ProblemType {
+    /// The section's code for it.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::SingleLabelClassification => 0,
+            Self::Regression => 1,
+            Self::MultiLabelClassification => 2,
+        }
+    }
+
+    /// The problem type stored as `code`, if any.
+    pub const fn from_code(code: u32) -> Option<Self> {
+        match code {
+            0 => Some(Self::SingleLabelClassification),
+            1 => Some(Self::Regression),
+            2 => Some(Self::MultiLabelClassification),
+            _ => None,
+        }
+    }
+
+    /// HF's `problem_type` string.
+    pub const fn hf_name(self) -> &'static str {
+        match self {
+            Self::SingleLabelClassification => "single_label_classification",
+            Self::Regression => "regression",
+            Self::MultiLabelClassification => "multi_label_classification",
+        }
+    }
+}
+
+/// The fixed part of the header (version 2; version 1 lacks `labels_bytes`, see
+/// [`FileHeader::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileHeader {
     pub config: ElectraConfig,
@@ -113,6 +192,101 @@ pub struct FileHeader {
     pub vocab_bytes: Option<u64>,
     /// Length in u32 words of the embedded tokenizer index, if any (needs a vocab).
     pub tokenizer_index_words: Option<u64>,
+    /// Length of the labels section, if any (version 2 only).
+    pub labels_bytes: Option<u64>,
+}
+
+/// [`FileHeader`] as version 1 encodes it: the same fields but `labels_bytes`, in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct FileHeaderV1 {
+    config: ElectraConfig,
+    head: HeadKind,
+    quantization: Quantization,
+    data_offset: u64,
+    tensor_count: u32,
+    vocab_bytes: Option<u64>,
+    tokenizer_index_words: Option<u64>,
+}
+
+/// Why a header could not be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderEncodeError {
+    /// Version 1 cannot hold a labels section.
+    LabelsNeedVersion2,
+    /// A version this build does not write.
+    UnknownVersion(u32),
+    /// Postcard failed (the output buffer is too small).
+    Postcard,
+}
+
+impl FileHeader {
+    /// The lowest format version that holds this header: 2 with a labels section, else 1.
+    pub const fn version(&self) -> u32 {
+        if self.labels_bytes.is_some() {
+            2
+        } else {
+            FORMAT_VERSION_WITHOUT_LABELS
+        }
+    }
+
+    fn v1(&self, version: u32) -> Result<Option<FileHeaderV1>, HeaderEncodeError> {
+        match version {
+            1 if self.labels_bytes.is_some() => Err(HeaderEncodeError::LabelsNeedVersion2),
+            1 => Ok(Some(FileHeaderV1 {
+                config: self.config,
+                head: self.head,
+                quantization: self.quantization,
+                data_offset: self.data_offset,
+                tensor_count: self.tensor_count,
+                vocab_bytes: self.vocab_bytes,
+                tokenizer_index_words: self.tokenizer_index_words,
+            })),
+            2 => Ok(None),
+            other => Err(HeaderEncodeError::UnknownVersion(other)),
+        }
+    }
+
+    /// Bytes of the header encoded as `version` lays it out.
+    pub fn encoded_len(&self, version: u32) -> Result<usize, HeaderEncodeError> {
+        let size = postcard::ser_flavors::Size::default();
+        match self.v1(version)? {
+            Some(v1) => postcard::serialize_with_flavor(&v1, size),
+            None => postcard::serialize_with_flavor(self, size),
+        }
+        .map_err(|_| HeaderEncodeError::Postcard)
+    }
+
+    /// Encodes the header as `version` lays it out at the start of `out`; returns its length.
+    pub fn encode(&self, version: u32, out: &mut [u8]) -> Result<usize, HeaderEncodeError> {
+        match self.v1(version)? {
+            Some(v1) => postcard::to_slice(&v1, out).map(|b| b.len()),
+            None => postcard::to_slice(self, out).map(|b| b.len()),
+        }
+        .map_err(|_| HeaderEncodeError::Postcard)
+    }
+
+    /// Decodes a header of `version` (1 or 2) from the start of `bytes`; returns it and the bytes
+    /// after it (the tensor directory), or `None` when they are not one.
+    pub fn decode(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
+        match version {
+            1 => {
+                let (v1, rest) = postcard::take_from_bytes::<FileHeaderV1>(bytes).ok()?;
+                let header = Self {
+                    config: v1.config,
+                    head: v1.head,
+                    quantization: v1.quantization,
+                    data_offset: v1.data_offset,
+                    tensor_count: v1.tensor_count,
+                    vocab_bytes: v1.vocab_bytes,
+                    tokenizer_index_words: v1.tokenizer_index_words,
+                    labels_bytes: None,
+                };
+                Some((header, rest))
+            }
+            2 => postcard::take_from_bytes::<Self>(bytes).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// One record of the tensor directory.

@@ -5,7 +5,8 @@
 //! entry, so a reader never trusts an offset it could not have computed itself.
 //!
 //! Order in the file: embeddings, `L` encoder layers (each the same size, so layer `l` is the first
-//! layer shifted by `l · layer_stride`), the head, then the optional vocab and tokenizer index.
+//! layer shifted by `l · layer_stride`), the head, then the optional vocab, tokenizer index and
+//! labels section (version 2), in that order.
 //! Every tensor starts at a multiple of [`TENSOR_ALIGN`].
 
 use super::format::{DType, TENSOR_ALIGN};
@@ -138,6 +139,8 @@ pub struct Layout {
     pub head_spans: HeadSpans,
     pub vocab: Option<Span>,
     pub tokenizer_index: Option<Span>,
+    /// The labels section (class names and problem type), if any.
+    pub labels: Option<Span>,
     /// Length of the whole file.
     pub file_len: usize,
 }
@@ -194,13 +197,15 @@ pub const fn align_up(at: usize) -> Option<usize> {
 impl Layout {
     /// The layout of a file whose tensor data starts at `data_offset` (a multiple of
     /// [`TENSOR_ALIGN`]), with an embedded vocab of `vocab_bytes` and a tokenizer index of
-    /// `index_words` words when given. The config must already be valid.
+    /// `index_words` words when given, and a labels section of `labels_bytes`. The config must
+    /// already be valid.
     pub fn new(
         config: &ElectraConfig,
         head: HeadKind,
         data_offset: usize,
         vocab_bytes: Option<usize>,
         index_words: Option<usize>,
+        labels_bytes: Option<usize>,
     ) -> Result<Self, LayoutError> {
         for (field, value) in [
             ("embedding_size", config.embedding_size),
@@ -269,10 +274,14 @@ impl Layout {
             (Some(_), None) => return Err(LayoutError::IndexWithoutVocab),
             (None, _) => None,
         };
+        let labels = match labels_bytes {
+            Some(n) => Some(cursor.take(n, DType::U8)?),
+            None => None,
+        };
         // The last tensor's padding is not part of the file.
-        let file_len = match (tokenizer_index, vocab) {
-            (Some(s), _) | (None, Some(s)) => s.offset + s.len,
-            (None, None) => last_head_span(&head_spans).map_or(cursor.at, |s| s.offset + s.len),
+        let file_len = match labels.or(tokenizer_index).or(vocab) {
+            Some(s) => s.offset + s.len,
+            None => last_head_span(&head_spans).map_or(cursor.at, |s| s.offset + s.len),
         };
         Ok(Self {
             config: *config,
@@ -287,6 +296,7 @@ impl Layout {
             head_spans,
             vocab,
             tokenizer_index,
+            labels,
             file_len,
         })
     }
@@ -349,6 +359,9 @@ impl Layout {
         if let Some(span) = self.tokenizer_index {
             f(TokenizerIndex(span))?;
         }
+        if let Some(span) = self.labels {
+            f(Labels(span))?;
+        }
         Ok(())
     }
 
@@ -376,6 +389,7 @@ impl Layout {
                 Group::TokenizerIndex(span) => {
                     emit(Prefix::top(TOKENIZER_INDEX_NAME).name(""), DType::U32, [1, span.len / 4], span)
                 }
+                Group::Labels(span) => emit(Prefix::top(LABELS_NAME).name(""), DType::U8, [1, span.len], span),
             }
         })
     }
@@ -394,6 +408,8 @@ fn last_head_span(head: &HeadSpans) -> Option<Span> {
 pub const VOCAB_NAME: &str = "vocab.txt";
 /// Directory name of the embedded tokenizer index.
 pub const TOKENIZER_INDEX_NAME: &str = "tokenizer.index";
+/// Directory name of the labels section.
+pub const LABELS_NAME: &str = "labels";
 
 /// The HF module path a group of tensors belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -435,6 +451,8 @@ pub enum Group {
     Bias(Prefix, Span, usize),
     Vocab(Span),
     TokenizerIndex(Span),
+    /// The labels section (names and problem type; see `format`).
+    Labels(Span),
 }
 
 /// What the directory must say about one tensor.
@@ -463,8 +481,9 @@ mod tests {
     fn entries_are_aligned_increasing_and_end_at_file_len() {
         for config in [ElectraConfig::small(), ElectraConfig::tiny(), ElectraConfig::tiny_generator()] {
             for head in all_heads() {
-                for extras in [(None, None), (Some(1001), None), (Some(77), Some(13))] {
-                    let layout = Layout::new(&config, head, 128, extras.0, extras.1).unwrap();
+                let extras = [(None, None, None), (Some(1001), None, None), (Some(77), Some(13), None)];
+                for extras in extras.into_iter().chain([(None, None, Some(21)), (Some(77), Some(13), Some(40))]) {
+                    let layout = Layout::new(&config, head, 128, extras.0, extras.1, extras.2).unwrap();
                     let mut next = 128;
                     let mut last_end = 0;
                     layout
@@ -486,7 +505,7 @@ mod tests {
     #[test]
     fn names_fit_and_follow_hf() {
         let config = ElectraConfig { num_hidden_layers: 1000, ..ElectraConfig::tiny() };
-        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None).unwrap();
+        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None).unwrap();
         let mut names = std::vec::Vec::new();
         layout
             .try_for_each_entry(|e| -> Result<(), ()> {
@@ -504,20 +523,21 @@ mod tests {
     fn small_discriminator_fits_in_14_mib() {
         let vocab = 231_508; // bytes of data/vocab.txt
         let layout =
-            Layout::new(&ElectraConfig::small(), HeadKind::ReplacedTokenDetection, 64, Some(vocab), None).unwrap();
+            Layout::new(&ElectraConfig::small(), HeadKind::ReplacedTokenDetection, 64, Some(vocab), None, None)
+                .unwrap();
         assert!(layout.file_len < 14 << 20, "{}", layout.file_len);
     }
 
     #[test]
     fn absurd_sizes_are_errors_not_overflows() {
         let config = ElectraConfig { vocab_size: usize::MAX / 2, ..ElectraConfig::tiny() };
-        assert_eq!(Layout::new(&config, HeadKind::MaskedLm, 64, None, None), Err(LayoutError::TooLarge));
+        assert_eq!(Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None), Err(LayoutError::TooLarge));
         let config = ElectraConfig { hidden_size: 1 << 20, num_attention_heads: 1, ..ElectraConfig::tiny() };
         assert!(matches!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None),
             Err(LayoutError::DimensionTooLarge { field: "hidden_size", .. })
         ));
         let head = HeadKind::TokenClassification { num_labels: 0 };
-        assert_eq!(Layout::new(&ElectraConfig::tiny(), head, 64, None, None), Err(LayoutError::NoLabels));
+        assert_eq!(Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None), Err(LayoutError::NoLabels));
     }
 }

@@ -3,8 +3,8 @@
 //! A preamble (magic, version, length, CRC32), a `postcard` header (config, head, quantization
 //! scheme, tensor directory), then 64-byte aligned tensor data: int8 weights with one f32 scale per
 //! output channel, int8 embedding rows with one scale per row, f32 biases and LayerNorm parameters,
-//! and optionally the `vocab.txt` and a prebuilt tokenizer index. See [`format`] for the bytes and
-//! [`layout`] for where each tensor goes.
+//! and optionally the `vocab.txt`, a prebuilt tokenizer index and a classifier's label names. See
+//! [`format`] for the bytes and [`layout`] for where each tensor goes.
 //!
 //! - [`Model::from_bytes`] checks a buffer and borrows it: no copy, no allocation. Any damage is a
 //!   typed [`ModelFileError`], never a panic or an out-of-bounds read.
@@ -13,12 +13,14 @@
 
 mod error;
 pub mod format;
+mod labels;
 pub mod layout;
 mod read;
 mod write;
 
 pub use error::ModelFileError;
-pub use format::{FORMAT_VERSION, MAGIC};
+pub use format::{ProblemType, FORMAT_VERSION, MAGIC};
+pub use labels::{LabelIter, Labels, LabelsError, LabelsSpec};
 pub use layout::{LayoutError, MAX_INNER_DIM};
 pub use read::Model;
 pub use write::{model_file_len, write_model_file, ModelFileSpec, WriteError};

@@ -2,6 +2,7 @@
 
 use super::error::ModelFileError;
 use super::format::*;
+use super::labels::{self, Labels};
 use super::layout::{align_up, Group, LayerSpans, Layout, LinearSpans, Span, TensorName};
 use crate::config::{ElectraConfig, HeadKind};
 use crate::quant::weights::{QEmbedding, QLayerNorm, QLinear};
@@ -93,8 +94,9 @@ impl<'a> Model<'a> {
             data_offset: 0,
             file_len: bytes.len(),
         })?;
-        let (header, mut directory) = postcard::take_from_bytes::<FileHeader>(header_bytes)
-            .map_err(|_| ModelFileError::BadHeader { part: "fixed header" })?;
+        // Each version has its own header encoding (version 1 lacks `labels_bytes`).
+        let (header, mut directory) =
+            FileHeader::decode(version, header_bytes).ok_or(ModelFileError::BadHeader { part: "fixed header" })?;
         header.config.validate().map_err(ModelFileError::BadConfig)?;
         if header.quantization != Quantization::CURRENT {
             return Err(ModelFileError::UnsupportedQuantization);
@@ -117,6 +119,7 @@ impl<'a> Model<'a> {
             header.data_offset as usize,
             to_usize(header.vocab_bytes)?,
             to_usize(header.tokenizer_index_words)?,
+            to_usize(header.labels_bytes)?,
         )
         .map_err(ModelFileError::BadLayout)?;
 
@@ -183,6 +186,9 @@ impl<'a> Model<'a> {
                     .map_err(ModelFileError::BadTokenizerIndex)?;
             }
         }
+        if let Some(span) = model.layout.labels {
+            labels::parse(model.raw(span)?, model.layout.head).map_err(ModelFileError::BadLabels)?;
+        }
         Ok(model)
     }
 
@@ -207,7 +213,7 @@ impl<'a> Model<'a> {
             }
             Group::Embedding(p, s) => check(p.name(".weight_scale"), self.f32s(s.scale)?, true),
             Group::Bias(p, span, _) => check(p.name(".bias"), self.f32s(span)?, false),
-            Group::Vocab(_) | Group::TokenizerIndex(_) => Ok(()),
+            Group::Vocab(_) | Group::TokenizerIndex(_) | Group::Labels(_) => Ok(()),
         })
     }
 
@@ -234,6 +240,18 @@ impl<'a> Model<'a> {
     /// The embedded prebuilt tokenizer index, if the file has one.
     pub fn tokenizer_index(&self) -> Option<&'a [u32]> {
         self.layout.tokenizer_index.and_then(|s| self.u32s(s).ok())
+    }
+
+    /// The classifier's label names (HF `id2label`, in id order) and problem type, if the file has
+    /// them (format version 2; checked in `from_bytes` against the head's `num_labels`).
+    pub fn labels(&self) -> Option<Labels<'a>> {
+        let span = self.layout.labels?;
+        labels::parse(self.bytes.get(span.offset..span.offset + span.len)?, self.layout.head).ok()
+    }
+
+    /// The format version in the file's preamble (1, or 2 with labels).
+    pub fn format_version(&self) -> u32 {
+        u32_at(self.bytes, VERSION_AT)
     }
 
     /// The WordPiece tokenizer over the embedded vocab and index (both checked in `from_bytes`),

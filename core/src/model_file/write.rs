@@ -8,6 +8,7 @@
 //! ```
 
 use super::format::*;
+use super::labels::{self, LabelsError, LabelsSpec};
 use super::layout::{align_up, Group, Layout, LayoutError, Span, TensorName};
 use super::read::{count_lines, file_crc};
 use crate::config::{ConfigError, ElectraConfig, HeadKind};
@@ -24,6 +25,9 @@ pub struct ModelFileSpec<'v> {
     pub vocab: Option<&'v [u8]>,
     /// A prebuilt tokenizer index over `vocab` (see `electra_core::tokenizer::build_index`).
     pub tokenizer_index: Option<&'v [u32]>,
+    /// A classifier's label names and problem type. With them the file is format version 2;
+    /// without, version 1 (what every earlier build wrote and reads).
+    pub labels: Option<LabelsSpec<'v>>,
 }
 
 /// Why a model file could not be written.
@@ -43,6 +47,8 @@ pub enum WriteError<E> {
     NonFinite { tensor: TensorName },
     /// The vocab does not have one line per word embedding.
     VocabSizeMismatch { lines: usize, vocab_size: usize },
+    /// The labels do not fit the head (count, a newline in a name, a head without labels, …).
+    BadLabels(LabelsError),
     /// The header could not be encoded (a postcard error; not expected).
     Encode,
 }
@@ -61,6 +67,7 @@ impl<E: fmt::Display> fmt::Display for WriteError<E> {
             Self::VocabSizeMismatch { lines, vocab_size } => {
                 write!(f, "vocab has {lines} lines but the model has {vocab_size} word embeddings")
             }
+            Self::BadLabels(e) => write!(f, "labels: {e}"),
             Self::Encode => write!(f, "model file header could not be encoded"),
         }
     }
@@ -81,9 +88,11 @@ fn plan<E>(spec: &ModelFileSpec) -> Result<(FileHeader, Layout, usize), WriteErr
     }
     let vocab_bytes = spec.vocab.map(|v| v.len());
     let index_words = spec.tokenizer_index.map(|i| i.len());
+    let labels_bytes =
+        spec.labels.as_ref().map(|l| labels::section_len(l, spec.head)).transpose().map_err(WriteError::BadLabels)?;
     let mut data_offset = align_up(PREAMBLE_LEN).ok_or(WriteError::BadLayout(LayoutError::TooLarge))?;
     loop {
-        let layout = Layout::new(&spec.config, spec.head, data_offset, vocab_bytes, index_words)
+        let layout = Layout::new(&spec.config, spec.head, data_offset, vocab_bytes, index_words, labels_bytes)
             .map_err(WriteError::BadLayout)?;
         let header = FileHeader {
             config: spec.config,
@@ -93,9 +102,9 @@ fn plan<E>(spec: &ModelFileSpec) -> Result<(FileHeader, Layout, usize), WriteErr
             tensor_count: layout.tensor_count() as u32,
             vocab_bytes: vocab_bytes.map(|n| n as u64),
             tokenizer_index_words: index_words.map(|n| n as u64),
+            labels_bytes: labels_bytes.map(|n| n as u64),
         };
-        let mut header_len =
-            postcard::serialize_with_flavor(&header, Size::default()).map_err(|_| WriteError::Encode)?;
+        let mut header_len = header.encoded_len(header.version()).map_err(|_| WriteError::Encode)?;
         layout.try_for_each_entry(|e| {
             header_len +=
                 postcard::serialize_with_flavor(&entry(e), Size::default()).map_err(|_| WriteError::Encode)?;
@@ -126,7 +135,8 @@ pub fn model_file_len<E>(spec: &ModelFileSpec) -> Result<usize, WriteError<E>> {
 }
 
 /// Writes a complete model file into `out` (exactly [`model_file_len`] bytes), quantizing every
-/// linear weight and embedding table per row to int8. `source(name, shape)` returns the float32
+/// linear weight and embedding table per row to int8. The version in the preamble is the lowest that
+/// holds the file ([`FileHeader::version`]). `source(name, shape)` returns the float32
 /// tensor `name` (HF name) of that shape, row-major (`Linear.weight` is `[out, in]`).
 pub fn write_model_file<'s, E>(
     spec: &ModelFileSpec,
@@ -139,11 +149,11 @@ pub fn write_model_file<'s, E>(
     }
     out.fill(0);
     out[..MAGIC.len()].copy_from_slice(&MAGIC);
-    out[VERSION_AT..VERSION_AT + 4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[VERSION_AT..VERSION_AT + 4].copy_from_slice(&header.version().to_le_bytes());
     out[HEADER_LEN_AT..HEADER_LEN_AT + 4].copy_from_slice(&(header_len as u32).to_le_bytes());
     out[FILE_LEN_AT..FILE_LEN_AT + 8].copy_from_slice(&(layout.file_len as u64).to_le_bytes());
     let mut at = PREAMBLE_LEN;
-    at += postcard::to_slice(&header, &mut out[at..]).map_err(|_| WriteError::Encode)?.len();
+    at += header.encode(header.version(), &mut out[at..]).map_err(|_| WriteError::Encode)?;
     layout.try_for_each_entry(|e| {
         at += postcard::to_slice(&entry(e), &mut out[at..]).map_err(|_| WriteError::Encode)?.len();
         Ok(())
@@ -192,6 +202,12 @@ pub fn write_model_file<'s, E>(
             let words = spec.tokenizer_index.unwrap_or(&[]);
             for (chunk, word) in out[span.offset..span.offset + span.len].chunks_exact_mut(4).zip(words) {
                 chunk.copy_from_slice(&word.to_le_bytes());
+            }
+            Ok(())
+        }
+        Group::Labels(span) => {
+            if let Some(spec) = &spec.labels {
+                labels::write_section(spec, &mut out[span.offset..span.offset + span.len]);
             }
             Ok(())
         }

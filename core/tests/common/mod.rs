@@ -3,7 +3,7 @@
 //! (independent of the crate's layout and encoder), with optional simulated quantization.
 #![allow(dead_code)]
 
-use electra_core::model_file::{model_file_len, write_model_file, ModelFileSpec};
+use electra_core::model_file::{model_file_len, write_model_file, LabelsSpec, ModelFileSpec};
 use electra_core::{ElectraConfig, HeadKind};
 use std::collections::BTreeMap;
 
@@ -130,12 +130,18 @@ impl HfModel {
     /// The model file of these weights, in 8-byte aligned memory, with `vocab` and its tokenizer
     /// index embedded when given.
     pub fn model_file(&self, vocab: Option<&[u8]>) -> AlignedBytes {
+        self.model_file_with_labels(vocab, None)
+    }
+
+    /// [`HfModel::model_file`] with a labels section when `labels` is given (format version 2).
+    pub fn model_file_with_labels(&self, vocab: Option<&[u8]>, labels: Option<LabelsSpec>) -> AlignedBytes {
         let index = vocab.map(|v| {
             let mut index = vec![0u32; electra_core::tokenizer::index_len(v)];
             electra_core::tokenizer::build_index(v, &mut index).unwrap();
             index
         });
-        let spec = ModelFileSpec { config: self.config, head: self.head, vocab, tokenizer_index: index.as_deref() };
+        let spec =
+            ModelFileSpec { config: self.config, head: self.head, vocab, tokenizer_index: index.as_deref(), labels };
         let len = model_file_len::<String>(&spec).unwrap();
         let mut out = vec![0u8; len];
         write_model_file(&spec, |name, shape| self.get(name, shape), &mut out).unwrap();
