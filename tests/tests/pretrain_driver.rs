@@ -1,12 +1,14 @@
 //! The pre-training driver end to end on real shards of the bundled corpus: a tiny ELECTRA learns (RTD loss
 //! falls, RTD accuracy beats answering "original" everywhere), a stopped and resumed run follows the
-//! uninterrupted one bit for bit (also after a kill in the middle of a checkpoint save), and a non-finite loss
-//! stops the run and keeps the last good checkpoint.
+//! uninterrupted one bit for bit (with ELECTRA's dropout; also after a kill in the middle of a checkpoint save,
+//! and for a run saved before dropout existed), and a non-finite loss stops the run and keeps the last good
+//! checkpoint.
 
 use electra_core::ElectraConfig;
 use electra_pipeline::shard::{run as shard_run, ShardOptions};
 use electra_pipeline::tokenizer::HostTokenizer;
 use electra_train::distributed::World;
+use electra_train::model::dropout::DropoutRates;
 use electra_train::pretrain::evaluate::{evaluate, load_pair, EvalOptions};
 use electra_train::pretrain::metrics_log::read_records;
 use electra_train::pretrain::state::{checkpoint_dir, RunConfig, DISCRIMINATOR_DIR, GENERATOR_DIR, STATE_TENSORS};
@@ -67,6 +69,8 @@ fn tiny_config(steps: u64, batch_size: usize) -> RunConfig {
         world_size: 1,
         // Two per step whatever the machine: the resume tests then cover the split and the summed gradients.
         micro_batches: 2,
+        // ELECTRA's: the resume tests then cover the dropout masks too.
+        dropout: DropoutRates::ELECTRA,
     }
 }
 
@@ -167,9 +171,18 @@ fn tiny_pretraining_lowers_rtd_loss_and_beats_the_all_original_baseline() -> Tes
 /// Runs `steps` steps straight, and again stopped after `stop` steps, `damage`d, and resumed; the losses and the
 /// final weights and moments must be identical.
 fn resume_matches_straight_run(stop: u64, steps: u64, damage: impl Fn(&Path)) -> TestResult {
+    resume_with_dropout_matches_straight_run(DropoutRates::ELECTRA, stop, steps, damage)
+}
+
+fn resume_with_dropout_matches_straight_run(
+    dropout: DropoutRates,
+    stop: u64,
+    steps: u64,
+    damage: impl Fn(&Path),
+) -> TestResult {
     // Two speeches: about 40 sequences, five batches an epoch, so the runs cross epoch boundaries.
     let data = shards(2);
-    let config = tiny_config(steps, 8);
+    let config = RunConfig { dropout, ..tiny_config(steps, 8) };
     let straight = tempfile::tempdir()?;
     pretrain(config.clone(), &session(&data, straight.path(), 3, None), false, World::single())?;
 
@@ -195,7 +208,49 @@ fn resume_matches_straight_run(stop: u64, steps: u64, damage: impl Fn(&Path)) ->
 #[test]
 fn resumed_run_follows_the_uninterrupted_one_bit_for_bit() -> TestResult {
     // Stopped mid-epoch, between two periodic saves.
-    resume_matches_straight_run(7, 14, |_| {})
+    resume_matches_straight_run(7, 14, |out| {
+        // The run's dropout is in its state and in both HF configs (what fine-tuning from them starts with).
+        let dir = checkpoint_dir(out);
+        let state = electra_train::pretrain::state::read_state_json(&dir).expect("trainer state");
+        assert_eq!(state.config.dropout, DropoutRates::ELECTRA);
+        for model in [DISCRIMINATOR_DIR, GENERATOR_DIR] {
+            let text = std::fs::read_to_string(dir.join(model).join("config.json")).expect("config.json");
+            let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(json["hidden_dropout_prob"], serde_json::json!(0.1), "{model}");
+            assert_eq!(json["attention_probs_dropout_prob"], serde_json::json!(0.1), "{model}");
+        }
+    })
+}
+
+#[test]
+fn dropout_changes_the_trajectory() -> TestResult {
+    let data = shards(2);
+    let mut losses = Vec::new();
+    for dropout in [DropoutRates::OFF, DropoutRates::ELECTRA] {
+        let out = tempfile::tempdir()?;
+        let config = RunConfig { dropout, ..tiny_config(2, 8) };
+        pretrain(config, &session(&data, out.path(), 0, None), false, World::single())?;
+        losses.push(trajectory(&read_records(&out.path().join("metrics.jsonl"))?));
+    }
+    // Same masking and samples at step 1 (the RNG's draws do not depend on dropout), other losses.
+    assert_ne!(losses[0][0].1, losses[1][0].1, "dropout 0.1 left the loss as it was without dropout");
+    Ok(())
+}
+
+#[test]
+fn a_run_saved_before_dropout_resumes_without_it() -> TestResult {
+    // A checkpoint whose trainer_state.json has no `dropout` (written before it existed) continues as the run it
+    // was: without dropout, bit for bit.
+    resume_with_dropout_matches_straight_run(DropoutRates::OFF, 3, 6, |out| {
+        let path = checkpoint_dir(out).join("trainer_state.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("state")).expect("json");
+        let config = json["config"].as_object_mut().expect("config");
+        assert!(config.remove("dropout").is_some());
+        std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json")).expect("write");
+        let state = electra_train::pretrain::state::read_state_json(&checkpoint_dir(out)).expect("old state");
+        assert_eq!(state.config.dropout, DropoutRates::OFF);
+    })
 }
 
 #[test]

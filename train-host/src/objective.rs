@@ -11,12 +11,20 @@
 //!    the original; its loss is the mean BCE over attended positions;
 //! 5. loss = MLM + 50·RTD, gradients of both into one blob.
 //!
+//! Both encoders train with dropout when [`ObjectiveOptions::dropout`] asks for it (ELECTRA pre-trains with 0.1;
+//! the MLM and RTD heads have none, as in ELECTRA and HF). Masks are hashed ([`crate::model::dropout`]) from a
+//! seed the step takes from the RNG's state without advancing it, and each sequence's index in the step's
+//! global batch: the same masks whatever the micro-batch split or the number of data-parallel ranks, replayed
+//! exactly by `--resume` (the RNG state is in the checkpoint), and the RNG's draws, so masking and sampling,
+//! are those of a run without dropout.
+//!
 //! Generator and discriminator share the whole embeddings module (word, position and token-type tables and
 //! their LayerNorm), stored once; each has its own `embeddings_project`; the generator's output layer is the
 //! word-embedding table. Parameter names in the blob: the shared `electra.embeddings.*` as HF names them,
 //! then `generator.<HF ElectraForMaskedLM name>` and `discriminator.<HF ElectraForPreTraining name>`.
 
 use crate::checkpoint::HfCheckpoint;
+use crate::model::dropout::{Dropout, DropoutRates};
 use crate::model::embeddings::Embeddings;
 use crate::model::encoder::Encoder;
 use crate::model::init::{hf_init, INITIALIZER_RANGE};
@@ -55,6 +63,16 @@ pub struct ObjectiveOptions {
     pub cls_id: u32,
     pub sep_id: u32,
     pub mask_id: u32,
+    /// Dropout in both encoders during training steps (never in evaluation, nor in
+    /// [`ElectraPretraining::gradients_given_samples`]). Off by default here; pre-training runs take ELECTRA's
+    /// 0.1 from their `RunConfig`.
+    #[serde(default = "no_dropout")]
+    pub dropout: DropoutRates,
+}
+
+/// Options saved before dropout existed trained without it.
+fn no_dropout() -> DropoutRates {
+    DropoutRates::OFF
 }
 
 impl Default for ObjectiveOptions {
@@ -67,6 +85,7 @@ impl Default for ObjectiveOptions {
             cls_id: 101,
             sep_id: 102,
             mask_id: 103,
+            dropout: DropoutRates::OFF,
         }
     }
 }
@@ -90,6 +109,7 @@ impl ObjectiveOptions {
                 ),
             });
         }
+        self.dropout.validate().map_err(|message| ModelError::BadOptions { message })?;
         for (name, id) in [("pad", self.pad_id), ("cls", self.cls_id), ("sep", self.sep_id), ("mask", self.mask_id)] {
             if id as usize >= vocab_size {
                 return Err(ModelError::SpecialIdOutOfVocab { name, id, vocab_size });
@@ -518,6 +538,9 @@ impl ElectraPretraining {
         };
         tokens.validate(&self.disc_config)?;
         opts.validate(self.disc_config.vocab_size)?;
+        // Read before the masking's draw, without advancing the RNG: a function of the RNG state this step starts
+        // from, the same on every rank and in a resumed run.
+        let dropout_seed = step_dropout_seed(rng);
         let masking = mask_tokens_from_row(&tokens, opts, rng, share.first_row);
         let sample_rng = TrainRng::new(rng.next_u64());
         // Row `b·T + t` of the batch is position `(first_row + b)·T + t` of the global batch.
@@ -554,8 +577,16 @@ impl ElectraPretraining {
             .map(|(part, g)| {
                 let rows = part * rows_per_part..((part + 1) * rows_per_part).min(batch.batch_size);
                 g.fill_zero();
-                let context =
-                    MicroBatch { batch, masking: &masking, streams: &streams, sample_rng: &sample_rng, counts, ranks };
+                let context = MicroBatch {
+                    batch,
+                    masking: &masking,
+                    streams: &streams,
+                    sample_rng: &sample_rng,
+                    counts,
+                    ranks,
+                    first_row: share.first_row,
+                    dropout_seed,
+                };
                 this.micro_batch_step(g, &context, rows, opts)
             })
             .collect();
@@ -628,9 +659,14 @@ impl ElectraPretraining {
             |local: usize, global: f64| if global > 0.0 { (step.ranks * local as f64 / global) as f32 } else { 0.0 };
         let (gen_scale, disc_scale) = (scale(positions.len(), step.counts[0]), scale(attended, step.counts[1]));
 
+        // Dropout keyed by each sequence's row in the step's global batch.
+        let keys: Vec<u64> = rows.clone().map(|b| step.first_row + b as u64).collect();
+        let (gen_drop, disc_drop) = encoder_dropouts(opts.dropout, step.dropout_seed, &keys);
+
         let gen_tokens = Tokens { input_ids: &step.masking.input_ids[span.clone()], ..tokens };
+        let sampler = Some((step.sample_rng, streams));
         let (gen_loss, samples) =
-            self.generator_pass(g, &gen_tokens, &positions, &targets, Some((step.sample_rng, streams)), gen_scale);
+            self.generator_pass(g, &gen_tokens, &positions, &targets, sampler, gen_scale, &gen_drop);
         let mut disc_ids = tokens.input_ids.to_vec();
         let mut replaced = vec![0u8; disc_ids.len()];
         for (&i, &s) in positions.iter().zip(&samples) {
@@ -639,7 +675,7 @@ impl ElectraPretraining {
         }
         let disc_tokens = Tokens { input_ids: &disc_ids, ..tokens };
         let (disc_loss, correct, count) =
-            self.discriminator_pass(g, &disc_tokens, &replaced, opts.disc_weight * disc_scale);
+            self.discriminator_pass(g, &disc_tokens, &replaced, opts.disc_weight * disc_scale, &disc_drop);
         let replaced_count =
             replaced.iter().zip(tokens.attention_mask.iter()).filter(|&(&r, &m)| r != 0 && m != 0).count();
         MicroBatchStats {
@@ -685,15 +721,17 @@ impl ElectraPretraining {
         let targets: Vec<i64> = positions.iter().map(|&i| mlm_labels[i]).collect();
         let mut grads = std::mem::take(&mut self.grads);
         grads.fill_zero();
-        let (gen_loss, _) = self.generator_pass(&mut grads, gen_tokens, &positions, &targets, None, 1.0);
+        let off = Dropout::off();
+        let (gen_loss, _) = self.generator_pass(&mut grads, gen_tokens, &positions, &targets, None, 1.0, &off);
         let (disc_loss, disc_correct, disc_count) =
-            self.discriminator_pass(&mut grads, disc_tokens, replaced, disc_weight);
+            self.discriminator_pass(&mut grads, disc_tokens, replaced, disc_weight, &off);
         self.grads = grads;
         Ok(JointLosses { gen_loss, disc_loss, loss: gen_loss + disc_weight * disc_loss, disc_correct, disc_count })
     }
 
-    /// Generator forward on the masked input, MLM head on the masked rows, optional samples, backward.
-    /// Returns the MLM loss and the samples (empty without a sampler).
+    /// Generator forward on the masked input (with `drop` in the encoder), MLM head on the masked rows, optional
+    /// samples, backward. Returns the MLM loss and the samples (empty without a sampler).
+    #[allow(clippy::too_many_arguments)]
     fn generator_pass(
         &self,
         g: &mut ParamSet,
@@ -702,9 +740,11 @@ impl ElectraPretraining {
         targets: &[i64],
         sampler: Option<(&TrainRng, &[u64])>,
         grad_scale: f32,
+        drop: &Dropout<'_>,
     ) -> (f32, Vec<u32>) {
         let p = &self.params;
-        let (hidden, cache) = self.generator.forward(p, tokens);
+        // The encoder's cache keeps its masks; `backward` applies them again.
+        let (hidden, cache) = self.generator.forward_with(p, tokens, drop);
         // [M, V]: the masked rows only. Samples and loss in one pass; logits then hold ∂loss/∂logits.
         let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions);
         let (loss, samples) = mlm_loss_and_samples(&mut logits, targets, sampler.map(|s| s.0), sampler.map(|s| s.1));
@@ -716,17 +756,18 @@ impl ElectraPretraining {
         (loss, samples)
     }
 
-    /// Discriminator forward, mean BCE over attended positions, backward of `weight · loss`.
-    /// Returns `(loss, correct, attended)`.
+    /// Discriminator forward (with `drop` in the encoder), mean BCE over attended positions, backward of
+    /// `weight · loss`. Returns `(loss, correct, attended)`.
     fn discriminator_pass(
         &self,
         g: &mut ParamSet,
         tokens: &Tokens<'_>,
         replaced: &[u8],
         weight: f32,
+        drop: &Dropout<'_>,
     ) -> (f32, usize, usize) {
         let p = &self.params;
-        let (hidden, cache) = self.discriminator.forward(p, tokens);
+        let (hidden, cache) = self.discriminator.forward_with(p, tokens, drop);
         let (logits, head_cache) = self.discriminator_head.forward(p, hidden);
         let targets: Vec<f32> = replaced.iter().map(|&r| f32::from(r)).collect();
         let active: Vec<bool> = tokens.attention_mask.iter().map(|&m| m != 0).collect();
@@ -749,6 +790,27 @@ struct MicroBatch<'a> {
     counts: [f64; 2],
     /// Ranks whose gradients are averaged after the step.
     ranks: f64,
+    /// Row of the (rank's) batch's first sequence in the step's global batch.
+    first_row: u64,
+    /// The step's dropout seed ([`step_dropout_seed`]).
+    dropout_seed: u64,
+}
+
+/// Sub-stream of the step's RNG that names its dropout seed.
+const DROPOUT_STREAM: u64 = 0xd509_0a75_7e9d_5eed;
+/// Mixed into the step's dropout seed for the generator, so its masks are not the discriminator's.
+const GENERATOR_DROPOUT: u64 = 0x6e6e_7261_746f_7221;
+
+/// The dropout seed of the step that starts from `rng`'s state: read from a fork, so `rng` does not advance
+/// (masking and sampling draw what they would without dropout). Each step advances the RNG, so each step has
+/// its own seed; every rank holds the same state, and a resumed run restores it from the checkpoint.
+fn step_dropout_seed(rng: &TrainRng) -> u64 {
+    rng.fork(DROPOUT_STREAM).next_u64()
+}
+
+/// The generator's and the discriminator's dropout for sequences `keys` (global rows) of a step.
+fn encoder_dropouts(rates: DropoutRates, seed: u64, keys: &[u64]) -> (Dropout<'_>, Dropout<'_>) {
+    (Dropout::seeded(rates, seed ^ GENERATOR_DROPOUT, keys), Dropout::seeded(rates, seed, keys))
 }
 
 /// `total += Σ parts`, elementwise, in a fixed order (the result does not depend on thread timing).
@@ -902,11 +964,8 @@ mod tests {
     /// addition, over a few hundred terms per gradient entry).
     const MICRO_BATCH_TOLERANCE: f32 = 1e-5;
 
-    #[test]
-    fn micro_batches_give_the_whole_batch_step() {
-        let gen = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny_generator() };
-        let disc = ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny() };
-        // Five sequences: full, short with padding, and an all-padding one (no masked or attended token).
+    /// Five sequences: full, short with padding, and an all-padding one (no masked or attended token).
+    fn five_rows() -> Batch {
         let two = batch();
         let t = two.seq_len;
         let mut b = Batch { batch_size: 5, ..two.clone() };
@@ -919,27 +978,124 @@ mod tests {
         b.input_ids.extend(std::iter::repeat_n(0, t));
         b.attention_mask.extend(std::iter::repeat_n(0, t));
         b.token_type_ids = vec![0; 5 * t];
-        let run = |parts: usize| {
+        b
+    }
+
+    fn tiny_pair() -> (ElectraConfig, ElectraConfig) {
+        (
+            ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny_generator() },
+            ElectraConfig { vocab_size: 64, ..ElectraConfig::tiny() },
+        )
+    }
+
+    /// `split` is the step `whole` is, up to the order of float additions.
+    fn assert_same_step(
+        what: &str,
+        (whole, g_whole): &(StepStats, Vec<f32>),
+        (split, g_split): &(StepStats, Vec<f32>),
+    ) {
+        let largest = g_whole.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        assert!(largest > 0.0);
+        assert_eq!((split.masked_tokens, split.tokens), (whole.masked_tokens, whole.tokens), "{what}");
+        assert_eq!((split.rtd_accuracy, split.replaced_fraction), (whole.rtd_accuracy, whole.replaced_fraction));
+        for (name, a, b) in [("loss", split.loss, whole.loss), ("gen", split.gen_loss, whole.gen_loss)] {
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "{what}: {name} {a} vs {b}");
+        }
+        let worst = g_split.iter().zip(g_whole).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(worst <= MICRO_BATCH_TOLERANCE * largest, "{what}: gradient off by {worst} (largest {largest})");
+    }
+
+    /// One step of the tiny pair on `b` in `parts` micro-batches: its stats and gradients.
+    fn step_in_parts(b: &Batch, parts: usize, dropout: DropoutRates) -> (StepStats, Vec<f32>) {
+        let (gen, disc) = tiny_pair();
+        let mut model = ElectraPretraining::init(gen, disc, 1).unwrap();
+        model.set_micro_batches(Some(parts));
+        let opts = ObjectiveOptions { dropout, ..tiny_opts() };
+        let stats = model.step_gradients(b, &mut TrainRng::new(9), &opts).unwrap();
+        (stats, model.grads().data().to_vec())
+    }
+
+    #[test]
+    fn micro_batches_give_the_whole_batch_step() {
+        let b = five_rows();
+        for dropout in [DropoutRates::OFF, DropoutRates::ELECTRA] {
+            let whole = step_in_parts(&b, 1, dropout);
+            for parts in [2, 3, 5, 8] {
+                assert_same_step(
+                    &format!("{parts} parts, dropout {dropout:?}"),
+                    &whole,
+                    &step_in_parts(&b, parts, dropout),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dropout_changes_the_step_and_is_reproducible() {
+        let b = five_rows();
+        let (off, g_off) = step_in_parts(&b, 1, DropoutRates::OFF);
+        let (on, g_on) = step_in_parts(&b, 1, DropoutRates::ELECTRA);
+        // The masks are applied: other losses and gradients. The RNG's draws are not touched: the same masking.
+        assert_ne!(on.gen_loss, off.gen_loss);
+        assert_ne!(on.disc_loss, off.disc_loss);
+        assert_ne!(g_on, g_off);
+        assert_eq!((on.masked_tokens, on.tokens), (off.masked_tokens, off.tokens));
+        // The same RNG state gives the same masks, bit for bit.
+        assert_eq!(step_in_parts(&b, 1, DropoutRates::ELECTRA), (on, g_on));
+        // The same rates with another dropout seed, or for the other encoder, give other masks; the step's RNG
+        // state names the seed without moving on.
+        let keys = [0u64, 1, 2];
+        let mut rng = TrainRng::new(9);
+        let seed = step_dropout_seed(&rng);
+        assert_eq!(rng, TrainRng::new(9));
+        rng.next_u64();
+        assert_ne!(step_dropout_seed(&rng), seed);
+        let (gen, disc) = encoder_dropouts(DropoutRates::ELECTRA, seed, &keys);
+        let mask = |d: &Dropout<'_>| d.mask("layer.0.output", 0.1, 3, 3 * 256).unwrap();
+        assert_ne!(mask(&gen), mask(&disc));
+        let (_, other_step) = encoder_dropouts(DropoutRates::ELECTRA, step_dropout_seed(&rng), &keys);
+        assert_ne!(mask(&other_step), mask(&disc));
+        // A rate of 1 is refused.
+        let (g, d) = tiny_pair();
+        let mut model = ElectraPretraining::init(g, d, 1).unwrap();
+        let all = ObjectiveOptions { dropout: DropoutRates::uniform(1.0), ..tiny_opts() };
+        assert!(matches!(model.step_gradients(&b, &mut TrainRng::new(9), &all), Err(ModelError::BadOptions { .. })));
+    }
+
+    #[test]
+    fn data_parallel_ranks_with_dropout_give_the_whole_batch_step() {
+        // Ranks of 3 and 2 rows (rank batches may differ here), each split into micro-batches: the mean of their
+        // gradients is the single-process step over all 5 rows, dropout masks included.
+        let b = five_rows();
+        let t = b.seq_len;
+        let whole = step_in_parts(&b, 1, DropoutRates::ELECTRA);
+        let global = [whole.0.masked_tokens as f64, whole.0.tokens as f64];
+        let opts = ObjectiveOptions { dropout: DropoutRates::ELECTRA, ..tiny_opts() };
+        let (gen, disc) = tiny_pair();
+        let mut grads = vec![0.0f32; whole.1.len()];
+        let (mut loss, mut gen_loss) = (0.0f32, 0.0f32);
+        for (first, rows, parts) in [(0usize, 3usize, 2usize), (3, 2, 1)] {
+            let local = Batch {
+                batch_size: rows,
+                seq_len: t,
+                input_ids: b.input_ids[first * t..(first + rows) * t].to_vec(),
+                attention_mask: b.attention_mask[first * t..(first + rows) * t].to_vec(),
+                token_type_ids: b.token_type_ids[first * t..(first + rows) * t].to_vec(),
+            };
             let mut model = ElectraPretraining::init(gen, disc, 1).unwrap();
             model.set_micro_batches(Some(parts));
-            let stats = model.step_gradients(&b, &mut TrainRng::new(9), &tiny_opts()).unwrap();
-            (stats, model.grads().data().to_vec())
-        };
-        let (whole, g_whole) = run(1);
-        let largest = g_whole.iter().fold(0.0f32, |m, g| m.max(g.abs()));
-        for parts in [2, 3, 5, 8] {
-            let (split, g_split) = run(parts);
-            assert_eq!((split.masked_tokens, split.tokens), (whole.masked_tokens, whole.tokens), "{parts} parts");
-            assert_eq!((split.rtd_accuracy, split.replaced_fraction), (whole.rtd_accuracy, whole.replaced_fraction));
-            for (name, a, b) in [("loss", split.loss, whole.loss), ("gen", split.gen_loss, whole.gen_loss)] {
-                assert!((a - b).abs() <= 1e-5 * b.abs(), "{parts} parts: {name} {a} vs {b}");
-            }
-            let worst = g_split.iter().zip(&g_whole).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-            assert!(
-                worst <= MICRO_BATCH_TOLERANCE * largest,
-                "{parts} parts: gradient off by {worst} (largest {largest})"
-            );
+            let mut sum_counts = |counts: &mut [f64; 2]| -> Result<(), String> {
+                *counts = global;
+                Ok(())
+            };
+            let mut share = StepShare { first_row: first as u64, world_size: 2, sum_counts: Some(&mut sum_counts) };
+            let stats = model.step_gradients_shared(&local, &mut TrainRng::new(9), &opts, &mut share).unwrap();
+            loss += stats.loss / 2.0;
+            gen_loss += stats.gen_loss / 2.0;
+            grads.iter_mut().zip(model.grads().data()).for_each(|(g, &x)| *g += x / 2.0);
         }
+        let ranks = StepStats { loss, gen_loss, ..whole.0 };
+        assert_same_step("2 ranks, dropout 0.1", &whole, &(ranks, grads));
     }
 
     #[test]

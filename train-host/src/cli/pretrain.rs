@@ -4,6 +4,7 @@
 //! other setting from the checkpoint (settings given again must match it).
 
 use crate::distributed::World;
+use crate::model::dropout::DropoutRates;
 use crate::pretrain::state::{self, RunConfig};
 use crate::pretrain::trainer::{pretrain, RunSummary, SessionOptions};
 use crate::pretrain::{ModelPair, BUNDLED_VOCAB};
@@ -46,6 +47,10 @@ pub struct Args {
     /// Global gradient-norm clipping; 0 turns it off [default: 1.0].
     #[arg(long)]
     pub clip_norm: Option<f32>,
+    /// Dropout probability in both encoders (embeddings, attention probabilities, attention and FFN outputs);
+    /// 0 turns it off [default: 0.1, ELECTRA's; saved with the run and in each config.json].
+    #[arg(long, value_name = "P")]
+    pub dropout: Option<f32>,
     /// Adam with bias correction, as torch's AdamW.
     #[arg(long, conflicts_with = "no_bias_correction")]
     pub bias_correction: bool,
@@ -107,6 +112,9 @@ fn apply_args(args: &Args, mut config: RunConfig) -> anyhow::Result<RunConfig> {
     }
     if let Some(clip) = args.clip_norm {
         config.clip_norm = (clip > 0.0).then_some(clip);
+    }
+    if let Some(p) = args.dropout {
+        config.dropout = DropoutRates::uniform(p);
     }
     if args.bias_correction {
         config.bias_correction = true;

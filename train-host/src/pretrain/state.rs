@@ -9,7 +9,10 @@
 use super::backend::{AdamW, AdamWConfig, ElectraPretraining, ParamSet, TrainRng};
 use super::PretrainError;
 use crate::checkpoint::atomic::{recover_dir, sync_dir, write_dir_atomically, write_file_synced};
-use crate::checkpoint::{safetensors_bytes, write_hf_checkpoint_files, CheckpointError, HfCheckpoint, NamedTensor};
+use crate::checkpoint::{
+    hf_config_json, safetensors_bytes, write_hf_files, CheckpointError, HfCheckpoint, NamedTensor,
+};
+use crate::model::dropout::DropoutRates;
 use electra_core::{ElectraConfig, HeadKind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -53,11 +56,19 @@ pub struct RunConfig {
     /// the run so a resume on a machine with another core count adds the floats in the same order.
     #[serde(default = "one_micro_batch")]
     pub micro_batches: usize,
+    /// Dropout in the generator's and the discriminator's encoders (ELECTRA: 0.1); written to both `config.json`s.
+    #[serde(default = "no_dropout")]
+    pub dropout: DropoutRates,
 }
 
 /// Runs saved before micro-batches existed ran each step in one pass.
 fn one_micro_batch() -> usize {
     1
+}
+
+/// Runs saved before dropout existed trained without it, and resume that way.
+fn no_dropout() -> DropoutRates {
+    DropoutRates::OFF
 }
 
 pub use crate::objective::default_micro_batches;
@@ -70,7 +81,8 @@ pub const DEFAULT_DISC_WEIGHT: f32 = 50.0;
 
 impl RunConfig {
     /// ELECTRA's pre-training settings (`configure_pretraining.py`): lr 5e-4, warmup min(10000, steps / 10),
-    /// AdamW β (0.9, 0.999), ε 1e-6, weight decay 0.01, no bias correction, clipping at 1, RTD weight 50; seed 0.
+    /// AdamW β (0.9, 0.999), ε 1e-6, weight decay 0.01, no bias correction, clipping at 1, RTD weight 50, dropout
+    /// 0.1; seed 0.
     pub fn electra(models: super::ModelPair, steps: u64, batch_size: usize) -> Self {
         let adam = AdamWConfig::electra();
         Self {
@@ -90,8 +102,28 @@ impl RunConfig {
             disc_weight: DEFAULT_DISC_WEIGHT,
             world_size: 1,
             micro_batches: default_micro_batches(batch_size),
+            dropout: DropoutRates::ELECTRA,
         }
     }
+}
+
+/// A float32 rate as `config.json` writes it: through its decimal string, so 0.1 stays 0.1.
+fn json_rate(p: f32) -> serde_json::Value {
+    p.to_string().parse::<f64>().unwrap_or(p as f64).into()
+}
+
+/// HF's `config.json` of one model of the run, with the run's dropout rates (HF's `classifier_dropout` is null
+/// when it equals `hidden_dropout_prob`, which HF then uses).
+pub fn run_config_json(config: &ElectraConfig, head: HeadKind, dropout: &DropoutRates) -> serde_json::Value {
+    let mut json = hf_config_json(config, head);
+    if let Some(map) = json.as_object_mut() {
+        map.insert("hidden_dropout_prob".into(), json_rate(dropout.hidden));
+        map.insert("attention_probs_dropout_prob".into(), json_rate(dropout.attention));
+        let classifier =
+            if dropout.classifier == dropout.hidden { serde_json::Value::Null } else { json_rate(dropout.classifier) };
+        map.insert("classifier_dropout".into(), classifier);
+    }
+    json
 }
 
 /// Which data the run reads, to refuse resuming on other shards.
@@ -190,7 +222,7 @@ pub fn save_checkpoint(
         ] {
             let dir = tmp.join(sub);
             make_subdir(&dir)?;
-            write_hf_checkpoint_files(&dir, config, head, &tensors, vocab_txt)?;
+            write_hf_files(&dir, config, &run_config_json(config, head, &state.config.dropout), &tensors, vocab_txt)?;
             sync_dir(&dir)?;
         }
         let tensors_path = tmp.join(STATE_TENSORS);
@@ -306,4 +338,49 @@ fn restore_optimizer(
 
 fn rng_from_words(words: &[u64]) -> Option<TrainRng> {
     Some(TrainRng::from_state(words.try_into().ok()?))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_config_saved_before_dropout_reads_with_none_and_new_runs_use_electras() {
+        let fresh = RunConfig::electra(super::super::ModelPair::from_arg("tiny").unwrap(), 10, 4);
+        assert_eq!(fresh.dropout, DropoutRates::ELECTRA);
+        let mut json = serde_json::to_value(&fresh).unwrap();
+        assert!(json.as_object_mut().unwrap().remove("dropout").is_some());
+        let old: RunConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.dropout, DropoutRates::OFF);
+        assert_eq!(old, RunConfig { dropout: DropoutRates::OFF, ..fresh.clone() });
+        // And it round-trips when present.
+        let back: RunConfig = serde_json::from_str(&serde_json::to_string(&fresh).unwrap()).unwrap();
+        assert_eq!(back, fresh);
+    }
+
+    #[test]
+    fn config_json_carries_the_runs_dropout() {
+        let c = ElectraConfig::tiny();
+        let json = run_config_json(&c, HeadKind::ReplacedTokenDetection, &DropoutRates::ELECTRA);
+        assert_eq!(json["hidden_dropout_prob"], serde_json::json!(0.1));
+        assert_eq!(json["attention_probs_dropout_prob"], serde_json::json!(0.1));
+        assert!(json["classifier_dropout"].is_null());
+        let off = run_config_json(&c, HeadKind::MaskedLm, &DropoutRates::OFF);
+        assert_eq!(off["hidden_dropout_prob"], serde_json::json!(0.0));
+        assert_eq!(off["attention_probs_dropout_prob"], serde_json::json!(0.0));
+        let mixed = DropoutRates { hidden: 0.2, attention: 0.05, classifier: 0.3 };
+        let json = run_config_json(&c, HeadKind::MaskedLm, &mixed);
+        assert_eq!(json["classifier_dropout"], serde_json::json!(0.3));
+        assert_eq!(json["attention_probs_dropout_prob"], serde_json::json!(0.05));
+        // Everything else is hf_config_json's.
+        let mut plain = hf_config_json(&c, HeadKind::MaskedLm);
+        let mut ours = run_config_json(&c, HeadKind::MaskedLm, &DropoutRates::ELECTRA);
+        for j in [&mut plain, &mut ours] {
+            for key in ["hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"] {
+                j.as_object_mut().unwrap().remove(key);
+            }
+        }
+        assert_eq!(plain, ours);
+    }
 }

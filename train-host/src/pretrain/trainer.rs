@@ -3,7 +3,8 @@
 //!
 //! Exact resume rests on four things saved with every checkpoint: the weights (float32, bit for bit), the AdamW
 //! moments and step count, the masking/sampling RNG state, and the data position (epoch, batches consumed).
-//! Every other input of a step (learning rate, data order) is a pure function of the step and the seed.
+//! Every other input of a step (learning rate, data order) is a pure function of the step and the seed, and the
+//! dropout masks of the RNG state and each sequence's global row (`crate::objective`).
 
 use super::backend::{AdamW, AdamWConfig, Batch, ElectraPretraining, EpochBatches, LinearSchedule, ObjectiveOptions};
 use super::backend::{ShardReader, StepShare, TrainRng};
@@ -73,7 +74,7 @@ fn schedule(config: &RunConfig) -> LinearSchedule {
 }
 
 /// The objective with ELECTRA's settings, the run's RTD weight and the special ids of `vocab_txt` (one token a
-/// line, the id is the line number).
+/// line, the id is the line number), without dropout (evaluation); a run trains with [`run_objective`].
 pub fn objective_for_vocab(vocab_txt: &[u8], disc_weight: f32) -> Result<ObjectiveOptions, PretrainError> {
     let text = String::from_utf8_lossy(vocab_txt);
     let id_of = |token: &str| -> Result<u32, PretrainError> {
@@ -89,6 +90,11 @@ pub fn objective_for_vocab(vocab_txt: &[u8], disc_weight: f32) -> Result<Objecti
         mask_id: id_of("[MASK]")?,
         ..ObjectiveOptions::default()
     })
+}
+
+/// The objective of a run: [`objective_for_vocab`] with the run's dropout.
+pub fn run_objective(vocab_txt: &[u8], config: &RunConfig) -> Result<ObjectiveOptions, PretrainError> {
+    Ok(ObjectiveOptions { dropout: config.dropout, ..objective_for_vocab(vocab_txt, config.disc_weight)? })
 }
 
 /// Batches in training order across epochs, from a saved position.
@@ -225,6 +231,7 @@ fn check_resume(path: &Path, saved: &RunConfig, requested: &RunConfig) -> Result
     mismatch("bias correction", saved.bias_correction.to_string(), requested.bias_correction.to_string())?;
     mismatch("disc weight", saved.disc_weight.to_string(), requested.disc_weight.to_string())?;
     mismatch("micro-batches", saved.micro_batches.to_string(), requested.micro_batches.to_string())?;
+    mismatch("dropout", format!("{:?}", saved.dropout), format!("{:?}", requested.dropout))?;
     mismatch("world size", saved.world_size.to_string(), requested.world_size.to_string())
 }
 
@@ -234,7 +241,7 @@ impl Trainer {
         validate(&config, &data, &vocab_txt, &world)?;
         let mut model = ElectraPretraining::init(config.generator, config.discriminator, config.seed)?;
         model.set_micro_batches(Some(config.micro_batches));
-        let objective = objective_for_vocab(&vocab_txt, config.disc_weight)?;
+        let objective = run_objective(&vocab_txt, &config)?;
         let optimizer = AdamW::new(adamw_config(&config), model.params());
         Ok(Self {
             model,
@@ -287,7 +294,7 @@ impl Trainer {
             world.broadcast_f32(blob).map_err(|e| PretrainError::Invalid { message: e.to_string() })?;
         }
         let progress = loaded.state.progress.clone();
-        let objective = objective_for_vocab(&vocab_txt, config.disc_weight)?;
+        let objective = run_objective(&vocab_txt, &config)?;
         Ok(Self {
             model,
             optimizer,
@@ -451,6 +458,9 @@ fn validate(config: &RunConfig, data: &DataIdentity, vocab_txt: &[u8], world: &W
     }
     if config.micro_batches == 0 {
         return invalid("--micro-batches must be at least 1".into());
+    }
+    if let Err(message) = config.dropout.validate() {
+        return invalid(format!("--dropout: {message}"));
     }
     if config.steps == 0 {
         return invalid("--steps must be at least 1".into());
