@@ -1,14 +1,17 @@
 //! Data-parallel training under MPI, end to end: `mpirun -np W data_parallel train ...` runs `--steps` AdamW
 //! steps of a model on a fixed stream of global batches, rank `r` taking rows `[r·B/W, (r+1)·B/W)` of each,
 //! and rank 0 writes the final parameters. `data_parallel compare A B` checks two such files agree, so
-//! 2 ranks × 4 can be compared with 1 rank × 8 (scripts/test.d/70-mpi.sh). `--model small` times
-//! ELECTRA-Small steps and their gradient allreduce for docs/BENCHMARKS.md.
+//! 2 ranks × 4 can be compared with 1 rank × 8 (scripts/test.d/70-mpi.sh). Steps train with ELECTRA's dropout
+//! (0.1; `--dropout P`, 0 turns it off): each sequence's masks are keyed by its global row, so they too are the
+//! same whatever the world size. `--model small` times ELECTRA-Small steps and their gradient allreduce for
+//! docs/BENCHMARKS.md.
 //!
 //! Built only with `--features mpi`.
 
 use electra_core::ElectraConfig;
 use electra_pipeline::reader::Batch;
 use electra_train::distributed::World;
+use electra_train::model::dropout::DropoutRates;
 use electra_train::objective::{ElectraPretraining, ObjectiveOptions, StepShare};
 use electra_train::optim::{AdamW, AdamWConfig};
 use electra_train::rng::TrainRng;
@@ -30,11 +33,19 @@ struct Options {
     global_batch: usize,
     seq_len: usize,
     steps: usize,
+    dropout: f32,
     out: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options { model: "tiny".into(), global_batch: 8, seq_len: 32, steps: 4, out: None };
+    let mut o = Options {
+        model: "tiny".into(),
+        global_batch: 8,
+        seq_len: 32,
+        steps: 4,
+        dropout: DropoutRates::ELECTRA.hidden,
+        out: None,
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
@@ -43,6 +54,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--global-batch" => o.global_batch = value()?.parse().map_err(|e| format!("--global-batch: {e}"))?,
             "--seq-len" => o.seq_len = value()?.parse().map_err(|e| format!("--seq-len: {e}"))?,
             "--steps" => o.steps = value()?.parse().map_err(|e| format!("--steps: {e}"))?,
+            "--dropout" => o.dropout = value()?.parse().map_err(|e| format!("--dropout: {e}"))?,
             "--out" => o.out = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -105,6 +117,7 @@ fn train(o: &Options) -> Result<(), Box<dyn Error>> {
     }
     let per_rank = o.global_batch / ranks;
     let (gen, disc, opts) = configs(&o.model, o.seq_len)?;
+    let opts = ObjectiveOptions { dropout: DropoutRates::uniform(o.dropout), ..opts };
     let mut model = ElectraPretraining::init(gen, disc, 42)?;
     let mut optimizer = AdamW::new(AdamWConfig::electra(), model.params());
     let mut rng = TrainRng::new(7);
@@ -198,6 +211,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     match args.first().map(String::as_str) {
         Some("train") => train(&parse(&args[1..])?),
         Some("compare") if args.len() == 3 => compare(&args[1], &args[2]),
-        _ => Err("usage: data_parallel train [--model tiny|small] [--global-batch N] [--seq-len T] [--steps S] [--out FILE] | compare A B".into()),
+        _ => Err("usage: data_parallel train [--model tiny|small] [--global-batch N] [--seq-len T] [--steps S] [--dropout P] [--out FILE] | compare A B".into()),
     }
 }
