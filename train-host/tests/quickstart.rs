@@ -1,4 +1,5 @@
-//! `electra quickstart` end to end on four short speeches and a few steps: every stage runs and leaves its output.
+//! `electra quickstart` end to end on four short speeches, a few steps and forty reviews: every stage runs and leaves
+//! its output.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,10 +15,32 @@ fn quickstart_writes_shards_checkpoint_evaluation_and_model_file() -> TestResult
     for name in ["1789-Washington.txt", "1793-Washington.txt", "1797-Adams.txt", "1801-Jefferson.txt"] {
         std::fs::copy(speeches.join(name), corpus.join(name))?;
     }
+    let reviews = dir.path().join("reviews.jsonl");
+    let bundled = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/classification/movie-reviews.jsonl"),
+    )?;
+    // The first 20 negative and the first 20 positive reviews (the file lists the negatives first).
+    let lines: Vec<&str> = bundled.lines().collect();
+    let subset: Vec<&str> = lines[..20].iter().chain(&lines[lines.len() - 20..]).copied().collect();
+    std::fs::write(&reviews, subset.join("\n") + "\n")?;
     let out = dir.path().join("out");
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_electra"))
-            .args(["quickstart", "--steps", "3", "--batch", "2", "--holdout-every", "2", "--quiet", "--corpus"])
+            .args([
+                "quickstart",
+                "--steps",
+                "3",
+                "--batch",
+                "2",
+                "--holdout-every",
+                "2",
+                "--quiet",
+                "--finetune-epochs",
+                "1",
+            ])
+            .arg("--reviews")
+            .arg(&reviews)
+            .arg("--corpus")
             .arg(&corpus)
             .arg("--out")
             .arg(&out)
@@ -27,7 +50,15 @@ fn quickstart_writes_shards_checkpoint_evaluation_and_model_file() -> TestResult
     let output = run(&[])?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    for expected in ["2 training and 2 held-out files", "RTD accuracy", "ROC AUC", "P int8", "done in"] {
+    for expected in [
+        "2 training and 2 held-out files",
+        "RTD accuracy",
+        "ROC AUC",
+        "majority class",
+        "fine-tuned from the pre-trained discriminator",
+        "wonderful",
+        "done in",
+    ] {
         assert!(stdout.contains(expected), "`{expected}` missing from:\n{stdout}");
     }
     for path in [
@@ -37,7 +68,12 @@ fn quickstart_writes_shards_checkpoint_evaluation_and_model_file() -> TestResult
         "pretrain/checkpoint-latest/generator/model.safetensors",
         "pretrain/metrics.jsonl",
         "pretrain/loss.png",
-        "discriminator.int8.electra",
+        "reviews/train.jsonl",
+        "reviews/dev.jsonl",
+        "finetune/model/model.safetensors",
+        "finetune/finetune.png",
+        "finetune-random-init/model/model.safetensors",
+        "sentiment.int8.elq",
     ] {
         assert!(out.join(path).is_file(), "{path} missing");
     }
@@ -46,6 +82,11 @@ fn quickstart_writes_shards_checkpoint_evaluation_and_model_file() -> TestResult
         let tokens = eval[model]["rtd"]["tokens"].as_u64().unwrap_or(0);
         assert!(tokens > 0, "{model}: {}", eval[model]);
     }
+    // The classifier keeps readable label names, and the samples are printed with one of them.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("finetune/model/config.json"))?)?;
+    assert_eq!(config["id2label"]["1"], "positive");
+    assert!(stdout.contains("positive (") || stdout.contains("negative ("), "{stdout}");
     // A rerun replaces its own runs; a directory it did not make is refused.
     assert!(run(&[])?.status.success());
     let foreign = dir.path().join("foreign");
