@@ -89,8 +89,13 @@ fn pretrained_discriminator_int8_matches_float() {
         tensors,
     };
     let float = FloatModel::from_checkpoint(&checkpoint).unwrap();
-    let spec =
-        ModelFileSpec { config: disc, head: HeadKind::ReplacedTokenDetection, vocab: None, tokenizer_index: None };
+    let spec = ModelFileSpec {
+        config: disc,
+        head: HeadKind::ReplacedTokenDetection,
+        vocab: None,
+        tokenizer_index: None,
+        labels: None,
+    };
     let mut file = vec![0u32; model_file_len::<String>(&spec).unwrap().div_ceil(4)];
     let len = model_file_len::<String>(&spec).unwrap();
     let bytes = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut file)[..len];

@@ -1,5 +1,6 @@
 //! `electra export --model HF_DIR --out FILE [--vocab vocab.txt]`: an HF ELECTRA checkpoint → an
-//! int8 model file for microcontrollers (and `electra infer --model FILE`).
+//! int8 model file for microcontrollers (and `electra infer --model FILE`); a classifier's label names
+//! and problem type travel with it.
 
 use crate::export::export;
 use clap::Parser;
@@ -30,8 +31,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (true, false) => "vocab embedded",
         _ => "no vocab",
     };
+    let labels = match &summary.labels {
+        Some(labels) if labels.is_regression() => "; regression".to_string(),
+        Some(labels) => format!("; labels {}", labels.names.join(", ")),
+        None => String::new(),
+    };
     println!(
-        "wrote {} ({} bytes, {:.2} MiB; head {}; {extras})",
+        "wrote {} ({} bytes, {:.2} MiB; head {}{labels}; {extras})",
         summary.out.display(),
         summary.bytes,
         summary.bytes as f64 / (1 << 20) as f64,

@@ -6,9 +6,19 @@
 //! classification), one list per token (token classification, masked LM). A bad line stops the run
 //! with an error naming it (1-based); lines before it have been written to stdout, while `--output`
 //! is written to a temporary file and renamed only when every line succeeded.
+//!
+//! A classifier's lines also name what it predicts, from its labels (the model file's labels section,
+//! or `config.json`'s `id2label` and `problem_type`), after `"logits"`:
+//! - single-label sequence classification: `"label": "positive", "probabilities": {"negative": 0.1,
+//!   "positive": 0.9}` (softmax of the logits in float64, names in id order);
+//! - multi-label: `"labels": [...]` (sigmoid above 0.5) and `"probabilities"` (every sigmoid);
+//! - regression: `"score": s` for one output, `"scores": {"name": s, ...}` for several;
+//! - token classification: `"labels": ["O", "B-PER", ...]`, one per token (argmax).
 
-use crate::checkpoint::HfCheckpoint;
+use crate::checkpoint::{CheckpointError, HfCheckpoint};
+use crate::export::{task_labels, ExportError, TaskLabels};
 use crate::infer::{FloatModel, GemmBackend, InferError, InputSeq, Logits, LogitsModel};
+use electra_core::model_file::ProblemType;
 use electra_core::HeadKind;
 use electra_pipeline::tokenizer::HostTokenizer;
 use serde::Deserialize;
@@ -28,7 +38,8 @@ pub struct Args {
     /// JSON-lines output (default: stdout). Written atomically: nothing appears unless every line succeeds.
     #[arg(long, conflicts_with = "text")]
     pub output: Option<PathBuf>,
-    /// Score one text and print a table for a person (token, logit, verdict) instead of JSON lines.
+    /// Score one text and print a table for a person (token, logit, verdict; a classifier's label and its
+    /// probability first) instead of JSON lines.
     #[arg(long)]
     pub text: Option<String>,
     /// BERT `vocab.txt` for text input [default: the model file's embedded vocab, else vocab.txt beside the
@@ -50,7 +61,39 @@ pub fn load_model(path: &Path, gemm: GemmBackend) -> Result<Box<dyn LogitsModel>
         return Ok(Box::new(crate::int8::Int8Model::load(path).map_err(InferError::Int8File)?));
     }
     let checkpoint = HfCheckpoint::load(path)?;
-    Ok(Box::new(FloatModel::from_checkpoint(&checkpoint)?.with_backend(gemm)))
+    let labels = task_labels(path, checkpoint.head).map_err(|e| match e {
+        ExportError::Io { path, source } => InferError::Checkpoint(CheckpointError::Io { path, source }),
+        other => InferError::Checkpoint(CheckpointError::Config {
+            path: path.join("config.json"),
+            message: match other {
+                ExportError::Labels { message, .. } => message,
+                other => other.to_string(),
+            },
+        }),
+    })?;
+    let model = FloatModel::from_checkpoint(&checkpoint)?.with_backend(gemm);
+    Ok(Box::new(WithLabels { model, labels }))
+}
+
+/// A float model with the labels of the directory it came from.
+struct WithLabels {
+    model: FloatModel,
+    labels: Option<TaskLabels>,
+}
+
+impl LogitsModel for WithLabels {
+    fn config(&self) -> &electra_core::ElectraConfig {
+        self.model.config()
+    }
+    fn head(&self) -> HeadKind {
+        self.model.head()
+    }
+    fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError> {
+        self.model.logits(seqs)
+    }
+    fn labels(&self) -> Option<&TaskLabels> {
+        self.labels.as_ref()
+    }
 }
 
 /// The vocabulary for text input: `--vocab` if given (it must load), else the one the model file embeds,
@@ -84,7 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let logits = model.logits(std::slice::from_ref(&seq))?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        write_table(&mut out, model.head(), &seq.input_ids, &logits[0], tokenizer.as_ref())?;
+        write_table(&mut out, model.head(), &seq.input_ids, &logits[0], tokenizer.as_ref(), model.labels())?;
         return Ok(());
     }
     let input: Box<dyn BufRead> = match &args.input {
@@ -251,8 +294,7 @@ fn flush(
         other => LineError::Model(other),
     })?;
     for l in &logits {
-        serde_json::to_writer(&mut *out, &serde_json::json!({ "logits": l.to_json() }))
-            .map_err(|e| LineError::Io(e.into()))?;
+        out.write_all(output_line(l, model.labels()).as_bytes())?;
         out.write_all(b"\n")?;
     }
     let n = pending.len();
@@ -260,19 +302,87 @@ fn flush(
     Ok(n)
 }
 
-/// A table for a person: one row per token (one per class for a sequence classifier).
+/// Softmax of `logits` in float64 (what `"probabilities"` holds for a single-label classifier).
+pub fn softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+    let exp: Vec<f64> = logits.iter().map(|&v| (f64::from(v) - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+/// The logistic sigmoid in float64 (a multi-label classifier's per-label probability).
+fn sigmoid(logit: f32) -> f64 {
+    1.0 / (1.0 + (-f64::from(logit)).exp())
+}
+
+/// The index of the largest value, the first on a tie (as the firmware picks it).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+}
+
+/// A label's name, or `#id` past the names (a model file always has one per output; defensive).
+fn label_name(labels: &TaskLabels, id: usize) -> &str {
+    labels.names.get(id).map_or("?", String::as_str)
+}
+
+/// One output line: `{"logits": ...}`, then a classifier's fields (see the module docs). Written by
+/// hand so that `"logits"` stays first and `"probabilities"` keeps the labels' id order (a JSON
+/// object through serde_json would sort its keys).
+pub fn output_line(logits: &Logits, labels: Option<&TaskLabels>) -> String {
+    let json = |v: serde_json::Value| v.to_string();
+    let mut line = format!("{{\"logits\":{}", json(logits.to_json()));
+    let object = |pairs: &mut dyn Iterator<Item = (&str, f64)>| {
+        let fields: Vec<String> = pairs.map(|(name, p)| format!("{}:{}", json(name.into()), json(p.into()))).collect();
+        format!("{{{}}}", fields.join(","))
+    };
+    match (logits, labels) {
+        (Logits::SequenceClass(values), Some(labels)) => match labels.problem_type {
+            ProblemType::Regression if values.len() == 1 => {
+                line += &format!(",\"score\":{}", json(f64::from(values[0]).into()));
+            }
+            ProblemType::Regression => {
+                let mut scores = values.iter().enumerate().map(|(i, &v)| (label_name(labels, i), f64::from(v)));
+                line += &format!(",\"scores\":{}", object(&mut scores));
+            }
+            ProblemType::MultiLabelClassification => {
+                let p: Vec<f64> = values.iter().map(|&v| sigmoid(v)).collect();
+                let on: Vec<&str> = (0..p.len()).filter(|&i| p[i] > 0.5).map(|i| label_name(labels, i)).collect();
+                let mut pairs = p.iter().enumerate().map(|(i, &p)| (label_name(labels, i), p));
+                line += &format!(",\"labels\":{},\"probabilities\":{}", json(on.into()), object(&mut pairs));
+            }
+            _ => {
+                let p = softmax(values);
+                let best = label_name(labels, argmax(values));
+                let mut pairs = p.iter().enumerate().map(|(i, &p)| (label_name(labels, i), p));
+                line += &format!(",\"label\":{},\"probabilities\":{}", json(best.into()), object(&mut pairs));
+            }
+        },
+        (Logits::TokenClass { num_labels, values }, Some(labels)) => {
+            let tags: Vec<&str> = values.chunks_exact(*num_labels).map(|row| label_name(labels, argmax(row))).collect();
+            line += &format!(",\"labels\":{}", json(tags.into()));
+        }
+        _ => {}
+    }
+    line.push('}');
+    line
+}
+
+/// A table for a person: one row per token (one per class for a sequence classifier, after a line
+/// with the predicted label and its probability).
 pub fn write_table(
     out: &mut dyn Write,
     head: HeadKind,
     ids: &[u32],
     logits: &Logits,
     tokenizer: Option<&HostTokenizer>,
+    labels: Option<&TaskLabels>,
 ) -> std::io::Result<()> {
     let name = |id: u32| {
         tokenizer.and_then(|t| t.tokenizer().id_to_token(id)).map_or_else(|| format!("#{id}"), str::to_string)
     };
     let argmax = |row: &[f32]| {
-        row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        let i = argmax(row);
+        (i, row.get(i).copied().unwrap_or(f32::NAN))
     };
     let width = ids.iter().map(|&id| name(id).chars().count()).max().unwrap_or(0).max(5);
     match (head, logits) {
@@ -292,17 +402,47 @@ pub fn write_table(
         }
         (HeadKind::SequenceClassification { .. }, Logits::SequenceClass(values)) => {
             let (best, _) = argmax(values);
-            writeln!(out, "{:<8}  {:>8}", "class", "logit")?;
-            for (class, logit) in values.iter().enumerate() {
-                let mark = if class == best { "  <- predicted" } else { "" };
-                writeln!(out, "{class:<8}  {logit:>8.3}{mark}")?;
+            let default_labels = TaskLabels::hf_default(head);
+            let labels = labels.or(default_labels.as_ref());
+            let class_name = |i: usize| labels.map_or_else(|| i.to_string(), |l| label_name(l, i).to_string());
+            let class_width = (0..values.len()).map(|i| class_name(i).chars().count()).max().unwrap_or(0).max(8);
+            let problem = labels.map_or(ProblemType::SingleLabelClassification, |l| l.problem_type);
+            match problem {
+                ProblemType::Regression => {
+                    for (class, score) in values.iter().enumerate() {
+                        writeln!(out, "{:<class_width$}  score {score:.4}", class_name(class))?;
+                    }
+                }
+                ProblemType::MultiLabelClassification => {
+                    writeln!(out, "{:<class_width$}  {:>8}  {:>11}", "label", "logit", "probability")?;
+                    for (class, &logit) in values.iter().enumerate() {
+                        let p = sigmoid(logit);
+                        let mark = if p > 0.5 { "  <- predicted" } else { "" };
+                        writeln!(out, "{:<class_width$}  {logit:>8.3}  {p:>11.3}{mark}", class_name(class))?;
+                    }
+                }
+                _ => {
+                    let p = softmax(values);
+                    writeln!(out, "{} ({:.2})", class_name(best), p.get(best).copied().unwrap_or(f64::NAN))?;
+                    writeln!(out, "{:<class_width$}  {:>8}  {:>11}", "label", "logit", "probability")?;
+                    for (class, logit) in values.iter().enumerate() {
+                        let mark = if class == best { "  <- predicted" } else { "" };
+                        writeln!(out, "{:<class_width$}  {logit:>8.3}  {:>11.3}{mark}", class_name(class), p[class])?;
+                    }
+                }
             }
         }
         (HeadKind::TokenClassification { .. }, Logits::TokenClass { num_labels, values }) => {
-            writeln!(out, "{:<width$}  {:>5}  logits", "token", "class")?;
+            let default_labels = TaskLabels::hf_default(head);
+            let labels = labels.or(default_labels.as_ref());
+            let tag = |i: usize| labels.map_or_else(|| i.to_string(), |l| label_name(l, i).to_string());
+            let tag_width = (0..*num_labels).map(|i| tag(i).chars().count()).max().unwrap_or(0).max(5);
+            writeln!(out, "{:<width$}  {:<tag_width$}  {:>11}  logits", "token", "label", "probability")?;
             for (&id, row) in ids.iter().zip(values.chunks_exact(*num_labels)) {
                 let cells: Vec<String> = row.iter().map(|v| format!("{v:.3}")).collect();
-                writeln!(out, "{:<width$}  {:>5}  {}", name(id), argmax(row).0, cells.join(" "))?;
+                let (best, _) = argmax(row);
+                let p = softmax(row)[best];
+                writeln!(out, "{:<width$}  {:<tag_width$}  {p:>11.3}  {}", name(id), tag(best), cells.join(" "))?;
             }
         }
         _ => writeln!(out, "{}", logits.to_json())?,
@@ -422,12 +562,86 @@ mod tests {
         assert_eq!(err, "line 2: sequence of 72 tokens is longer than the model's 64 positions");
     }
 
+    fn sentiment() -> TaskLabels {
+        TaskLabels {
+            names: vec!["negative".into(), "positive".into()],
+            problem_type: ProblemType::SingleLabelClassification,
+        }
+    }
+
+    #[test]
+    fn classifier_lines_name_the_label_with_probabilities_in_id_order() {
+        // Names that sort the other way round: the object must keep id order, not key order.
+        let labels = TaskLabels { names: vec!["z-neg".into(), "a-pos".into()], ..sentiment() };
+        let line = output_line(&Logits::SequenceClass(vec![-1.0, 1.0]), Some(&labels));
+        assert_eq!(
+            line,
+            "{\"logits\":[-1.0,1.0],\"label\":\"a-pos\",\
+             \"probabilities\":{\"z-neg\":0.11920292202211755,\"a-pos\":0.8807970779778823}}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(json["logits"], serde_json::json!([-1.0, 1.0]));
+        // Ties go to the first label, as on the device.
+        let line = output_line(&Logits::SequenceClass(vec![0.5, 0.5]), Some(&sentiment()));
+        assert!(
+            line.contains("\"label\":\"negative\",\"probabilities\":{\"negative\":0.5,\"positive\":0.5}"),
+            "{line}"
+        );
+        // Heads without labels keep the plain line.
+        assert_eq!(output_line(&Logits::ReplacedToken(vec![0.25]), None), "{\"logits\":[0.25]}");
+    }
+
+    #[test]
+    fn regression_multi_label_and_token_lines() {
+        let one = TaskLabels { names: vec!["LABEL_0".into()], problem_type: ProblemType::Regression };
+        assert_eq!(output_line(&Logits::SequenceClass(vec![3.5]), Some(&one)), "{\"logits\":[3.5],\"score\":3.5}");
+        let two = TaskLabels { names: vec!["valence".into(), "arousal".into()], problem_type: ProblemType::Regression };
+        assert_eq!(
+            output_line(&Logits::SequenceClass(vec![0.5, -2.0]), Some(&two)),
+            "{\"logits\":[0.5,-2.0],\"scores\":{\"valence\":0.5,\"arousal\":-2.0}}"
+        );
+        let multi = TaskLabels {
+            names: vec!["sports".into(), "politics".into(), "tech".into()],
+            problem_type: ProblemType::MultiLabelClassification,
+        };
+        let line = output_line(&Logits::SequenceClass(vec![2.0, -1.0, 0.0]), Some(&multi));
+        let json: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(json["labels"], serde_json::json!(["sports"]));
+        assert_eq!(json["probabilities"]["tech"], serde_json::json!(0.5));
+        let tags = TaskLabels {
+            names: vec!["O".into(), "B-PER".into(), "I-PER".into()],
+            problem_type: ProblemType::SingleLabelClassification,
+        };
+        let logits = Logits::TokenClass { num_labels: 3, values: vec![1.0, 0.0, 0.0, 0.0, 2.0, 1.0, 0.0, 1.0, 3.0] };
+        let json: serde_json::Value = serde_json::from_str(&output_line(&logits, Some(&tags))).expect("JSON");
+        assert_eq!(json["labels"], serde_json::json!(["O", "B-PER", "I-PER"]));
+        assert_eq!(json["logits"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn table_names_the_label_and_its_probability() {
+        let mut out = Vec::new();
+        let logits = Logits::SequenceClass(vec![-1.0, 1.0]);
+        let head = HeadKind::SequenceClassification { num_labels: 2 };
+        write_table(&mut out, head, &[101, 102], &logits, None, Some(&sentiment())).expect("written");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(
+            text,
+            "positive (0.88)\nlabel        logit  probability\nnegative    -1.000        0.119\n\
+             positive     1.000        0.881  <- predicted\n"
+        );
+        // Without labels: HF's default names.
+        let mut out = Vec::new();
+        write_table(&mut out, head, &[101, 102], &logits, None, None).expect("written");
+        assert!(String::from_utf8(out).expect("utf-8").starts_with("LABEL_1 (0.88)\n"));
+    }
+
     #[test]
     fn table_for_a_person() {
         let tokenizer = vocab();
         let logits = Logits::ReplacedToken(vec![-2.5, 0.75, -0.125]);
         let mut out = Vec::new();
-        write_table(&mut out, HeadKind::ReplacedTokenDetection, &[101, 7592, 102], &logits, Some(&tokenizer))
+        write_table(&mut out, HeadKind::ReplacedTokenDetection, &[101, 7592, 102], &logits, Some(&tokenizer), None)
             .expect("written");
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(

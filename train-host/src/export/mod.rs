@@ -3,10 +3,13 @@
 //!
 //! The format and the quantization live in the core (`electra_core::model_file::write_model_file`,
 //! shared with the device side); this module reads the checkpoint, checks what the format cannot
-//! express, and writes the file atomically.
+//! express, and writes the file atomically. A classifier's label names (`id2label`) and problem type
+//! go into the file's labels section ([`task_labels`]), so a device can name what it predicts.
 
 use crate::checkpoint::{CheckpointError, HfCheckpoint};
-use electra_core::model_file::{model_file_len, write_model_file, Model, ModelFileSpec, WriteError};
+use electra_core::model_file::{
+    model_file_len, write_model_file, LabelsSpec, Model, ModelFileSpec, ProblemType, WriteError,
+};
 use electra_core::HeadKind;
 use std::fmt;
 use std::io::Write;
@@ -28,6 +31,8 @@ pub enum ExportError {
     Io { path: PathBuf, source: std::io::Error },
     /// The vocab cannot back the on-device tokenizer (not UTF-8, no special tokens, too large).
     Vocab(electra_core::tokenizer::VocabError),
+    /// `config.json`'s `id2label` or `problem_type` does not describe the head.
+    Labels { path: PathBuf, message: String },
 }
 
 impl fmt::Display for ExportError {
@@ -43,6 +48,7 @@ impl fmt::Display for ExportError {
             Self::ReadBack(e) => write!(f, "the exported file does not read back: {e}"),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Vocab(e) => write!(f, "the vocab cannot be used for on-device tokenization: {e}"),
+            Self::Labels { path, message } => write!(f, "{}: {message}", path.display()),
         }
     }
 }
@@ -71,6 +77,107 @@ pub struct Extras<'v> {
     /// Also the prebuilt tokenizer index (about 20 bytes per token: 0.6 MB for BERT's vocab), so the
     /// device needs neither RAM nor build-time tooling for it.
     pub tokenizer_index: bool,
+    /// A classifier's label names and problem type (the file's labels section, format version 2).
+    pub labels: Option<&'v TaskLabels>,
+}
+
+/// A classifier's labels as its `config.json` gives them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskLabels {
+    /// `id2label` in id order; HF's defaults (`LABEL_0`, `LABEL_1`, …) where the config has none.
+    pub names: Vec<String>,
+    /// `problem_type`; when absent, HF's rule: one output is regression, more are single-label.
+    pub problem_type: ProblemType,
+}
+
+impl TaskLabels {
+    /// Whether the outputs are regression scores.
+    pub fn is_regression(&self) -> bool {
+        self.problem_type == ProblemType::Regression
+    }
+
+    /// What HF assumes for a classifier whose config names no labels: `LABEL_0`, `LABEL_1`, …, and
+    /// regression for one output (`None` for heads without labels). Used for model files written
+    /// without a labels section.
+    pub fn hf_default(head: HeadKind) -> Option<Self> {
+        let (num_labels, tokens) = match head {
+            HeadKind::SequenceClassification { num_labels } => (num_labels, false),
+            HeadKind::TokenClassification { num_labels } => (num_labels, true),
+            HeadKind::ReplacedTokenDetection | HeadKind::MaskedLm => return None,
+        };
+        let problem_type =
+            if num_labels == 1 && !tokens { ProblemType::Regression } else { ProblemType::SingleLabelClassification };
+        Some(Self { names: (0..num_labels).map(|i| format!("LABEL_{i}")).collect(), problem_type })
+    }
+}
+
+/// The labels of an HF classifier directory (`dir/config.json`): `None` for heads without labels
+/// (discriminator, generator).
+pub fn task_labels(dir: &Path, head: HeadKind) -> Result<Option<TaskLabels>, ExportError> {
+    if !matches!(head, HeadKind::SequenceClassification { .. } | HeadKind::TokenClassification { .. }) {
+        return Ok(None);
+    }
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ExportError::Io { path: path.clone(), source })?;
+    task_labels_from_json(&path, &text, head)
+}
+
+/// [`task_labels`] on the text of a `config.json` (`path` names it in errors).
+///
+/// `id2label` must map exactly `"0"`, `"1"`, … to strings, one per output of the head; names are kept
+/// as they are (HF's `LABEL_0` defaults included). `problem_type` is HF's: `regression`,
+/// `single_label_classification` or `multi_label_classification`; absent, HF's models read one
+/// output as regression and more as single-label. A token classifier is always single-label (HF's
+/// `ElectraForTokenClassification` ignores `problem_type`).
+pub fn task_labels_from_json(path: &Path, text: &str, head: HeadKind) -> Result<Option<TaskLabels>, ExportError> {
+    let bad = |message: String| ExportError::Labels { path: path.to_path_buf(), message };
+    let (num_labels, tokens) = match head {
+        HeadKind::SequenceClassification { num_labels } => (num_labels, false),
+        HeadKind::TokenClassification { num_labels } => (num_labels, true),
+        HeadKind::ReplacedTokenDetection | HeadKind::MaskedLm => return Ok(None),
+    };
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let names = match json.get("id2label") {
+        None | Some(serde_json::Value::Null) => (0..num_labels).map(|i| format!("LABEL_{i}")).collect(),
+        Some(serde_json::Value::Object(map)) => {
+            let mut names: Vec<Option<String>> = vec![None; num_labels];
+            for (key, name) in map {
+                let id = key
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&id| id < num_labels && key == &id.to_string())
+                    .ok_or_else(|| bad(format!("id2label key `{key}` is not a class id 0..{num_labels}")))?;
+                let name = name.as_str().ok_or_else(|| bad(format!("id2label[{key}] is not a string")))?;
+                if name.contains('\n') {
+                    return Err(bad(format!("id2label[{key}] = {name:?} contains a newline")));
+                }
+                names[id] = Some(name.to_string());
+            }
+            let missing = names.iter().position(Option::is_none);
+            match missing {
+                Some(id) => {
+                    return Err(bad(format!(
+                        "id2label has {} names for a head with {num_labels} labels (no name for id {id})",
+                        map.len()
+                    )))
+                }
+                None => names.into_iter().flatten().collect(),
+            }
+        }
+        Some(other) => return Err(bad(format!("id2label is not an object: {other}"))),
+    };
+    let problem_type = match json.get("problem_type").and_then(|p| if p.is_null() { None } else { Some(p) }) {
+        _ if tokens => ProblemType::SingleLabelClassification,
+        None if num_labels == 1 => ProblemType::Regression,
+        None => ProblemType::SingleLabelClassification,
+        Some(value) => match value.as_str() {
+            Some("regression") => ProblemType::Regression,
+            Some("single_label_classification") => ProblemType::SingleLabelClassification,
+            Some("multi_label_classification") => ProblemType::MultiLabelClassification,
+            _ => return Err(bad(format!("problem_type {value} is not one of HF's three"))),
+        },
+    };
+    Ok(Some(TaskLabels { names, problem_type }))
 }
 
 /// The model file of `checkpoint` with `extras`.
@@ -95,8 +202,15 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
         }
         None => None,
     };
-    let spec =
-        ModelFileSpec { config: checkpoint.config, head: checkpoint.head, vocab, tokenizer_index: index.as_deref() };
+    let names: Vec<&str> = extras.labels.map(|l| l.names.iter().map(String::as_str).collect()).unwrap_or_default();
+    let labels = extras.labels.map(|l| LabelsSpec { names: &names, problem_type: l.problem_type });
+    let spec = ModelFileSpec {
+        config: checkpoint.config,
+        head: checkpoint.head,
+        vocab,
+        tokenizer_index: index.as_deref(),
+        labels,
+    };
     let write_error = |error| ExportError::Write { dir: checkpoint.dir.clone(), error };
     let len = model_file_len(&spec).map_err(write_error)?;
     let mut out = vec![0u8; len];
@@ -112,11 +226,13 @@ pub struct ExportSummary {
     pub head: HeadKind,
     pub vocab_embedded: bool,
     pub tokenizer_index_embedded: bool,
+    /// The labels written into the file (classifiers only).
+    pub labels: Option<TaskLabels>,
 }
 
 /// Loads the HF checkpoint in `model_dir`, writes its model file to `out` (atomically: a
 /// temporary file in the same directory, synced, then renamed), with `vocab` embedded if given and
-/// its tokenizer index too if `tokenizer_index`.
+/// its tokenizer index too if `tokenizer_index`, and a classifier's labels from its `config.json`.
 pub fn export(
     model_dir: &Path,
     out: &Path,
@@ -124,11 +240,13 @@ pub fn export(
     tokenizer_index: bool,
 ) -> Result<ExportSummary, ExportError> {
     let checkpoint = HfCheckpoint::load(model_dir)?;
+    let labels = task_labels(model_dir, checkpoint.head)?;
     let vocab_bytes = match vocab {
         Some(path) => Some(std::fs::read(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?),
         None => None,
     };
-    let bytes = model_file_bytes(&checkpoint, Extras { vocab: vocab_bytes.as_deref(), tokenizer_index })?;
+    let extras = Extras { vocab: vocab_bytes.as_deref(), tokenizer_index, labels: labels.as_ref() };
+    let bytes = model_file_bytes(&checkpoint, extras)?;
     // The exact bytes must pass the device-side checks before they replace anything.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
@@ -140,6 +258,7 @@ pub fn export(
         head: checkpoint.head,
         vocab_embedded: vocab.is_some(),
         tokenizer_index_embedded: vocab.is_some() && tokenizer_index,
+        labels,
     })
 }
 
@@ -162,4 +281,67 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SST2: HeadKind = HeadKind::SequenceClassification { num_labels: 2 };
+
+    fn labels(json: &str, head: HeadKind) -> Result<Option<TaskLabels>, String> {
+        task_labels_from_json(Path::new("config.json"), json, head).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn id2label_in_id_order_whatever_the_key_order() {
+        let json = r#"{"id2label": {"1": "positive", "0": "negative"}, "problem_type": "single_label_classification"}"#;
+        let got = labels(json, SST2).expect("parses").expect("a classifier");
+        assert_eq!(got.names, ["negative", "positive"]);
+        assert_eq!(got.problem_type, ProblemType::SingleLabelClassification);
+        // More than ten labels: "10" sorts before "2" as a string, not as an id.
+        let map: Vec<String> = (0..12).map(|i| format!("\"{i}\": \"tag{i}\"")).collect();
+        let json = format!("{{\"id2label\": {{{}}}}}", map.join(", "));
+        let got =
+            labels(&json, HeadKind::TokenClassification { num_labels: 12 }).expect("parses").expect("a classifier");
+        assert_eq!(got.names[2], "tag2");
+        assert_eq!(got.names[10], "tag10");
+    }
+
+    #[test]
+    fn hf_defaults() {
+        // No id2label: HF's LABEL_i. No problem_type: one output is regression.
+        let got = labels("{}", SST2).expect("parses").expect("a classifier");
+        assert_eq!(got.names, ["LABEL_0", "LABEL_1"]);
+        assert!(!got.is_regression());
+        let reg = HeadKind::SequenceClassification { num_labels: 1 };
+        let got = labels(r#"{"id2label": {"0": "LABEL_0"}}"#, reg).expect("parses").expect("a classifier");
+        assert_eq!((got.names.as_slice(), got.is_regression()), (&["LABEL_0".to_string()][..], true));
+        let got = labels(r#"{"problem_type": "regression"}"#, SST2).expect("parses").expect("a classifier");
+        assert!(got.is_regression());
+        let got =
+            labels(r#"{"problem_type": "multi_label_classification"}"#, SST2).expect("parses").expect("a classifier");
+        assert_eq!(got.problem_type, ProblemType::MultiLabelClassification);
+        // A token classifier is single-label whatever problem_type says; other heads have no labels.
+        let tok = HeadKind::TokenClassification { num_labels: 1 };
+        let got = labels(r#"{"problem_type": "regression"}"#, tok).expect("parses").expect("a classifier");
+        assert_eq!(got.problem_type, ProblemType::SingleLabelClassification);
+        assert_eq!(labels("{}", HeadKind::ReplacedTokenDetection), Ok(None));
+    }
+
+    #[test]
+    fn bad_id2label_is_an_error_naming_the_file() {
+        for (json, want) in [
+            (r#"{"id2label": {"0": "a"}}"#, "id2label has 1 names for a head with 2 labels (no name for id 1)"),
+            (r#"{"id2label": {"0": "a", "1": "b", "2": "c"}}"#, "id2label key `2` is not a class id 0..2"),
+            (r#"{"id2label": {"0": "a", "01": "b"}}"#, "id2label key `01` is not a class id 0..2"),
+            (r#"{"id2label": {"0": "a", "1": 7}}"#, "id2label[1] is not a string"),
+            (r#"{"id2label": {"0": "a", "1": "b\nc"}}"#, "contains a newline"),
+            (r#"{"id2label": ["a", "b"]}"#, "id2label is not an object"),
+            (r#"{"problem_type": "ordinal"}"#, "problem_type \"ordinal\" is not one of HF's three"),
+        ] {
+            let err = labels(json, SST2).expect_err(json);
+            assert!(err.starts_with("config.json: ") && err.contains(want), "{json}: {err}");
+        }
+    }
 }

@@ -23,6 +23,11 @@ pub trait LogitsModel: Sync {
     fn embedded_vocab(&self) -> Option<&[u8]> {
         None
     }
+    /// A classifier's label names and problem type (an int8 model file's labels section, an HF
+    /// directory's `config.json`), so output can name the predicted class; `None` for other heads.
+    fn labels(&self) -> Option<&crate::export::TaskLabels> {
+        None
+    }
 }
 
 impl LogitsModel for FloatModel {

@@ -8,6 +8,7 @@
 //! let logits = model.run_with(&ids, None, arena.bytes_mut(), &RayonParallel::new(workers))?;
 //! ```
 
+use crate::export::TaskLabels;
 use crate::infer::{InferError, InputSeq, Logits, LogitsModel};
 use electra_core::model_file::{Model, ModelFileError};
 use electra_core::quant::Sequential;
@@ -169,6 +170,8 @@ pub struct Int8Model {
     head: HeadKind,
     /// The encoder weights pre-packed at load (`None`: every run packs them, as the firmware does).
     packed: Option<PackedBuffer>,
+    /// A classifier's labels: the file's labels section, or HF's defaults for a file without one.
+    labels: Option<TaskLabels>,
 }
 
 impl Int8Model {
@@ -183,6 +186,13 @@ impl Int8Model {
         let file = ModelFile::read(path)?;
         let model = file.model()?;
         let (config, head) = (*model.config(), model.head());
+        let labels = match model.labels() {
+            Some(labels) => Some(TaskLabels {
+                names: labels.iter().map(String::from).collect(),
+                problem_type: labels.problem_type(),
+            }),
+            None => TaskLabels::hf_default(head),
+        };
         let packed = match prepack {
             true => Some(
                 PackedBuffer::for_model(&model)
@@ -190,7 +200,7 @@ impl Int8Model {
             ),
             false => None,
         };
-        Ok(Self { file, config, head, packed })
+        Ok(Self { file, config, head, packed, labels })
     }
 
     /// Bytes held by the pre-packed weights (0 if none).
@@ -216,6 +226,10 @@ impl LogitsModel for Int8Model {
 
     fn embedded_vocab(&self) -> Option<&[u8]> {
         self.vocab()
+    }
+
+    fn labels(&self) -> Option<&TaskLabels> {
+        self.labels.as_ref()
     }
 
     fn head(&self) -> HeadKind {
