@@ -1,19 +1,26 @@
 //! Writes an HF `ElectraForPreTraining` checkpoint with freshly initialized weights, the way HF's
 //! `_init_weights` does it (normal(0, initializer_range) weights and embeddings, zero biases, LayerNorm 1 and 0, a
-//! zero padding row), for a preset config. `electra export` turns it into a model file; the firmware test
-//! (`scripts/test.d/50-firmware-qemu.sh`) and the firmware benchmarks use it so that they need neither a trained
-//! model nor Python.
+//! zero padding row), for a preset config. `electra export` turns it into a model file; the firmware tests
+//! (`scripts/test.d/50-firmware-qemu.sh`, `55-firmware-classifier.sh`) and the firmware benchmarks use it so that
+//! they need neither a trained model nor Python.
+//!
+//! With `--head seq-cls` or `--head tok-cls` it writes an `ElectraForSequenceClassification` or
+//! `ElectraForTokenClassification` instead (HF-initialized head), with `--labels` as `id2label` in
+//! `config.json`, as `electra finetune` writes its models: a stand-in classifier for the device path.
 //!
 //! ```sh
 //! cargo run --release -p electra-train --example random_checkpoint -- \
 //!     --preset small --seed 1 --vocab data/vocab.txt --out target/electra-small-random
+//! cargo run --release -p electra-train --example random_checkpoint -- \
+//!     --preset tiny --head tok-cls --labels O,B-NP,I-NP --vocab data/vocab.txt --out target/tiny-tagger
 //! ```
 
 use anyhow::Context;
 use clap::Parser;
 use electra_core::{ElectraConfig, HeadKind};
-use electra_train::checkpoint::{save_hf_checkpoint, NamedTensor};
-use std::path::PathBuf;
+use electra_train::checkpoint::atomic::write_dir_atomically;
+use electra_train::checkpoint::{hf_config_json, write_hf_files, CheckpointError, NamedTensor};
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 struct Args {
@@ -32,6 +39,16 @@ struct Args {
     /// Checkpoint directory to write (atomically).
     #[arg(long)]
     out: PathBuf,
+    /// The head: `rtd` (replaced-token detection, `ElectraForPreTraining`), `seq-cls`
+    /// (`ElectraForSequenceClassification`) or `tok-cls` (`ElectraForTokenClassification`).
+    #[arg(long, default_value = "rtd")]
+    head: String,
+    /// A classifier's label names in id order, comma-separated (`config.json`'s `id2label`).
+    #[arg(long, value_delimiter = ',', default_value = "LABEL_0,LABEL_1")]
+    labels: Vec<String>,
+    /// A sequence classifier whose outputs are regression scores (`problem_type: "regression"`).
+    #[arg(long)]
+    regression: bool,
 }
 
 /// SplitMix64 for the bits, Box-Muller for normal samples: fixed-seed and dependency-free.
@@ -58,8 +75,9 @@ impl Rng {
     }
 }
 
-/// The tensors of `ElectraForPreTraining` under their HF names, HF-initialized.
-fn init_discriminator(config: &ElectraConfig, std: f32, rng: &mut Rng) -> Vec<NamedTensor> {
+/// The tensors of the ELECTRA discriminator with `head` (`ElectraForPreTraining` or a classifier) under their HF
+/// names, HF-initialized.
+fn init_model(config: &ElectraConfig, head: HeadKind, std: f32, rng: &mut Rng) -> Vec<NamedTensor> {
     let (v, e, h, f) = (config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size);
     let mut tensors = Vec::new();
     let mut normal = |name: &str, shape: Vec<usize>| {
@@ -81,8 +99,17 @@ fn init_discriminator(config: &ElectraConfig, std: f32, rng: &mut Rng) -> Vec<Na
         normal(&format!("{p}intermediate.dense.weight"), vec![f, h]);
         normal(&format!("{p}output.dense.weight"), vec![h, f]);
     }
-    normal("discriminator_predictions.dense.weight", vec![h, h]);
-    normal("discriminator_predictions.dense_prediction.weight", vec![1, h]);
+    // The head's linear layers (HF names), each with a zero bias below.
+    let head_linears: Vec<(&str, usize, usize)> = match head {
+        HeadKind::SequenceClassification { num_labels } => {
+            vec![("classifier.dense", h, h), ("classifier.out_proj", num_labels, h)]
+        }
+        HeadKind::TokenClassification { num_labels } => vec![("classifier", num_labels, h)],
+        _ => vec![("discriminator_predictions.dense", h, h), ("discriminator_predictions.dense_prediction", 1, h)],
+    };
+    for &(name, n_out, n_in) in &head_linears {
+        normal(&format!("{name}.weight"), vec![n_out, n_in]);
+    }
 
     // nn.Embedding(padding_idx): HF zeroes the padding row.
     let pad = config.pad_token_id;
@@ -100,8 +127,7 @@ fn init_discriminator(config: &ElectraConfig, std: f32, rng: &mut Rng) -> Vec<Na
         layer_norm(format!("electra.encoder.layer.{l}.attention.output.LayerNorm"), h);
         layer_norm(format!("electra.encoder.layer.{l}.output.LayerNorm"), h);
     }
-    let mut biases = vec![("discriminator_predictions.dense".to_string(), h)];
-    biases.push(("discriminator_predictions.dense_prediction".to_string(), 1));
+    let mut biases: Vec<(String, usize)> = head_linears.iter().map(|&(name, n_out, _)| (name.into(), n_out)).collect();
     if config.has_embeddings_project() {
         biases.push(("electra.embeddings_project".to_string(), h));
     }
@@ -135,10 +161,55 @@ fn main() -> anyhow::Result<()> {
         args.preset,
         config.vocab_size
     );
-    let tensors = init_discriminator(&config, args.init_std, &mut Rng(args.seed));
-    save_hf_checkpoint(&args.out, &config, HeadKind::ReplacedTokenDetection, &tensors, &vocab)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    let num_labels = args.labels.len();
+    let head = match args.head.as_str() {
+        "rtd" => HeadKind::ReplacedTokenDetection,
+        "seq-cls" => HeadKind::SequenceClassification { num_labels },
+        "tok-cls" => HeadKind::TokenClassification { num_labels },
+        other => anyhow::bail!("unknown head `{other}`; expected `rtd`, `seq-cls` or `tok-cls`"),
+    };
+    anyhow::ensure!(!args.regression || args.head == "seq-cls", "--regression needs --head seq-cls");
+    let tensors = init_model(&config, head, args.init_std, &mut Rng(args.seed));
+    let json = config_json(&config, head, &args.labels, args.regression)?;
+    write_dir_atomically(&args.out, |tmp: &Path| -> Result<(), CheckpointError> {
+        write_hf_files(tmp, &config, &json, &tensors, &vocab)
+    })
+    .with_context(|| format!("writing {}", args.out.display()))?;
     let parameters: usize = tensors.iter().map(|(_, _, data)| data.len()).sum();
-    println!("wrote {} ({} preset, {parameters} parameters, seed {})", args.out.display(), args.preset, args.seed);
+    println!(
+        "wrote {} ({} preset, {}, {parameters} parameters, seed {})",
+        args.out.display(),
+        args.preset,
+        head.hf_architecture(),
+        args.seed
+    );
     Ok(())
+}
+
+/// HF's `config.json` for `head`; a classifier's with `labels` as `id2label`/`label2id` and its `problem_type`,
+/// as `electra finetune` writes them.
+fn config_json(
+    config: &ElectraConfig,
+    head: HeadKind,
+    labels: &[String],
+    regression: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let mut json = hf_config_json(config, head);
+    if head == HeadKind::ReplacedTokenDetection {
+        return Ok(json);
+    }
+    anyhow::ensure!(!labels.is_empty(), "a classifier needs at least one label");
+    anyhow::ensure!(!regression || labels.len() == 1, "--regression takes one label (the score's name)");
+    let map = json.as_object_mut().context("hf_config_json gives an object")?;
+    let id2label: serde_json::Map<String, serde_json::Value> =
+        labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone().into())).collect();
+    let label2id: serde_json::Map<String, serde_json::Value> =
+        labels.iter().enumerate().map(|(i, l)| (l.clone(), i.into())).collect();
+    map.insert("id2label".into(), id2label.into());
+    map.insert("label2id".into(), label2id.into());
+    if let HeadKind::SequenceClassification { .. } = head {
+        let problem = if regression { "regression" } else { "single_label_classification" };
+        map.insert("problem_type".into(), problem.into());
+    }
+    Ok(json)
 }
