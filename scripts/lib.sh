@@ -55,3 +55,52 @@ pip_install_torch() {
 }
 
 py() { "$PY_VENV/bin/python" "$@"; }
+
+# ---------------------------------------------------------------------------------------------------------------
+# The firmware steps (50, 55): build firmware-example around a model file for some sentences, boot it in QEMU, and
+# check what it printed against the host (scripts/py/compare_firmware.py).
+
+# A firmware that has not exited by then has hung (or crawls): fail. The tiny models run in seconds.
+FIRMWARE_TIMEOUT_S="${FIRMWARE_TIMEOUT_S:-300}"
+
+electra_bin() { cargo run -q --release -p electra-train --bin electra -- "$@"; }
+
+# firmware_boot MODEL_FILE TEXTS_FILE MAX_SEQ_LEN LOG : builds the firmware around MODEL_FILE for the sentences of
+# TEXTS_FILE (one per line; a single one goes in ELECTRA_TEXT, several in ELECTRA_TEXTS, so both stay tested), boots
+# it with the FIRMWARE_TIMEOUT_S limit, shows its output, and fails on a timeout or a non-zero exit.
+firmware_boot() {
+  local model=$1 texts=$2 max_seq_len=$3 log=$4
+  local var=ELECTRA_TEXTS
+  [ "$(grep -c . "$texts")" -eq 1 ] && var=ELECTRA_TEXT
+  (cd firmware-example && env -u ELECTRA_TEXT -u ELECTRA_TEXTS ELECTRA_MODEL_FILE="$model" "$var=$(cat "$texts")" \
+    ELECTRA_MAX_SEQ_LEN="$max_seq_len" cargo build --release) || die "firmware build failed"
+  local elf="firmware-example/target/thumbv7em-none-eabihf/release/electra-firmware"
+  # The same command line as firmware-example/.cargo/config.toml's runner (see the comments there).
+  local status=0
+  timeout "$FIRMWARE_TIMEOUT_S" qemu-system-arm -M mps2-an386 -cpu cortex-m4 -nographic \
+    -semihosting-config enable=on,target=native -icount shift=0 -kernel "$elf" </dev/null >"$log" 2>&1 \
+    || status=$?
+  cat "$log"
+  [ "$status" -ne 124 ] || die "firmware did not exit within ${FIRMWARE_TIMEOUT_S} s (log: $log)"
+  [ "$status" -eq 0 ] || die "firmware exited with status $status (log: $log)"
+}
+
+# firmware_check DIR TEXTS_FILE MAX_SEQ_LEN MODEL_FILE [FLOAT_MODEL_DIR] : the firmware's RESULT lines in DIR/qemu.log
+# against `electra tokenize` on the sentences, int8 `electra infer` on MODEL_FILE with the firmware's ids (bit for
+# bit, and the same label, tags or score), and with FLOAT_MODEL_DIR float32 `electra infer` (within a tolerance).
+firmware_check() {
+  local dir=$1 texts=$2 max_seq_len=$3 model=$4 float_model=${5:-}
+  local compare="scripts/py/compare_firmware.py"
+  python3 "$compare" ids "$dir/qemu.log" "$dir/firmware-ids.jsonl"
+  python3 -c 'import json, sys; [print(json.dumps({"text": l.rstrip("\n")})) for l in sys.stdin if l.strip()]' \
+    <"$texts" >"$dir/texts.jsonl"
+  electra_bin tokenize --vocab data/vocab.txt <"$dir/texts.jsonl" >"$dir/host-tokens.jsonl"
+  electra_bin infer --model "$model" --input "$dir/firmware-ids.jsonl" >"$dir/host-int8.jsonl"
+  local float_args=()
+  if [ -n "$float_model" ]; then
+    electra_bin infer --model "$float_model" --input "$dir/firmware-ids.jsonl" >"$dir/host-float.jsonl"
+    float_args=(--host-float "$dir/host-float.jsonl")
+  fi
+  python3 "$compare" check --log "$dir/qemu.log" --texts "$dir/texts.jsonl" --host-tokens "$dir/host-tokens.jsonl" \
+    --host-int8 "$dir/host-int8.jsonl" --max-seq-len "$max_seq_len" "${float_args[@]}"
+}
