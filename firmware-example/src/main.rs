@@ -354,7 +354,25 @@ fn classify(
     if logits.rows != rows || logits.cols != cols || logits.values.len() != rows * cols {
         fail(format_args!("expected {} × {} logits, got {} × {}", rows, cols, logits.rows, logits.cols));
     }
-    let values = logits.values;
+    report(model, tokenizer, ids, logits.values, cols, labels, instructions);
+    ids.len()
+}
+
+/// Prints what the head says about one sentence, its `RESULT` line and the instructions its inference took.
+///
+/// Kept out of line (`inline(never)`) so that its formatting temporaries are not part of [`classify`]'s frame while
+/// the encoder runs below it: the stack high-water mark is the encoder's, as before classifiers were printed.
+#[inline(never)]
+fn report(
+    model: &Model<'_>,
+    tokenizer: &Tokenizer<'_>,
+    ids: &[u32],
+    values: &[f32],
+    cols: usize,
+    labels: Option<Labels<'_>>,
+    instructions: u64,
+) {
+    let head = model.head();
     let token = |id: u32| tokenizer.id_to_token(id).unwrap_or("?");
 
     // For a person.
@@ -462,5 +480,4 @@ fn classify(
         instructions / ideal,
         instructions % ideal * 100 / ideal
     );
-    ids.len()
 }
