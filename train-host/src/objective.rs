@@ -49,8 +49,8 @@ pub const DISCRIMINATOR_PREFIX: &str = "discriminator.";
 /// HF prefix of the shared embeddings module.
 pub const EMBEDDINGS_PREFIX: &str = "electra.embeddings";
 
-/// The knobs of the ELECTRA objective, ELECTRA's values by default, and the special token ids it must not
-/// mask (BERT uncased vocab by default).
+/// The knobs of the ELECTRA objective, ELECTRA's values by default (but for dropout, off unless asked for), and
+/// the special token ids it must not mask (BERT uncased vocab by default).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ObjectiveOptions {
     /// Fraction of non-special tokens to mask (0.15).
