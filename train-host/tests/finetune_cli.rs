@@ -18,6 +18,10 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// trains reaches ~100%, while a broken trainer stays at chance (~50%).
 const EASY_TASK_MIN_ACCURACY: f64 = 0.9;
 
+/// int8 may lose at most this much accuracy against float32 here: 100 dev examples, so 0.03 is three of them
+/// (the bar on real tasks is 0.5 point, measured in docs/BENCHMARKS.md on far larger dev sets).
+const INT8_MAX_LOSS: f64 = 0.03;
+
 const FILLER: [&str; 14] =
     ["the", "a", "movie", "film", "story", "plot", "actor", "scene", "music", "was", "is", "very", "and", "but"];
 
@@ -149,6 +153,23 @@ fn learns_an_easy_task_and_keeps_the_best_model_with_its_labels() -> TestResult 
     let p = &lines[0]["probabilities"];
     let sum = p["negative"].as_f64().unwrap_or(0.0) + p["positive"].as_f64().unwrap_or(0.0);
     assert!((sum - 1.0).abs() < 1e-5, "probabilities sum to {sum}");
+    // The int8 model file exported from it keeps the labels and scores within a point or two of float32 on
+    // this easy task (the int8 engine is the firmware's).
+    let elq = t.root.join("model.elq");
+    ok(electra(&[
+        "export",
+        "--model",
+        s(&out.join("model")),
+        "--out",
+        s(&elq),
+        "--vocab",
+        s(&out.join("model/vocab.txt")),
+    ]));
+    let json = ok(electra(&["evaluate", "--model", s(&elq), "--data", s(&t.dev), "--json"]));
+    let int8: serde_json::Value = serde_json::from_str(json.trim())?;
+    assert_eq!(int8["engine"], "int8");
+    let int8_accuracy = int8["metrics"]["accuracy"].as_f64().unwrap_or(0.0);
+    assert!(int8_accuracy >= best - INT8_MAX_LOSS, "int8 {int8_accuracy} vs float32 {best}");
     // The table form names the metric and prints a confusion matrix.
     let table = ok(electra(&["evaluate", "--model", s(&out), "--data", s(&t.dev)]));
     assert!(table.contains("accuracy") && table.contains("confusion matrix"), "{table}");

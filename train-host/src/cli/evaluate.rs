@@ -1,20 +1,33 @@
 //! `electra evaluate`: a fine-tuned model's task metrics on a labelled file, a confusion matrix, and optionally
-//! every prediction as JSON lines.
+//! every prediction as JSON lines. The model is an `electra finetune` output (float32) or the int8 model file
+//! `electra export` made of one, run by the engine the firmware runs: the two scores side by side are what
+//! quantization costs.
 
 use crate::checkpoint::atomic::write_file_synced;
 use crate::finetune::data::{self, Columns, Task};
-use crate::finetune::evaluate::{predict, prediction_json, score};
-use crate::finetune::task_model::load_task_model;
+use crate::finetune::evaluate::{predict, predict_with, prediction_json, score, Prediction};
+use crate::finetune::task_model::{load_task_model, TaskMeta};
+use crate::int8::{Int8Model, ModelFile};
+use crate::model::dropout::DropoutRates;
 use anyhow::Context;
+use electra_core::HeadKind;
 use electra_pipeline::tokenizer::HostTokenizer;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// A fine-tuned model: `electra finetune`'s --out or its model/ directory.
+    /// A fine-tuned model: `electra finetune`'s --out or its model/ directory, or an int8 model file exported
+    /// from one.
     #[arg(long)]
     pub model: PathBuf,
+    /// The task, for an int8 model file (which keeps the labels but not the task) [default: tagging for a token
+    /// classifier, else custom (accuracy)].
+    #[arg(long, value_enum)]
+    pub task: Option<Task>,
+    /// vocab.txt for an int8 model file without an embedded one [default: the bundled BERT uncased vocab].
+    #[arg(long)]
+    pub vocab: Option<PathBuf>,
     /// Labelled file in the format the model was trained on (GLUE TSV, CSV, JSON lines, Parquet, CoNLL).
     #[arg(long)]
     pub data: PathBuf,
@@ -44,12 +57,54 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// The model to score with: the float32 task model, or the int8 engine on a model file.
+enum Engine {
+    Float(Box<crate::model::TaskModel>),
+    Int8(Box<Int8Model>),
+}
+
+impl Engine {
+    fn predict(&self, encoded: &[data::Encoded], batch: usize) -> anyhow::Result<Vec<Prediction>> {
+        Ok(match self {
+            Self::Float(model) => predict(model, encoded, batch)?,
+            Self::Int8(model) => predict_with(model.as_ref(), encoded)?,
+        })
+    }
+}
+
+/// Loads either kind of model with its task fields and vocabulary.
+fn load(args: &Args) -> anyhow::Result<(Engine, TaskMeta, Vec<u8>, usize)> {
+    if ModelFile::looks_like_model_file(&args.model) {
+        let model = Int8Model::load(&args.model)?;
+        let head = crate::infer::LogitsModel::head(&model);
+        let task = match (args.task, head) {
+            (Some(task), _) => task,
+            (None, HeadKind::TokenClassification { .. }) => Task::Tagging,
+            (None, _) => Task::Custom,
+        };
+        let labels = crate::infer::LogitsModel::labels(&model)
+            .with_context(|| format!("{}: not a task model (no classifier head)", args.model.display()))?;
+        let names = if labels.is_regression() { Vec::new() } else { labels.names.clone() };
+        let vocab = match (&args.vocab, model.vocab()) {
+            (Some(path), _) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            (None, Some(embedded)) => embedded.to_vec(),
+            (None, None) => crate::pretrain::BUNDLED_VOCAB.to_vec(),
+        };
+        let positions = crate::infer::LogitsModel::config(&model).max_position_embeddings;
+        let meta = TaskMeta { task, labels: names, dropout: DropoutRates::OFF };
+        return Ok((Engine::Int8(Box::new(model)), meta, vocab, positions));
+    }
     let loaded = load_task_model(&args.model)?;
     let mut model = loaded.model;
-    let meta = loaded.meta;
-    let tokenizer = HostTokenizer::from_bytes(loaded.vocab_txt)?;
-    let max_len = args.max_len.min(model.config.max_position_embeddings);
+    model.refresh_transposes();
+    let positions = model.config.max_position_embeddings;
+    Ok((Engine::Float(Box::new(model)), loaded.meta, loaded.vocab_txt, positions))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (engine, meta, vocab, positions) = load(&args)?;
+    let tokenizer = HostTokenizer::from_bytes(vocab)?;
+    let max_len = args.max_len.min(positions);
     let started = Instant::now();
     let encoded = if meta.task == Task::Tagging {
         let sentences = data::read_tagged(&args.data, args.tag_column)?;
@@ -60,8 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let labels = (!meta.is_regression()).then(|| meta.label_map());
         data::encode_all_text(&tokenizer, &examples, labels.as_ref(), max_len, &args.data)?
     };
-    model.refresh_transposes();
-    let predictions = predict(&model, &encoded, args.batch)?;
+    let predictions = engine.predict(&encoded, args.batch)?;
     let seconds = started.elapsed().as_secs_f64();
     let evaluation = score(&meta, &encoded, &predictions);
     if let Some(path) = &args.predictions {
@@ -77,10 +131,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         let metrics: serde_json::Map<String, serde_json::Value> =
             evaluation.report.metrics.iter().map(|(k, v)| (k.clone(), (*v).into())).collect();
+        let engine = match engine {
+            Engine::Float(_) => "float32",
+            Engine::Int8(_) => "int8",
+        };
         println!(
             "{}",
             serde_json::json!({
-                "task": meta.task.name(), "examples": encoded.len(), "scored": evaluation.scored,
+                "task": meta.task.name(), "engine": engine, "examples": encoded.len(), "scored": evaluation.scored,
                 "metrics": metrics, "headline": evaluation.report.headline, "seconds": seconds,
             })
         );

@@ -5,6 +5,7 @@ use super::data::{eval_batches, pad_batch, Encoded, Target, Task};
 use super::error::FinetuneError;
 use super::metrics::{classification_report, regression_report, tagging_report, ClassMetric, ConfusionMatrix, Report};
 use super::task_model::TaskMeta;
+use crate::infer::{InputSeq, Logits, LogitsModel};
 use crate::model::{TaskModel, Tokens};
 use ndarray::ArrayView1;
 
@@ -62,6 +63,51 @@ pub fn predict(model: &TaskModel, encoded: &[Encoded], batch_size: usize) -> Res
         .enumerate()
         .map(|(i, p)| p.ok_or_else(|| FinetuneError::Invalid { message: format!("example {i} was not in any batch") }))
         .collect()
+}
+
+/// Sequences per call of [`predict_with`]'s model (each call runs its sequences in parallel).
+const INFER_CHUNK: usize = 256;
+
+/// [`predict`] through an inference engine (`electra infer`'s: the int8 model file or the float checkpoint), so
+/// that exactly what a device would run is what gets scored.
+pub fn predict_with(model: &dyn LogitsModel, encoded: &[Encoded]) -> Result<Vec<Prediction>, FinetuneError> {
+    let mut out = Vec::with_capacity(encoded.len());
+    for chunk in encoded.chunks(INFER_CHUNK) {
+        let seqs: Vec<InputSeq> = chunk
+            .iter()
+            .map(|e| InputSeq {
+                input_ids: e.input_ids.clone(),
+                token_type_ids: Some(e.token_type_ids.iter().map(|&t| u32::from(t)).collect()),
+                attention_mask: None,
+            })
+            .collect();
+        let logits = model.logits(&seqs).map_err(|e| FinetuneError::Invalid { message: e.to_string() })?;
+        for (e, l) in chunk.iter().zip(logits) {
+            out.push(match l {
+                Logits::SequenceClass(v) if v.len() == 1 => Prediction::Score(v[0]),
+                Logits::SequenceClass(v) => {
+                    let row = ArrayView1::from(&v[..]);
+                    Prediction::Class { id: argmax(row), probabilities: softmax(row) }
+                }
+                Logits::TokenClass { num_labels, values } => Prediction::Tags(
+                    e.word_starts
+                        .iter()
+                        .map(|s| s.and_then(|s| values.get(s * num_labels..(s + 1) * num_labels)))
+                        .map(|row| row.map(|r| argmax(ArrayView1::from(r))))
+                        .collect(),
+                ),
+                other => {
+                    return Err(FinetuneError::Invalid {
+                        message: format!(
+                            "the model is not a task model ({} outputs per sequence)",
+                            other.values().len()
+                        ),
+                    })
+                }
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The task's metrics on the examples that have a gold label, and a confusion matrix for classification.
