@@ -90,7 +90,7 @@ impl ElectraConfig {
                 return Err(ConfigError::Zero { field });
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(ConfigError::HeadsDoNotDivideHidden {
                 hidden_size: self.hidden_size,
                 num_attention_heads: self.num_attention_heads,

@@ -47,7 +47,7 @@ fn hf_tokenizer() -> tokenizers::Tokenizer {
     let wordpiece =
         WordPiece::from_file(VOCAB).unk_token("[UNK]".into()).max_input_chars_per_word(100).build().unwrap();
     let mut hf = tokenizers::Tokenizer::new(wordpiece);
-    hf.with_normalizer(Some(BertNormalizer::new(true, true, None, true)));
+    let _ = hf.with_normalizer(Some(BertNormalizer::new(true, true, None, true)));
     hf.with_pre_tokenizer(Some(BertPreTokenizer));
     hf
 }

@@ -114,7 +114,7 @@ fn segment() -> impl Strategy<Value = String> {
         }),
         4 => prop::collection::vec(hard_char(), 1..6).prop_map(|v| v.into_iter().collect()),
         2 => prop_oneof![Just(" ".to_owned()), Just("  \t".to_owned()), Just("\n".to_owned()), Just(String::new())],
-        1 => (hard_char(), 95usize..110).prop_map(|(c, n)| std::iter::repeat(c).take(n).collect()),
+        1 => (hard_char(), 95usize..110).prop_map(|(c, n)| std::iter::repeat_n(c, n).collect()),
         1 => (0usize..3).prop_map(|i| ["[MASK]", "[CLS]", "[SEP]"][i].to_owned()),
     ]
 }

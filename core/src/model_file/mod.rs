@@ -4,7 +4,7 @@
 //! scheme, tensor directory), then 64-byte aligned tensor data: int8 weights with one f32 scale per
 //! output channel, int8 embedding rows with one scale per row, f32 biases and LayerNorm parameters,
 //! and optionally the `vocab.txt`, a prebuilt tokenizer index and a classifier's label names. See
-//! [`format`] for the bytes and [`layout`] for where each tensor goes.
+//! [`format`](mod@format) for the bytes and [`layout`] for where each tensor goes.
 //!
 //! - [`Model::from_bytes`] checks a buffer and borrows it: no copy, no allocation. Any damage is a
 //!   typed [`ModelFileError`], never a panic or an out-of-bounds read.

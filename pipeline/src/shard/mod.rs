@@ -1,4 +1,4 @@
-//! Parquet shards: the format ([`format`]), the writer, the manifest and the sharding run.
+//! Parquet shards: the format ([`format`](mod@format)), the writer, the manifest and the sharding run.
 
 mod error;
 pub mod format;

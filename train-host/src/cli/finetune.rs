@@ -64,7 +64,7 @@ pub struct Args {
     /// Examples per step [default: 32].
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Tokens per example, [CLS] and [SEP] included; longer ones are truncated [default: 128].
+    /// Tokens per example, `[CLS]` and `[SEP]` included; longer ones are truncated [default: 128].
     #[arg(long)]
     pub max_len: Option<usize>,
     /// One dropout rate for every site [default: the checkpoint's config.json, 0.1 for ELECTRA].

@@ -29,7 +29,7 @@ pub struct Args {
     /// Output directory for the shards and manifest.json
     #[arg(long)]
     pub output: PathBuf,
-    /// Tokens per example, [CLS] and [SEP]s included
+    /// Tokens per example, `[CLS]` and `[SEP]` included
     #[arg(long, default_value_t = 128)]
     pub seq_len: usize,
     /// Number of shards [default: one per 64 MiB of input, at least one per worker]
@@ -157,6 +157,7 @@ fn print_summary<E: Encoder>(opts: &ShardOptions, s: &ShardSummary, _encoder: &E
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use clap::Parser;

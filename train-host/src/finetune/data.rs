@@ -25,7 +25,7 @@ pub use read::{read_tagged, read_text_examples};
 /// them before this check.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-/// The target of tokens that carry no label ([CLS], [SEP], non-first sub-tokens, padding): PyTorch's
+/// The target of tokens that carry no label (`[CLS]`, `[SEP]`, non-first sub-tokens, padding): PyTorch's
 /// `CrossEntropyLoss` default `ignore_index`, which HF `run_ner` uses.
 pub const IGNORE_INDEX: i64 = -100;
 
@@ -321,7 +321,7 @@ pub enum Target {
     None,
     Class(usize),
     Score(f32),
-    /// One per token: the word's label on its first sub-token, [`IGNORE_INDEX`] on [CLS]/[SEP] and non-first
+    /// One per token: the word's label on its first sub-token, [`IGNORE_INDEX`] on `[CLS]`/`[SEP]` and non-first
     /// sub-tokens (HF `run_ner` with `label_all_tokens=False`).
     Tokens(Vec<i64>),
 }

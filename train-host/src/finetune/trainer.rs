@@ -551,9 +551,9 @@ fn train(
         bar.set_position(run.step);
         bar.set_message(format!("loss {:.4}", loss_avg.unwrap_or(loss)));
 
-        let end_of_epoch = run.step % run.steps_per_epoch == 0;
+        let end_of_epoch = run.step.is_multiple_of(run.steps_per_epoch);
         let eval_point = match run.spec.eval_every {
-            Some(n) if n > 0 => run.step % n == 0 || run.step == run.total_steps,
+            Some(n) if n > 0 => run.step.is_multiple_of(n) || run.step == run.total_steps,
             _ => end_of_epoch,
         };
         if eval_point {

@@ -111,7 +111,7 @@ impl<'a> Dropout<'a> {
         match &self.source {
             Source::Off => None,
             Source::Seeded { seed, sequence_keys } => {
-                if batch == 0 || len % batch != 0 || sequence_keys.len() != batch {
+                if batch == 0 || !len.is_multiple_of(batch) || sequence_keys.len() != batch {
                     // A caller bug, not user data: the batch size is the model's own. Dropping nothing keeps the
                     // forward pass correct; the trainer's tests pin the key count.
                     return None;

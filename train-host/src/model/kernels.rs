@@ -1,5 +1,5 @@
 //! The elementwise and row-wise hot loops of the model, each written once as plain scalar Rust and
-//! compiled twice by [`multiversion!`]: for the baseline target and for AVX2 + FMA, chosen at run time.
+//! compiled twice by `multiversion!`: for the baseline target and for AVX2 + FMA, chosen at run time.
 //! The code is shaped for the vectorizer (fixed-width lanes for reductions, selects instead of branches).
 //!
 //! Every kernel has a scalar float64 twin written as the textbook formula in the test module at the bottom,

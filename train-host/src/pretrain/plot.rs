@@ -44,8 +44,11 @@ pub(crate) fn moving_average(values: &[(f64, f64)], window: usize) -> Vec<(f64, 
 pub(crate) struct Panel {
     pub(crate) title: String,
     pub(crate) legend: SeriesLabelPosition,
-    pub(crate) curves: Vec<(&'static str, RGBColor, Vec<(f64, f64)>)>,
+    pub(crate) curves: Vec<Curve>,
 }
+
+/// One curve: legend label, colour, points.
+pub(crate) type Curve = (&'static str, RGBColor, Vec<(f64, f64)>);
 
 pub(crate) fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,

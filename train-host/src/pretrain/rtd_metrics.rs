@@ -147,7 +147,7 @@ mod tests {
                 state ^= state >> 7;
                 state ^= state << 17;
                 scores.push((state % 7) as f32 - 3.0);
-                labels.push(state % 3 == 0);
+                labels.push(state.is_multiple_of(3));
             }
             let exact = roc_auc(&scores, &labels);
             let pairs = auc_by_pairs(&scores, &labels);

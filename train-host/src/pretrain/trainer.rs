@@ -21,7 +21,7 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const PLOT_FILE: &str = "loss.png";
 
 /// Seed offsets so that weights, data order and masking draw from unrelated streams of one `--seed`.
-const RNG_STREAM: u64 = 0x5eed_0f_a5c1;
+const RNG_STREAM: u64 = 0x005e_ed0f_a5c1;
 
 /// Where the run reads and writes, and how this session behaves (none of it changes the trajectory).
 #[derive(Clone, Debug)]
@@ -612,7 +612,7 @@ impl ProgressOutput {
             r.loss, r.gen_loss, r.disc_loss, r.rtd_accuracy, r.tokens_per_s
         );
         if let Some(every) = self.plain_every {
-            if r.step % every == 0 || r.step == self.total {
+            if r.step.is_multiple_of(every) || r.step == self.total {
                 eprintln!("step {:>7}/{}  {message}", r.step, self.total);
             }
         } else {
