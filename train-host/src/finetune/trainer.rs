@@ -21,10 +21,11 @@ use super::task_model::{
     model_from_checkpoint, resolve_start, save_task_model, write_task_model_files, TaskMeta, MODEL_DIR,
 };
 use crate::checkpoint::atomic::{recover_dir, sync_dir, write_dir_atomically, write_file_synced};
-use crate::checkpoint::{safetensors_bytes, HfCheckpoint, NamedTensor};
+use crate::checkpoint::{safetensors_bytes, HfCheckpoint};
 use crate::model::dropout::{Dropout, DropoutRates};
 use crate::model::{Labels, TaskModel, Tokens};
 use crate::optim::{AdamW, LinearSchedule};
+use crate::pretrain::state::{moment_blob, moment_tensors, read_moments, M_PREFIX, V_PREFIX};
 use crate::rng::TrainRng;
 use electra_pipeline::tokenizer::HostTokenizer;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -348,16 +349,8 @@ impl Run {
 
     /// Writes `OUT/checkpoint-latest` atomically.
     fn save_checkpoint(&self, out: &Path) -> Result<(), FinetuneError> {
-        let moments = |blob: &[f32], prefix: &str| -> Vec<NamedTensor> {
-            self.model
-                .params()
-                .entries()
-                .iter()
-                .map(|e| (format!("{prefix}{}", e.name), e.shape.clone(), blob[e.offset..e.offset + e.len].to_vec()))
-                .collect()
-        };
-        let mut tensors = moments(&self.opt.m, "optimizer.m.");
-        tensors.extend(moments(&self.opt.v, "optimizer.v."));
+        let mut tensors = moment_tensors(self.model.params(), &self.opt.m, M_PREFIX);
+        tensors.extend(moment_tensors(self.model.params(), &self.opt.v, V_PREFIX));
         let json = serde_json::to_string_pretty(&self.state_json())
             .map_err(|e| FinetuneError::Invalid { message: format!("trainer state: {e}") })?;
         write_dir_atomically(&out.join(CHECKPOINT_DIR), |tmp: &Path| -> Result<(), FinetuneError> {
@@ -408,8 +401,11 @@ impl Run {
         let vocab_txt = std::fs::read(&vocab_path).map_err(io_at(&vocab_path))?;
         let data = prepare(&state.spec, vocab_txt, Some(&state.meta))?;
         let tensors_path = dir.join(STATE_TENSORS);
-        let bytes = std::fs::read(&tensors_path).map_err(io_at(&tensors_path))?;
-        let (m, v) = read_moments(&tensors_path, &bytes, &model)?;
+        let invalid =
+            |message: String| FinetuneError::Invalid { message: format!("{}: {message}", tensors_path.display()) };
+        let moments = read_moments(&tensors_path).map_err(|e| FinetuneError::Invalid { message: e.to_string() })?;
+        let m = moment_blob(model.params(), &moments, M_PREFIX).map_err(invalid)?;
+        let v = moment_blob(model.params(), &moments, V_PREFIX).map_err(invalid)?;
         let opt = AdamW::from_state(state.spec.hyper.adamw, model.params(), m, v, state.optimizer_t)
             .map_err(|source| FinetuneError::Optim { step: state.step, source })?;
         let layers = model.config.num_hidden_layers;
@@ -417,32 +413,6 @@ impl Run {
         let opt = opt.with_lr_scales(model.params(), |name| layer_lr_scale(name, layers, decay));
         Self::assemble(state.spec, data, model, opt, state.step, state.seconds, state.evals, state.best_step)
     }
-}
-
-/// The AdamW moments `optimizer.{m,v}.<param>` of a trainer state file, in the model's blob layout.
-fn read_moments(path: &Path, bytes: &[u8], model: &TaskModel) -> Result<(Vec<f32>, Vec<f32>), FinetuneError> {
-    let bad = |message: String| FinetuneError::Invalid { message: format!("{}: {message}", path.display()) };
-    let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
-    let n = model.params().len();
-    let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
-    for (prefix, blob) in [("optimizer.m.", &mut m), ("optimizer.v.", &mut v)] {
-        for e in model.params().entries() {
-            let name = format!("{prefix}{}", e.name);
-            let view = file.tensor(&name).map_err(|_| bad(format!("no tensor `{name}`")))?;
-            if view.dtype() != safetensors::Dtype::F32 || view.shape() != e.shape.as_slice() {
-                return Err(bad(format!(
-                    "`{name}` is {:?} {:?}, expected F32 {:?}",
-                    view.dtype(),
-                    view.shape(),
-                    e.shape
-                )));
-            }
-            for (dst, src) in blob[e.offset..e.offset + e.len].iter_mut().zip(view.data().chunks_exact(4)) {
-                *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
-            }
-        }
-    }
-    Ok((m, v))
 }
 
 /// The run's JSON lines log: rewritten up to the resumed step, then appended to line by line.

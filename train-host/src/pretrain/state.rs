@@ -24,8 +24,8 @@ pub const DISCRIMINATOR_DIR: &str = "discriminator";
 pub const GENERATOR_DIR: &str = "generator";
 pub const STATE_JSON: &str = "trainer_state.json";
 pub const STATE_TENSORS: &str = "trainer_state.safetensors";
-const M_PREFIX: &str = "optimizer.m.";
-const V_PREFIX: &str = "optimizer.v.";
+pub(crate) const M_PREFIX: &str = "optimizer.m.";
+pub(crate) const V_PREFIX: &str = "optimizer.v.";
 
 /// Everything that fixes a run's trajectory. A resumed run must use exactly these.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -182,7 +182,7 @@ pub fn checkpoint_dir(out_dir: &Path) -> PathBuf {
 }
 
 /// The tensors of a blob laid out as `params` (AdamW's moments), named `<prefix><parameter name>`.
-fn moment_tensors(params: &ParamSet, blob: &[f32], prefix: &str) -> Vec<NamedTensor> {
+pub(crate) fn moment_tensors(params: &ParamSet, blob: &[f32], prefix: &str) -> Vec<NamedTensor> {
     params
         .entries()
         .iter()
@@ -292,7 +292,9 @@ pub fn load_checkpoint(out_dir: &Path) -> Result<Option<LoadedCheckpoint>, Pretr
     Ok(Some(LoadedCheckpoint { dir, model, optimizer, rng, state }))
 }
 
-fn read_moments(path: &Path) -> Result<std::collections::BTreeMap<String, crate::checkpoint::Tensor>, PretrainError> {
+pub(crate) fn read_moments(
+    path: &Path,
+) -> Result<std::collections::BTreeMap<String, crate::checkpoint::Tensor>, PretrainError> {
     let bytes = std::fs::read(path).map_err(|source| PretrainError::Io { path: path.to_path_buf(), source })?;
     let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(path, e.to_string()))?;
     let mut out = std::collections::BTreeMap::new();
@@ -307,7 +309,7 @@ fn read_moments(path: &Path) -> Result<std::collections::BTreeMap<String, crate:
 }
 
 /// A moment blob of `params`' layout from `<prefix><name>` tensors; every parameter must be there.
-fn moment_blob(
+pub(crate) fn moment_blob(
     params: &ParamSet,
     moments: &std::collections::BTreeMap<String, crate::checkpoint::Tensor>,
     prefix: &str,
