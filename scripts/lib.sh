@@ -65,24 +65,42 @@ FIRMWARE_TIMEOUT_S="${FIRMWARE_TIMEOUT_S:-300}"
 
 electra_bin() { cargo run -q --release -p electra-train --bin electra -- "$@"; }
 
-# firmware_boot MODEL_FILE TEXTS_FILE MAX_SEQ_LEN LOG : builds the firmware around MODEL_FILE for the sentences of
-# TEXTS_FILE (one per line; a single one goes in ELECTRA_TEXT, several in ELECTRA_TEXTS, so both stay tested), boots
-# it with the FIRMWARE_TIMEOUT_S limit, shows its output, and fails on a timeout or a non-zero exit.
+# The Cortex-M boards, one crate each under firmware-example/boards/ (see firmware-example/README.md).
+FIRMWARE_BOARDS=(mps2-an386 mps2-an500 mps2-an505 mps3-an547)
+
+# firmware_board_setting BOARD KEY : a string setting of the board's .cargo/config.toml (`target`, `runner`), so the
+# test boots each board exactly as `cargo run` there does.
+firmware_board_setting() {
+  local config="firmware-example/boards/$1/.cargo/config.toml" value
+  [ -f "$config" ] || die "no board $1 (no $config)"
+  value=$(sed -n "s/^$2 = \"\(.*\)\"\$/\1/p" "$config")
+  [ -n "$value" ] || die "$config sets no $2"
+  echo "$value"
+}
+
+# firmware_boot BOARD MODEL_FILE TEXTS_FILE MAX_SEQ_LEN LOG : builds the firmware of BOARD around MODEL_FILE for the
+# sentences of TEXTS_FILE (one per line; a single one goes in ELECTRA_TEXT, several in ELECTRA_TEXTS, so both stay
+# tested), boots it in QEMU with the board's runner and the FIRMWARE_TIMEOUT_S limit, shows its output, and fails on
+# a timeout or a non-zero exit.
 firmware_boot() {
-  local model=$1 texts=$2 max_seq_len=$3 log=$4
-  local var=ELECTRA_TEXTS
+  local board=$1 model=$2 texts=$3 max_seq_len=$4 log=$5
+  local var=ELECTRA_TEXTS target runner
   [ "$(grep -c . "$texts")" -eq 1 ] && var=ELECTRA_TEXT
-  (cd firmware-example && env -u ELECTRA_TEXT -u ELECTRA_TEXTS ELECTRA_MODEL_FILE="$model" "$var=$(cat "$texts")" \
-    ELECTRA_MAX_SEQ_LEN="$max_seq_len" cargo build --release) || die "firmware build failed"
-  local elf="firmware-example/target/thumbv7em-none-eabihf/release/electra-firmware"
-  # The same command line as firmware-example/.cargo/config.toml's runner (see the comments there).
+  target=$(firmware_board_setting "$board" target)
+  runner=$(firmware_board_setting "$board" runner)
+  rustup target list --installed | grep -qx "$target" || rustup target add "$target" \
+    || die "rustup target add $target failed"
+  (cd "firmware-example/boards/$board" && env -u ELECTRA_TEXT -u ELECTRA_TEXTS ELECTRA_MODEL_FILE="$model" \
+    "$var=$(cat "$texts")" ELECTRA_MAX_SEQ_LEN="$max_seq_len" cargo build --release) \
+    || die "firmware build for $board failed"
+  local elf="firmware-example/target/$target/release/$board"
+  # The board's runner from its .cargo/config.toml (every flag commented there), ending in -kernel.
   local status=0
-  timeout "$FIRMWARE_TIMEOUT_S" qemu-system-arm -M mps2-an386 -cpu cortex-m4 -nographic \
-    -semihosting-config enable=on,target=native -icount shift=0 -kernel "$elf" </dev/null >"$log" 2>&1 \
-    || status=$?
+  # shellcheck disable=SC2086 # the runner is a command line: split it into words
+  timeout "$FIRMWARE_TIMEOUT_S" $runner "$elf" </dev/null >"$log" 2>&1 || status=$?
   cat "$log"
-  [ "$status" -ne 124 ] || die "firmware did not exit within ${FIRMWARE_TIMEOUT_S} s (log: $log)"
-  [ "$status" -eq 0 ] || die "firmware exited with status $status (log: $log)"
+  [ "$status" -ne 124 ] || die "$board: firmware did not exit within ${FIRMWARE_TIMEOUT_S} s (log: $log)"
+  [ "$status" -eq 0 ] || die "$board: firmware exited with status $status (log: $log)"
 }
 
 # firmware_check DIR TEXTS_FILE MAX_SEQ_LEN MODEL_FILE [FLOAT_MODEL_DIR] : the firmware's RESULT lines in DIR/qemu.log

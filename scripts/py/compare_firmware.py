@@ -8,7 +8,8 @@
         Checks, sentence by sentence (TEXTS: the {"text": ...} lines the firmware was built with):
         - its on-device tokenization against `electra tokenize` (identical ids: [CLS] + ids + [SEP], truncated);
         - its int8 logits against `electra infer` on the same model file (identical f32 bits: the int8 engine promises
-          the same result for every kernel twin, Arm DSP on the device and AVX2/VNNI or scalar on the host);
+          the same result for every kernel twin and FPU, Arm DSP on each Cortex-M board and AVX2/VNNI or scalar on
+          the host);
         - a classifier's decision against the host's: the same label (and its probability, to f32 rounding), the same
           tag per token, the same score;
         - with --host-float, the logits against float32 `electra infer` on the HF checkpoint the file was exported

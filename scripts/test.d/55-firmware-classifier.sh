@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Fine-tuned classifiers on the emulated Cortex-M4F (QEMU mps2-an386), as step 50 runs replaced-token detection:
+# Fine-tuned classifiers on the emulated Cortex-M4F (QEMU mps2-an386), as step 50 runs replaced-token detection
+# (there on all four boards; here on one, since the heads are the same code on every board and each build costs
+# 30-60 s):
 #   1. a sentiment classifier: `electra finetune` on a few hundred of the bundled movie reviews (data/classification),
 #      from a random tiny encoder (the point is the device path, not accuracy: one epoch, 64 tokens, seconds);
 #   2. a chunk tagger: `electra finetune --task tagging` on 200 CoNLL-style sentences generated here from a toy
@@ -49,7 +51,8 @@ I laughed, I cried, and I would watch it again tomorrow.
 Two hours of my life I will never get back.
 An uneven but often charming comedy.
 TXT
-firmware_boot "$out/sentiment.elq" "$out/sentiment-device/texts.txt" "$MAX_SEQ_LEN" "$out/sentiment-device/qemu.log"
+firmware_boot mps2-an386 "$out/sentiment.elq" "$out/sentiment-device/texts.txt" "$MAX_SEQ_LEN" \
+  "$out/sentiment-device/qemu.log"
 grep -q '^  head: sequence classification, single_label_classification (from the model file), labels negative, positive$' \
   "$out/sentiment-device/qemu.log" || die "the firmware did not name the labels from the model file"
 firmware_check "$out/sentiment-device" "$out/sentiment-device/texts.txt" "$MAX_SEQ_LEN" "$out/sentiment.elq"
@@ -87,7 +90,8 @@ a quiet teacher visits every garden.
 this angry dog follows the small guest behind the city.
 the green river sees a bright garden.
 TXT
-firmware_boot "$out/tagger.elq" "$out/tagger-device/texts.txt" "$MAX_SEQ_LEN" "$out/tagger-device/qemu.log"
+firmware_boot mps2-an386 "$out/tagger.elq" "$out/tagger-device/texts.txt" "$MAX_SEQ_LEN" \
+  "$out/tagger-device/qemu.log"
 grep -q '^  head: token classification, single_label_classification (from the model file), labels O, ' \
   "$out/tagger-device/qemu.log" || die "the firmware did not name the tags from the model file"
 firmware_check "$out/tagger-device" "$out/tagger-device/texts.txt" "$MAX_SEQ_LEN" "$out/tagger.elq"

@@ -1,9 +1,11 @@
-//! Build script: hands the linker our memory map, checks the model file on the host, and generates the
-//! build-time constants of the firmware (`$OUT_DIR/firmware_config.rs`).
+//! Build script of the shared program: checks the model file on the host and generates the build-time constants of
+//! the firmware (`$OUT_DIR/firmware_config.rs`). The memory map and the linker script are each board's business
+//! (`boards/*/build.rs`).
 //!
 //! Settings (environment variables; changing one, or the model file, rebuilds):
-//! - `ELECTRA_MODEL_FILE`: the model file to embed (default: `../target/firmware-test/model.elq`, which
-//!   `scripts/test.d/50-firmware-qemu.sh` writes with `electra export`).
+//! - `ELECTRA_MODEL_FILE`: the model file to embed (default: the repository's `target/firmware-test/model.elq`,
+//!   which `scripts/test.d/50-firmware-qemu.sh` writes with `electra export`). Give an absolute path: cargo runs
+//!   build scripts in their package's directory (`app/`), whichever board directory it was started from.
 //! - `ELECTRA_TEXTS`: the sentences the firmware classifies, one per line (blank lines skipped), each in its own
 //!   inference; or `ELECTRA_TEXT`: one sentence (default [`DEFAULT_TEXT`]). Setting both is an error.
 //! - `ELECTRA_MAX_SEQ_LEN`: tokens per inference at most, `[CLS]` and `[SEP]` included (default 128).
@@ -46,16 +48,9 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
-    // cortex-m-rt's link.x does `INCLUDE memory.x`; put ours on the linker search path.
-    fs::write(out.join("memory.x"), include_bytes!("memory.x")).unwrap_or_else(|e| fail(format!("OUT_DIR: {e}")));
-    println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
-    // link.x (from cortex-m-rt) is the linker script; it includes memory.x. Only for this binary.
-    println!("cargo:rustc-link-arg-bins=-Tlink.x");
-
     let model_path = match setting("ELECTRA_MODEL_FILE") {
         Some(path) => PathBuf::from(path),
-        None => manifest_dir.join("../target/firmware-test/model.elq"),
+        None => manifest_dir.join("../../target/firmware-test/model.elq"),
     };
     let model_path = fs::canonicalize(&model_path).unwrap_or_else(|e| {
         fail(format!(

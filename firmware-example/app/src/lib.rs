@@ -1,8 +1,9 @@
-//! ELECTRA on a Cortex-M4F (Arm MPS2-AN386, emulated by QEMU): replaced-token detection, or a fine-tuned sequence
-//! or token classifier.
+//! ELECTRA on Cortex-M (the Arm MPS2/MPS3 boards emulated by QEMU: Cortex-M4F, M7, M33, M55): replaced-token
+//! detection, or a fine-tuned sequence or token classifier. The program every board runs: each board crate
+//! (`boards/*`) supplies the entry point, its memory map and a [`Board`], and calls [`run`].
 //!
-//! Boot → check the FPU → calibrate the instruction counter → int8 kernel self-test → open the model file in place
-//! (PSRAM, standing in for memory-mapped QSPI flash) → for each sentence of [`config::TEXTS`]: tokenize it with the
+//! Boot → check the FPU (and on the M55 the vector extension) → calibrate the instruction counter → int8 kernel self-test → open the model file in place
+//! (the board's `MODEL` memory region, standing in for memory-mapped QSPI flash) → for each sentence of [`config::TEXTS`]: tokenize it with the
 //! vocabulary embedded in the model, run one inference with every activation in the one static arena, and print
 //! what the head says (each token's RTD logit and replaced flag; the sentence's label and its probability, named
 //! from the model file's labels section; each token's tag), the instructions spent, and a `RESULT` JSON line that
@@ -11,7 +12,6 @@
 //!
 //! Any error prints what happened and exits QEMU with failure (see `board.rs`); nothing allocates.
 #![no_std]
-#![no_main]
 
 mod board;
 
@@ -24,12 +24,25 @@ mod config {
 use config::{ARENA_BYTES, ARENA_ROWS, MAX_SEQ_LEN, MODEL_PATH, TEXTS};
 use core::fmt::{self, Display, Write as _};
 use core::sync::atomic::{AtomicBool, Ordering};
-use cortex_m_rt::entry;
 use cortex_m_semihosting::{hprint, hprintln};
 use electra_core::model_file::{Labels, Model, ProblemType};
 use electra_core::quant::{kernels, math};
 use electra_core::tokenizer::Tokenizer;
 use electra_core::{ElectraConfig, HeadKind};
+
+/// What the shared program needs to know about the board it runs on; each board crate (`boards/*`) defines one.
+pub struct Board {
+    /// QEMU's name for the machine (`-M`), e.g. `mps2-an386`.
+    pub machine: &'static str,
+    /// The processor, as printed, e.g. `Cortex-M4F`.
+    pub core: &'static str,
+    /// The frequency of SysTick's processor clock on this machine in QEMU, in Hz (QEMU's `SYSCLK` for the board).
+    /// Under `-icount shift=0` one instruction takes 1 ns, so one tick is 10^9 / `systick_hz` instructions.
+    pub systick_hz: u32,
+    /// Whether the build uses the M-profile Vector Extension (Helium; `-C target-cpu=cortex-m55`): the program
+    /// then checks at boot that the core has it and that CPACR grants access to it.
+    pub mve: bool,
+}
 
 /// 64-byte alignment for the model file (its tensors sit at multiples of 64 bytes from its start, and the core
 /// reads f32/u32 tables in place) and for the arena (the core carves it into 64-byte aligned regions).
@@ -38,8 +51,9 @@ struct Aligned<T>(T);
 
 const MODEL_LEN: usize = include_bytes!(env!("ELECTRA_FIRMWARE_MODEL")).len();
 
-/// The model file, byte for byte. `memory.x` places the `.model` section in PSRAM at 0x2100_0000, where QEMU loads
-/// it with the rest of the ELF; on a real board the same section goes to memory-mapped QSPI flash. Never copied.
+/// The model file, byte for byte. Each board's `memory.x` places the `.model` section in its `MODEL` region (PSRAM or
+/// DDR in QEMU, where QEMU loads it with the rest of the ELF); on a real board the same section goes to memory-mapped
+/// QSPI/OSPI flash. Never copied.
 #[link_section = ".model"]
 static MODEL_FILE: Aligned<[u8; MODEL_LEN]> = Aligned(*include_bytes!(env!("ELECTRA_FIRMWARE_MODEL")));
 
@@ -197,19 +211,31 @@ fn sigmoid(logit: f32) -> f32 {
 }
 
 extern "C" {
+    /// Defined in each board's memory.x: the start of the `FLASH` (code) region.
+    static _flash_origin: u8;
+    /// Defined in each board's memory.x: the start of the `RAM` region, where the statics begin.
+    static _ram_origin: u8;
     /// Defined in memory.x: the end of what the firmware occupies in code memory (`.data`'s load image included).
     static _flash_used_end: u8;
     /// From cortex-m-rt's link.x: the end of the statics in RAM (.data, .bss, .uninit), where the stack region begins.
     static _stack_end: u8;
 }
 
-#[entry]
-fn main() -> ! {
+/// The whole program: boot checks, model, tokenizer, one inference per sentence, report; exits QEMU (0 on success).
+/// A board's `#[entry]` calls it first thing.
+pub fn run(board: &Board) -> ! {
     let Some(mut core_peripherals) = cortex_m::Peripherals::take() else { fail("core peripherals taken twice") };
-    board::ensure_fpu_enabled(&mut core_peripherals.SCB);
-    let counter = board::InstructionCounter::start(core_peripherals.SYST);
+    let fpu = board::ensure_fpu_enabled(&mut core_peripherals.SCB, board.mve);
+    let counter = board::InstructionCounter::start(core_peripherals.SYST, board.systick_hz);
     let calibration = counter.calibrate();
-    hprintln!("electra-firmware: Cortex-M4F (QEMU mps2-an386)");
+    hprintln!("electra-firmware: {} (QEMU {})", board.core, board.machine);
+    hprintln!("{}", fpu);
+    hprintln!(
+        "memory: code at {:#010x}, RAM at {:#010x}, model at {:#010x}",
+        core::ptr::addr_of!(_flash_origin) as usize,
+        core::ptr::addr_of!(_ram_origin) as usize,
+        MODEL_FILE.0.as_ptr() as usize
+    );
     hprintln!("instruction counter: a 4000000-instruction loop counted {}", calibration);
 
     // The int8 kernels the core picked for this target, against its scalar twin, on every tile and tail shape.
@@ -289,8 +315,8 @@ fn main() -> ! {
         most_needed = most_needed.max((model.arena_bytes_for(tokens, ARENA_ROWS, 1), tokens));
     }
 
-    let flash_used = core::ptr::addr_of!(_flash_used_end) as usize;
-    let statics = core::ptr::addr_of!(_stack_end) as usize - 0x2000_0000;
+    let flash_used = core::ptr::addr_of!(_flash_used_end) as usize - core::ptr::addr_of!(_flash_origin) as usize;
+    let statics = core::ptr::addr_of!(_stack_end) as usize - core::ptr::addr_of!(_ram_origin) as usize;
     hprintln!("flash: code and constants {} bytes, model file {} bytes", flash_used, MODEL_LEN);
     hprintln!(
         "RAM: arena {} bytes ({} rows per block, sized for {} tokens; {} needed at {}), statics in all {} bytes",

@@ -1,8 +1,9 @@
 //! What the firmware needs from the board: console, exit status, an instruction counter, stack measurement,
 //! and the fault handlers that make sure a broken build can never hang a test.
 //!
-//! Everything here talks to the Cortex-M core only (SysTick, SCB), not to MPS2 peripherals, so it moves to any
-//! Cortex-M4F board unchanged; only the SysTick clock below is QEMU-specific.
+//! Everything here talks to the Cortex-M core only (SysTick, SCB, the FPU's feature registers), not to MPS2/MPS3
+//! peripherals, so it is the same on every board (ARMv7E-M and ARMv8-M Mainline alike); only the SysTick clock,
+//! which each board's [`crate::Board`] gives, is QEMU-specific.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -29,11 +30,57 @@ pub fn exit_failure() -> ! {
     }
 }
 
-/// Checks that the FPU is on before any float code runs. cortex-m-rt's reset handler sets CPACR.CP10/CP11 to full
-/// access on `eabihf` targets before `main`; without that, the first float instruction is a UsageFault (and QEMU
-/// would sit in the fault handler). Re-enabling is idempotent, so do it here too and verify.
-pub fn ensure_fpu_enabled(scb: &mut SCB) {
+/// Media and VFP Feature Register 0 (SCB, ARMv7-M and ARMv8-M): bits 7:4 single precision, 11:8 double precision
+/// (0b0010 = supported).
+const MVFR0: *const u32 = 0xE000_EF40 as *const u32;
+/// Media and VFP Feature Register 1: bits 11:8 are the M-profile Vector Extension on ARMv8.1-M (0 = none,
+/// 1 = integer, 2 = integer and floating point); reserved, reading 0, on ARMv7-M and ARMv8.0-M.
+const MVFR1: *const u32 = 0xE000_EF44 as *const u32;
+
+/// What [`ensure_fpu_enabled`] found, for the boot report.
+pub struct FpuReport {
+    cpacr: u32,
+    mvfr0: u32,
+    mvfr1: u32,
+}
+
+impl FpuReport {
+    fn double_precision(&self) -> bool {
+        (self.mvfr0 >> 8) & 0xf == 0b0010
+    }
+
+    /// MVFR1.MVE: 0 none, 1 integer, 2 integer and floating point.
+    fn mve(&self) -> u32 {
+        (self.mvfr1 >> 8) & 0xf
+    }
+}
+
+impl core::fmt::Display for FpuReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let precision = if self.double_precision() { "single and double precision" } else { "single precision" };
+        let mve = match self.mve() {
+            0 => "no vector extension",
+            1 => "MVE (Helium) integer",
+            _ => "MVE (Helium) integer and floating point",
+        };
+        write!(f, "FPU: {}, {}; CPACR = {:#010x} (CP10/CP11 full access)", precision, mve, self.cpacr)
+    }
+}
+
+/// Checks that the FPU, and with `mve` the vector extension, may be used, before any float code runs.
+///
+/// cortex-m-rt's reset handler (assembly, before `main` and before any Rust code but `__pre_init`) sets
+/// CPACR.CP10/CP11 to full access on `eabihf` targets. Without that, the first float instruction is a UsageFault
+/// (NOCP), and if the fault handler's own code touches an FPU or vector register too, the core locks up and QEMU
+/// sits there until the test's timeout. On ARMv8.1-M the same two fields grant access to the M-profile Vector
+/// Extension (Helium) as well: MVE has no enable of its own, it shares the FPU's registers and access control.
+/// Re-enabling is idempotent, so do it here too and verify; with `mve` (a `target-cpu=cortex-m55` build, whose
+/// code LLVM may vectorize with MVE) also check that the core has MVE (MVFR1), so an M55 build booted on a core
+/// without it stops with an error instead of an undefined-instruction fault somewhere in the model code.
+pub fn ensure_fpu_enabled(scb: &mut SCB, mve: bool) -> FpuReport {
     scb.enable_fpu();
+    cortex_m::asm::dsb();
+    cortex_m::asm::isb();
     // SCB.CPACR: bits 23:20 = CP11 and CP10 access, 0b11 each = full access.
     const CPACR_CP10_CP11_FULL: u32 = 0b1111 << 20;
     let cpacr = scb.cpacr.read();
@@ -41,21 +88,31 @@ pub fn ensure_fpu_enabled(scb: &mut SCB) {
         hprintln!("error: FPU still disabled (CPACR = {:#010x})", cpacr);
         exit_failure();
     }
-    cortex_m::asm::dsb();
-    cortex_m::asm::isb();
+    // SAFETY: MVFR0/MVFR1 are read-only identification registers of every core with an FPU (all eabihf targets).
+    let (mvfr0, mvfr1) = unsafe { (core::ptr::read_volatile(MVFR0), core::ptr::read_volatile(MVFR1)) };
+    let report = FpuReport { cpacr, mvfr0, mvfr1 };
+    if mve && report.mve() == 0 {
+        hprintln!(
+            "error: this build uses Helium (target-cpu=cortex-m55) but the core has no MVE (MVFR1 = {:#010x})",
+            mvfr1
+        );
+        exit_failure();
+    }
+    report
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Instruction counting.
 //
 // QEMU does not model the DWT cycle counter (CYCCNT reads 0), but its SysTick runs on the virtual clock, and with
-// `-icount shift=0` the virtual clock advances exactly 1 ns per executed instruction. The MPS2 SysTick "processor
-// clock" is 25 MHz (QEMU hw/arm/mps2.c, SYSCLK_FRQ), so one tick = 40 ns = 40 instructions. SysTick is a 24-bit
-// down-counter; the exception below counts wraps so the total never overflows.
-// [`InstructionCounter::calibrate`] checks the 40 against a loop of known length at every boot.
+// `-icount shift=0` the virtual clock advances exactly 1 ns per executed instruction. SysTick's "processor clock" is
+// the board's SYSCLK (QEMU hw/arm/mps2.c: 25 MHz on the MPS2 boards, so one tick = 40 ns = 40 instructions;
+// hw/arm/mps2-tz.c: 20 MHz on the AN505, 50 instructions, 32 MHz on the AN547, 31.25 instructions). SysTick is a
+// 24-bit down-counter; the exception below counts wraps so the total never overflows.
+// [`InstructionCounter::calibrate`] checks the clock against a loop of known length at every boot.
 
-/// Instructions per SysTick tick under `-icount shift=0`: 1e9 ns/s ÷ 25e6 ticks/s.
-pub const INSTRUCTIONS_PER_TICK: u64 = 40;
+/// Nanoseconds per second: under `-icount shift=0`, instructions per second of QEMU's virtual clock.
+const INSTRUCTIONS_PER_SECOND: u128 = 1_000_000_000;
 /// SysTick reload: the full 24 bits, so an exception (one wrap) comes every 2^24 ticks.
 const SYST_RELOAD: u32 = 0x00FF_FFFF;
 
@@ -69,11 +126,13 @@ fn SysTick() {
 /// A free-running 64-bit tick count built from SysTick and its wrap count.
 pub struct InstructionCounter {
     syst: SYST,
+    /// SysTick's clock in Hz ([`crate::Board::systick_hz`]).
+    hz: u32,
 }
 
 impl InstructionCounter {
-    /// Starts SysTick on the processor clock, counting down from 2^24 - 1 with the wrap exception on.
-    pub fn start(mut syst: SYST) -> Self {
+    /// Starts SysTick on the processor clock (`hz`), counting down from 2^24 - 1 with the wrap exception on.
+    pub fn start(mut syst: SYST, hz: u32) -> Self {
         syst.disable_counter();
         syst.set_clock_source(SystClkSource::Core);
         syst.set_reload(SYST_RELOAD);
@@ -83,7 +142,7 @@ impl InstructionCounter {
         syst.enable_counter();
         // The counter holds 0 until its first tick loads the reload value; start counting from there.
         while SYST::get_current() == 0 {}
-        Self { syst }
+        Self { syst, hz: hz.max(1) }
     }
 
     /// Ticks since [`InstructionCounter::start`].
@@ -104,7 +163,9 @@ impl InstructionCounter {
 
     /// Instructions executed since `start_ticks` (a value from [`InstructionCounter::ticks`]).
     pub fn instructions_since(&self, start_ticks: u64) -> u64 {
-        (self.ticks() - start_ticks) * INSTRUCTIONS_PER_TICK
+        // 128 bits: 2^64 ticks times 10^9 would not fit in 64 (this runs a few times per inference, off the hot path).
+        let ticks = u128::from(self.ticks() - start_ticks);
+        (ticks * INSTRUCTIONS_PER_SECOND / u128::from(self.hz)) as u64
     }
 
     /// Runs a loop of exactly `2 × ITERATIONS` instructions and checks the counter reports that many within 1 %.
@@ -112,7 +173,7 @@ impl InstructionCounter {
     pub fn calibrate(&self) -> u64 {
         const ITERATIONS: u32 = 2_000_000;
         const LOOP_INSTRUCTIONS: u64 = 2 * ITERATIONS as u64;
-        // Tolerance: the tick granularity (40 instructions) and the counter reads themselves are < 0.01 %; 1 %
+        // Tolerance: the tick granularity (at most 50 instructions) and the counter reads themselves are < 0.01 %; 1 %
         // still rejects any other icount shift (a factor of 2 or more) and free-running (non-icount) QEMU.
         const TOLERANCE_PERCENT: u64 = 1;
         let start = self.ticks();
@@ -181,7 +242,8 @@ pub fn stack_high_water_bytes() -> usize {
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    // SAFETY of the register reads: SCB fault status registers are read-only here and always present on M4.
+    // SAFETY of the register reads: SCB fault status registers are read-only here and present on every ARMv7-M and
+    // ARMv8-M Mainline core.
     let scb = &*SCB::PTR;
     hprintln!(
         "HARD FAULT at pc={:#010x} lr={:#010x} (HFSR={:#010x} CFSR={:#010x} MMFAR={:#010x} BFAR={:#010x})",
