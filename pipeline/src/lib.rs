@@ -12,6 +12,7 @@
 pub mod chunk;
 pub mod corpus;
 pub mod encode;
+pub mod lock;
 pub mod packing;
 pub mod reader;
 pub mod rng;
