@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 /// Why a checkpoint could not be read or written.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CheckpointError {
     /// Reading or writing a file failed.
     Io { path: PathBuf, source: std::io::Error },
@@ -18,6 +19,8 @@ pub enum CheckpointError {
     ShapeMismatch { tensor: String, expected: Vec<usize>, found: Vec<usize> },
     /// A tensor holds NaN or infinity.
     NonFinite { tensor: String },
+    /// A buffer sized from the input could not be allocated (the allocator refused; nothing was aborted).
+    Alloc { what: String, bytes: usize },
 }
 
 impl fmt::Display for CheckpointError {
@@ -38,6 +41,7 @@ impl fmt::Display for CheckpointError {
                 write!(f, "tensor `{tensor}` has shape {found:?}, the config needs {expected:?}")
             }
             Self::NonFinite { tensor } => write!(f, "tensor `{tensor}` holds NaN or infinity"),
+            Self::Alloc { what, bytes } => write!(f, "cannot allocate {bytes} bytes for {what}"),
         }
     }
 }
@@ -48,5 +52,28 @@ impl std::error::Error for CheckpointError {
             Self::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+/// A vector of `len` copies of `value`, allocated fallibly: a length read from input that the allocator refuses is
+/// [`CheckpointError::Alloc`] naming `what`, not an abort.
+pub fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>, CheckpointError> {
+    let bytes = len.saturating_mul(std::mem::size_of::<T>());
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| CheckpointError::Alloc { what: what.to_string(), bytes })?;
+    v.resize(len, value);
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_length_the_allocator_refuses_is_an_error_not_an_abort() {
+        // More than `isize::MAX` bytes: refused by every allocator, so this test cannot take the machine down.
+        let err = try_filled(usize::MAX / 2, 0u32, "the lie").err().map(|e| e.to_string());
+        assert_eq!(err, Some(format!("cannot allocate {} bytes for the lie", usize::MAX)));
+        assert_eq!(try_filled(3, 7u8, "three bytes").ok(), Some(vec![7, 7, 7]));
     }
 }

@@ -1,6 +1,7 @@
 //! Reading HF checkpoints into float32 tensors keyed by their HF names.
 
 use super::{config_from_hf_json, CheckpointError};
+use electra_core::float::ParamLayout;
 use electra_core::{ElectraConfig, HeadKind};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub struct HfCheckpoint {
 
 const SINGLE_FILE: &str = "model.safetensors";
 const SHARD_INDEX: &str = "model.safetensors.index.json";
+/// The prefix of the encoder's tensors in every head class (`ElectraModel` saves them without it).
+const ENCODER_PREFIX: &str = "electra.";
 
 impl HfCheckpoint {
     /// Loads `dir/config.json` and either `dir/model.safetensors` or the shards that
@@ -43,7 +46,45 @@ impl HfCheckpoint {
         } else {
             read_safetensors(&dir.join(SINGLE_FILE), &mut tensors)?;
         }
-        Ok(Self { dir: dir.to_path_buf(), config, head, tensors })
+        let checkpoint = Self { dir: dir.to_path_buf(), config, head, tensors };
+        checkpoint.check_config_against_tensors(&config_path)?;
+        Ok(checkpoint)
+    }
+
+    /// Checks that the tensors back every dimension of `config.json`, so that no buffer sized from the config can
+    /// be larger than the data it describes (a config claiming 10¹² words beside a 1,000-row embedding table would
+    /// otherwise size terabytes before any tensor is looked at). Every tensor the config and head name must have
+    /// the shape the config gives it where present; the encoder's tensors (which carry every dimension of the
+    /// config) must be present, under their HF name or, as `ElectraModel` saves them, without the `electra.`
+    /// prefix; a classifier's head must be present too (it alone carries `num_labels`). Other heads' tensors may
+    /// be missing (fine-tuning replaces them), and nothing here allocates.
+    fn check_config_against_tensors(&self, config_path: &Path) -> Result<(), CheckpointError> {
+        let layout = ParamLayout::new(&self.config, self.head)
+            .map_err(|e| CheckpointError::Config { path: config_path.to_path_buf(), message: e.to_string() })?;
+        let head_required =
+            matches!(self.head, HeadKind::SequenceClassification { .. } | HeadKind::TokenClassification { .. });
+        layout.for_each_tensor(|t| {
+            let encoder = t.name.strip_prefix(ENCODER_PREFIX);
+            let found = self.tensors.get(t.name).or_else(|| encoder.and_then(|bare| self.tensors.get(bare)));
+            match found {
+                Some(tensor) if tensor.shape != t.shape => Err(CheckpointError::ShapeMismatch {
+                    tensor: t.name.to_string(),
+                    expected: t.shape.to_vec(),
+                    found: tensor.shape.clone(),
+                }),
+                Some(_) => Ok(()),
+                None if encoder.is_some() || head_required => {
+                    Err(CheckpointError::MissingTensor { tensor: t.name.to_string(), dir: self.dir.clone() })
+                }
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// [`HfCheckpoint::get`]'s checks for every tensor `layout` lists, without copying any: run before a buffer of
+    /// `layout.len()` floats is allocated, so that a missing or misshaped tensor is reported instead.
+    pub fn check_layout(&self, layout: &ParamLayout) -> Result<(), CheckpointError> {
+        layout.for_each_tensor(|t| self.get(t.name, t.shape).map(|_| ()))
     }
 
     /// The tensor `name`, checked to have `expected` shape.

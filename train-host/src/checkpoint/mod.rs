@@ -9,7 +9,7 @@ mod hf_config;
 mod load;
 mod save;
 
-pub use error::CheckpointError;
+pub use error::{try_filled, CheckpointError};
 pub use hf_config::{config_from_hf_json, HfConfigJson};
 pub use load::{HfCheckpoint, Tensor};
 pub use save::{

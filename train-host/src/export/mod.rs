@@ -6,7 +6,7 @@
 //! express, and writes the file atomically. A classifier's label names (`id2label`) and problem type
 //! go into the file's labels section ([`task_labels`]), so a device can name what it predicts.
 
-use crate::checkpoint::{CheckpointError, HfCheckpoint};
+use crate::checkpoint::{try_filled, CheckpointError, HfCheckpoint};
 use electra_core::model_file::{
     model_file_len, write_model_file, LabelsSpec, Model, ModelFileSpec, ProblemType, WriteError,
 };
@@ -195,7 +195,7 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
     // must be able to back a tokenizer either way.
     let index = match vocab {
         Some(vocab) => {
-            let mut index = vec![0u32; electra_core::tokenizer::index_len(vocab)];
+            let mut index = try_filled(electra_core::tokenizer::index_len(vocab), 0u32, "the tokenizer index")?;
             electra_core::tokenizer::build_index(vocab, &mut index).map_err(ExportError::Vocab)?;
             electra_core::tokenizer::Tokenizer::new(vocab, &index).map_err(ExportError::Vocab)?;
             extras.tokenizer_index.then_some(index)
@@ -212,8 +212,9 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
         labels,
     };
     let write_error = |error| ExportError::Write { dir: checkpoint.dir.clone(), error };
+    // Bounded by the tensors: `HfCheckpoint::load` checked every dimension of the config against them.
     let len = model_file_len(&spec).map_err(write_error)?;
-    let mut out = vec![0u8; len];
+    let mut out = try_filled(len, 0u8, "the model file")?;
     write_model_file(&spec, |name, shape| checkpoint.get(name, shape), &mut out).map_err(write_error)?;
     Ok(out)
 }

@@ -2,7 +2,7 @@
 //! over a batch of sequences on all cores.
 
 use super::{GemmBackend, InferError};
-use crate::checkpoint::{CheckpointError, HfCheckpoint};
+use crate::checkpoint::{try_filled, CheckpointError, HfCheckpoint};
 use electra_core::float::{self, ElectraWeights, FloatError, Gemm, ParamLayout, SequenceInput, WeightLayout};
 use electra_core::{ElectraConfig, HeadKind};
 use rayon::prelude::*;
@@ -93,7 +93,10 @@ impl FloatModel {
     pub fn from_checkpoint(checkpoint: &HfCheckpoint) -> Result<Self, InferError> {
         let (config, head) = (checkpoint.config, checkpoint.head);
         let layout = ParamLayout::new(&config, head).map_err(InferError::Model)?;
-        let mut hf_params = vec![0.0f32; layout.len()];
+        // Every tensor is checked before the blob is sized from the config (issue 17: a config whose dimensions
+        // its tensors do not back must be a shape error, not an allocation of whatever it claims).
+        checkpoint.check_layout(&layout)?;
+        let mut hf_params = try_filled(layout.len(), 0.0f32, "the model's parameters")?;
         layout.for_each_tensor(|t| -> Result<(), CheckpointError> {
             let data = checkpoint.get(t.name, t.shape)?;
             hf_params[t.offset..t.offset + t.len()].copy_from_slice(data);
@@ -113,7 +116,13 @@ impl FloatModel {
     /// the order [`ParamLayout::for_each_tensor`] lists).
     pub fn from_params(config: ElectraConfig, head: HeadKind, hf_params: &[f32]) -> Result<Self, InferError> {
         let hf_layout = ParamLayout::new(&config, head).map_err(InferError::Model)?;
-        let mut params = vec![0.0f32; hf_layout.len()];
+        if hf_params.len() != hf_layout.len() {
+            return Err(InferError::Model(FloatError::ParamsLength {
+                expected: hf_layout.len(),
+                found: hf_params.len(),
+            }));
+        }
+        let mut params = try_filled(hf_layout.len(), 0.0f32, "the model's parameters")?;
         hf_layout.relayout(hf_params, HOST_LINEAR_LAYOUT, &mut params).map_err(InferError::Model)?;
         let layout = hf_layout.with_linear_layout(HOST_LINEAR_LAYOUT);
         Ok(Self { layout, params, backend: GemmBackend::default() })

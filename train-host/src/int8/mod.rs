@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 /// Why a model file could not be used.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Int8Error {
     /// Reading the file failed.
     Io { path: PathBuf, source: std::io::Error },
@@ -27,6 +28,8 @@ pub enum Int8Error {
     Invalid { path: PathBuf, error: Box<ModelFileError> },
     /// Packing the file's weights for the packed kernel failed.
     Pack { path: PathBuf, source: Box<RunError> },
+    /// An arena or buffer could not be allocated (the allocator refused; nothing was aborted).
+    Alloc { what: &'static str, bytes: usize },
 }
 
 impl fmt::Display for Int8Error {
@@ -35,6 +38,7 @@ impl fmt::Display for Int8Error {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Invalid { path, error } => write!(f, "{}: {error}", path.display()),
             Self::Pack { path, source } => write!(f, "{}: packing the weights: {source}", path.display()),
+            Self::Alloc { what, bytes } => write!(f, "cannot allocate {bytes} bytes for {what}"),
         }
     }
 }
@@ -97,6 +101,16 @@ impl Arena {
 
     pub fn with_len(len: usize) -> Self {
         Self { words: vec![0u128; len.div_ceil(16)], len }
+    }
+
+    /// [`Arena::with_len`] for a length computed from input: one the allocator refuses (or `usize::MAX`, what
+    /// the arena functions return on overflow) is [`Int8Error::Alloc`], not an abort.
+    pub fn try_with_len(len: usize) -> Result<Self, Int8Error> {
+        let words_len = len.div_ceil(16);
+        let mut words = Vec::new();
+        words.try_reserve_exact(words_len).map_err(|_| Int8Error::Alloc { what: "the arena", bytes: len })?;
+        words.resize(words_len, 0u128);
+        Ok(Self { words, len })
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
@@ -248,7 +262,19 @@ impl LogitsModel for Int8Model {
             .enumerate()
             .map(|(index, seq)| {
                 let t = seq.input_ids.len();
-                let mut arena = Arena::with_len(model.arena_bytes_with(t, ArenaOptions::fast(1)));
+                // The arena grows with the square of the length: check the length against the positions first
+                // (the encoder checks it too, but only once it has an arena), so that 20 million ids are a
+                // `SequenceTooLong`, not an allocation of petabytes.
+                let max_positions = self.config.max_position_embeddings;
+                if t == 0 {
+                    return Err(InferError::Int8Sequence { index, source: RunError::EmptySequence });
+                }
+                if t > max_positions {
+                    let source = RunError::SequenceTooLong { len: t, max_positions };
+                    return Err(InferError::Int8Sequence { index, source });
+                }
+                let mut arena = Arena::try_with_len(model.arena_bytes_with(t, ArenaOptions::fast(1)))
+                    .map_err(InferError::Int8File)?;
                 let logits = model
                     .run_prepacked(
                         &seq.input_ids,
@@ -268,5 +294,19 @@ impl LogitsModel for Int8Model {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_arena_the_allocator_refuses_is_an_error_not_an_abort() {
+        // `usize::MAX` is what the arena functions return when the size overflows.
+        let err = Arena::try_with_len(usize::MAX).err().map(|e| e.to_string());
+        assert_eq!(err, Some(format!("cannot allocate {} bytes for the arena", usize::MAX)));
+        let mut arena = Arena::try_with_len(33).ok();
+        assert_eq!(arena.as_mut().map(|a| a.bytes_mut().len()), Some(33));
     }
 }

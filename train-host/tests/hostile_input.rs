@@ -1,0 +1,160 @@
+//! Hostile input and contended outputs, fed to the real `electra` binary (issue 17).
+//!
+//! Each lie runs under an address-space limit ([`ADDRESS_SPACE_LIMIT_KIB`]), so a buffer sized from the lie rather
+//! than from the data makes the allocator fail and the process abort (SIGABRT: no exit code), where the fix must
+//! give a clean exit 1 with the typed error's message. Before the fix, the first three cases aborted exactly so
+//! (exit 134 from the shell, "memory allocation of 36000000088580 bytes failed" for the export).
+
+use electra_train::checkpoint::HfCheckpoint;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// `ulimit -v` for every hostile run, in KiB: 4 GiB. The tiny fixture's runs need well under 1 GiB of address
+/// space (binary, mimalloc's segments, one 2 MiB stack per rayon thread, the 40 MB line and its 80 MB of ids),
+/// while each lie claims terabytes, so any buffer sized from a lie fails here instead of being overcommitted.
+const ADDRESS_SPACE_LIMIT_KIB: u64 = 4 << 20;
+
+/// Ids in the over-long line: the issue's 20 million (a 40 MB JSON line), against the fixture's 64 positions.
+const HOSTILE_SEQUENCE_LEN: usize = 20_000_000;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
+/// Runs `electra args` under the address-space limit with `stdin`.
+fn electra_limited(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {ADDRESS_SPACE_LIMIT_KIB} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_electra"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    let mut input = child.stdin.take().expect("stdin");
+    let stdin = stdin.to_vec();
+    // Written from another thread: the child may stop reading (an error on the first line) before the end.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = child.wait_with_output().expect("electra finishes");
+    let _ = writer.join();
+    output
+}
+
+/// Asserts a clean refusal: exit status 1 (not a signal, not a panic) and `expected` on stderr.
+fn assert_refused(output: &Output, expected: &str, case: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{case}: want exit 1, got {:?}; stderr: {stderr}", output.status);
+    assert!(stderr.contains(expected), "{case}: stderr lacks {expected:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+}
+
+/// A copy of the discriminator fixture with `config.json`'s `field` set to `value`.
+fn lying_copy(root: &Path, field: &str, value: serde_json::Value) -> PathBuf {
+    let dir = root.join(format!("lie-{field}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy(fixture("disc/model.safetensors"), dir.join("model.safetensors")).expect("copy weights");
+    let text = std::fs::read_to_string(fixture("disc/config.json")).expect("config");
+    let mut config: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    config[field] = value;
+    std::fs::write(dir.join("config.json"), config.to_string()).expect("write config");
+    dir
+}
+
+#[test]
+fn config_dimensions_that_the_tensors_do_not_back_are_shape_errors_before_any_allocation() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let huge = 1_000_000_000_000u64;
+    // (field, lie, what the error must say). Each dimension is carried by at least one tensor.
+    let cases: [(&str, u64, String); 5] = [
+        (
+            "vocab_size",
+            huge,
+            format!("tensor `electra.embeddings.word_embeddings.weight` has shape [1000, 32], the config needs [{huge}, 32]"),
+        ),
+        (
+            "max_position_embeddings",
+            huge,
+            format!("tensor `electra.embeddings.position_embeddings.weight` has shape [64, 32], the config needs [{huge}, 32]"),
+        ),
+        (
+            "intermediate_size",
+            huge,
+            format!("tensor `electra.encoder.layer.0.intermediate.dense.weight` has shape [128, 64], the config needs [{huge}, 64]"),
+        ),
+        ("type_vocab_size", huge, format!("the config needs [{huge}, 32]")),
+        // More layers than the file holds: the first missing one is named.
+        ("num_hidden_layers", 1_000_000, "checkpoint has no tensor `electra.encoder.layer.2.attention.self.query.weight`".into()),
+    ];
+    for (field, value, expected) in &cases {
+        let dir = lying_copy(tmp.path(), field, (*value).into());
+        let out = tmp.path().join(format!("{field}.elq"));
+        assert_refused(&electra_limited(&["export", "--model", s(&dir), "--out", s(&out)], b""), expected, field);
+        assert!(!out.exists(), "{field}: nothing written");
+        let infer = electra_limited(&["infer", "--model", s(&dir)], b"{\"ids\": [2, 5, 3]}\n");
+        assert_refused(&infer, expected, field);
+        // The library refuses at load, so every command that reads a checkpoint gets the same error.
+        let err = HfCheckpoint::load(&dir).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(expected.as_str()), "{field}: {err}");
+    }
+}
+
+#[test]
+fn a_classifier_config_without_its_head_cannot_size_one() {
+    // `num_labels` is carried by the classifier's tensors alone: without them it is a claim, and is refused.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = lying_copy(tmp.path(), "architectures", serde_json::json!(["ElectraForSequenceClassification"]));
+    let text = std::fs::read_to_string(dir.join("config.json")).expect("config");
+    let mut config: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    config["num_labels"] = 1_000_000_000_000u64.into();
+    std::fs::write(dir.join("config.json"), config.to_string()).expect("write config");
+    let infer = electra_limited(&["infer", "--model", s(&dir)], b"{\"ids\": [2, 5, 3]}\n");
+    assert_refused(&infer, "checkpoint has no tensor `classifier.dense.weight`", "num_labels");
+}
+
+#[test]
+fn safetensors_headers_that_lie_about_their_data_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("bad-safetensors");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::copy(fixture("disc/config.json"), dir.join("config.json")).expect("copy config");
+    let header = br#"{"electra.embeddings.word_embeddings.weight":{"dtype":"F32","shape":[1000000000000,32],"data_offsets":[0,4]}}"#;
+    // A header claiming 128 TB of floats over 4 bytes of data; then a header length field of 2^60.
+    let mut lying_shape = (header.len() as u64).to_le_bytes().to_vec();
+    lying_shape.extend_from_slice(header);
+    lying_shape.extend_from_slice(&[0; 4]);
+    let mut lying_header_len = (1u64 << 60).to_le_bytes().to_vec();
+    lying_header_len.extend_from_slice(b"{}");
+    for (case, bytes) in [("shape", lying_shape), ("header length", lying_header_len)] {
+        std::fs::write(dir.join("model.safetensors"), bytes).expect("write");
+        let out = electra_limited(&["infer", "--model", s(&dir)], b"{\"ids\": [2, 3]}\n");
+        assert_refused(&out, "not a valid safetensors file", case);
+    }
+}
+
+#[test]
+fn twenty_million_ids_are_too_long_for_both_engines_before_any_arena() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let elq = tmp.path().join("tiny.elq");
+    let export = electra_limited(&["export", "--model", s(&fixture("disc")), "--out", s(&elq)], b"");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let mut line = String::with_capacity(HOSTILE_SEQUENCE_LEN * 2 + 16);
+    line.push_str("{\"ids\": [5");
+    for _ in 1..HOSTILE_SEQUENCE_LEN {
+        line.push_str(",5");
+    }
+    line.push_str("]}\n");
+    let expected = format!("line 1: sequence of {HOSTILE_SEQUENCE_LEN} tokens is longer than the model's 64 positions");
+    for (engine, model) in [("int8", elq), ("float", fixture("disc"))] {
+        let out = electra_limited(&["infer", "--model", s(&model)], line.as_bytes());
+        assert_refused(&out, &expected, engine);
+    }
+}
