@@ -14,7 +14,9 @@
 //!   the number of rows), picked at run time with `std` (at compile time from `target_feature`
 //!   without it);
 //! - Arm Cortex-M4/M7 (`thumbv7em`): [`arm_dsp`], dual 16-bit MACs (`SMLAD`) on sign-extended byte
-//!   pairs (`SXTB16`), picked at compile time (see `build.rs`).
+//!   pairs (`SXTB16`), picked at compile time (see `build.rs`);
+//! - 64-bit Arm (`aarch64`): [`aarch64`], plain NEON, `sdot` (dotprod) and `smmla` (i8mm), picked at
+//!   run time with `std` (at compile time from `target_feature` without it).
 //!
 //! Integer sums are exact, so every twin must give the same bits as the scalar one; [`check_twin`]
 //! is the one harness that checks it, used by the tests on the host and by [`selftest`] on the
@@ -24,7 +26,10 @@
 // BLAS-style argument lists (shape, operand, stride) and index loops over fixed tiles read best here.
 #![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod arm_dsp;
+pub mod helium;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
@@ -46,7 +51,8 @@ pub struct Twin {
 
 impl Twin {
     /// Which implementation this is (`scalar`, `avx2`, `avx512-vnni-256`, `avx512-vnni-packed`,
-    /// `avx512-vnni` (one of the previous two by the number of rows), `arm-dsp`, `arm-dsp-portable`).
+    /// `avx512-vnni` (one of the previous two by the number of rows), `arm-dsp`, `arm-dsp-portable`,
+    /// `aarch64-neon`, `aarch64-sdot`, `aarch64-smmla`).
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -157,6 +163,10 @@ pub const SCALAR: Twin = Twin { name: "scalar", gemm_i8: scalar::gemm_i8, gemm_i
 /// the host tests it too (on Arm the real instructions run).
 pub const ARM_DSP: Twin = Twin { name: arm_dsp::NAME, gemm_i8: arm_dsp::gemm_i8, gemm_i16_i8: arm_dsp::gemm_i16_i8 };
 
+/// The Cortex-M55 Helium twin ([`helium`]: 16-lane `VMLADAVA` tiles, tail-predicated loops);
+/// portable definitions of the same tiles where MVE is absent, so the host tests it too.
+pub const HELIUM: Twin = Twin { name: helium::NAME, gemm_i8: helium::gemm_i8, gemm_i16_i8: helium::gemm_i16_i8 };
+
 /// The twin [`gemm_i8`] and [`gemm_i16_i8`] use on this machine.
 #[inline]
 pub fn best() -> Twin {
@@ -175,7 +185,15 @@ pub fn best() -> Twin {
             return t;
         }
     }
-    #[cfg(electra_arm_dsp)]
+    #[cfg(target_arch = "aarch64")]
+    if let Some(t) = aarch64::best() {
+        return t;
+    }
+    #[cfg(electra_arm_mve)]
+    {
+        return HELIUM;
+    }
+    #[cfg(all(electra_arm_dsp, not(electra_arm_mve)))]
     {
         return ARM_DSP;
     }
@@ -184,10 +202,11 @@ pub fn best() -> Twin {
 }
 
 /// Every twin that can run here, scalar first.
-pub fn available() -> heapless::Vec<Twin, 6> {
+pub fn available() -> heapless::Vec<Twin, 8> {
     let mut twins = heapless::Vec::new();
     let _ = twins.push(SCALAR);
     let _ = twins.push(ARM_DSP);
+    let _ = twins.push(HELIUM);
     #[cfg(target_arch = "x86_64")]
     {
         if let Some(t) = x86::avx2() {
@@ -202,6 +221,10 @@ pub fn available() -> heapless::Vec<Twin, 6> {
         if let Some(t) = x86_vnni::twin() {
             let _ = twins.push(t);
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    for t in [aarch64::neon(), aarch64::dotprod(), aarch64::i8mm()].into_iter().flatten() {
+        let _ = twins.push(t);
     }
     twins
 }
@@ -352,6 +375,23 @@ mod tests {
                 assert!(names.contains(&"avx512-vnni"), "VNNI twin by rows not tested");
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        {
+            let names: vec::Vec<_> = twins.iter().map(|t| t.name()).collect();
+            assert!(names.contains(&aarch64::NEON), "NEON twin not tested");
+            if std::arch::is_aarch64_feature_detected!("dotprod") {
+                assert!(names.contains(&aarch64::SDOT), "sdot twin not tested: build the tests with feature `std`");
+            }
+            if std::arch::is_aarch64_feature_detected!("i8mm") {
+                assert!(names.contains(&aarch64::SMMLA), "smmla twin not tested: build the tests with feature `std`");
+            }
+        }
+        // scripts/test.d/52-aarch64.sh names the twin each emulated CPU must pick, so that a run
+        // that silently fell back to a slower twin fails instead of passing on it.
+        if let Ok(expected) = std::env::var("ELECTRA_EXPECT_KERNEL") {
+            assert_eq!(best().name(), expected, "kernel picked on this CPU");
+        }
+        std::println!("kernel picked on this machine: {}", best().name());
         std::println!("kernel twins on this machine: {:?}", twins.iter().map(|t| t.name()).collect::<vec::Vec<_>>());
         for twin in &twins {
             let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
