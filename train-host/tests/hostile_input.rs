@@ -4,6 +4,9 @@
 //! than from the data makes the allocator fail and the process abort (SIGABRT: no exit code), where the fix must
 //! give a clean exit 1 with the typed error's message. Before the fix, the first three cases aborted exactly so
 //! (exit 134 from the shell, "memory allocation of 36000000088580 bytes failed" for the export).
+//!
+//! Then the output locks: a second run on an output another process holds is refused naming its pid, a stale lock
+//! is taken over with a notice, and a read-only output directory is a clear error naming the path.
 
 use electra_train::checkpoint::HfCheckpoint;
 use std::io::Write;
@@ -157,4 +160,118 @@ fn twenty_million_ids_are_too_long_for_both_engines_before_any_arena() {
         let out = electra_limited(&["infer", "--model", s(&model)], line.as_bytes());
         assert_refused(&out, &expected, engine);
     }
+}
+
+#[test]
+fn a_second_run_on_a_locked_output_is_refused_naming_the_first_pid() {
+    use electra_pipeline::lock::OutputLock;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pid = format!("in use by pid {}", std::process::id());
+
+    // This test process is "the first run": it holds each output's lock while the binary tries it.
+    let elq = tmp.path().join("model.elq");
+    let held = OutputLock::file(&elq).expect("lock the export's output");
+    let out = electra_limited(&["export", "--model", s(&fixture("disc")), "--out", s(&elq)], b"");
+    assert_refused(&out, &pid, "export");
+    assert!(!elq.exists(), "the refused export wrote nothing");
+    drop(held);
+
+    let corpus = tmp.path().join("corpus.txt");
+    std::fs::write(&corpus, "the first document.\n\nthe second one.\n").expect("corpus");
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/vocab.txt");
+    let shards = tmp.path().join("shards");
+    let held = OutputLock::dir(&shards).expect("lock the shard output");
+    let args = ["shard", "--input", s(&corpus), "--vocab", s(&vocab), "--output", s(&shards), "--quiet"];
+    assert_refused(&electra_limited(&args, b""), &pid, "shard");
+    assert!(!shards.join("manifest.json").exists(), "the refused shard run wrote nothing");
+    drop(held);
+
+    // Pre-training takes the lock before it opens its data, so no shards are needed to see the refusal.
+    let pre = tmp.path().join("pretrain");
+    let held = OutputLock::dir(&pre).expect("lock the pretrain output");
+    let args = ["pretrain", "--data", s(&shards), "--out", s(&pre), "--steps", "1", "--batch", "2", "--quiet"];
+    assert_refused(&electra_limited(&args, b""), &pid, "pretrain");
+    // --resume repairs an interrupted save before it reads the run: that too waits for the lock.
+    let args = ["pretrain", "--out", s(&pre), "--resume", "--quiet"];
+    assert_refused(&electra_limited(&args, b""), &pid, "pretrain --resume");
+    drop(held);
+
+    let tuned = tmp.path().join("finetune");
+    let held = OutputLock::dir(&tuned).expect("lock the finetune output");
+    let args = ["finetune", "--out", s(&tuned), "--resume", "--quiet"];
+    assert_refused(&electra_limited(&args, b""), &pid, "finetune");
+    drop(held);
+}
+
+#[test]
+fn a_stale_lock_is_taken_over_with_a_notice() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let elq = tmp.path().join("model.elq");
+    // What a run killed with SIGKILL leaves: the file naming it, and no flock (the kernel dropped it).
+    let lock = tmp.path().join(".model.elq.electra.lock");
+    std::fs::write(&lock, "4194303\nelectra export --out model.elq\n").expect("stale lock");
+    let out = electra_limited(&["export", "--model", s(&fixture("disc")), "--out", s(&elq)], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("was left by pid 4194303, which no longer holds it; taking it over"), "{stderr}");
+    assert!(elq.exists());
+    assert!(!lock.exists(), "released on exit");
+}
+
+/// Runs `electra args` as an unprivileged user when this test runs as root (root writes through a 0555
+/// directory), via util-linux's `setpriv`; a missing `setpriv` fails the test rather than skipping it.
+fn electra_unprivileged(args: &[&str]) -> Output {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        // nobody:nogroup (65534), the conventional unprivileged ids.
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(env!("CARGO_BIN_EXE_electra"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_electra"))
+    };
+    command.args(args).stdin(Stdio::null()).output().expect("electra (through setpriv when root) runs")
+}
+
+#[test]
+fn a_read_only_output_directory_is_a_clear_error_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Readable and searchable by the unprivileged user, writable by nobody.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let model = tmp.path().join("disc");
+    std::fs::create_dir_all(&model).expect("mkdir");
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("disc").join(file), model.join(file)).expect("copy");
+    }
+    let ro = tmp.path().join("read-only");
+    std::fs::create_dir_all(&ro).expect("mkdir");
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/vocab.txt");
+    let corpus = tmp.path().join("corpus.txt");
+    std::fs::write(&corpus, "a document.\n").expect("corpus");
+
+    let elq = ro.join("model.elq");
+    let out = electra_unprivileged(&["export", "--model", s(&model), "--out", s(&elq)]);
+    assert_refused(&out, &format!("cannot write to {}", ro.join(".model.elq.electra.lock").display()), "export");
+    let shards = ro.join("shards");
+    let out = electra_unprivileged(&["shard", "--input", s(&corpus), "--vocab", s(&vocab), "--output", s(&shards)]);
+    assert_refused(&out, &format!("cannot write to {}", shards.display()), "shard into a read-only parent");
+    let out = electra_unprivileged(&["shard", "--input", s(&corpus), "--vocab", s(&vocab), "--output", s(&ro)]);
+    assert_refused(&out, &format!("cannot write to {}", ro.join(".electra.lock").display()), "shard");
+    let out = electra_unprivileged(&[
+        "pretrain",
+        "--data",
+        s(&shards),
+        "--out",
+        s(&ro),
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--quiet",
+    ]);
+    assert_refused(&out, &format!("cannot write to {}", ro.join(".electra.lock").display()), "pretrain");
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).expect("chmod back for cleanup");
 }

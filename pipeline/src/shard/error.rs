@@ -19,6 +19,8 @@ pub enum ShardError {
     Parquet { path: PathBuf, message: String },
     /// A progress record or manifest could not be (de)serialized.
     Json { path: PathBuf, message: String },
+    /// The output directory is read-only, or another run is writing it.
+    Lock(crate::lock::LockError),
 }
 
 impl ShardError {
@@ -36,6 +38,7 @@ impl fmt::Display for ShardError {
             ShardError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             ShardError::Parquet { path, message } => write!(f, "writing Parquet shard {}: {message}", path.display()),
             ShardError::Json { path, message } => write!(f, "{}: {message}", path.display()),
+            ShardError::Lock(e) => write!(f, "{e}"),
         }
     }
 }
@@ -46,6 +49,7 @@ impl std::error::Error for ShardError {
             ShardError::Corpus(e) => Some(e),
             ShardError::Encode(e) => Some(e),
             ShardError::Io { source, .. } => Some(source),
+            ShardError::Lock(e) => Some(e),
             _ => None,
         }
     }
@@ -54,6 +58,12 @@ impl std::error::Error for ShardError {
 impl From<CorpusError> for ShardError {
     fn from(e: CorpusError) -> Self {
         ShardError::Corpus(e)
+    }
+}
+
+impl From<crate::lock::LockError> for ShardError {
+    fn from(e: crate::lock::LockError) -> Self {
+        ShardError::Lock(e)
     }
 }
 

@@ -130,7 +130,12 @@ pub fn run<E: Encoder>(opts: &ShardOptions, encoder: &E) -> Result<ShardSummary,
     let worker_shards =
         (opts.worker_index * num_shards / opts.workers)..((opts.worker_index + 1) * num_shards / opts.workers);
 
-    std::fs::create_dir_all(&opts.output).map_err(|e| ShardError::io(&opts.output, e))?;
+    // One run per output; each worker of a multi-worker run writes its own shards and takes its own lock.
+    let lock_name = match opts.workers {
+        1 => crate::lock::DIR_LOCK_FILE.to_string(),
+        _ => format!("{}.worker-{}", crate::lock::DIR_LOCK_FILE, opts.worker_index),
+    };
+    let _lock = crate::lock::OutputLock::dir_named(&opts.output, &lock_name)?.report();
     let progress_dir = opts.output.join(format::PROGRESS_DIR);
     std::fs::create_dir_all(&progress_dir).map_err(|e| ShardError::io(&progress_dir, e))?;
 

@@ -21,6 +21,8 @@ pub enum CheckpointError {
     NonFinite { tensor: String },
     /// A buffer sized from the input could not be allocated (the allocator refused; nothing was aborted).
     Alloc { what: String, bytes: usize },
+    /// The output is read-only, or another run holds its lock.
+    Lock(electra_pipeline::lock::LockError),
 }
 
 impl fmt::Display for CheckpointError {
@@ -42,6 +44,7 @@ impl fmt::Display for CheckpointError {
             }
             Self::NonFinite { tensor } => write!(f, "tensor `{tensor}` holds NaN or infinity"),
             Self::Alloc { what, bytes } => write!(f, "cannot allocate {bytes} bytes for {what}"),
+            Self::Lock(e) => write!(f, "{e}"),
         }
     }
 }
@@ -50,8 +53,15 @@ impl std::error::Error for CheckpointError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
+            Self::Lock(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<electra_pipeline::lock::LockError> for CheckpointError {
+    fn from(e: electra_pipeline::lock::LockError) -> Self {
+        Self::Lock(e)
     }
 }
 

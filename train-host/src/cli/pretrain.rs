@@ -142,6 +142,8 @@ pub fn run_pretrain(args: &Args) -> anyhow::Result<RunSummary> {
     };
     let (config, data_dir) = if args.resume {
         if world.is_root() {
+            // Under the output's lock: repairing a save is only safe while no other run writes there.
+            let _lock = electra_pipeline::lock::OutputLock::dir(&args.out)?.report();
             state::recover_checkpoint(&args.out)?;
         }
         world.barrier();

@@ -11,6 +11,7 @@ use electra_core::model_file::{
     model_file_len, write_model_file, LabelsSpec, Model, ModelFileSpec, ProblemType, WriteError,
 };
 use electra_core::HeadKind;
+use electra_pipeline::lock::OutputLock;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -242,6 +243,9 @@ pub fn export(
 ) -> Result<ExportSummary, ExportError> {
     let checkpoint = HfCheckpoint::load(model_dir)?;
     let labels = task_labels(model_dir, checkpoint.head)?;
+    // One export per output file at a time, and a read-only directory refused naming it, before the quantization
+    // (after the checks of the input, whose errors say more than one about the output would).
+    let _lock = OutputLock::file(out).map_err(CheckpointError::Lock)?.report();
     let vocab_bytes = match vocab {
         Some(path) => Some(std::fs::read(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?),
         None => None,

@@ -454,6 +454,9 @@ impl Log {
 /// Starts a run in `options.out` (which must not hold one) and trains it to the end, or to `session.stop_after`.
 pub fn finetune(options: FinetuneOptions, session: &Session) -> Result<FinetuneSummary, FinetuneError> {
     let out = &options.out;
+    // Locked first, so that a second run on a busy `--out` is told which pid holds it.
+    let _lock =
+        electra_pipeline::lock::OutputLock::dir(out).map_err(crate::checkpoint::CheckpointError::Lock)?.report();
     if out.join(CHECKPOINT_DIR).exists() || out.join(METRICS_FILE).exists() {
         return Err(FinetuneError::RunExists { dir: out.clone() });
     }
@@ -466,6 +469,8 @@ pub fn finetune(options: FinetuneOptions, session: &Session) -> Result<FinetuneS
 
 /// Continues the run in `out` from its last checkpoint.
 pub fn resume(out: &Path, session: &Session) -> Result<FinetuneSummary, FinetuneError> {
+    let _lock =
+        electra_pipeline::lock::OutputLock::dir(out).map_err(crate::checkpoint::CheckpointError::Lock)?.report();
     let run = Run::resume(out)?;
     let log = Log::open(&out.join(METRICS_FILE), Some(run.step))?;
     let from = run.step;

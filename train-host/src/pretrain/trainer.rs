@@ -500,6 +500,13 @@ pub fn pretrain(
     let vocab_txt = session.vocab_txt.clone();
     let out = &session.out_dir;
     std::fs::create_dir_all(out).map_err(|source| PretrainError::Io { path: out.clone(), source })?;
+    // Rank 0 alone writes `out`, so it alone holds the lock that refuses a second run on it.
+    let _lock = match world.is_root() {
+        true => Some(
+            electra_pipeline::lock::OutputLock::dir(out).map_err(crate::checkpoint::CheckpointError::Lock)?.report(),
+        ),
+        false => None,
+    };
     let (reader, data) = open_data(&session.data_dir, &vocab_txt)?;
     let metrics_path = out.join(METRICS_FILE);
     let root = world.is_root();
