@@ -4,6 +4,14 @@
 //! not, so they get the DSP kernel only when `ELECTRA_ARM_DSP=1` is set at build time.
 
 fn main() {
+    // Helium (MVE, ARMv8.1-M: Cortex-M55) int8 kernels, on request: the M55 has no target triple of
+    // its own (`thumbv8m.main` + `target-cpu=cortex-m55`) and stable Rust has no `cfg` for `mve`.
+    println!("cargo::rustc-check-cfg=cfg(electra_arm_mve)");
+    println!("cargo::rerun-if-env-changed=ELECTRA_ARM_MVE");
+    let target_mve = std::env::var("TARGET").unwrap_or_default().starts_with("thumbv8m.main");
+    if target_mve && std::env::var("ELECTRA_ARM_MVE").ok().as_deref() == Some("1") {
+        println!("cargo::rustc-cfg=electra_arm_mve");
+    }
     println!("cargo::rustc-check-cfg=cfg(electra_arm_dsp)");
     println!("cargo::rerun-if-env-changed=ELECTRA_ARM_DSP");
     let target = std::env::var("TARGET").unwrap_or_default();

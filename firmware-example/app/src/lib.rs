@@ -497,11 +497,16 @@ fn report(
     hprintln!("{}", "}");
 
     let macs = macs(model.config(), head, ids.len());
-    let ideal = (macs / 2).max(1);
+    // The ideal of the kernel's instruction set: two MACs per `SMLAD`, sixteen per Helium `VMLADAVA` (int8 lanes).
+    let (per_instruction, instruction) =
+        if kernels::best().name() == "helium" { (16, "VMLADAVA") } else { (2, "SMLAD") };
+    let ideal = (macs / per_instruction).max(1);
     hprintln!("instructions per inference: {} ({} tokens)", instructions, ids.len());
     hprintln!(
-        "  multiply-accumulates: {}; ideal at 2 per instruction (SMLAD): {} instructions; measured / ideal = {}.{:02}",
+        "  multiply-accumulates: {}; ideal at {} per instruction ({}): {} instructions; measured / ideal = {}.{:02}",
         macs,
+        per_instruction,
+        instruction,
         ideal,
         instructions / ideal,
         instructions % ideal * 100 / ideal

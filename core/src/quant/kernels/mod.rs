@@ -29,6 +29,7 @@
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
 pub mod arm_dsp;
+pub mod helium;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
@@ -162,6 +163,10 @@ pub const SCALAR: Twin = Twin { name: "scalar", gemm_i8: scalar::gemm_i8, gemm_i
 /// the host tests it too (on Arm the real instructions run).
 pub const ARM_DSP: Twin = Twin { name: arm_dsp::NAME, gemm_i8: arm_dsp::gemm_i8, gemm_i16_i8: arm_dsp::gemm_i16_i8 };
 
+/// The Cortex-M55 Helium twin ([`helium`]: 16-lane `VMLADAVA` tiles, tail-predicated loops);
+/// portable definitions of the same tiles where MVE is absent, so the host tests it too.
+pub const HELIUM: Twin = Twin { name: helium::NAME, gemm_i8: helium::gemm_i8, gemm_i16_i8: helium::gemm_i16_i8 };
+
 /// The twin [`gemm_i8`] and [`gemm_i16_i8`] use on this machine.
 #[inline]
 pub fn best() -> Twin {
@@ -184,7 +189,11 @@ pub fn best() -> Twin {
     if let Some(t) = aarch64::best() {
         return t;
     }
-    #[cfg(electra_arm_dsp)]
+    #[cfg(electra_arm_mve)]
+    {
+        return HELIUM;
+    }
+    #[cfg(all(electra_arm_dsp, not(electra_arm_mve)))]
     {
         return ARM_DSP;
     }
@@ -193,10 +202,11 @@ pub fn best() -> Twin {
 }
 
 /// Every twin that can run here, scalar first.
-pub fn available() -> heapless::Vec<Twin, 6> {
+pub fn available() -> heapless::Vec<Twin, 8> {
     let mut twins = heapless::Vec::new();
     let _ = twins.push(SCALAR);
     let _ = twins.push(ARM_DSP);
+    let _ = twins.push(HELIUM);
     #[cfg(target_arch = "x86_64")]
     {
         if let Some(t) = x86::avx2() {
