@@ -245,6 +245,26 @@ fn neon_gemm_i16_i8_impl(
     tiles!(neon_tile_i16, MR, 1, m, n, k, a, lda, b, ldb, c, ldc)
 }
 
+/// Runs `$body` over `k` in steps of `$step` values, with `$p` the first value of the step and
+/// `$rem` the values left (`$step` or, once at the end, fewer: the loads then pad with zeros).
+/// Whole steps run with `$rem` the constant `$step`, so the loads' tail tests fold away: one test
+/// per load in the inner loop cost 8 % more instructions with `sdot`, 19 % with `smmla` (counted under qemu).
+macro_rules! k_steps {
+    ($k:expr, $step:expr, |$p:ident, $rem:ident| $body:block) => {{
+        let k = $k;
+        let mut $p = 0;
+        while $p + $step <= k {
+            let $rem = $step;
+            $body
+            $p += $step;
+        }
+        if $p < k {
+            let $rem = k - $p;
+            $body
+        }
+    }};
+}
+
 /// 16 bytes at `p`, or the `rem < 16` bytes there followed by zeros (`rem == 16`: a plain load).
 #[inline(always)]
 unsafe fn load_i8(p: *const i8, rem: usize) -> int8x16_t {
@@ -306,9 +326,7 @@ fn reduce4(v: &[int32x4_t; NR]) -> [i32; NR] {
 #[inline]
 unsafe fn neon_tile_i8<const R: usize>(k: usize, ap: [*const i8; R], bp: [*const i8; NR]) -> [[i32; NR]; R] {
     let mut acc = [[vdupq_n_s32(0); NR]; R];
-    let mut p = 0;
-    while p < k {
-        let rem = k - p;
+    k_steps!(k, STEP_I8, |p, rem| {
         // SAFETY (caller): every row holds `k` values from its pointer on.
         let va: [int8x16_t; R] = core::array::from_fn(|r| unsafe { load_i8(ap[r].add(p), rem) });
         let vb: [int8x16_t; NR] = core::array::from_fn(|q| unsafe { load_i8(bp[q].add(p), rem) });
@@ -319,8 +337,7 @@ unsafe fn neon_tile_i8<const R: usize>(k: usize, ap: [*const i8; R], bp: [*const
                 acc[r][q] = vpadalq_s16(acc[r][q], pairs);
             }
         }
-        p += STEP_I8;
-    }
+    });
     core::array::from_fn(|r| reduce4(&acc[r]))
 }
 
@@ -344,9 +361,7 @@ unsafe fn sdot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
 #[inline]
 unsafe fn sdot_tile_i8<const R: usize>(k: usize, ap: [*const i8; R], bp: [*const i8; NR]) -> [[i32; NR]; R] {
     let mut acc = [[vdupq_n_s32(0); NR]; R];
-    let mut p = 0;
-    while p < k {
-        let rem = k - p;
+    k_steps!(k, STEP_I8, |p, rem| {
         // SAFETY (caller): every row holds `k` values from its pointer on.
         let va: [int8x16_t; R] = core::array::from_fn(|r| unsafe { load_i8(ap[r].add(p), rem) });
         let vb: [int8x16_t; NR] = core::array::from_fn(|q| unsafe { load_i8(bp[q].add(p), rem) });
@@ -356,8 +371,7 @@ unsafe fn sdot_tile_i8<const R: usize>(k: usize, ap: [*const i8; R], bp: [*const
                 acc[r][q] = unsafe { sdot(acc[r][q], va[r], vb[q]) };
             }
         }
-        p += STEP_I8;
-    }
+    });
     core::array::from_fn(|r| reduce4(&acc[r]))
 }
 
@@ -394,9 +408,7 @@ unsafe fn smmla_tile_i8<const R: usize>(k: usize, ap: [*const i8; R], bp: [*cons
     // fixed-size array of R (not R / 2, which stable const generics cannot name) of which the
     // first R / 2 are used.
     let mut acc = [[vdupq_n_s32(0); NR / 2]; R];
-    let mut p = 0;
-    while p < k {
-        let rem = k - p;
+    k_steps!(k, STEP_I8, |p, rem| {
         let mut vb = [(vdupq_n_s8(0), vdupq_n_s8(0)); NR / 2];
         for (q, v) in vb.iter_mut().enumerate() {
             // SAFETY (caller): every row holds `k` values from its pointer on.
@@ -410,8 +422,7 @@ unsafe fn smmla_tile_i8<const R: usize>(k: usize, ap: [*const i8; R], bp: [*cons
                 acc[r][q] = unsafe { smmla(smmla(acc[r][q], lo, vb[q].0), hi, vb[q].1) };
             }
         }
-        p += STEP_I8;
-    }
+    });
     let mut out = [[0i32; NR]; R];
     for r in 0..R / 2 {
         for q in 0..NR / 2 {
@@ -430,9 +441,7 @@ unsafe fn smmla_tile_i8<const R: usize>(k: usize, ap: [*const i8; R], bp: [*cons
 #[inline]
 unsafe fn neon_tile_i16<const R: usize>(k: usize, ap: [*const i16; R], bp: [*const i8; NR]) -> [[i32; NR]; R] {
     let mut acc = [[vdupq_n_s32(0); NR]; R];
-    let mut p = 0;
-    while p < k {
-        let rem = k - p;
+    k_steps!(k, STEP_I16, |p, rem| {
         // SAFETY (caller): every row holds `k` values from its pointer on.
         let va: [int16x8_t; R] = core::array::from_fn(|r| unsafe { load_i16(ap[r].add(p), rem) });
         let vb: [int16x8_t; NR] = core::array::from_fn(|q| unsafe { load_i8_wide(bp[q].add(p), rem) });
@@ -442,8 +451,7 @@ unsafe fn neon_tile_i16<const R: usize>(k: usize, ap: [*const i16; R], bp: [*con
                     vmlal_high_s16(vmlal_s16(acc[r][q], vget_low_s16(va[r]), vget_low_s16(vb[q])), va[r], vb[q]);
             }
         }
-        p += STEP_I16;
-    }
+    });
     core::array::from_fn(|r| reduce4(&acc[r]))
 }
 
