@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 struct Args {
-    /// `tiny` (ElectraConfig::tiny) or `small` (ELECTRA-Small, ElectraConfig::small).
+    /// `tiny` (ElectraConfig::tiny), `small` (ELECTRA-Small, ElectraConfig::small), or the path of an HF ELECTRA
+    /// `config.json` giving the dimensions (as `electra pretrain --model-size` takes one).
     #[arg(long)]
     preset: String,
     /// Seed of the weights: the same seed writes the same checkpoint.
@@ -150,7 +151,11 @@ fn main() -> anyhow::Result<()> {
     let config = match args.preset.as_str() {
         "tiny" => ElectraConfig::tiny(),
         "small" => ElectraConfig::small(),
-        other => anyhow::bail!("unknown preset `{other}`; expected `tiny` or `small`"),
+        path if path.ends_with(".json") => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+            electra_train::checkpoint::config_from_hf_json(Path::new(path), &text)?.0
+        }
+        other => anyhow::bail!("unknown preset `{other}`; expected `tiny`, `small` or a config.json path"),
     };
     let vocab = std::fs::read(&args.vocab).with_context(|| format!("reading {}", args.vocab.display()))?;
     let lines = vocab.split(|&b| b == b'\n').filter(|line| !line.is_empty()).count();
