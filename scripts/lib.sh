@@ -63,7 +63,26 @@ py() { "$PY_VENV/bin/python" "$@"; }
 # A firmware that has not exited by then has hung (or crawls): fail. The tiny models run in seconds.
 FIRMWARE_TIMEOUT_S="${FIRMWARE_TIMEOUT_S:-300}"
 
-electra_bin() { cargo run -q --release -p electra-train --bin electra -- "$@"; }
+# The host binaries and examples the steps after step 30 run, built once with one feature set (issue 14, item 10):
+# `cargo test --release --workspace --no-run` resolves exactly the features of step 30's `cargo test --release
+# --workspace`, so after step 30 it only checks that nothing changed, and a step run on its own still builds what it
+# needs. (`cargo build -p electra-train` or `cargo run -p ...` would resolve that package's own features and rebuild
+# about two hundred crates a second time.) `cargo test` builds the bins and examples too, into target/release/.
+HOST_RELEASE="${ELECTRA_REPO:-$PWD}/target/release"
+build_host() {
+  [ -n "${ELECTRA_HOST_BUILT:-}" ] && return 0
+  (cd "${ELECTRA_REPO:-$PWD}" && cargo test --release --workspace --no-run -q)
+  ELECTRA_HOST_BUILT=1
+}
+electra_bin() { build_host; "$HOST_RELEASE/electra" "$@"; }
+# electra_example NAME ARGS... : a workspace example (train-host's random_checkpoint, pipeline's dump_shards, ...).
+electra_example() {
+  build_host
+  local name=$1
+  shift
+  [ -x "$HOST_RELEASE/examples/$name" ] || die "$HOST_RELEASE/examples/$name was not built by build_host"
+  "$HOST_RELEASE/examples/$name" "$@"
+}
 
 # The Cortex-M boards, one crate each under firmware-example/boards/ (see firmware-example/README.md).
 FIRMWARE_BOARDS=(mps2-an386 mps2-an500 mps2-an505 mps3-an547)

@@ -5,8 +5,7 @@ set -euo pipefail
 source scripts/lib.sh
 pip_install pyarrow
 py -c "import pyarrow" || die "pyarrow is not importable after pip install"
-cargo build --release -p electra-train --bin electra
-cargo build --release -p electra-pipeline --example dump_shards
+build_host
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 target/release/electra shard --input data/corpus/us-speeches/inaugural --vocab data/vocab.txt \

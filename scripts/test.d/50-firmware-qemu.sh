@@ -24,7 +24,7 @@ echo "The chef ate the meal, and the guests said it was the best dinner they had
 
 # The test model: ElectraConfig::tiny (full BERT vocab, 2 layers) with HF-initialized random weights, exported to
 # an int8 model file with the vocab and its tokenizer index embedded. Seeded, so every run builds the same file.
-cargo run -q --release -p electra-train --example random_checkpoint -- \
+electra_example random_checkpoint \
   --preset tiny --seed 1 --vocab data/vocab.txt --out "$out/tiny-checkpoint"
 electra_bin export --model "$out/tiny-checkpoint" --vocab data/vocab.txt --tokenizer-index --out "$out/model.elq"
 

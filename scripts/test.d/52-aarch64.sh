@@ -38,7 +38,7 @@ mkdir -p "$out"
 
 # The model: ElectraConfig::tiny with HF-initialized random weights (seeded: the same file every run), exported
 # to int8, as in step 50.
-cargo run -q --release -p electra-train --example random_checkpoint -- \
+electra_example random_checkpoint \
   --preset tiny --seed 1 --vocab data/vocab.txt --out "$out/tiny-checkpoint"
 electra_bin export --model "$out/tiny-checkpoint" --vocab data/vocab.txt --out "$out/model.elq"
 

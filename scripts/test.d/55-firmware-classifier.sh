@@ -23,7 +23,7 @@ MAX_SEQ_LEN=64
 
 # The encoder both fine-tunings start from: ElectraConfig::tiny with HF-initialized random weights (full BERT
 # vocab, so the firmware tokenizes with the real vocab). Seeded: every run trains the same models.
-cargo run -q --release -p electra-train --example random_checkpoint -- \
+electra_example random_checkpoint \
   --preset tiny --seed 1 --vocab data/vocab.txt --out "$out/encoder"
 
 # --- 1. Sentiment ----------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ set -euo pipefail
 source scripts/lib.sh
 pip_install_torch transformers safetensors
 
-cargo build --release -q -p electra-train --bin electra
+build_host
 electra=target/release/electra
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
