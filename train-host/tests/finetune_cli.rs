@@ -280,8 +280,12 @@ fn regression_and_tagging_train_and_report_their_metrics() -> TestResult {
     }
     let tagged = root.join("chunks.txt");
     std::fs::write(&tagged, &conll)?;
+    // The dev file uses a tag the training file never does (as CoNLL-2000's test file has I-LST): the tag set takes
+    // it, with a notice, instead of refusing the file.
+    let dev_tagged = root.join("chunks-dev.txt");
+    std::fs::write(&dev_tagged, format!("{conll}great NN B-POS\n1 CD B-LST\n\n"))?;
     let out = root.join("tag");
-    let summary = ok(electra(&[
+    let run = electra(&[
         "finetune",
         "--model",
         s(&model),
@@ -290,7 +294,7 @@ fn regression_and_tagging_train_and_report_their_metrics() -> TestResult {
         "--train",
         s(&tagged),
         "--dev",
-        s(&tagged),
+        s(&dev_tagged),
         "--out",
         s(&out),
         "--epochs",
@@ -300,11 +304,17 @@ fn regression_and_tagging_train_and_report_their_metrics() -> TestResult {
         "--lr",
         "2e-3",
         "--quiet",
-    ]));
+    ]);
+    let notice = String::from_utf8_lossy(&run.stderr).into_owned();
+    let summary = ok(run);
     assert!(summary.contains("overall_f1"), "{summary}");
+    assert!(notice.contains("tags not in the training file: B-LST"), "{notice}");
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("model/config.json"))?)?;
     assert_eq!(config["architectures"][0], "ElectraForTokenClassification");
     assert_eq!(config["id2label"]["0"], "O", "tags in a stable order, O first");
+    let tags: Vec<&str> =
+        config["id2label"].as_object().map_or(Vec::new(), |m| m.values().filter_map(|v| v.as_str()).collect());
+    assert!(tags.contains(&"B-LST"), "the dev-only tag is in the tag set: {tags:?}");
     let json = ok(electra(&["evaluate", "--model", s(&out), "--data", s(&tagged), "--json"]));
     let report: serde_json::Value = serde_json::from_str(json.trim())?;
     let f1 = report["metrics"]["overall_f1"].as_f64().unwrap_or(0.0);

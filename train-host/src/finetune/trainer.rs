@@ -141,6 +141,31 @@ struct Prepared {
     dev: Vec<Encoded>,
 }
 
+/// A tagger's tag set: the training file's tags and the dev file's. A tag only the dev file uses is a real case
+/// (CoNLL-2000's test file has `I-LST`, which its training file never uses); as HF's `conll2000` dataset declares
+/// all of its tags up front, the model gets an output for it, which training never makes positive, and a notice
+/// says so. (A classification label missing from training stays an error: there it is a mistake, not a tag set.)
+fn tag_set(
+    spec: &RunSpec,
+    train: &[data::TaggedSentence],
+    dev: &[data::TaggedSentence],
+) -> Result<LabelMap, FinetuneError> {
+    let mut tags = data::train_tags(train);
+    let known: std::collections::HashSet<&str> = tags.iter().map(String::as_str).collect();
+    let mut dev_only: Vec<String> = data::train_tags(dev).into_iter().filter(|t| !known.contains(t.as_str())).collect();
+    dev_only.sort();
+    dev_only.dedup();
+    if let (Some(path), false) = (&spec.dev, dev_only.is_empty()) {
+        eprintln!(
+            "note: {}: tags not in the training file: {}; the model gets an output for each, never trained positive",
+            path.display(),
+            dev_only.join(", ")
+        );
+    }
+    tags.extend(dev_only);
+    Ok(LabelMap::for_task(Task::Tagging, tags)?)
+}
+
 /// Reads and encodes the training and dev files, fixing the label set from the training file (and the task
 /// model's `meta`, when resuming).
 fn prepare(spec: &RunSpec, vocab_txt: Vec<u8>, resumed_meta: Option<&TaskMeta>) -> Result<Prepared, FinetuneError> {
@@ -148,14 +173,16 @@ fn prepare(spec: &RunSpec, vocab_txt: Vec<u8>, resumed_meta: Option<&TaskMeta>) 
     let max_len = spec.hyper.max_len;
     let (meta, train, dev) = if spec.task == Task::Tagging {
         let train = data::read_tagged(&spec.train, spec.tag_column)?;
+        let dev_sentences = match &spec.dev {
+            Some(path) => data::read_tagged(path, spec.tag_column)?,
+            None => Vec::new(),
+        };
         let labels = match resumed_meta {
             Some(m) => m.label_map(),
-            None => LabelMap::for_task(Task::Tagging, data::train_tags(&train))?,
+            None => tag_set(spec, &train, &dev_sentences)?,
         };
         let dev = match &spec.dev {
-            Some(path) => {
-                data::encode_all_tagged(&tokenizer, &data::read_tagged(path, spec.tag_column)?, &labels, max_len, path)?
-            }
+            Some(path) => data::encode_all_tagged(&tokenizer, &dev_sentences, &labels, max_len, path)?,
             None => Vec::new(),
         };
         let encoded = data::encode_all_tagged(&tokenizer, &train, &labels, max_len, &spec.train)?;
