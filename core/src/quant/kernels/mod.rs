@@ -15,7 +15,7 @@
 //!   without it);
 //! - Arm Cortex-M4/M7 (`thumbv7em`): [`arm_dsp`], dual 16-bit MACs (`SMLAD`) on sign-extended byte
 //!   pairs (`SXTB16`), picked at compile time (see `build.rs`);
-//! - 64-bit Arm (`aarch64`): [`aarch64`], plain NEON, `sdot` (dotprod) and `smmla` (i8mm), picked at
+//! - 64-bit Arm (`aarch64`): `aarch64.rs`, plain NEON, `sdot` (dotprod) and `smmla` (i8mm), picked at
 //!   run time with `std` (at compile time from `target_feature` without it).
 //!
 //! Integer sums are exact, so every twin must give the same bits as the scalar one; [`check_twin`]
