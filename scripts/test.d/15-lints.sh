@@ -9,6 +9,8 @@ for component in rustfmt clippy; do
   fi
 done
 cargo fmt --all --check || die "cargo fmt --all --check: run \`cargo fmt --all\`"
-cargo clippy --release --workspace --all-targets -- -D warnings
-RUSTDOCFLAGS="-D rustdoc::broken_intra_doc_links" cargo doc --workspace --no-deps --quiet
+# The host's one feature set (HOST_FEATURES) and the release profile for both: the dependencies' metadata that clippy
+# checks is then the same that cargo doc needs, built once.
+cargo clippy --release --workspace --all-targets "${HOST_FEATURES[@]}" -- -D warnings
+RUSTDOCFLAGS="-D rustdoc::broken_intra_doc_links" cargo doc --release --workspace "${HOST_FEATURES[@]}" --no-deps --quiet
 echo "lints: 3 passed, 0 failed"

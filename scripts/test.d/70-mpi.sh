@@ -10,9 +10,11 @@ source scripts/lib.sh
 apt_install libopenmpi-dev openmpi-bin libclang-dev
 command -v mpirun >/dev/null || die "mpirun not found after installing openmpi-bin"
 
-cargo build --release -p electra-train --features mpi --example data_parallel --bin electra
-bin=target/release/examples/data_parallel
-electra=target/release/electra
+# Step 30's binaries: the host's one feature set includes `mpi` (scripts/lib.sh), so nothing is rebuilt here.
+build_host
+bin=$HOST_RELEASE/examples/data_parallel
+electra=$HOST_RELEASE/electra
+[ -x "$bin" ] || die "$bin was not built by build_host (is HOST_FEATURES missing electra-train/mpi?)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
