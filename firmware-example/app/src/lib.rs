@@ -8,7 +8,7 @@
 //! what the head says (each token's RTD logit and replaced flag; the sentence's label and its probability, named
 //! from the model file's labels section; each token's tag), the instructions spent, and a `RESULT` JSON line that
 //! `scripts/test.d/50-firmware-qemu.sh` and `55-firmware-classifier.sh` compare with `electra infer` on the host →
-//! the memory used → exit 0.
+//! the memory used → the int8 products alone, instructions per multiply-accumulate (`kernel_benchmark`) → exit 0.
 //!
 //! Any error prints what happened and exits QEMU with failure (see `board.rs`); nothing allocates.
 #![no_std]
@@ -221,6 +221,72 @@ extern "C" {
     static _stack_end: u8;
 }
 
+/// The int8 products alone, on ELECTRA-Small's shapes at the smallest arena (2 rows per block, so every product has
+/// 2 rows of activations) and at 4 rows per block (the `SMLAD` kernel's 4-row tiles): instructions per
+/// multiply-accumulate of the twin the core picked, and of the scalar twin on the same operands, side by side. The
+/// weights are the first bytes of the model file (any bytes are valid int8, read in place like the real weights); the
+/// activations a fixed pattern in `[-127, 127]`. Checks that both twins agree, so a wrong fast kernel cannot post a
+/// good number.
+fn kernel_benchmark(counter: &board::InstructionCounter) {
+    // (label, rows m, columns n, depth k): the projections and attention output (256 → 256), the FFN's second
+    // product (1024 → 256), one head's scores Q·Kᵀ at 32 tokens (64 → 32); then 4 rows (half the columns).
+    const SHAPES: [(&str, usize, usize, usize); 5] = [
+        ("linear 256->256", 2, 256, 256),
+        ("linear 1024->256", 2, 256, 1024),
+        ("scores Q.K^T", 2, 32, 64),
+        ("linear 256->128", 4, 128, 256),
+        ("linear 1024->128", 4, 128, 1024),
+    ];
+    // Outputs of the largest shape (128 columns at 4 rows: about 10 KiB of stack in all).
+    const MAX_C: usize = 512;
+    const MAX_M: usize = 4;
+    const MAX_K: usize = 1024;
+    const MAX_N: usize = 256;
+    let weights_needed = MAX_N * MAX_K;
+    if MODEL_FILE.0.len() < weights_needed {
+        hprintln!("int8 kernel benchmark: skipped (model file under {} bytes)", weights_needed);
+        return;
+    }
+    // SAFETY: i8 and u8 have the same size and alignment, and every bit pattern is a valid i8.
+    let b: &[i8] = unsafe { core::slice::from_raw_parts(MODEL_FILE.0.as_ptr() as *const i8, weights_needed) };
+    let mut a = [0i8; MAX_M * MAX_K];
+    for (i, v) in a.iter_mut().enumerate() {
+        *v = ((i * 37 + 11) % 255) as i8;
+        if *v == i8::MIN {
+            *v = -127;
+        }
+    }
+    let mut c_best = [0i32; MAX_C];
+    let mut c_scalar = [0i32; MAX_C];
+    let best = kernels::best();
+    for (label, m, n, k) in SHAPES {
+        let macs = (m * n * k) as u64;
+        let start = counter.ticks();
+        (best.gemm_i8_fn())(m, n, k, &a, k, b, k, &mut c_best, n);
+        let fast = counter.instructions_since(start);
+        let start = counter.ticks();
+        (kernels::SCALAR.gemm_i8_fn())(m, n, k, &a, k, b, k, &mut c_scalar, n);
+        let slow = counter.instructions_since(start);
+        if c_best[..m * n] != c_scalar[..m * n] {
+            fail(format_args!("int8 kernel benchmark: {} differs from scalar on {}", best.name(), label));
+        }
+        hprintln!(
+            "int8 kernel benchmark: {} m={} n={} k={}: {} {} instructions, {}.{:03} per MAC; scalar {}, {}.{:03} per MAC",
+            label,
+            m,
+            n,
+            k,
+            best.name(),
+            fast,
+            fast / macs,
+            fast * 1000 / macs % 1000,
+            slow,
+            slow / macs,
+            slow * 1000 / macs % 1000
+        );
+    }
+}
+
 /// The whole program: boot checks, model, tokenizer, one inference per sentence, report; exits QEMU (0 on success).
 /// A board's `#[entry]` calls it first thing.
 pub fn run(board: &Board) -> ! {
@@ -332,6 +398,8 @@ pub fn run(board: &Board) -> ! {
         board::stack_high_water_bytes(),
         board::stack_capacity_bytes()
     );
+    // Last, after the stack high-water mark above (the encoder's), since its buffers live on the stack.
+    kernel_benchmark(&counter);
     board::exit_success();
 }
 
