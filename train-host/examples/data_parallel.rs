@@ -4,7 +4,8 @@
 //! 2 ranks × 4 can be compared with 1 rank × 8 (scripts/test.d/70-mpi.sh). Steps train with ELECTRA's dropout
 //! (0.1; `--dropout P`, 0 turns it off): each sequence's masks are keyed by its global row, so they too are the
 //! same whatever the world size. `--model small` times ELECTRA-Small steps and their gradient allreduce for
-//! docs/BENCHMARKS.md.
+//! docs/BENCHMARKS.md: overlapped with the backward pass by default, one blocking allreduce after it with
+//! `ELECTRA_GRAD_OVERLAP=0` (see `electra_train::distributed`).
 //!
 //! Built only with `--features mpi`.
 
@@ -121,41 +122,59 @@ fn train(o: &Options) -> Result<(), Box<dyn Error>> {
     let mut model = ElectraPretraining::init(gen, disc, 42)?;
     let mut optimizer = AdamW::new(AdamWConfig::electra(), model.params());
     let mut rng = TrainRng::new(7);
-    let (mut compute_s, mut comm_s) = (0.0f64, 0.0f64);
+    let (mut compute_s, mut comm_s, mut busy_s, mut wall_s) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut tokens = 0.0f64;
     for step in 0..o.steps {
         let global = global_batch(step, o.global_batch, o.seq_len, disc.vocab_size, &opts);
         let local = slice_rows(&global, rank * per_rank, per_rank);
         let started = Instant::now();
+        world.take_comm_time();
+        world.take_comm_busy();
+        // Overlapped (the default under mpirun): buckets posted from inside the backward pass, waited for below.
+        let mut poster = world.begin_gradient_mean(model.grads().data().len())?;
         let stats = {
             let mut sum_counts = |counts: &mut [f64; 2]| world.allreduce_sum_f64(counts).map_err(|e| e.to_string());
             let mut share =
                 StepShare { first_row: (rank * per_rank) as u64, world_size: ranks, sum_counts: Some(&mut sum_counts) };
-            model.step_gradients_shared(&local, &mut rng, &opts, &mut share)?
+            match poster.as_mut() {
+                Some(poster) => {
+                    let mut post =
+                        |offset: usize, values: &[f32]| poster.post(offset, values).map_err(|e| e.to_string());
+                    model.step_gradients_overlapped(&local, &mut rng, &opts, &mut share, &mut post)?
+                }
+                None => model.step_gradients_shared(&local, &mut rng, &opts, &mut share)?,
+            }
         };
         let mut grads = model.grads().clone();
         let computed = started.elapsed().as_secs_f64();
-        world.take_comm_time();
-        world.allreduce_mean(grads.data_mut())?;
+        match poster {
+            Some(poster) => world.finish_gradient_mean(poster, grads.data_mut())?,
+            None => world.allreduce_mean(grads.data_mut())?,
+        }
+        // `comm`: the allreduce time the step waited for; `busy`: all of it, hidden behind the backward or not.
         let comm = world.take_comm_time().as_secs_f64();
+        let busy = world.take_comm_busy().as_secs_f64().max(comm);
         let (params, _) = model.params_mut_and_grads();
         optimizer.step(params, &grads, AdamWConfig::electra().lr)?;
         let mut step_tokens = [stats.tokens as f64, stats.loss as f64];
         world.allreduce_sum_f64(&mut step_tokens)?;
+        let wall = started.elapsed().as_secs_f64();
         // Skip the first step in the timings: it pays for first-touch page faults and thread start-up.
         if step > 0 || o.steps == 1 {
             compute_s += computed;
             comm_s += comm;
+            busy_s += busy;
+            wall_s += wall;
             tokens += step_tokens[0];
         }
         if world.is_root() {
-            let wall = started.elapsed().as_secs_f64();
             println!(
-                "step {step}: loss {:.5} ({} ranks × batch {per_rank}), {:.3} s compute, {:.4} s allreduce of {} floats, {:.3} s step",
+                "step {step}: loss {:.5} ({} ranks × batch {per_rank}), {:.3} s compute, {:.4} s allreduce wait ({:.4} s in flight) of {} floats, {:.3} s step",
                 step_tokens[1] / ranks as f64,
                 ranks,
                 computed,
                 comm,
+                busy,
                 grads.data().len(),
                 wall
             );
@@ -163,10 +182,13 @@ fn train(o: &Options) -> Result<(), Box<dyn Error>> {
     }
     if world.is_root() {
         let timed_steps = o.steps.saturating_sub(1).max(1) as f64;
+        // tokens/s over whole steps (forward, backward, allreduce wait, AdamW, loss sums).
         println!(
-            "summary: {ranks} rank(s), {:.0} tokens/s, {:.1} ms allreduce per step ({} MB of gradients)",
-            tokens / (compute_s + comm_s),
+            "summary: {ranks} rank(s), {:.0} tokens/s, {:.1} ms allreduce wait per step, {:.1} ms allreduce in flight per step, {:.0} ms compute per step ({} MB of gradients)",
+            tokens / wall_s,
             1e3 * comm_s / timed_steps,
+            1e3 * busy_s / timed_steps,
+            1e3 * compute_s / timed_steps,
             model.grads().data().len() * 4 / 1_000_000
         );
         if let Some(out) = &o.out {

@@ -26,11 +26,11 @@
 use crate::checkpoint::HfCheckpoint;
 use crate::model::dropout::{Dropout, DropoutRates};
 use crate::model::embeddings::Embeddings;
-use crate::model::encoder::Encoder;
+use crate::model::encoder::{Encoder, EncoderCache};
 use crate::model::init::{hf_init, INITIALIZER_RANGE};
 use crate::model::kernels;
 use crate::model::loss::{bce_with_logits, IGNORE_INDEX};
-use crate::model::mlm_head::MlmHead;
+use crate::model::mlm_head::{MlmCache, MlmHead};
 use crate::model::rtd_head::RtdHead;
 use crate::model::{ModelError, ParamSet, ParamSetBuilder, Tokens};
 use electra_core::{ElectraConfig, HeadKind};
@@ -269,6 +269,10 @@ pub fn mlm_loss_and_samples(
 
 /// How to sum `[masked, attended]` token counts over the ranks of a step.
 pub type CountReducer<'a> = dyn FnMut(&mut [f64; 2]) -> Result<(), String> + 'a;
+
+/// Receives `(offset, values)`: elements `offset..offset + values.len()` of the step's gradient blob, final for
+/// this step (see [`ElectraPretraining::step_gradients_overlapped`]).
+pub type GradientsFinal<'a> = dyn FnMut(usize, &[f32]) -> Result<(), String> + 'a;
 
 /// One rank's share of a data-parallel step (see [`ElectraPretraining::step_gradients_shared`]).
 pub struct StepShare<'a> {
@@ -515,19 +519,48 @@ impl ElectraPretraining {
         self.step_gradients_shared(batch, rng, opts, &mut StepShare::whole_batch())
     }
 
-    /// [`ElectraPretraining::step_gradients`] for one rank's share of a data-parallel step.
-    ///
-    /// Masks and samples of each example come from streams keyed by its global row (`share.first_row + b`),
-    /// and both losses are normalised by the counts of the whole global batch (`share.sum_counts`), then
-    /// multiplied by the number of ranks: once the ranks' gradients are averaged, the result is exactly the
-    /// gradient of one process running the whole global batch. The returned losses are this rank's terms
-    /// of the same sum: their mean over ranks is the global batch's loss.
+    /// [`ElectraPretraining::step_gradients_overlapped`] without anyone to tell when gradients are final.
     pub fn step_gradients_shared(
         &mut self,
         batch: &Batch,
         rng: &mut TrainRng,
         opts: &ObjectiveOptions,
         share: &mut StepShare<'_>,
+    ) -> Result<StepStats, ModelError> {
+        self.step_gradients_overlapped(batch, rng, opts, share, &mut |_, _| Ok(()))
+    }
+
+    /// The discriminator's own tensors (`discriminator.*`): one run of the blob, whose gradients are final once
+    /// the discriminator's backward pass has run (the shared embeddings are not in it: the generator's backward
+    /// adds to them). `None` if the layout ever stops keeping them together.
+    fn discriminator_span(&self) -> Option<std::ops::Range<usize>> {
+        let own = || self.params.entries().iter().filter(|e| e.name.starts_with(DISCRIMINATOR_PREFIX));
+        let start = own().map(|e| e.offset).min()?;
+        let end = own().map(|e| e.offset + e.len).max()?;
+        (own().map(|e| e.len).sum::<usize>() == end - start).then_some(start..end)
+    }
+
+    /// [`ElectraPretraining::step_gradients`] for one rank's share of a data-parallel step, telling
+    /// `gradients_final` about each part of the gradient blob as soon as it is final, so its reduction over the
+    /// ranks can overlap the rest of the backward pass.
+    ///
+    /// Masks and samples of each example come from streams keyed by its global row (`share.first_row + b`),
+    /// and both losses are normalised by the counts of the whole global batch (`share.sum_counts`), then
+    /// multiplied by the number of ranks: once the ranks' gradients are averaged, the result is exactly the
+    /// gradient of one process running the whole global batch. The returned losses are this rank's terms
+    /// of the same sum: their mean over ranks is the global batch's loss.
+    ///
+    /// Order of work: every micro-batch runs its generator forward (and samples), then the discriminator's
+    /// forward and backward; the discriminator's own tensors (~70% of ELECTRA-Small's blob) are then final and
+    /// go to `gradients_final`, while the generator's backward runs; the rest (shared embeddings and the
+    /// generator's tensors) follows. Every call covers disjoint elements, and together they cover the blob once.
+    pub fn step_gradients_overlapped(
+        &mut self,
+        batch: &Batch,
+        rng: &mut TrainRng,
+        opts: &ObjectiveOptions,
+        share: &mut StepShare<'_>,
+        gradients_final: &mut GradientsFinal<'_>,
     ) -> Result<StepStats, ModelError> {
         let tokens = Tokens {
             batch_size: batch.batch_size,
@@ -567,30 +600,62 @@ impl ElectraPretraining {
         while self.micro_grads.len() + 1 < parts {
             self.micro_grads.push(self.params.zeros_like());
         }
+        let disc_span = self.discriminator_span();
         let mut grads = std::mem::take(&mut self.grads);
         let mut micro_grads = std::mem::take(&mut self.micro_grads);
-        let blobs: Vec<&mut ParamSet> = std::iter::once(&mut grads).chain(micro_grads.iter_mut()).take(parts).collect();
+        let context = MicroBatch {
+            batch,
+            masking: &masking,
+            streams: &streams,
+            sample_rng: &sample_rng,
+            counts,
+            ranks,
+            first_row: share.first_row,
+            dropout_seed,
+        };
         let this = &*self;
-        let micro: Vec<MicroBatchStats> = blobs
-            .into_par_iter()
+        // Phase 1, every micro-batch: generator forward and samples, discriminator forward and backward.
+        let mut blobs: Vec<&mut ParamSet> =
+            std::iter::once(&mut grads).chain(micro_grads.iter_mut()).take(parts).collect();
+        let pending: Vec<(MicroBatchStats, GeneratorPending)> = blobs
+            .par_iter_mut()
             .enumerate()
             .map(|(part, g)| {
                 let rows = part * rows_per_part..((part + 1) * rows_per_part).min(batch.batch_size);
                 g.fill_zero();
-                let context = MicroBatch {
-                    batch,
-                    masking: &masking,
-                    streams: &streams,
-                    sample_rng: &sample_rng,
-                    counts,
-                    ranks,
-                    first_row: share.first_row,
-                    dropout_seed,
-                };
-                this.micro_batch_step(g, &context, rows, opts)
+                this.micro_batch_forward(g, &context, rows, opts)
             })
             .collect();
-        sum_into(&mut grads, &micro_grads[..parts - 1]);
+        drop(blobs);
+        // The discriminator's own tensors are final: summed over micro-batches and handed on.
+        let len = grads.data().len();
+        let (early, rest) = match &disc_span {
+            Some(span) => (span.clone(), vec![0..span.start, span.end..len]),
+            None => (0..0, vec![0..len]),
+        };
+        sum_span_into(&mut grads, &micro_grads[..parts - 1], early.clone());
+        let collective = |message: String| ModelError::Collective { message };
+        if !early.is_empty() {
+            gradients_final(early.start, &grads.data()[early.clone()]).map_err(collective)?;
+        }
+        // Phase 2: the generator's backward, into the shared embeddings and its own tensors.
+        let mut blobs: Vec<&mut ParamSet> =
+            std::iter::once(&mut grads).chain(micro_grads.iter_mut()).take(parts).collect();
+        let micro: Vec<MicroBatchStats> = blobs
+            .par_iter_mut()
+            .zip(pending.into_par_iter())
+            .map(|(g, (stats, gen))| {
+                this.generator_backward(g, &context, gen);
+                stats
+            })
+            .collect();
+        drop(blobs);
+        for span in rest {
+            sum_span_into(&mut grads, &micro_grads[..parts - 1], span.clone());
+            if !span.is_empty() {
+                gradients_final(span.start, &grads.data()[span]).map_err(collective)?;
+            }
+        }
         self.grads = grads;
         self.micro_grads = micro_grads;
 
@@ -629,15 +694,16 @@ impl ElectraPretraining {
         rows.div_ceil(rows.div_ceil(wanted))
     }
 
-    /// Rows `rows` of the batch: generator pass, samples, discriminator pass, gradients into `g` (zeroed by
-    /// the caller). Losses are scaled by this micro-batch's share of the whole batch's counts.
-    fn micro_batch_step(
+    /// Rows `rows` of the batch: generator forward, samples, discriminator pass, its gradients into `g` (zeroed
+    /// by the caller); the generator's backward is left for [`ElectraPretraining::generator_backward`]. Losses are
+    /// scaled by this micro-batch's share of the whole batch's counts.
+    fn micro_batch_forward(
         &self,
         g: &mut ParamSet,
         step: &MicroBatch<'_>,
         rows: std::ops::Range<usize>,
         opts: &ObjectiveOptions,
-    ) -> MicroBatchStats {
+    ) -> (MicroBatchStats, GeneratorPending) {
         let batch = step.batch;
         let t = batch.seq_len;
         let span = rows.start * t..rows.end * t;
@@ -665,8 +731,8 @@ impl ElectraPretraining {
 
         let gen_tokens = Tokens { input_ids: &step.masking.input_ids[span.clone()], ..tokens };
         let sampler = Some((step.sample_rng, streams));
-        let (gen_loss, samples) =
-            self.generator_pass(g, &gen_tokens, &positions, &targets, sampler, gen_scale, &gen_drop);
+        let (gen_loss, samples, pending) =
+            self.generator_forward(&gen_tokens, &positions, &targets, sampler, gen_scale, &gen_drop);
         let mut disc_ids = tokens.input_ids.to_vec();
         let mut replaced = vec![0u8; disc_ids.len()];
         for (&i, &s) in positions.iter().zip(&samples) {
@@ -678,13 +744,28 @@ impl ElectraPretraining {
             self.discriminator_pass(g, &disc_tokens, &replaced, opts.disc_weight * disc_scale, &disc_drop);
         let replaced_count =
             replaced.iter().zip(tokens.attention_mask.iter()).filter(|&(&r, &m)| r != 0 && m != 0).count();
-        MicroBatchStats {
+        let stats = MicroBatchStats {
             gen_loss: (gen_loss * gen_scale) as f64,
             disc_loss: (disc_loss * disc_scale) as f64,
             correct,
             attended: count,
             replaced: replaced_count,
-        }
+        };
+        (stats, GeneratorPending { rows, positions, ..pending })
+    }
+
+    /// The generator's backward of a micro-batch [`ElectraPretraining::micro_batch_forward`] left pending.
+    fn generator_backward(&self, g: &mut ParamSet, step: &MicroBatch<'_>, gen: GeneratorPending) {
+        let (batch, t) = (step.batch, step.batch.seq_len);
+        let span = gen.rows.start * t..gen.rows.end * t;
+        let gen_tokens = Tokens {
+            batch_size: gen.rows.len(),
+            seq_len: t,
+            input_ids: &step.masking.input_ids[span.clone()],
+            token_type_ids: &batch.token_type_ids[span.clone()],
+            attention_mask: &batch.attention_mask[span],
+        };
+        self.generator_backward_with(g, &gen_tokens, gen);
     }
 
     /// The deterministic core of a step, with the masking and the samples given (the fixture's joint case):
@@ -742,6 +823,22 @@ impl ElectraPretraining {
         grad_scale: f32,
         drop: &Dropout<'_>,
     ) -> (f32, Vec<u32>) {
+        let (loss, samples, pending) = self.generator_forward(tokens, positions, targets, sampler, grad_scale, drop);
+        self.generator_backward_with(g, tokens, GeneratorPending { positions: positions.to_vec(), ..pending });
+        (loss, samples)
+    }
+
+    /// The forward half of [`ElectraPretraining::generator_pass`]: loss, samples, and what the backward needs
+    /// (`rows` and `positions` left empty for the caller to fill).
+    fn generator_forward(
+        &self,
+        tokens: &Tokens<'_>,
+        positions: &[usize],
+        targets: &[i64],
+        sampler: Option<(&TrainRng, &[u64])>,
+        grad_scale: f32,
+        drop: &Dropout<'_>,
+    ) -> (f32, Vec<u32>, GeneratorPending) {
         let p = &self.params;
         // The encoder's cache keeps its masks; `backward` applies them again.
         let (hidden, cache) = self.generator.forward_with(p, tokens, drop);
@@ -751,9 +848,16 @@ impl ElectraPretraining {
         if grad_scale != 1.0 {
             logits.mapv_inplace(|d| d * grad_scale);
         }
-        let dhidden = self.generator_head.backward(p, g, &head_cache, logits.view(), positions, tokens.rows());
-        self.generator.backward(p, g, tokens, &cache, dhidden);
-        (loss, samples)
+        let pending = GeneratorPending { rows: 0..0, positions: Vec::new(), cache, head_cache, dlogits: logits };
+        (loss, samples, pending)
+    }
+
+    /// The backward half of [`ElectraPretraining::generator_pass`], on the same `tokens`.
+    fn generator_backward_with(&self, g: &mut ParamSet, tokens: &Tokens<'_>, gen: GeneratorPending) {
+        let p = &self.params;
+        let dhidden =
+            self.generator_head.backward(p, g, &gen.head_cache, gen.dlogits.view(), &gen.positions, tokens.rows());
+        self.generator.backward(p, g, tokens, &gen.cache, dhidden);
     }
 
     /// Discriminator forward (with `drop` in the encoder), mean BCE over attended positions, backward of
@@ -777,6 +881,18 @@ impl ElectraPretraining {
         self.discriminator.backward(p, g, tokens, &cache, dhidden);
         (bce.loss, bce.correct, bce.count)
     }
+}
+
+/// A micro-batch's generator between its forward pass and its backward pass.
+struct GeneratorPending {
+    /// The micro-batch's rows in the (rank's) batch.
+    rows: std::ops::Range<usize>,
+    /// Masked positions, relative to the micro-batch.
+    positions: Vec<usize>,
+    cache: EncoderCache,
+    head_cache: MlmCache,
+    /// `grad_scale · ∂loss/∂logits`, `[M, V]`.
+    dlogits: Array2<f32>,
 }
 
 /// What every micro-batch of one step shares.
@@ -813,16 +929,18 @@ fn encoder_dropouts(rates: DropoutRates, seed: u64, keys: &[u64]) -> (Dropout<'_
     (Dropout::seeded(rates, seed ^ GENERATOR_DROPOUT, keys), Dropout::seeded(rates, seed, keys))
 }
 
-/// `total += Σ parts`, elementwise, in a fixed order (the result does not depend on thread timing).
-fn sum_into(total: &mut ParamSet, parts: &[ParamSet]) {
+/// `total[span] += Σ parts[span]`, elementwise, in a fixed order (the result does not depend on thread timing,
+/// nor on how the blob is cut into spans: each element is `total + parts[0] + parts[1] + …`).
+fn sum_span_into(total: &mut ParamSet, parts: &[ParamSet], span: std::ops::Range<usize>) {
     const CHUNK: usize = 1 << 14;
     if parts.is_empty() {
         return;
     }
-    total.data_mut().par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-        let span = c * CHUNK..c * CHUNK + out.len();
+    let start = span.start;
+    total.data_mut()[span].par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let from = start + c * CHUNK..start + c * CHUNK + out.len();
         for part in parts {
-            for (o, &x) in out.iter_mut().zip(&part.data()[span.clone()]) {
+            for (o, &x) in out.iter_mut().zip(&part.data()[from.clone()]) {
                 *o += x;
             }
         }

@@ -4,15 +4,33 @@
 //! Every rank holds the full model. Each step, every rank computes gradients on its share of the global batch,
 //! [`World::allreduce_mean`] averages them, and every rank takes the same optimizer step, so the parameters stay
 //! identical without ever being sent. Only rank 0 logs and writes checkpoints.
+//!
+//! The gradient reduction overlaps the backward pass: [`World::begin_gradient_mean`] hands out a
+//! [`GradientPoster`]; the step posts each part of the gradient blob as soon as it is final (in ELECTRA, the
+//! discriminator's tensors before the generator's backward runs), cut into buckets of [`DEFAULT_BUCKET_BYTES`]
+//! that a communication thread reduces with `MPI_Iallreduce`; [`World::finish_gradient_mean`] waits for them
+//! just before the optimizer step. Environment knobs: `ELECTRA_GRAD_BUCKET_MB` (bucket size, MB) and
+//! `ELECTRA_GRAD_OVERLAP=0` (one blocking allreduce after the backward, the previous design, for comparison).
 
 mod launcher;
 #[cfg(feature = "mpi")]
 mod mpi_backend;
 
-pub use launcher::{check_world_size, launcher_rank, launcher_world_size, LauncherWorld};
+pub use launcher::{check_world_size, launcher_rank, launcher_world_size, oversubscription, LauncherWorld};
 
 use std::fmt;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
+
+/// Default gradient bucket: 4 MiB (1 Mi floats). Measured on ELECTRA-Small (docs/DISTRIBUTED.md): buckets only
+/// pipeline the ring's steps within one posted region, and each costs a collective's latency on the
+/// communication thread; from 1 to 25 MiB the step time moved by less than the run-to-run noise, and 4 MiB keeps
+/// the two copies per bucket (send and receive) small against the 56 MB blob.
+pub const DEFAULT_BUCKET_BYTES: usize = 4 << 20;
+/// Environment variable overriding the bucket size, in MB (decimal, > 0).
+pub const BUCKET_ENV: &str = "ELECTRA_GRAD_BUCKET_MB";
+/// Environment variable turning the overlap off (`0`): one blocking allreduce after the whole backward pass.
+pub const OVERLAP_ENV: &str = "ELECTRA_GRAD_OVERLAP";
 
 /// Why the process group could not be set up or used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +44,12 @@ pub enum DistError {
     MpiInit,
     /// A collective was called with buffers of different lengths on different ranks.
     LengthMismatch { expected: usize, found: usize },
+    /// The communication thread of the overlapped gradient reduction failed.
+    CommThread { message: String },
+    /// An environment knob of this module holds a value it cannot use.
+    BadEnv { var: &'static str, value: String, expected: &'static str },
+    /// A step posted another part of the gradient blob than the whole of it, exactly once.
+    IncompleteGradient { posted: usize, len: usize },
 }
 
 impl fmt::Display for DistError {
@@ -45,6 +69,13 @@ impl fmt::Display for DistError {
             Self::LengthMismatch { expected, found } => {
                 write!(f, "collective buffer has {found} elements on this rank, {expected} on rank 0")
             }
+            Self::CommThread { message } => write!(f, "gradient communication thread: {message}"),
+            Self::BadEnv { var, value, expected } => write!(f, "{var}={value:?}: expected {expected}"),
+            Self::IncompleteGradient { posted, len } => write!(
+                f,
+                "the step posted {posted} gradient values for reduction, the blob has {len}: every value must be \
+                 posted exactly once"
+            ),
         }
     }
 }
@@ -54,8 +85,66 @@ impl std::error::Error for DistError {}
 /// The group of processes training one model together.
 pub struct World {
     backend: Backend,
-    /// Time spent inside gradient allreduces since the last [`World::take_comm_time`].
+    /// Time spent inside gradient allreduces since the last [`World::take_comm_time`]: with the overlap, only
+    /// the wait after the backward pass (the communication the step still sees).
     comm_time: Duration,
+    /// Time the communication thread spent reducing buckets since the last [`World::take_comm_busy`]: hidden
+    /// behind the backward pass plus the part in `comm_time`.
+    comm_busy: Duration,
+    /// Floats per gradient bucket.
+    bucket_len: usize,
+    /// Whether [`World::begin_gradient_mean`] overlaps (false: `ELECTRA_GRAD_OVERLAP=0`).
+    overlap: bool,
+    /// Spare bucket buffers, kept between steps so a step allocates nothing.
+    pool: Vec<Vec<f32>>,
+}
+
+/// A part of the gradient blob on its way to the communication thread.
+pub(crate) struct GradBucket {
+    pub offset: usize,
+    pub values: Vec<f32>,
+    /// Receive buffer (its contents are overwritten).
+    pub sums: Vec<f32>,
+}
+
+/// A bucket summed over all ranks.
+pub(crate) struct ReducedBucket {
+    pub offset: usize,
+    pub sums: Vec<f32>,
+    /// The send buffer, returned for reuse.
+    pub spare: Vec<f32>,
+    /// Time from the start of its `MPI_Iallreduce` to its completion.
+    pub busy: Duration,
+}
+
+/// Posts final parts of one step's gradient blob for reduction; owns no borrow of the [`World`], so the step can
+/// hold it next to the closure that sums token counts through the world.
+pub struct GradientPoster {
+    jobs: Sender<GradBucket>,
+    bucket_len: usize,
+    pool: Vec<Vec<f32>>,
+    /// Buckets sent.
+    buckets: usize,
+    /// Values sent, to check that the whole blob was posted exactly once.
+    values: usize,
+}
+
+impl GradientPoster {
+    /// Copies `values` (the blob's elements from `offset` on, final for this step) into buckets and sends them to
+    /// the communication thread, which starts reducing at once.
+    pub fn post(&mut self, offset: usize, values: &[f32]) -> Result<(), DistError> {
+        for (i, chunk) in values.chunks(self.bucket_len).enumerate() {
+            let mut send = self.pool.pop().unwrap_or_default();
+            send.clear();
+            send.extend_from_slice(chunk);
+            let sums = self.pool.pop().unwrap_or_default();
+            let bucket = GradBucket { offset: offset + i * self.bucket_len, values: send, sums };
+            self.jobs.send(bucket).map_err(|_| DistError::CommThread { message: "it has stopped".into() })?;
+            self.buckets += 1;
+            self.values += chunk.len();
+        }
+        Ok(())
+    }
 }
 
 enum Backend {
@@ -67,7 +156,34 @@ enum Backend {
 impl World {
     /// A world of one process: no communication at all.
     pub fn single() -> Self {
-        Self { backend: Backend::Single, comm_time: Duration::ZERO }
+        Self {
+            backend: Backend::Single,
+            comm_time: Duration::ZERO,
+            comm_busy: Duration::ZERO,
+            bucket_len: DEFAULT_BUCKET_BYTES / 4,
+            overlap: true,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Reads `ELECTRA_GRAD_BUCKET_MB` and `ELECTRA_GRAD_OVERLAP` through `env`.
+    fn with_knobs(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Self, DistError> {
+        if let Some(value) = env(BUCKET_ENV) {
+            let mb: f64 = value.trim().parse().unwrap_or(f64::NAN);
+            let floats = (mb * 1e6 / 4.0).round();
+            if !(mb > 0.0 && floats >= 1.0 && floats < usize::MAX as f64) {
+                return Err(DistError::BadEnv { var: BUCKET_ENV, value, expected: "a size in MB above 0" });
+            }
+            self.bucket_len = floats as usize;
+        }
+        if let Some(value) = env(OVERLAP_ENV) {
+            self.overlap = match value.trim() {
+                "0" => false,
+                "1" => true,
+                _ => return Err(DistError::BadEnv { var: OVERLAP_ENV, value, expected: "0 or 1" }),
+            };
+        }
+        Ok(self)
     }
 
     /// Joins the world the launcher started, and checks its size against the launcher's environment.
@@ -76,12 +192,16 @@ impl World {
     /// Without the `mpi` feature, a launcher that announces several processes is an error rather than N
     /// independent runs.
     pub fn from_environment() -> Result<Self, DistError> {
-        let launcher = launcher_world_size(|k| std::env::var(k).ok());
+        let env = |k: &str| std::env::var(k).ok();
+        let launcher = launcher_world_size(env);
+        if let Some(warning) = oversubscription(env, rayon::current_num_threads()) {
+            eprintln!("warning: {warning}");
+        }
         #[cfg(feature = "mpi")]
         {
             if launcher.is_some() {
                 let backend = mpi_backend::MpiBackend::initialize()?;
-                let world = Self { backend: Backend::Mpi(backend), comm_time: Duration::ZERO };
+                let world = Self { backend: Backend::Mpi(backend), ..Self::single() }.with_knobs(env)?;
                 check_world_size(world.world_size(), launcher)?;
                 return Ok(world);
             }
@@ -91,7 +211,7 @@ impl World {
                 return Err(DistError::MpiNotBuilt { launcher_var: l.var, launcher_size: l.size });
             }
         }
-        Ok(Self::single())
+        Self::single().with_knobs(env)
     }
 
     /// This process's index, 0-based.
@@ -132,6 +252,65 @@ impl World {
         result
     }
 
+    /// Starts an overlapped gradient mean over a blob of `len` floats: `Ok(None)` when there is nothing to
+    /// overlap (a world of one, `ELECTRA_GRAD_OVERLAP=0`, or an MPI without `MPI_THREAD_SERIALIZED`); the caller
+    /// then uses [`World::allreduce_mean`] after the backward pass. Every rank must post the same parts in the same
+    /// order, and make no other call on this world until [`World::finish_gradient_mean`].
+    pub fn begin_gradient_mean(&mut self, len: usize) -> Result<Option<GradientPoster>, DistError> {
+        let _ = len;
+        if !self.overlap {
+            return Ok(None);
+        }
+        match &mut self.backend {
+            Backend::Single => Ok(None),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(m) if m.can_overlap() => {
+                let jobs = m.begin_overlap(len)?;
+                let pool = std::mem::take(&mut self.pool);
+                Ok(Some(GradientPoster { jobs, bucket_len: self.bucket_len, pool, buckets: 0, values: 0 }))
+            }
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(_) => Ok(None),
+        }
+    }
+
+    /// Waits for every bucket `poster` sent and writes the mean over ranks into `out` (the whole blob, which the
+    /// step must have posted exactly once). The wait is timed into [`World::take_comm_time`], the buckets'
+    /// reduction times into [`World::take_comm_busy`].
+    pub fn finish_gradient_mean(&mut self, poster: GradientPoster, out: &mut [f32]) -> Result<(), DistError> {
+        let start = Instant::now();
+        let GradientPoster { jobs, pool, buckets, values, .. } = poster;
+        drop(jobs);
+        self.pool = pool;
+        let scale = 1.0 / self.world_size() as f32;
+        let mut result = Ok(());
+        #[cfg(feature = "mpi")]
+        {
+            if let Backend::Mpi(m) = &mut self.backend {
+                m.posted(buckets);
+                for _ in 0..buckets {
+                    let reduced = m.next_reduced()?;
+                    self.comm_busy += reduced.busy;
+                    let end = reduced.offset + reduced.sums.len();
+                    match out.get_mut(reduced.offset..end) {
+                        // The same `sum · (1/N)` as `allreduce_mean`: bit-identical for identical sums.
+                        Some(dst) => dst.iter_mut().zip(&reduced.sums).for_each(|(d, &s)| *d = s * scale),
+                        None => result = Err(DistError::IncompleteGradient { posted: end, len: out.len() }),
+                    }
+                    self.pool.push(reduced.sums);
+                    self.pool.push(reduced.spare);
+                }
+            }
+        }
+        #[cfg(not(feature = "mpi"))]
+        let _ = (buckets, scale);
+        self.comm_time += start.elapsed();
+        if result.is_ok() && values != out.len() {
+            result = Err(DistError::IncompleteGradient { posted: values, len: out.len() });
+        }
+        result
+    }
+
     /// Replaces `values` by their sum over all ranks, in float64 (token counts, loss sums for logging).
     pub fn allreduce_sum_f64(&mut self, values: &mut [f64]) -> Result<(), DistError> {
         match &mut self.backend {
@@ -165,9 +344,16 @@ impl World {
         }
     }
 
-    /// Time spent in gradient allreduces since the last call, and resets it.
+    /// Time spent in gradient allreduces since the last call, and resets it: with the overlap, the time the step
+    /// waited for them after its backward pass.
     pub fn take_comm_time(&mut self) -> Duration {
         std::mem::take(&mut self.comm_time)
+    }
+
+    /// Time the communication thread spent reducing gradient buckets since the last call (hidden behind the
+    /// backward pass or not), and resets it.
+    pub fn take_comm_busy(&mut self) -> Duration {
+        std::mem::take(&mut self.comm_busy)
     }
 }
 
@@ -183,6 +369,22 @@ mod tests {
         world.broadcast_f32(&mut values)?;
         assert_eq!(values, [1.0, -2.5, 3.0]);
         assert_eq!((world.rank(), world.world_size(), world.is_root()), (0, 1, true));
+        assert!(world.begin_gradient_mean(3)?.is_none(), "a world of one has nothing to overlap");
+        Ok(())
+    }
+
+    #[test]
+    fn knobs_are_read_and_checked() -> Result<(), DistError> {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let world = World::single().with_knobs(env(&[(BUCKET_ENV, "25"), (OVERLAP_ENV, "0")]))?;
+        assert_eq!((world.bucket_len, world.overlap), (6_250_000, false));
+        assert_eq!(World::single().with_knobs(env(&[]))?.bucket_len, DEFAULT_BUCKET_BYTES / 4);
+        for bad in [[(BUCKET_ENV, "0")], [(BUCKET_ENV, "big")], [(OVERLAP_ENV, "yes")]] {
+            let pairs: &'static [(&str, &str)] = Box::leak(Box::new(bad));
+            assert!(matches!(World::single().with_knobs(env(pairs)), Err(DistError::BadEnv { .. })), "{bad:?}");
+        }
         Ok(())
     }
 }

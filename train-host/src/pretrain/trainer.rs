@@ -1,4 +1,5 @@
-//! The pre-training loop: batches → `step_gradients` → gradient allreduce → AdamW, with checkpoints, metrics,
+//! The pre-training loop: batches → `step_gradients` (posting gradient buckets for the allreduce as they become
+//! final) → wait for the allreduce → AdamW, with checkpoints, metrics,
 //! a progress bar, a NaN guard and exact resume.
 //!
 //! Exact resume rests on four things saved with every checkpoint: the weights (float32, bit for bit), the AdamW
@@ -347,6 +348,14 @@ impl Trainer {
         let started = Instant::now();
         let batch = data.next_batch()?;
         let world_rank = self.world.rank();
+        let collective = |e: crate::distributed::DistError| PretrainError::Invalid { message: e.to_string() };
+        // Data-parallel with overlap: the step posts each part of its gradient as soon as it is final, and the
+        // communication thread reduces it during the rest of the backward pass (`crate::distributed`).
+        let mut poster = if self.config.world_size > 1 {
+            self.world.begin_gradient_mean(self.model.grads().data().len()).map_err(collective)?
+        } else {
+            None
+        };
         let stats = if self.config.world_size > 1 {
             // Data-parallel: masks and samples keyed by the global row, losses normalised by global counts, so the
             // averaged gradient is the one of a single process running the global batch.
@@ -357,10 +366,32 @@ impl Trainer {
                 world_size: self.config.world_size,
                 sum_counts: Some(&mut sum_counts),
             };
-            self.model.step_gradients_shared(&batch, &mut self.rng, &self.objective, &mut share)?
+            match poster.as_mut() {
+                Some(poster) => {
+                    let mut post =
+                        |offset: usize, values: &[f32]| poster.post(offset, values).map_err(|e| e.to_string());
+                    self.model.step_gradients_overlapped(
+                        &batch,
+                        &mut self.rng,
+                        &self.objective,
+                        &mut share,
+                        &mut post,
+                    )?
+                }
+                None => self.model.step_gradients_shared(&batch, &mut self.rng, &self.objective, &mut share)?,
+            }
         } else {
             self.model.step_gradients(&batch, &mut self.rng, &self.objective)?
         };
+
+        // The mean gradient over ranks, in a copy (the model lends its gradients read-only). With the overlap, this
+        // waits for the last buckets: no other call may reach MPI before (the thread runs MPI_THREAD_SERIALIZED).
+        let mut mean_grads = None;
+        if let Some(poster) = poster {
+            let mut grads = self.model.grads().clone();
+            self.world.finish_gradient_mean(poster, grads.data_mut()).map_err(collective)?;
+            mean_grads = Some(grads);
+        }
 
         // Losses and counts summed over ranks: every rank sees the same numbers and takes the same decision.
         let tokens = stats.tokens as f64;
@@ -389,8 +420,10 @@ impl Trainer {
             });
         }
         let lr = self.schedule.lr(self.progress.step);
-        let updated = if self.config.world_size > 1 {
-            // Data-parallel: the mean gradient over ranks, in a copy (the model lends its gradients read-only).
+        let updated = if let Some(grads) = mean_grads {
+            self.optimizer.step(self.model.params_mut(), &grads, lr).map_err(PretrainError::Optimizer)
+        } else if self.config.world_size > 1 {
+            // Data-parallel without overlap (ELECTRA_GRAD_OVERLAP=0): one blocking allreduce of the whole blob.
             let mut grads = self.model.grads().clone();
             match self.world.allreduce_mean(grads.data_mut()) {
                 Ok(()) => self.optimizer.step(self.model.params_mut(), &grads, lr).map_err(PretrainError::Optimizer),
@@ -490,6 +523,17 @@ fn validate(config: &RunConfig, data: &DataIdentity, vocab_txt: &[u8], world: &W
         .map_err(|message| PretrainError::Invalid { message })
 }
 
+/// Whether `out` holds a run to `--resume`: a checkpoint, or the `.old` half of a checkpoint swap a kill interrupted
+/// (`checkpoint::atomic`). Only that makes a run: one killed before its first save leaves `metrics.jsonl` lines but
+/// nothing `--resume` can read, and refusing a fresh start there too would leave the directory unusable (found by
+/// scripts/reliability/kill_resume.sh). A fresh start truncates the log (`MetricsLog::create`).
+pub fn run_started(out: &Path) -> bool {
+    let dir = state::checkpoint_dir(out);
+    let mut old = dir.clone().into_os_string();
+    old.push(".old");
+    dir.exists() || Path::new(&old).exists()
+}
+
 /// Pre-trains (or resumes) the run in `session.out_dir` to `config.steps` steps; see the module doc.
 pub fn pretrain(
     config: RunConfig,
@@ -516,7 +560,7 @@ pub fn pretrain(
             if root { MetricsLog::resume(&metrics_path, trainer.step())? } else { (MetricsLog::sink(), Vec::new()) };
         (trainer, log, records)
     } else {
-        if state::checkpoint_dir(out).exists() || metrics_path.exists() {
+        if run_started(out) {
             return Err(PretrainError::RunExists { dir: out.clone() });
         }
         let trainer = Trainer::new(config, data, vocab_txt, world)?;
