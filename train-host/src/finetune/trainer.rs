@@ -484,7 +484,10 @@ pub fn finetune(options: FinetuneOptions, session: &Session) -> Result<FinetuneS
     // Locked first, so that a second run on a busy `--out` is told which pid holds it.
     let _lock =
         electra_pipeline::lock::OutputLock::dir(out).map_err(crate::checkpoint::CheckpointError::Lock)?.report();
-    if out.join(CHECKPOINT_DIR).exists() || out.join(METRICS_FILE).exists() {
+    // Only a checkpoint (or the `.old` half of a swap a kill interrupted) makes a run: one killed between opening
+    // its log and its first save (the step-0 checkpoint) has nothing to `--resume`, so it may start again, and
+    // `Log::open(…, None)` truncates the log (found by scripts/reliability/kill_resume.sh).
+    if out.join(CHECKPOINT_DIR).exists() || out.join(format!("{CHECKPOINT_DIR}.old")).exists() {
         return Err(FinetuneError::RunExists { dir: out.clone() });
     }
     let spec = with_train_checksum(options.spec)?;
