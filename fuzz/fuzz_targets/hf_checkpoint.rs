@@ -1,0 +1,7 @@
+//! Fuzz target `hf_checkpoint`: see `harness::hf_checkpoint` (fuzz/harness.rs) for what it feeds and what must hold.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::hf_checkpoint(data));

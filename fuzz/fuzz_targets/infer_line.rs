@@ -1,0 +1,7 @@
+//! Fuzz target `infer_line`: see `harness::infer_line` (fuzz/harness.rs) for what it feeds and what must hold.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::infer_line(data));

@@ -1,0 +1,7 @@
+//! Fuzz target `shard_reader`: see `harness::shard_reader` (fuzz/harness.rs) for what it feeds and what must hold.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::shard_reader(data));
