@@ -1,13 +1,17 @@
 //! The model file: round trips, every kind of damage as a typed error, and a property test that
 //! no mutation or truncation of a valid file makes `from_bytes` (or `run` on what it accepts) panic.
 //! Files with a labels section (format version 2) go through the same checks as those without
-//! (version 1, byte for byte what earlier builds wrote).
+//! (version 1, byte for byte what earlier builds wrote), and so do files with a pruned word
+//! embedding table and its id → row map (version 3).
 
 mod common;
 
 use common::{arena, AlignedBytes, HfModel, Init};
 use electra_core::model_file::format::{FileHeader, TensorEntry, MAGIC};
-use electra_core::model_file::{LabelsError, LabelsSpec, Model, ModelFileError, ProblemType, FORMAT_VERSION};
+use electra_core::model_file::{
+    model_file_len_keeping, write_model_file_keeping, KeptWordRows, LabelsError, LabelsSpec, Model, ModelFileError,
+    ModelFileSpec, ProblemType, WordRowMapError, WriteError, FORMAT_VERSION,
+};
 use electra_core::{ElectraConfig, HeadKind};
 use proptest::prelude::*;
 
@@ -69,6 +73,23 @@ fn micro_file_with_labels(head: HeadKind, with_vocab: bool) -> AlignedBytes {
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
     let vocab = micro_vocab();
     model.model_file_with_labels(with_vocab.then_some(&vocab[..]), micro_labels(head))
+}
+
+/// The ids a pruned micro file keeps: the five special tokens and a few words (`[UNK]` is 1).
+const KEPT: [u32; 9] = [0, 1, 2, 3, 4, 7, 9, 20, 39];
+
+/// `micro_file_with_labels` keeping only the word embedding rows of `KEPT` (format version 3).
+fn pruned_micro_file(head: HeadKind, with_labels: bool) -> AlignedBytes {
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let vocab = micro_vocab();
+    let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
+    electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
+    let labels = if with_labels { micro_labels(head) } else { None };
+    let spec = ModelFileSpec { config: model.config, head, vocab: Some(&vocab), tokenizer_index: Some(&index), labels };
+    let keep = Some(KeptWordRows { ids: &KEPT, unk: 1 });
+    let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
+    write_model_file_keeping(&spec, keep, |name, shape| model.get(name, shape), &mut out).unwrap();
+    AlignedBytes::from(&out)
 }
 
 /// Recomputes the CRC after an edit, so that the edit reaches the checks behind it.
@@ -470,6 +491,79 @@ fn version_2_without_labels_reads() {
     assert!(parse(&bad).is_err());
 }
 
+/// Logits of `ids` on the file `bytes`.
+fn logits(bytes: &[u8], ids: &[u32]) -> Vec<f32> {
+    let model = Model::from_bytes(bytes).unwrap();
+    let mut a = arena(model.arena_bytes(ids.len()));
+    model.run(ids, None, bytemuck::cast_slice_mut(&mut a)).unwrap().values.to_vec()
+}
+
+#[test]
+fn pruned_word_table_reads_unk_for_dropped_ids_bit_for_bit() {
+    for head in [HeadKind::SequenceClassification { num_labels: 3 }, HeadKind::TokenClassification { num_labels: 5 }] {
+        let full = micro_file_with_labels(head, true);
+        let pruned = pruned_micro_file(head, true);
+        assert_eq!(version(pruned.bytes()), 3);
+        assert!(pruned.bytes().len() < full.bytes().len());
+        let model = Model::from_bytes(pruned.bytes()).unwrap();
+        assert_eq!(model.word_row_map().unwrap(), [&[1u32][..], &KEPT].concat());
+        // The tokenizer is unchanged: the vocab and its index are whole.
+        assert_eq!(model.tokenizer().unwrap().vocab_size(), micro_config().vocab_size);
+        let ids = [2, 7, 8, 20, 33, 39, 9, 3];
+        let as_unk: Vec<u32> = ids.iter().map(|id| if KEPT.contains(id) { *id } else { 1 }).collect();
+        // A kept row is quantized exactly as in the full file, and a dropped id reads [UNK]'s.
+        assert_eq!(logits(pruned.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}");
+        assert_ne!(logits(full.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}: the test would not notice");
+    }
+}
+
+#[test]
+fn damaged_word_row_maps_with_valid_crc_are_typed_errors() {
+    let file = pruned_micro_file(HeadKind::SequenceClassification { num_labels: 3 }, true);
+    let (header, entries) = directory(file.bytes());
+    let map = entries.iter().find(|e| e.name == "electra.embeddings.word_embeddings.row_map").unwrap();
+    let word = |i: usize| map.offset as usize + 4 * i;
+    let with = |edits: &[(usize, u32)]| {
+        let mut bytes = file.bytes().to_vec();
+        for &(i, v) in edits {
+            bytes[word(i)..word(i) + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        fix_crc(&mut bytes);
+        parse(&bytes)
+    };
+    let rows = KEPT.len();
+    let bad = |e| Err(ModelFileError::BadWordRowMap(e));
+    assert_eq!(with(&[(0, rows as u32)]), bad(WordRowMapError::UnkRowOutOfRange { unk_row: rows as u32, rows }));
+    assert_eq!(with(&[(rows, 40)]), bad(WordRowMapError::IdOutOfRange { row: rows - 1, id: 40, vocab_size: 40 }));
+    assert_eq!(with(&[(6, 3)]), bad(WordRowMapError::NotIncreasing { row: 5, id: 3, previous: 4 }));
+    assert_eq!(with(&[(7, 7)]), bad(WordRowMapError::NotIncreasing { row: 6, id: 7, previous: 7 }));
+    assert!(with(&[]).is_ok());
+    // A map of the wrong length: the header's row count and the directory disagree.
+    let mut h = header;
+    h.word_rows = Some(rows as u64 - 1);
+    assert!(matches!(
+        parse(&rewrite(file.bytes(), &h, &entries)),
+        Err(ModelFileError::TensorMismatch { .. } | ModelFileError::TensorCountMismatch { .. })
+    ));
+    // A pruned table cannot be written as version 2, nor read without its map.
+    h.word_rows = None;
+    assert!(parse(&rewrite(file.bytes(), &h, &entries)).is_err());
+}
+
+#[test]
+fn kept_rows_that_cannot_be_a_map_are_write_errors() {
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let spec = ModelFileSpec { config: model.config, head, vocab: None, tokenizer_index: None, labels: None };
+    let len = |ids: &[u32], unk| model_file_len_keeping::<String>(&spec, Some(KeptWordRows { ids, unk }));
+    assert!(matches!(len(&[0, 1, 1], 1), Err(WriteError::BadKeptRows(WordRowMapError::NotIncreasing { .. }))));
+    assert!(matches!(len(&[0, 1, 40], 1), Err(WriteError::BadKeptRows(WordRowMapError::IdOutOfRange { .. }))));
+    assert!(matches!(len(&[0, 2, 3], 1), Err(WriteError::UnkNotKept { unk: 1 })));
+    let mlm = ModelFileSpec { head: HeadKind::MaskedLm, ..spec };
+    let len = model_file_len_keeping::<String>(&mlm, Some(KeptWordRows { ids: &KEPT, unk: 1 }));
+    assert!(matches!(len, Err(WriteError::BadLayout(electra_core::model_file::LayoutError::PrunedTiedHead))));
+}
+
 #[test]
 fn magic_is_png_style() {
     assert_eq!(&MAGIC[1..4], b"ELQ");
@@ -507,8 +601,9 @@ fn skipping_the_checksum_still_checks_everything_else() {
 }
 
 /// The files the property tests damage: every head without labels (version 1), then the
-/// classifiers with labels (version 2), with and without the vocab before them.
-const FUZZ_FILES: usize = 8;
+/// classifiers with labels (version 2), with and without the vocab before them, then pruned word
+/// tables (version 3), with and without labels.
+const FUZZ_FILES: usize = 10;
 
 fn fuzz_file(which: usize) -> AlignedBytes {
     const LABELLED: [HeadKind; 3] = [
@@ -519,7 +614,9 @@ fn fuzz_file(which: usize) -> AlignedBytes {
     match which {
         0..=3 => micro_file(HEADS[which]),
         4..=6 => micro_file_with_labels(LABELLED[which - 4], true),
-        _ => micro_file_with_labels(LABELLED[0], false),
+        7 => micro_file_with_labels(LABELLED[0], false),
+        8 => pruned_micro_file(LABELLED[0], true),
+        _ => pruned_micro_file(HEADS[0], false),
     }
 }
 

@@ -25,6 +25,8 @@ enum Command {
     Tokenize(electra_train::cli::tokenize::Args),
     /// Export an HF ELECTRA checkpoint to an int8 model file.
     Export(electra_train::cli::export::Args),
+    /// What takes the bytes of a model file, section by section
+    Inspect(electra_train::cli::inspect::Args),
     /// Tokenize, pack (ELECTRA's recipe) and shard a corpus into Parquet for pre-training; resumable
     Shard(electra_train::cli::shard::Args),
     /// Pre-train ELECTRA (generator + discriminator) on shards; checkpoints in HF layout, exact --resume
@@ -47,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchInfer(args) => electra_train::cli::bench_infer::run(args),
         Command::Tokenize(args) => electra_train::cli::tokenize::run(args),
         Command::Export(args) => electra_train::cli::export::run(args),
+        Command::Inspect(args) => electra_train::cli::inspect::run(args),
         Command::Shard(args) => electra_train::cli::shard::run(args),
         Command::Pretrain(args) => electra_train::cli::pretrain::run(args),
         Command::Eval(args) => electra_train::cli::eval::run(args),

@@ -50,8 +50,37 @@ pub enum ModelFileError {
     BadTokenizerIndex(crate::tokenizer::VocabError),
     /// The labels section is damaged or does not fit the head (format version 2).
     BadLabels(super::labels::LabelsError),
+    /// The pruned word table's id → row map is damaged (format version 3).
+    BadWordRowMap(WordRowMapError),
     /// Model files are little-endian; this machine is not.
     BigEndianMachine,
+}
+
+/// What is wrong with a pruned word table's id → row map (its length is checked by the directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WordRowMapError {
+    /// The row that dropped ids read (`[UNK]`'s) is not a row of the table.
+    UnkRowOutOfRange { unk_row: u32, rows: usize },
+    /// Row `row` maps an id that is not in the vocab.
+    IdOutOfRange { row: usize, id: u32, vocab_size: usize },
+    /// Row `row`'s id is not greater than the row before's: the binary search needs them sorted.
+    NotIncreasing { row: usize, id: u32, previous: u32 },
+}
+
+impl fmt::Display for WordRowMapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnkRowOutOfRange { unk_row, rows } => {
+                write!(f, "[UNK]'s row {unk_row} is not one of the table's {rows} rows")
+            }
+            Self::IdOutOfRange { row, id, vocab_size } => {
+                write!(f, "row {row} holds id {id}, outside the vocab of {vocab_size}")
+            }
+            Self::NotIncreasing { row, id, previous } => {
+                write!(f, "row {row} holds id {id}, not greater than the previous row's {previous}")
+            }
+        }
+    }
 }
 
 impl fmt::Display for ModelFileError {
@@ -107,6 +136,7 @@ impl fmt::Display for ModelFileError {
             }
             Self::BadTokenizerIndex(e) => write!(f, "model file's tokenizer index does not fit its vocab: {e}"),
             Self::BadLabels(e) => write!(f, "model file's labels section is invalid: {e}"),
+            Self::BadWordRowMap(e) => write!(f, "model file tensor `{}` is invalid: {e}", super::layout::WORD_ROW_MAP_NAME),
             Self::BigEndianMachine => write!(f, "model files are little-endian and this machine is big-endian"),
         }
     }
@@ -121,6 +151,12 @@ impl fmt::Display for LayoutError {
             Self::NoLabels => write!(f, "a classifier head needs at least one label"),
             Self::TooLarge => write!(f, "tensor sizes overflow this machine's address space"),
             Self::IndexWithoutVocab => write!(f, "a tokenizer index needs an embedded vocab"),
+            Self::BadWordRows { rows, vocab_size } => {
+                write!(f, "a pruned word embedding table of {rows} rows for a vocab of {vocab_size} ids")
+            }
+            Self::PrunedTiedHead => {
+                write!(f, "a masked-LM head is tied to every word embedding row, so they cannot be pruned")
+            }
         }
     }
 }
@@ -130,3 +166,6 @@ impl std::error::Error for ModelFileError {}
 
 #[cfg(feature = "std")]
 impl std::error::Error for LayoutError {}
+
+#[cfg(feature = "std")]
+impl std::error::Error for WordRowMapError {}

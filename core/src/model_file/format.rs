@@ -1,9 +1,9 @@
-//! The bytes of a model file, versions 1 and 2.
+//! The bytes of a model file, versions 1 to 3.
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  MAGIC                     "\x89ELQ\r\n\x1a\n" (PNG-style: catches text-mode and 7-bit damage)
-//!      8     4  format version, u32 LE    1, or 2 when the file has a labels section (see below)
+//!      8     4  format version, u32 LE    1; 2 with a labels section; 3 with pruned word embeddings
 //!     12     4  header length, u32 LE     bytes of the postcard header that follows the preamble
 //!     16     8  file length, u64 LE       the whole file, so truncation is told apart from corruption
 //!     24     4  CRC32 (IEEE), u32 LE      over every byte of the file except these four
@@ -26,6 +26,25 @@
 //! - Version 1: [`FileHeader`] without `labels_bytes`.
 //! - Version 2: [`FileHeader`] with `labels_bytes` appended (postcard has no field tags, so a new
 //!   field is a new version), and the optional labels section after the other optional sections.
+//! - Version 3: `word_rows` appended: the word embedding table keeps only some of the vocab's rows,
+//!   and a row map follows it (see below). A file that keeps every row stays version 1 or 2.
+//!
+//! # The word row map (version 3)
+//!
+//! `electra export --keep-tokens-from` keeps only the word embedding rows of tokens that occur in
+//! some texts. The tokenizer is unchanged (it still yields the full vocab's ids); the table has
+//! `word_rows` rows, and the directory entry `electra.embeddings.word_embeddings.row_map`, dtype
+//! `U32`, shape `[1, word_rows + 1]`, right after the table's scales, maps ids to rows:
+//!
+//! ```text
+//! word   field
+//!    0   the row of [UNK]: where every id that was not kept reads its embedding (< word_rows)
+//!   1…   the kept vocab ids, strictly increasing, each < vocab_size; row r holds id word[1 + r]
+//! ```
+//!
+//! A lookup is a binary search (no allocation, so firmware runs it as it is): 15 steps for a
+//! full 30,522-token vocab. The generator's tied output layer needs every row, so a masked-LM head
+//! cannot be pruned.
 //!
 //! # The labels section (version 2)
 //!
@@ -52,7 +71,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 8] = *b"\x89ELQ\r\n\x1a\n";
 /// The newest format version this build reads and writes (files without labels are written as
 /// version 1; see the module docs).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The version of a file without a labels section: what every build before version 2 wrote.
 pub const FORMAT_VERSION_WITHOUT_LABELS: u32 = 1;
 /// The version of the labels section's own layout, stored in its first four bytes, so the section
@@ -177,8 +196,8 @@ impl ProblemType {
     }
 }
 
-/// The fixed part of the header (version 2; version 1 lacks `labels_bytes`, see
-/// [`FileHeader::version`]).
+/// The fixed part of the header (version 3; version 2 lacks `word_rows`, version 1 also
+/// `labels_bytes`, see [`FileHeader::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileHeader {
     pub config: ElectraConfig,
@@ -192,8 +211,23 @@ pub struct FileHeader {
     pub vocab_bytes: Option<u64>,
     /// Length in u32 words of the embedded tokenizer index, if any (needs a vocab).
     pub tokenizer_index_words: Option<u64>,
-    /// Length of the labels section, if any (version 2 only).
+    /// Length of the labels section, if any (version 2 and later).
     pub labels_bytes: Option<u64>,
+    /// Rows of the pruned word embedding table, if pruned (version 3; see the module docs).
+    pub word_rows: Option<u64>,
+}
+
+/// [`FileHeader`] as version 2 encodes it: the same fields but `word_rows`, in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct FileHeaderV2 {
+    config: ElectraConfig,
+    head: HeadKind,
+    quantization: Quantization,
+    data_offset: u64,
+    tensor_count: u32,
+    vocab_bytes: Option<u64>,
+    tokenizer_index_words: Option<u64>,
+    labels_bytes: Option<u64>,
 }
 
 /// [`FileHeader`] as version 1 encodes it: the same fields but `labels_bytes`, in the same order.
@@ -213,6 +247,8 @@ struct FileHeaderV1 {
 pub enum HeaderEncodeError {
     /// Version 1 cannot hold a labels section.
     LabelsNeedVersion2,
+    /// Versions 1 and 2 cannot hold a pruned word embedding table.
+    PrunedRowsNeedVersion3,
     /// A version this build does not write.
     UnknownVersion(u32),
     /// Postcard failed (the output buffer is too small).
@@ -220,19 +256,25 @@ pub enum HeaderEncodeError {
 }
 
 impl FileHeader {
-    /// The lowest format version that holds this header: 2 with a labels section, else 1.
+    /// The lowest format version that holds this header: 3 with pruned word embeddings, else 2
+    /// with a labels section, else 1.
     pub const fn version(&self) -> u32 {
-        if self.labels_bytes.is_some() {
+        if self.word_rows.is_some() {
+            3
+        } else if self.labels_bytes.is_some() {
             2
         } else {
             FORMAT_VERSION_WITHOUT_LABELS
         }
     }
 
-    fn v1(&self, version: u32) -> Result<Option<FileHeaderV1>, HeaderEncodeError> {
+    fn older(&self, version: u32) -> Result<Older, HeaderEncodeError> {
+        if version < 3 && self.word_rows.is_some() {
+            return Err(HeaderEncodeError::PrunedRowsNeedVersion3);
+        }
         match version {
             1 if self.labels_bytes.is_some() => Err(HeaderEncodeError::LabelsNeedVersion2),
-            1 => Ok(Some(FileHeaderV1 {
+            1 => Ok(Older::V1(FileHeaderV1 {
                 config: self.config,
                 head: self.head,
                 quantization: self.quantization,
@@ -241,31 +283,43 @@ impl FileHeader {
                 vocab_bytes: self.vocab_bytes,
                 tokenizer_index_words: self.tokenizer_index_words,
             })),
-            2 => Ok(None),
+            2 => Ok(Older::V2(FileHeaderV2 {
+                config: self.config,
+                head: self.head,
+                quantization: self.quantization,
+                data_offset: self.data_offset,
+                tensor_count: self.tensor_count,
+                vocab_bytes: self.vocab_bytes,
+                tokenizer_index_words: self.tokenizer_index_words,
+                labels_bytes: self.labels_bytes,
+            })),
+            3 => Ok(Older::Current),
             other => Err(HeaderEncodeError::UnknownVersion(other)),
         }
     }
 
     /// Bytes of the header encoded as `version` lays it out.
     pub fn encoded_len(&self, version: u32) -> Result<usize, HeaderEncodeError> {
-        let size = postcard::ser_flavors::Size::default();
-        match self.v1(version)? {
-            Some(v1) => postcard::serialize_with_flavor(&v1, size),
-            None => postcard::serialize_with_flavor(self, size),
+        let size = postcard::ser_flavors::Size::default;
+        match self.older(version)? {
+            Older::V1(v1) => postcard::serialize_with_flavor(&v1, size()),
+            Older::V2(v2) => postcard::serialize_with_flavor(&v2, size()),
+            Older::Current => postcard::serialize_with_flavor(self, size()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
     }
 
     /// Encodes the header as `version` lays it out at the start of `out`; returns its length.
     pub fn encode(&self, version: u32, out: &mut [u8]) -> Result<usize, HeaderEncodeError> {
-        match self.v1(version)? {
-            Some(v1) => postcard::to_slice(&v1, out).map(|b| b.len()),
-            None => postcard::to_slice(self, out).map(|b| b.len()),
+        match self.older(version)? {
+            Older::V1(v1) => postcard::to_slice(&v1, out).map(|b| b.len()),
+            Older::V2(v2) => postcard::to_slice(&v2, out).map(|b| b.len()),
+            Older::Current => postcard::to_slice(self, out).map(|b| b.len()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
     }
 
-    /// Decodes a header of `version` (1 or 2) from the start of `bytes`; returns it and the bytes
+    /// Decodes a header of `version` (1 to 3) from the start of `bytes`; returns it and the bytes
     /// after it (the tensor directory), or `None` when they are not one.
     pub fn decode(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
         match version {
@@ -280,13 +334,36 @@ impl FileHeader {
                     vocab_bytes: v1.vocab_bytes,
                     tokenizer_index_words: v1.tokenizer_index_words,
                     labels_bytes: None,
+                    word_rows: None,
                 };
                 Some((header, rest))
             }
-            2 => postcard::take_from_bytes::<Self>(bytes).ok(),
+            2 => {
+                let (v2, rest) = postcard::take_from_bytes::<FileHeaderV2>(bytes).ok()?;
+                let header = Self {
+                    config: v2.config,
+                    head: v2.head,
+                    quantization: v2.quantization,
+                    data_offset: v2.data_offset,
+                    tensor_count: v2.tensor_count,
+                    vocab_bytes: v2.vocab_bytes,
+                    tokenizer_index_words: v2.tokenizer_index_words,
+                    labels_bytes: v2.labels_bytes,
+                    word_rows: None,
+                };
+                Some((header, rest))
+            }
+            3 => postcard::take_from_bytes::<Self>(bytes).ok(),
             _ => None,
         }
     }
+}
+
+/// A header in the encoding of an older version, or the current one.
+enum Older {
+    V1(FileHeaderV1),
+    V2(FileHeaderV2),
+    Current,
 }
 
 /// One record of the tensor directory.

@@ -4,7 +4,8 @@
 //! llm.c's parameter blob with named views: the tensor directory in the file must equal it entry by
 //! entry, so a reader never trusts an offset it could not have computed itself.
 //!
-//! Order in the file: embeddings, `L` encoder layers (each the same size, so layer `l` is the first
+//! Order in the file: embeddings (the word table followed by its row map when pruned, format
+//! version 3), `L` encoder layers (each the same size, so layer `l` is the first
 //! layer shifted by `l · layer_stride`), the head, then the optional vocab, tokenizer index and
 //! labels section (version 2), in that order.
 //! Every tensor starts at a multiple of [`TENSOR_ALIGN`].
@@ -121,6 +122,10 @@ pub enum LayoutError {
     TooLarge,
     /// A tokenizer index without the vocab it indexes.
     IndexWithoutVocab,
+    /// A pruned word embedding table with no rows, or more rows than the vocab has ids.
+    BadWordRows { rows: usize, vocab_size: usize },
+    /// A masked-LM head's output layer is tied to every word embedding row: it cannot be pruned.
+    PrunedTiedHead,
 }
 
 /// Every tensor's place in the file.
@@ -129,6 +134,9 @@ pub struct Layout {
     pub config: ElectraConfig,
     pub head: HeadKind,
     pub word_embeddings: EmbeddingSpans,
+    /// The id → row map of a pruned word table (`word_embeddings.rows + 1` u32 words; format
+    /// version 3), after the table's scales.
+    pub word_row_map: Option<Span>,
     pub position_embeddings: EmbeddingSpans,
     pub token_type_embeddings: EmbeddingSpans,
     pub embeddings_layer_norm: LayerNormSpans,
@@ -197,7 +205,8 @@ pub const fn align_up(at: usize) -> Option<usize> {
 impl Layout {
     /// The layout of a file whose tensor data starts at `data_offset` (a multiple of
     /// [`TENSOR_ALIGN`]), with an embedded vocab of `vocab_bytes` and a tokenizer index of
-    /// `index_words` words when given, and a labels section of `labels_bytes`. The config must
+    /// `index_words` words when given, and a labels section of `labels_bytes`; a word table of
+    /// `word_rows` rows and a row map when pruned (else `vocab_size` rows). The config must
     /// already be valid.
     pub fn new(
         config: &ElectraConfig,
@@ -206,6 +215,7 @@ impl Layout {
         vocab_bytes: Option<usize>,
         index_words: Option<usize>,
         labels_bytes: Option<usize>,
+        word_rows: Option<usize>,
     ) -> Result<Self, LayoutError> {
         for (field, value) in [
             ("embedding_size", config.embedding_size),
@@ -219,7 +229,13 @@ impl Layout {
         }
         let (v, e, h, f) = (config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size);
         let mut cursor = Cursor { at: data_offset };
-        let word_embeddings = cursor.embedding(v, e)?;
+        let word_embeddings = cursor.embedding(word_rows.unwrap_or(v), e)?;
+        let word_row_map = match word_rows {
+            Some(rows) if rows == 0 || rows > v => return Err(LayoutError::BadWordRows { rows, vocab_size: v }),
+            Some(_) if head == HeadKind::MaskedLm => return Err(LayoutError::PrunedTiedHead),
+            Some(rows) => Some(cursor.take(rows.checked_add(1).ok_or(LayoutError::TooLarge)?, DType::U32)?),
+            None => None,
+        };
         let position_embeddings = cursor.embedding(config.max_position_embeddings, e)?;
         let token_type_embeddings = cursor.embedding(config.type_vocab_size, e)?;
         let embeddings_layer_norm = cursor.layer_norm(e)?;
@@ -287,6 +303,7 @@ impl Layout {
             config: *config,
             head,
             word_embeddings,
+            word_row_map,
             position_embeddings,
             token_type_embeddings,
             embeddings_layer_norm,
@@ -320,6 +337,9 @@ impl Layout {
     pub fn try_for_each_group<E>(&self, mut f: impl FnMut(Group) -> Result<(), E>) -> Result<(), E> {
         use Group::*;
         f(Embedding(Prefix::top("electra.embeddings.word_embeddings"), self.word_embeddings))?;
+        if let Some(span) = self.word_row_map {
+            f(WordRowMap(span))?;
+        }
         f(Embedding(Prefix::top("electra.embeddings.position_embeddings"), self.position_embeddings))?;
         f(Embedding(Prefix::top("electra.embeddings.token_type_embeddings"), self.token_type_embeddings))?;
         f(LayerNorm(Prefix::top("electra.embeddings.LayerNorm"), self.embeddings_layer_norm))?;
@@ -390,6 +410,9 @@ impl Layout {
                     emit(Prefix::top(TOKENIZER_INDEX_NAME).name(""), DType::U32, [1, span.len / 4], span)
                 }
                 Group::Labels(span) => emit(Prefix::top(LABELS_NAME).name(""), DType::U8, [1, span.len], span),
+                Group::WordRowMap(span) => {
+                    emit(Prefix::top(WORD_ROW_MAP_NAME).name(""), DType::U32, [1, span.len / 4], span)
+                }
             }
         })
     }
@@ -410,6 +433,8 @@ pub const VOCAB_NAME: &str = "vocab.txt";
 pub const TOKENIZER_INDEX_NAME: &str = "tokenizer.index";
 /// Directory name of the labels section.
 pub const LABELS_NAME: &str = "labels";
+/// Directory name of the pruned word table's id → row map (format version 3).
+pub const WORD_ROW_MAP_NAME: &str = "electra.embeddings.word_embeddings.row_map";
 
 /// The HF module path a group of tensors belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -453,6 +478,8 @@ pub enum Group {
     TokenizerIndex(Span),
     /// The labels section (names and problem type; see `format`).
     Labels(Span),
+    /// The id → row map of a pruned word embedding table (see `format`).
+    WordRowMap(Span),
 }
 
 /// What the directory must say about one tensor.
@@ -483,7 +510,7 @@ mod tests {
             for head in all_heads() {
                 let extras = [(None, None, None), (Some(1001), None, None), (Some(77), Some(13), None)];
                 for extras in extras.into_iter().chain([(None, None, Some(21)), (Some(77), Some(13), Some(40))]) {
-                    let layout = Layout::new(&config, head, 128, extras.0, extras.1, extras.2).unwrap();
+                    let layout = Layout::new(&config, head, 128, extras.0, extras.1, extras.2, None).unwrap();
                     let mut next = 128;
                     let mut last_end = 0;
                     layout
@@ -505,7 +532,7 @@ mod tests {
     #[test]
     fn names_fit_and_follow_hf() {
         let config = ElectraConfig { num_hidden_layers: 1000, ..ElectraConfig::tiny() };
-        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None).unwrap();
+        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None, None).unwrap();
         let mut names = std::vec::Vec::new();
         layout
             .try_for_each_entry(|e| -> Result<(), ()> {
@@ -523,21 +550,46 @@ mod tests {
     fn small_discriminator_fits_in_14_mib() {
         let vocab = 231_508; // bytes of data/vocab.txt
         let layout =
-            Layout::new(&ElectraConfig::small(), HeadKind::ReplacedTokenDetection, 64, Some(vocab), None, None)
+            Layout::new(&ElectraConfig::small(), HeadKind::ReplacedTokenDetection, 64, Some(vocab), None, None, None)
                 .unwrap();
         assert!(layout.file_len < 14 << 20, "{}", layout.file_len);
     }
 
     #[test]
+    fn pruned_word_table_has_its_map_next_and_refuses_bad_row_counts() {
+        let config = ElectraConfig::tiny();
+        let head = HeadKind::SequenceClassification { num_labels: 2 };
+        let full = Layout::new(&config, head, 64, None, None, None, None).unwrap();
+        let pruned = Layout::new(&config, head, 64, None, None, None, Some(7)).unwrap();
+        assert_eq!(pruned.word_embeddings.rows, 7);
+        let map = pruned.word_row_map.unwrap();
+        assert_eq!(map.len, 8 * 4);
+        assert!(
+            map.offset > pruned.word_embeddings.scale.offset && map.offset < pruned.position_embeddings.weight.offset
+        );
+        assert!(pruned.file_len < full.file_len);
+        assert_eq!(pruned.tensor_count(), full.tensor_count() + 1);
+        let v = config.vocab_size;
+        for rows in [0, v + 1] {
+            let got = Layout::new(&config, head, 64, None, None, None, Some(rows));
+            assert_eq!(got, Err(LayoutError::BadWordRows { rows, vocab_size: v }));
+        }
+        assert_eq!(
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3)),
+            Err(LayoutError::PrunedTiedHead)
+        );
+    }
+
+    #[test]
     fn absurd_sizes_are_errors_not_overflows() {
         let config = ElectraConfig { vocab_size: usize::MAX / 2, ..ElectraConfig::tiny() };
-        assert_eq!(Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None), Err(LayoutError::TooLarge));
+        assert_eq!(Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None), Err(LayoutError::TooLarge));
         let config = ElectraConfig { hidden_size: 1 << 20, num_attention_heads: 1, ..ElectraConfig::tiny() };
         assert!(matches!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None),
             Err(LayoutError::DimensionTooLarge { field: "hidden_size", .. })
         ));
         let head = HeadKind::TokenClassification { num_labels: 0 };
-        assert_eq!(Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None), Err(LayoutError::NoLabels));
+        assert_eq!(Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None), Err(LayoutError::NoLabels));
     }
 }

@@ -18,12 +18,15 @@ pub mod layout;
 mod read;
 mod write;
 
-pub use error::ModelFileError;
+pub use error::{ModelFileError, WordRowMapError};
 pub use format::{ProblemType, FORMAT_VERSION, MAGIC};
 pub use labels::{LabelIter, Labels, LabelsError, LabelsSpec};
 pub use layout::{LayoutError, MAX_INNER_DIM};
 pub use read::Model;
-pub use write::{model_file_len, write_model_file, ModelFileSpec, WriteError};
+pub use write::{
+    model_file_len, model_file_len_keeping, write_model_file, write_model_file_keeping, KeptWordRows, ModelFileSpec,
+    WriteError,
+};
 
 /// Embeds a model file in the binary at 64-byte alignment (plain `include_bytes!` only guarantees
 /// 1) and evaluates to `&'static [u8]`, ready for [`Model::from_bytes`].

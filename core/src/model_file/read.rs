@@ -1,6 +1,6 @@
 //! [`Model::from_bytes`]: every check of a model file, then zero-copy views of its tensors.
 
-use super::error::ModelFileError;
+use super::error::{ModelFileError, WordRowMapError};
 use super::format::*;
 use super::labels::{self, Labels};
 use super::layout::{align_up, Group, LayerSpans, Layout, LinearSpans, Span, TensorName};
@@ -120,6 +120,7 @@ impl<'a> Model<'a> {
             to_usize(header.vocab_bytes)?,
             to_usize(header.tokenizer_index_words)?,
             to_usize(header.labels_bytes)?,
+            to_usize(header.word_rows)?,
         )
         .map_err(ModelFileError::BadLayout)?;
 
@@ -169,6 +170,9 @@ impl<'a> Model<'a> {
 
         let model = Self { bytes, layout };
         model.check_values()?;
+        if let Some(span) = model.layout.word_row_map {
+            check_word_row_map(model.u32s(span)?, header.config.vocab_size).map_err(ModelFileError::BadWordRowMap)?;
+        }
         if let Some(vocab) = model.vocab() {
             let lines = count_lines(vocab);
             if lines != header.config.vocab_size {
@@ -213,7 +217,7 @@ impl<'a> Model<'a> {
             }
             Group::Embedding(p, s) => check(p.name(".weight_scale"), self.f32s(s.scale)?, true),
             Group::Bias(p, span, _) => check(p.name(".bias"), self.f32s(span)?, false),
-            Group::Vocab(_) | Group::TokenizerIndex(_) | Group::Labels(_) => Ok(()),
+            Group::Vocab(_) | Group::TokenizerIndex(_) | Group::Labels(_) | Group::WordRowMap(_) => Ok(()),
         })
     }
 
@@ -249,7 +253,13 @@ impl<'a> Model<'a> {
         labels::parse(self.bytes.get(span.offset..span.offset + span.len)?, self.layout.head).ok()
     }
 
-    /// The format version in the file's preamble (1, or 2 with labels).
+    /// The id → row map of a pruned word embedding table (format version 3), if the file has one:
+    /// word 0 is `[UNK]`'s row, words `1..` the kept ids in increasing order (see `format`).
+    pub fn word_row_map(&self) -> Option<&'a [u32]> {
+        self.layout.word_row_map.and_then(|s| self.u32s(s).ok())
+    }
+
+    /// The format version in the file's preamble (1; 2 with labels; 3 with pruned word embeddings).
     pub fn format_version(&self) -> u32 {
         u32_at(self.bytes, VERSION_AT)
     }
@@ -260,7 +270,8 @@ impl<'a> Model<'a> {
         crate::tokenizer::Tokenizer::new(self.vocab()?, self.tokenizer_index()?).ok()
     }
 
-    pub(crate) fn layout(&self) -> &Layout {
+    /// Where every tensor lies (what `electra inspect` tabulates).
+    pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
@@ -309,12 +320,37 @@ impl<'a> Model<'a> {
     }
 
     pub(crate) fn embedding(&self, s: super::layout::EmbeddingSpans) -> Result<QEmbedding<'a>, ModelFileError> {
-        Ok(QEmbedding { weight: self.i8s(s.weight)?, scale: self.f32s(s.scale)?, rows: s.rows, dim: s.dim })
+        // Only the word table is ever pruned; the map belongs to it alone.
+        let row_map = match self.layout.word_row_map {
+            Some(map) if s == self.layout.word_embeddings => Some(self.u32s(map)?),
+            _ => None,
+        };
+        Ok(QEmbedding { weight: self.i8s(s.weight)?, scale: self.f32s(s.scale)?, rows: s.rows, dim: s.dim, row_map })
     }
 
     pub(crate) fn layer_spans(&self, index: usize) -> LayerSpans {
         self.layout.layer(index)
     }
+}
+
+/// Checks a pruned word table's id → row map (`rows + 1` words, see `format`): `[UNK]`'s row is a
+/// row, and the ids are in the vocab and strictly increasing.
+pub(crate) fn check_word_row_map(map: &[u32], vocab_size: usize) -> Result<(), WordRowMapError> {
+    let (&unk_row, ids) = map.split_first().unwrap_or((&0, &[]));
+    if unk_row as usize >= ids.len() {
+        return Err(WordRowMapError::UnkRowOutOfRange { unk_row, rows: ids.len() });
+    }
+    let mut previous: Option<u32> = None;
+    for (row, &id) in ids.iter().enumerate() {
+        if id as usize >= vocab_size {
+            return Err(WordRowMapError::IdOutOfRange { row, id, vocab_size });
+        }
+        if let Some(previous) = previous.filter(|&p| id <= p) {
+            return Err(WordRowMapError::NotIncreasing { row, id, previous });
+        }
+        previous = Some(id);
+    }
+    Ok(())
 }
 
 /// Lines of a `vocab.txt`: one per token, the last one with or without a final newline.

@@ -7,10 +7,11 @@
 //! write_model_file(&spec, |name, shape| checkpoint.get(name, shape), &mut out)?;
 //! ```
 
+use super::error::WordRowMapError;
 use super::format::*;
 use super::labels::{self, LabelsError, LabelsSpec};
 use super::layout::{align_up, Group, Layout, LayoutError, Span, TensorName};
-use super::read::{count_lines, file_crc};
+use super::read::{check_word_row_map, count_lines, file_crc};
 use crate::config::{ConfigError, ElectraConfig, HeadKind};
 use crate::quant::quantize::quantize_row;
 use core::fmt;
@@ -28,6 +29,15 @@ pub struct ModelFileSpec<'v> {
     /// A classifier's label names and problem type. With them the file is format version 2;
     /// without, version 1 (what every earlier build wrote and reads).
     pub labels: Option<LabelsSpec<'v>>,
+}
+
+/// The word embedding rows to keep (`electra export --keep-tokens-from`; format version 3).
+#[derive(Clone, Copy, Debug)]
+pub struct KeptWordRows<'k> {
+    /// The kept vocab ids, strictly increasing; they must include `unk`.
+    pub ids: &'k [u32],
+    /// The id of `[UNK]`, whose row every dropped id reads.
+    pub unk: u32,
 }
 
 /// Why a model file could not be written.
@@ -49,6 +59,10 @@ pub enum WriteError<E> {
     VocabSizeMismatch { lines: usize, vocab_size: usize },
     /// The labels do not fit the head (count, a newline in a name, a head without labels, …).
     BadLabels(LabelsError),
+    /// The kept word rows are not sorted or not in the vocab.
+    BadKeptRows(WordRowMapError),
+    /// The kept word rows do not include `[UNK]`'s, which dropped ids read.
+    UnkNotKept { unk: u32 },
     /// The header could not be encoded (a postcard error; not expected).
     Encode,
 }
@@ -68,6 +82,8 @@ impl<E: fmt::Display> fmt::Display for WriteError<E> {
                 write!(f, "vocab has {lines} lines but the model has {vocab_size} word embeddings")
             }
             Self::BadLabels(e) => write!(f, "labels: {e}"),
+            Self::BadKeptRows(e) => write!(f, "kept word embedding rows: {e}"),
+            Self::UnkNotKept { unk } => write!(f, "kept word embedding rows lack [UNK] (id {unk})"),
             Self::Encode => write!(f, "model file header could not be encoded"),
         }
     }
@@ -78,8 +94,31 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for WriteError<E> {}
 
 /// The header and layout of a file, with the data offset settled: the header's varints grow with
 /// the offsets they hold, so the offset is recomputed until it no longer moves.
-fn plan<E>(spec: &ModelFileSpec) -> Result<(FileHeader, Layout, usize), WriteError<E>> {
+fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHeader, Layout, usize), WriteError<E>> {
     spec.config.validate().map_err(WriteError::BadConfig)?;
+    let word_rows = match keep {
+        Some(keep) => {
+            // The map as the file will hold it must pass the reader's own check.
+            let unk_row = keep.ids.binary_search(&keep.unk);
+            if let Some((row, pair)) = keep.ids.windows(2).enumerate().find(|(_, w)| w[1] <= w[0]) {
+                return Err(WriteError::BadKeptRows(WordRowMapError::NotIncreasing {
+                    row: row + 1,
+                    id: pair[1],
+                    previous: pair[0],
+                }));
+            }
+            if let Some((row, &id)) = keep.ids.iter().enumerate().find(|(_, &id)| id as usize >= spec.config.vocab_size)
+            {
+                let vocab_size = spec.config.vocab_size;
+                return Err(WriteError::BadKeptRows(WordRowMapError::IdOutOfRange { row, id, vocab_size }));
+            }
+            if unk_row.is_err() {
+                return Err(WriteError::UnkNotKept { unk: keep.unk });
+            }
+            Some(keep.ids.len())
+        }
+        None => None,
+    };
     if let Some(vocab) = spec.vocab {
         let lines = count_lines(vocab);
         if lines != spec.config.vocab_size {
@@ -92,8 +131,9 @@ fn plan<E>(spec: &ModelFileSpec) -> Result<(FileHeader, Layout, usize), WriteErr
         spec.labels.as_ref().map(|l| labels::section_len(l, spec.head)).transpose().map_err(WriteError::BadLabels)?;
     let mut data_offset = align_up(PREAMBLE_LEN).ok_or(WriteError::BadLayout(LayoutError::TooLarge))?;
     loop {
-        let layout = Layout::new(&spec.config, spec.head, data_offset, vocab_bytes, index_words, labels_bytes)
-            .map_err(WriteError::BadLayout)?;
+        let layout =
+            Layout::new(&spec.config, spec.head, data_offset, vocab_bytes, index_words, labels_bytes, word_rows)
+                .map_err(WriteError::BadLayout)?;
         let header = FileHeader {
             config: spec.config,
             head: spec.head,
@@ -103,6 +143,7 @@ fn plan<E>(spec: &ModelFileSpec) -> Result<(FileHeader, Layout, usize), WriteErr
             vocab_bytes: vocab_bytes.map(|n| n as u64),
             tokenizer_index_words: index_words.map(|n| n as u64),
             labels_bytes: labels_bytes.map(|n| n as u64),
+            word_rows: word_rows.map(|n| n as u64),
         };
         let mut header_len = header.encoded_len(header.version()).map_err(|_| WriteError::Encode)?;
         layout.try_for_each_entry(|e| {
@@ -131,7 +172,12 @@ fn entry(e: &super::layout::EntrySpec) -> TensorEntry<'_> {
 /// The exact length of the file [`write_model_file`] writes for `spec` (`E` is the source's
 /// error type, unused here, so that one error type serves both calls).
 pub fn model_file_len<E>(spec: &ModelFileSpec) -> Result<usize, WriteError<E>> {
-    plan(spec).map(|(_, layout, _)| layout.file_len)
+    model_file_len_keeping(spec, None)
+}
+
+/// [`model_file_len`] for a file that keeps only the word embedding rows `keep` (when given).
+pub fn model_file_len_keeping<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<usize, WriteError<E>> {
+    plan(spec, keep).map(|(_, layout, _)| layout.file_len)
 }
 
 /// Writes a complete model file into `out` (exactly [`model_file_len`] bytes), quantizing every
@@ -140,10 +186,22 @@ pub fn model_file_len<E>(spec: &ModelFileSpec) -> Result<usize, WriteError<E>> {
 /// tensor `name` (HF name) of that shape, row-major (`Linear.weight` is `[out, in]`).
 pub fn write_model_file<'s, E>(
     spec: &ModelFileSpec,
+    source: impl FnMut(&str, &[usize]) -> Result<&'s [f32], E>,
+    out: &mut [u8],
+) -> Result<usize, WriteError<E>> {
+    write_model_file_keeping(spec, None, source, out)
+}
+
+/// [`write_model_file`] keeping only the word embedding rows of the ids in `keep` (when given),
+/// with the id → row map that sends every other id to `[UNK]`'s row (format version 3; out is
+/// exactly [`model_file_len_keeping`] bytes). Each kept row is quantized exactly as in a full file.
+pub fn write_model_file_keeping<'s, E>(
+    spec: &ModelFileSpec,
+    keep: Option<KeptWordRows>,
     mut source: impl FnMut(&str, &[usize]) -> Result<&'s [f32], E>,
     out: &mut [u8],
 ) -> Result<usize, WriteError<E>> {
-    let (header, layout, header_len) = plan(spec)?;
+    let (header, layout, header_len) = plan(spec, keep)?;
     if out.len() != layout.file_len {
         return Err(WriteError::BufferSize { needed: layout.file_len, found: out.len() });
     }
@@ -178,9 +236,34 @@ pub fn write_model_file<'s, E>(
             write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n_out])?);
             Ok(())
         }
-        Group::Embedding(p, s) => {
-            let weight = fetch(p.name(".weight"), &[s.rows, s.dim])?;
-            write_quantized_rows(out, weight, s.dim, s.weight, s.scale);
+        Group::Embedding(p, s) => match keep.filter(|_| s == layout.word_embeddings) {
+            None => {
+                let weight = fetch(p.name(".weight"), &[s.rows, s.dim])?;
+                write_quantized_rows(out, weight, s.dim, s.weight, s.scale);
+                Ok(())
+            }
+            Some(keep) => {
+                let weight = fetch(p.name(".weight"), &[spec.config.vocab_size, s.dim])?;
+                // One row at a time: a row's int8 values and scale depend on that row alone.
+                for (row, &id) in keep.ids.iter().enumerate() {
+                    let at = |span: Span, width: usize| Span { offset: span.offset + row * width, len: width };
+                    let w = &weight[id as usize * s.dim..(id as usize + 1) * s.dim];
+                    write_quantized_rows(out, w, s.dim, at(s.weight, s.dim), at(s.scale, 4));
+                }
+                Ok(())
+            }
+        },
+        Group::WordRowMap(span) => {
+            if let Some(keep) = keep {
+                // `plan` checked that `[UNK]` is kept.
+                let unk_row = keep.ids.binary_search(&keep.unk).unwrap_or(0) as u32;
+                let words = core::iter::once(unk_row).chain(keep.ids.iter().copied());
+                for (chunk, word) in out[span.offset..span.offset + span.len].chunks_exact_mut(4).zip(words) {
+                    chunk.copy_from_slice(&word.to_le_bytes());
+                }
+                let map: &[u32] = bytemuck::try_cast_slice(&out[span.offset..span.offset + span.len]).unwrap_or(&[]);
+                debug_assert!(map.is_empty() || check_word_row_map(map, spec.config.vocab_size).is_ok());
+            }
             Ok(())
         }
         Group::LayerNorm(p, s) => {

@@ -49,11 +49,33 @@ pub struct QEmbedding<'a> {
     pub scale: &'a [f32],
     pub rows: usize,
     pub dim: usize,
+    /// For a pruned word table (model file version 3): word 0 is `[UNK]`'s row, words `1..` the
+    /// kept ids, strictly increasing (checked by `Model::from_bytes`); row `r` holds id
+    /// `row_map[1 + r]`. `None`: row `r` is id `r`.
+    pub row_map: Option<&'a [u32]>,
 }
 
 impl QEmbedding<'_> {
-    /// Adds row `index` (dequantized) to `acc` (`[dim]`).
-    pub fn add_row(&self, index: usize, acc: &mut [f32]) {
+    /// The row that holds id `id`: itself in a full table; in a pruned one, its place among the
+    /// kept ids by binary search (no allocation, so the firmware runs it unchanged), or `[UNK]`'s
+    /// row for an id that was dropped, which is what the tokenizer would have said for a word it
+    /// cannot spell.
+    pub fn row_of(&self, id: usize) -> usize {
+        match self.row_map {
+            None => id,
+            Some(map) => {
+                let (&unk_row, ids) = map.split_first().unwrap_or((&0, &[]));
+                match u32::try_from(id).ok().map(|id| ids.binary_search(&id)) {
+                    Some(Ok(row)) => row,
+                    _ => unk_row as usize,
+                }
+            }
+        }
+    }
+
+    /// Adds the row of id `id` (dequantized; see [`Self::row_of`]) to `acc` (`[dim]`).
+    pub fn add_row(&self, id: usize, acc: &mut [f32]) {
+        let index = self.row_of(id);
         let scale = self.scale[index];
         let row = &self.weight[index * self.dim..(index + 1) * self.dim];
         for (a, &q) in acc.iter_mut().zip(row) {

@@ -1,8 +1,8 @@
-//! `electra export --model HF_DIR --out FILE [--vocab vocab.txt]`: an HF ELECTRA checkpoint → an
-//! int8 model file for microcontrollers (and `electra infer --model FILE`); a classifier's label names
-//! and problem type travel with it.
+//! `electra export --model HF_DIR --out FILE [--vocab vocab.txt] [--keep-tokens-from TEXT...]`: an HF
+//! ELECTRA checkpoint → an int8 model file for microcontrollers (and `electra infer --model FILE`); a
+//! classifier's label names and problem type travel with it.
 
-use crate::export::export;
+use crate::export::export_keeping;
 use clap::Parser;
 use std::path::PathBuf;
 
@@ -22,10 +22,16 @@ pub struct Args {
     /// device does not build it.
     #[arg(long, requires = "vocab")]
     pub tokenizer_index: bool,
+    /// With `--vocab`: keep only the word embedding rows of the tokens that occur in these text
+    /// files (each line tokenized with the vocab's WordPiece, as the device does) plus the special
+    /// tokens; every other token reads [UNK]'s row. Typically the task's training file.
+    #[arg(long, requires = "vocab", num_args = 1..)]
+    pub keep_tokens_from: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let summary = export(&args.model, &args.out, args.vocab.as_deref(), args.tokenizer_index)?;
+    let summary =
+        export_keeping(&args.model, &args.out, args.vocab.as_deref(), args.tokenizer_index, &args.keep_tokens_from)?;
     let extras = match (summary.vocab_embedded, summary.tokenizer_index_embedded) {
         (true, true) => "vocab and tokenizer index embedded",
         (true, false) => "vocab embedded",
@@ -36,8 +42,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(labels) => format!("; labels {}", labels.names.join(", ")),
         None => String::new(),
     };
+    let kept = match summary.kept_rows {
+        Some(k) => format!("; {} of {} word embedding rows kept ({} tokens read)", k.kept, k.vocab_size, k.text_tokens),
+        None => String::new(),
+    };
     println!(
-        "wrote {} ({} bytes, {:.2} MiB; head {}{labels}; {extras})",
+        "wrote {} ({} bytes, {:.2} MiB; head {}{labels}; {extras}{kept})",
         summary.out.display(),
         summary.bytes,
         summary.bytes as f64 / (1 << 20) as f64,

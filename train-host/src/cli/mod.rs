@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod export;
 pub mod finetune;
 pub mod infer;
+pub mod inspect;
 pub mod pretrain;
 pub mod quickstart;
 pub mod shard;

@@ -8,7 +8,8 @@
 
 use crate::checkpoint::{try_filled, CheckpointError, HfCheckpoint};
 use electra_core::model_file::{
-    model_file_len, write_model_file, LabelsSpec, Model, ModelFileSpec, ProblemType, WriteError,
+    model_file_len_keeping, write_model_file_keeping, KeptWordRows, LabelsSpec, Model, ModelFileSpec, ProblemType,
+    WriteError,
 };
 use electra_core::HeadKind;
 use electra_pipeline::lock::OutputLock;
@@ -34,6 +35,10 @@ pub enum ExportError {
     Vocab(electra_core::tokenizer::VocabError),
     /// `config.json`'s `id2label` or `problem_type` does not describe the head.
     Labels { path: PathBuf, message: String },
+    /// `--keep-tokens-from` needs the vocab whose WordPiece decides which tokens occur.
+    KeepTokensWithoutVocab,
+    /// A `--keep-tokens-from` file has a line that is not UTF-8.
+    NotUtf8 { path: PathBuf, line: usize },
 }
 
 impl fmt::Display for ExportError {
@@ -50,6 +55,10 @@ impl fmt::Display for ExportError {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Vocab(e) => write!(f, "the vocab cannot be used for on-device tokenization: {e}"),
             Self::Labels { path, message } => write!(f, "{}: {message}", path.display()),
+            Self::KeepTokensWithoutVocab => {
+                write!(f, "keeping only the tokens of some texts needs the vocab that tokenizes them (--vocab)")
+            }
+            Self::NotUtf8 { path, line } => write!(f, "{}:{line}: not UTF-8", path.display()),
         }
     }
 }
@@ -80,6 +89,37 @@ pub struct Extras<'v> {
     pub tokenizer_index: bool,
     /// A classifier's label names and problem type (the file's labels section, format version 2).
     pub labels: Option<&'v TaskLabels>,
+    /// Keep only these word embedding rows (vocab ids, strictly increasing, `[UNK]` among them;
+    /// see [`kept_token_ids`]); the file gets an id → row map (format version 3).
+    pub keep_ids: Option<&'v [u32]>,
+}
+
+/// The ids to keep for `--keep-tokens-from`: every token the vocab's own WordPiece (the device's
+/// tokenizer) yields for each line of `texts`, plus the five special tokens, sorted. Returns them
+/// and the number of tokens read.
+pub fn kept_token_ids(vocab: &[u8], texts: &[PathBuf]) -> Result<(Vec<u32>, usize), ExportError> {
+    let index = tokenizer_index_of(vocab)?;
+    let tokenizer = electra_core::tokenizer::Tokenizer::new(vocab, &index).map_err(ExportError::Vocab)?;
+    let mut keep = vec![false; tokenizer.vocab_size()];
+    let special = tokenizer.special();
+    for id in [special.pad, special.unk, special.cls, special.sep, special.mask] {
+        keep[id as usize] = true;
+    }
+    let mut tokens = 0;
+    for path in texts {
+        let bytes = std::fs::read(path).map_err(|source| ExportError::Io { path: path.clone(), source })?;
+        for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line =
+                std::str::from_utf8(line).map_err(|_| ExportError::NotUtf8 { path: path.clone(), line: n + 1 })?;
+            // Ids come from this vocab's tokenizer, so they index `keep`.
+            tokenizer.for_each_id(line, |id| {
+                keep[id as usize] = true;
+                tokens += 1;
+            });
+        }
+    }
+    let ids = keep.iter().enumerate().filter(|(_, &k)| k).map(|(id, _)| id as u32).collect();
+    Ok((ids, tokens))
 }
 
 /// A classifier's labels as its `config.json` gives them.
@@ -212,12 +252,29 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
         tokenizer_index: index.as_deref(),
         labels,
     };
+    let keep = match (extras.keep_ids, vocab) {
+        (None, _) => None,
+        (Some(_), None) => return Err(ExportError::KeepTokensWithoutVocab),
+        (Some(ids), Some(vocab)) => {
+            let unk = electra_core::tokenizer::Tokenizer::new(vocab, &tokenizer_index_of(vocab)?)
+                .map_err(ExportError::Vocab)?
+                .special()
+                .unk;
+            Some(KeptWordRows { ids, unk })
+        }
+    };
     let write_error = |error| ExportError::Write { dir: checkpoint.dir.clone(), error };
     // Bounded by the tensors: `HfCheckpoint::load` checked every dimension of the config against them.
-    let len = model_file_len(&spec).map_err(write_error)?;
+    let len = model_file_len_keeping(&spec, keep).map_err(write_error)?;
     let mut out = try_filled(len, 0u8, "the model file")?;
-    write_model_file(&spec, |name, shape| checkpoint.get(name, shape), &mut out).map_err(write_error)?;
+    write_model_file_keeping(&spec, keep, |name, shape| checkpoint.get(name, shape), &mut out).map_err(write_error)?;
     Ok(out)
+}
+
+fn tokenizer_index_of(vocab: &[u8]) -> Result<Vec<u32>, ExportError> {
+    let mut index = try_filled(electra_core::tokenizer::index_len(vocab), 0u32, "the tokenizer index")?;
+    electra_core::tokenizer::build_index(vocab, &mut index).map_err(ExportError::Vocab)?;
+    Ok(index)
 }
 
 /// What [`export`] wrote.
@@ -230,6 +287,17 @@ pub struct ExportSummary {
     pub tokenizer_index_embedded: bool,
     /// The labels written into the file (classifiers only).
     pub labels: Option<TaskLabels>,
+    /// With `--keep-tokens-from`: the word embedding rows kept, of `vocab_size`, and the tokens
+    /// read from the texts.
+    pub kept_rows: Option<KeptRows>,
+}
+
+/// How a word embedding table was pruned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeptRows {
+    pub kept: usize,
+    pub vocab_size: usize,
+    pub text_tokens: usize,
 }
 
 /// Loads the HF checkpoint in `model_dir`, writes its model file to `out` (atomically: a
@@ -241,6 +309,21 @@ pub fn export(
     vocab: Option<&Path>,
     tokenizer_index: bool,
 ) -> Result<ExportSummary, ExportError> {
+    export_keeping(model_dir, out, vocab, tokenizer_index, &[])
+}
+
+/// [`export`] that keeps only the word embedding rows of the tokens in `keep_tokens_from` (when
+/// not empty; see [`kept_token_ids`]); needs `vocab`.
+pub fn export_keeping(
+    model_dir: &Path,
+    out: &Path,
+    vocab: Option<&Path>,
+    tokenizer_index: bool,
+    keep_tokens_from: &[PathBuf],
+) -> Result<ExportSummary, ExportError> {
+    if !keep_tokens_from.is_empty() && vocab.is_none() {
+        return Err(ExportError::KeepTokensWithoutVocab);
+    }
     let checkpoint = HfCheckpoint::load(model_dir)?;
     let labels = task_labels(model_dir, checkpoint.head)?;
     // One export per output file at a time, and a read-only directory refused naming it, before the quantization
@@ -250,7 +333,16 @@ pub fn export(
         Some(path) => Some(std::fs::read(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?),
         None => None,
     };
-    let extras = Extras { vocab: vocab_bytes.as_deref(), tokenizer_index, labels: labels.as_ref() };
+    let kept = match (&vocab_bytes, keep_tokens_from.is_empty()) {
+        (Some(vocab), false) => Some(kept_token_ids(vocab, keep_tokens_from)?),
+        _ => None,
+    };
+    let extras = Extras {
+        vocab: vocab_bytes.as_deref(),
+        tokenizer_index,
+        labels: labels.as_ref(),
+        keep_ids: kept.as_ref().map(|(ids, _)| ids.as_slice()),
+    };
     let bytes = model_file_bytes(&checkpoint, extras)?;
     // The exact bytes must pass the device-side checks before they replace anything.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
@@ -264,6 +356,11 @@ pub fn export(
         vocab_embedded: vocab.is_some(),
         tokenizer_index_embedded: vocab.is_some() && tokenizer_index,
         labels,
+        kept_rows: kept.map(|(ids, text_tokens)| KeptRows {
+            kept: ids.len(),
+            vocab_size: checkpoint.config.vocab_size,
+            text_tokens,
+        }),
     })
 }
 
