@@ -10,16 +10,23 @@
 //! - [`tokenizer`]: BERT-uncased WordPiece, exactly as HF tokenizers, on a borrowed vocabulary.
 //! - [`model_file`]: the int8 model file, checked and read in place ([`model_file::Model`]).
 //! - [`quant`]: the int8 encoder (`Model::run`) and its kernels.
+//! - [`input`]: [`SequenceInput`] and the one check of it both forward passes make ([`InputError`]).
+//! - [`math`]: `exp`, `erf`, GELU and the other scalar functions, defined once for every path (and the trainer).
+//! - [`simd`]: the one run-time SIMD dispatch ([`multiversion!`]) of the float loops, the trainer's included.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
 pub mod float;
+pub mod input;
+pub mod math;
 pub mod model_file;
 pub mod quant;
+pub mod simd;
 pub mod tokenizer;
 
 #[cfg(test)]
 extern crate std;
 
 pub use config::{ConfigError, ElectraConfig, HeadKind};
+pub use input::{InputError, SequenceInput};

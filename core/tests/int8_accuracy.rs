@@ -6,7 +6,7 @@ mod common;
 use common::{arena, correlation, random_ids, HfModel, Init, Reference, Rng, Sim};
 use electra_core::model_file::Model;
 use electra_core::quant::{ArenaOptions, Parallel, RunError};
-use electra_core::{ElectraConfig, HeadKind};
+use electra_core::{ElectraConfig, HeadKind, InputError};
 use std::collections::BTreeMap;
 
 /// The bar for replaced-token-detection logits, int8 against float.
@@ -170,12 +170,12 @@ fn same_bits_for_every_simd_copy_of_the_float_loops() {
     let len = model.arena_bytes_with(t, ArenaOptions::fast(1));
     let mut outputs = Vec::new();
     for tier in [1, 2, 3] {
-        electra_core::quant::simd::force_tier(tier);
-        assert!(tier >= 2 || !electra_core::quant::simd::avx2(), "tier {tier} not forced");
-        assert!(tier >= 3 || !electra_core::quant::simd::avx512(), "tier {tier} not forced");
+        electra_core::simd::force_tier(tier);
+        assert!(tier >= 2 || !electra_core::simd::avx2(), "tier {tier} not forced");
+        assert!(tier >= 3 || !electra_core::simd::avx512(), "tier {tier} not forced");
         outputs.push(run_int8(&model, &ids, &types, len));
     }
-    electra_core::quant::simd::force_tier(0);
+    electra_core::simd::force_tier(0);
     assert_eq!(outputs[0], outputs[1], "baseline vs AVX2");
     assert_eq!(outputs[0], outputs[2], "baseline vs AVX-512");
 }
@@ -203,13 +203,13 @@ fn attention_mask_hides_padding() {
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
     assert_eq!(
         model.run_masked(&ids, None, Some(&mask[..5]), &mut *bytes, &seq).unwrap_err(),
-        RunError::AttentionMaskLength { ids: 20, attention_mask: 5 }
+        RunError::Input(InputError::LengthMismatch { what: "attention_mask", expected: 20, found: 5 })
     );
     let mut two = mask.clone();
     two[3] = 2;
     assert_eq!(
         model.run_masked(&ids, None, Some(&two), bytes, &seq).unwrap_err(),
-        RunError::BadMaskValue { position: 3, value: 2 }
+        RunError::Input(InputError::BadMaskValue { position: 3, value: 2 })
     );
 }
 
@@ -221,17 +221,23 @@ fn bad_inputs_are_typed_errors() {
     let model = Model::from_bytes(file.bytes()).unwrap();
     let mut a = arena(model.arena_bytes(16) + 64);
     let buf: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
-    assert_eq!(model.run(&[], None, buf).unwrap_err(), RunError::EmptySequence);
-    assert_eq!(model.run(&[1; 17], None, buf).unwrap_err(), RunError::SequenceTooLong { len: 17, max_positions: 16 });
+    assert_eq!(model.run(&[], None, buf).unwrap_err(), RunError::Input(InputError::EmptySequence));
+    assert_eq!(
+        model.run(&[1; 17], None, buf).unwrap_err(),
+        RunError::Input(InputError::SequenceTooLong { len: 17, max_positions: 16 })
+    );
     assert_eq!(
         model.run(&[1, 2, 50], None, buf).unwrap_err(),
-        RunError::IdOutOfVocab { position: 2, id: 50, vocab_size: 50 }
+        RunError::Input(InputError::IdOutOfVocab { position: 2, id: 50, vocab_size: 50 })
     );
     assert_eq!(
         model.run(&[1, 2], Some(&[0, 2]), buf).unwrap_err(),
-        RunError::TokenTypeOutOfRange { position: 1, token_type: 2, type_vocab_size: 2 }
+        RunError::Input(InputError::TokenTypeOutOfRange { position: 1, token_type: 2, type_vocab_size: 2 })
     );
-    assert_eq!(model.run(&[1, 2], Some(&[0]), buf).unwrap_err(), RunError::TokenTypesLength { ids: 2, token_types: 1 });
+    assert_eq!(
+        model.run(&[1, 2], Some(&[0]), buf).unwrap_err(),
+        RunError::Input(InputError::LengthMismatch { what: "token_type_ids", expected: 2, found: 1 })
+    );
     assert!(matches!(model.run(&[1, 2], None, &mut buf[1..]).unwrap_err(), RunError::ArenaMisaligned { .. }));
     assert!(matches!(model.run(&[1, 2], None, &mut buf[..64]).unwrap_err(), RunError::ArenaTooSmall { .. }));
 }

@@ -6,6 +6,7 @@ use super::gemm::Gemm;
 use super::layer_norm::{layer_norm_forward, LayerNormWeights};
 use super::linear::{linear_forward, LinearWeights};
 use crate::config::ElectraConfig;
+pub use crate::input::SequenceInput;
 
 /// `electra.embeddings.*`: `word_embeddings` `[V, E]`, `position_embeddings` `[P, E]`,
 /// `token_type_embeddings` `[S, E]`, `LayerNorm` `[E]`.
@@ -15,66 +16,6 @@ pub struct EmbeddingsWeights<'a> {
     pub position_embeddings: &'a [f32],
     pub token_type_embeddings: &'a [f32],
     pub layer_norm: LayerNormWeights<'a>,
-}
-
-/// One sequence's inputs, HF names: `input_ids [T]`, optional `token_type_ids [T]` (all 0 when absent)
-/// and optional `attention_mask [T]` (1 = real token, 0 = padding; all 1 when absent).
-#[derive(Clone, Copy, Debug)]
-pub struct SequenceInput<'s> {
-    pub input_ids: &'s [u32],
-    pub token_type_ids: Option<&'s [u32]>,
-    pub attention_mask: Option<&'s [u8]>,
-}
-
-impl<'s> SequenceInput<'s> {
-    /// Just token ids: one segment, no padding.
-    pub fn ids(input_ids: &'s [u32]) -> Self {
-        Self { input_ids, token_type_ids: None, attention_mask: None }
-    }
-
-    /// Checks every value against the config before any arithmetic, naming the first bad position.
-    pub fn validate(&self, config: &ElectraConfig) -> Result<(), FloatError> {
-        let len = self.input_ids.len();
-        if len == 0 {
-            return Err(FloatError::EmptySequence);
-        }
-        if len > config.max_position_embeddings {
-            return Err(FloatError::SequenceTooLong { len, max_positions: config.max_position_embeddings });
-        }
-        for (position, &id) in self.input_ids.iter().enumerate() {
-            if id as usize >= config.vocab_size {
-                return Err(FloatError::IdOutOfVocab { position, id, vocab_size: config.vocab_size });
-            }
-        }
-        if let Some(types) = self.token_type_ids {
-            if types.len() != len {
-                return Err(FloatError::InputLengthMismatch {
-                    what: "token_type_ids",
-                    expected: len,
-                    found: types.len(),
-                });
-            }
-            for (position, &token_type) in types.iter().enumerate() {
-                if token_type as usize >= config.type_vocab_size {
-                    let type_vocab_size = config.type_vocab_size;
-                    return Err(FloatError::TokenTypeOutOfRange { position, token_type, type_vocab_size });
-                }
-            }
-        }
-        if let Some(mask) = self.attention_mask {
-            if mask.len() != len {
-                return Err(FloatError::InputLengthMismatch {
-                    what: "attention_mask",
-                    expected: len,
-                    found: mask.len(),
-                });
-            }
-            if let Some((position, &value)) = mask.iter().enumerate().find(|(_, &m)| m > 1) {
-                return Err(FloatError::BadMaskValue { position, value });
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Floats of scratch the embeddings need: the `[T, E]` sum before the projection (none when `E = H`).

@@ -2,10 +2,12 @@
 //! leaves the caller's logits buffer untouched.
 
 use crate::config::ConfigError;
+use crate::input::InputError;
 use core::fmt;
 
 /// Why [`crate::float`] could not run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FloatError {
     /// The config itself is invalid.
     Config(ConfigError),
@@ -19,18 +21,8 @@ pub enum FloatError {
     ScratchTooSmall { needed: usize, given: usize },
     /// The caller's logits buffer does not have the length [`crate::float::logits_len`] gives.
     LogitsLength { expected: usize, found: usize },
-    /// The sequence has no tokens.
-    EmptySequence,
-    /// The sequence has more tokens than the model has positions (`max_position_embeddings`).
-    SequenceTooLong { len: usize, max_positions: usize },
-    /// A token id is not a row of the word embeddings.
-    IdOutOfVocab { position: usize, id: u32, vocab_size: usize },
-    /// A token type id is not a row of the token type embeddings.
-    TokenTypeOutOfRange { position: usize, token_type: u32, type_vocab_size: usize },
-    /// `token_type_ids` or `attention_mask` has another length than `input_ids`.
-    InputLengthMismatch { what: &'static str, expected: usize, found: usize },
-    /// An attention mask value is neither 0 nor 1.
-    BadMaskValue { position: usize, value: u8 },
+    /// The sequence itself cannot be run by this config (the check shared with the int8 path).
+    Input(InputError),
 }
 
 impl fmt::Display for FloatError {
@@ -48,23 +40,7 @@ impl fmt::Display for FloatError {
             Self::LogitsLength { expected, found } => {
                 write!(f, "logits buffer has {found} floats, this sequence and head produce {expected}")
             }
-            Self::EmptySequence => write!(f, "the sequence has no tokens"),
-            Self::SequenceTooLong { len, max_positions } => {
-                write!(f, "sequence of {len} tokens is longer than the model's {max_positions} positions")
-            }
-            Self::IdOutOfVocab { position, id, vocab_size } => {
-                write!(f, "token id {id} at position {position} is outside the vocab of {vocab_size}")
-            }
-            Self::TokenTypeOutOfRange { position, token_type, type_vocab_size } => write!(
-                f,
-                "token type id {token_type} at position {position} is not below type_vocab_size {type_vocab_size}"
-            ),
-            Self::InputLengthMismatch { what, expected, found } => {
-                write!(f, "{what} has {found} values, input_ids has {expected}")
-            }
-            Self::BadMaskValue { position, value } => {
-                write!(f, "attention_mask value {value} at position {position} is neither 0 nor 1")
-            }
+            Self::Input(e) => write!(f, "{e}"),
         }
     }
 }
@@ -75,5 +51,10 @@ impl From<ConfigError> for FloatError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for FloatError {}
+impl core::error::Error for FloatError {}
+
+impl From<InputError> for FloatError {
+    fn from(e: InputError) -> Self {
+        Self::Input(e)
+    }
+}

@@ -1,11 +1,13 @@
 //! Sums and maxima over slices with eight independent accumulators, so the compiler can keep them
 //! in SIMD lanes (a single running sum is a serial dependency chain that cannot vectorize without
 //! reassociation). Each has an obviously correct one-accumulator twin, checked in the tests below.
+//! `#[inline(always)]`: a loop compiled per SIMD tier ([`crate::simd::multiversion!`]) takes them into its
+//! wider copies. The int8 encoder's row loops use them too.
 
 const LANES: usize = 8;
 
 /// `Σ f(x[i])`, summed in eight interleaved partial sums, then combined.
-#[inline]
+#[inline(always)]
 pub fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = x.chunks_exact(LANES);
@@ -23,13 +25,13 @@ pub fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 }
 
 /// `Σ x[i]`.
-#[inline]
+#[inline(always)]
 pub fn sum(x: &[f32]) -> f32 {
     sum_by(x, |v| v)
 }
 
 /// `max x[i]` (`-inf` for an empty slice).
-#[inline]
+#[inline(always)]
 pub fn max(x: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let chunks = x.chunks_exact(LANES);

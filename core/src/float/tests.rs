@@ -10,6 +10,7 @@ use super::gemm::NaiveGemm;
 use super::linear::WeightLayout;
 use super::*;
 use crate::config::{ElectraConfig, HeadKind};
+use crate::input::InputError;
 
 /// A small config with every dimension distinct, so a swapped dimension cannot go unnoticed.
 fn small_config() -> ElectraConfig {
@@ -252,29 +253,32 @@ fn bad_inputs_get_typed_errors_and_leave_logits_alone() {
         try_run(SequenceInput::ids(&IDS), ok_scratch, 6),
         Err(FloatError::LogitsLength { expected: 7, found: 6 })
     );
-    assert_eq!(try_run(SequenceInput::ids(&[]), 0, 0), Err(FloatError::EmptySequence));
+    assert_eq!(try_run(SequenceInput::ids(&[]), 0, 0), Err(FloatError::Input(InputError::EmptySequence)));
     assert_eq!(
         try_run(SequenceInput::ids(&[1, 50]), ok_scratch, 2),
-        Err(FloatError::IdOutOfVocab { position: 1, id: 50, vocab_size: 50 })
+        Err(FloatError::Input(InputError::IdOutOfVocab { position: 1, id: 50, vocab_size: 50 }))
     );
     let long = [1u32; 17];
     assert_eq!(
         try_run(SequenceInput::ids(&long), scratch_len(&config, head, 17), 17),
-        Err(FloatError::SequenceTooLong { len: 17, max_positions: 16 })
+        Err(FloatError::Input(InputError::SequenceTooLong { len: 17, max_positions: 16 }))
     );
     let types = [0, 2];
     let bad_type = SequenceInput { input_ids: &[1, 1], token_type_ids: Some(&types), attention_mask: None };
     assert_eq!(
         try_run(bad_type, ok_scratch, 2),
-        Err(FloatError::TokenTypeOutOfRange { position: 1, token_type: 2, type_vocab_size: 2 })
+        Err(FloatError::Input(InputError::TokenTypeOutOfRange { position: 1, token_type: 2, type_vocab_size: 2 }))
     );
     let short_mask = SequenceInput { input_ids: &[1, 1], token_type_ids: None, attention_mask: Some(&[1]) };
     assert_eq!(
         try_run(short_mask, ok_scratch, 2),
-        Err(FloatError::InputLengthMismatch { what: "attention_mask", expected: 2, found: 1 })
+        Err(FloatError::Input(InputError::LengthMismatch { what: "attention_mask", expected: 2, found: 1 }))
     );
     let bad_mask = SequenceInput { input_ids: &[1, 1], token_type_ids: None, attention_mask: Some(&[1, 3]) };
-    assert_eq!(try_run(bad_mask, ok_scratch, 2), Err(FloatError::BadMaskValue { position: 1, value: 3 }));
+    assert_eq!(
+        try_run(bad_mask, ok_scratch, 2),
+        Err(FloatError::Input(InputError::BadMaskValue { position: 1, value: 3 }))
+    );
 
     assert_eq!(
         ElectraWeights::new(&config, head, &params[1..]).err(),
@@ -290,6 +294,6 @@ fn bad_inputs_get_typed_errors_and_leave_logits_alone() {
 
 #[test]
 fn errors_read_well() {
-    let e = FloatError::IdOutOfVocab { position: 3, id: 30522, vocab_size: 30522 };
+    let e = FloatError::Input(InputError::IdOutOfVocab { position: 3, id: 30522, vocab_size: 30522 });
     assert_eq!(std::format!("{e}"), "token id 30522 at position 3 is outside the vocab of 30522");
 }

@@ -30,11 +30,12 @@ use super::math::{gelu_in_place, layer_norm_in_place, softmax_in_place};
 use super::parallel::{Parallel, Sequential, MAX_WORKERS};
 use super::prepack::PackedWeights;
 use super::quantize::quantize_row_i16;
-use super::simd::multiversion;
 use super::weights::{QLayerNorm, QLinear};
 use crate::config::HeadKind;
+use crate::input::SequenceInput;
 use crate::model_file::layout::{HeadSpans, LayerSpans};
 use crate::model_file::Model;
+use crate::simd::multiversion;
 use core::ops::Range;
 use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
@@ -314,19 +315,9 @@ impl<'a> Model<'a> {
         }
         let config = *self.config();
         let t = ids.len();
-        self.check_input(ids, token_types)?;
-        let key_mask = match attention_mask {
-            Some(mask) if mask.len() != t => {
-                return Err(RunError::AttentionMaskLength { ids: t, attention_mask: mask.len() })
-            }
-            Some(mask) => {
-                if let Some(position) = mask.iter().position(|&m| m > 1) {
-                    return Err(RunError::BadMaskValue { position, value: mask[position] });
-                }
-                mask.contains(&0).then_some(mask)
-            }
-            None => None,
-        };
+        SequenceInput { input_ids: ids, token_type_ids: token_types, attention_mask }.validate(&config)?;
+        // A mask of all ones is the same as no mask: the unmasked attention kernel is then used.
+        let key_mask = attention_mask.filter(|mask| mask.contains(&0));
         let workers = parallel.workers().max(1);
         if workers > MAX_WORKERS {
             return Err(RunError::TooManyWorkers { workers, max: MAX_WORKERS });
@@ -409,29 +400,6 @@ impl<'a> Model<'a> {
             }
         };
         Ok(Logits { values: shared.logits, rows, cols })
-    }
-
-    fn check_input(&self, ids: &[u32], token_types: Option<&[u32]>) -> Result<(), RunError> {
-        let config = self.config();
-        if ids.is_empty() {
-            return Err(RunError::EmptySequence);
-        }
-        if ids.len() > config.max_position_embeddings {
-            return Err(RunError::SequenceTooLong { len: ids.len(), max_positions: config.max_position_embeddings });
-        }
-        if let Some(position) = ids.iter().position(|&id| id as usize >= config.vocab_size) {
-            return Err(RunError::IdOutOfVocab { position, id: ids[position], vocab_size: config.vocab_size });
-        }
-        if let Some(types) = token_types {
-            if types.len() != ids.len() {
-                return Err(RunError::TokenTypesLength { ids: ids.len(), token_types: types.len() });
-            }
-            if let Some(position) = types.iter().position(|&tt| tt as usize >= config.type_vocab_size) {
-                let (token_type, type_vocab_size) = (types[position], config.type_vocab_size);
-                return Err(RunError::TokenTypeOutOfRange { position, token_type, type_vocab_size });
-            }
-        }
-        Ok(())
     }
 
     /// `hidden[rows] = project(LN(word[id] + position[t] + token_type[type]))`.

@@ -1,23 +1,13 @@
+use crate::input::InputError;
 use crate::model_file::ModelFileError;
 use core::fmt;
 
 /// Why [`crate::model_file::Model::run`] refused an input or an arena.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum RunError {
-    /// No tokens.
-    EmptySequence,
-    /// More tokens than position embeddings.
-    SequenceTooLong { len: usize, max_positions: usize },
-    /// A token id names no row of the word embeddings.
-    IdOutOfVocab { position: usize, id: u32, vocab_size: usize },
-    /// A token type names no row of the token-type embeddings.
-    TokenTypeOutOfRange { position: usize, token_type: u32, type_vocab_size: usize },
-    /// `token_types` is not as long as `ids`.
-    TokenTypesLength { ids: usize, token_types: usize },
-    /// `attention_mask` is not as long as `ids`.
-    AttentionMaskLength { ids: usize, attention_mask: usize },
-    /// An `attention_mask` value other than 0 and 1.
-    BadMaskValue { position: usize, value: u8 },
+    /// The sequence itself cannot be run by this config (the check shared with the float path).
+    Input(InputError),
     /// The arena is smaller than `arena_bytes` for this sequence length.
     ArenaTooSmall { needed: usize, found: usize },
     /// The arena does not start at a 4-byte aligned address.
@@ -41,26 +31,7 @@ impl fmt::Display for RunError {
             Self::PackedForAnotherModel => {
                 write!(f, "the pre-packed weights were packed from another model than the one run")
             }
-            Self::EmptySequence => write!(f, "the sequence has no tokens"),
-            Self::SequenceTooLong { len, max_positions } => {
-                write!(f, "sequence of {len} tokens is longer than the model's {max_positions} positions")
-            }
-            Self::IdOutOfVocab { position, id, vocab_size } => {
-                write!(f, "token id {id} at position {position} is outside the vocab of {vocab_size}")
-            }
-            Self::TokenTypeOutOfRange { position, token_type, type_vocab_size } => write!(
-                f,
-                "token type id {token_type} at position {position} is not below type_vocab_size {type_vocab_size}"
-            ),
-            Self::TokenTypesLength { ids, token_types } => {
-                write!(f, "token_type_ids has {token_types} values, input_ids has {ids}")
-            }
-            Self::BadMaskValue { position, value } => {
-                write!(f, "attention_mask value {value} at position {position} is neither 0 nor 1")
-            }
-            Self::AttentionMaskLength { ids, attention_mask } => {
-                write!(f, "attention_mask has {attention_mask} values, input_ids has {ids}")
-            }
+            Self::Input(e) => write!(f, "{e}"),
             Self::ArenaTooSmall { needed, found } => {
                 write!(f, "the arena has {found} bytes, this sequence needs {needed} (see arena_bytes)")
             }
@@ -71,8 +42,13 @@ impl fmt::Display for RunError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for RunError {}
+impl core::error::Error for RunError {}
+
+impl From<InputError> for RunError {
+    fn from(e: InputError) -> Self {
+        Self::Input(e)
+    }
+}
 
 impl From<ModelFileError> for RunError {
     fn from(e: ModelFileError) -> Self {

@@ -2,8 +2,8 @@
 
 use super::kernels;
 use super::quantize::quantize_row;
-use super::simd::multiversion;
 use super::weights::QLinear;
+use crate::simd::multiversion;
 
 /// Quantized activations: row `r` is `scale[r] · q[r·stride ..][..cols]`.
 #[derive(Clone, Copy, Debug)]

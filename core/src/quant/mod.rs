@@ -19,7 +19,6 @@ pub mod math;
 pub mod parallel;
 pub mod prepack;
 pub mod quantize;
-pub mod simd;
 pub mod weights;
 
 pub use arena::ArenaOptions;

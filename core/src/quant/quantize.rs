@@ -2,7 +2,7 @@
 //! `scale = max |x| / 127`. Used for weights at export and for activations at run time, so both
 //! sides round the same way.
 
-use super::simd::multiversion;
+use crate::simd::multiversion;
 
 /// Largest quantized magnitude. -128 is never produced, which keeps every product of two
 /// quantized values, and the AVX2 kernel's `abs`/`sign` trick, exact.

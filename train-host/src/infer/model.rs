@@ -166,7 +166,9 @@ impl FloatModel {
     pub fn logits(&self, seqs: &[InputSeq]) -> Result<Vec<Logits>, InferError> {
         let weights = self.weights()?;
         for (index, seq) in seqs.iter().enumerate() {
-            seq.as_input().validate(self.config()).map_err(|source| InferError::Sequence { index, source })?;
+            seq.as_input()
+                .validate(self.config())
+                .map_err(|source| InferError::Sequence { index, source: source.into() })?;
         }
         let threads_per_sequence = (rayon::current_num_threads() / seqs.len().max(1)).max(1);
         let gemm = self.backend.instance(threads_per_sequence);

@@ -13,7 +13,7 @@ use crate::infer::{InferError, InputSeq, Logits, LogitsModel};
 use electra_core::model_file::{Model, ModelFileError};
 use electra_core::quant::Sequential;
 use electra_core::quant::{ArenaOptions, PackedWeights, Parallel, RunError, MAX_WORKERS};
-use electra_core::{ElectraConfig, HeadKind};
+use electra_core::{ElectraConfig, HeadKind, InputError};
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -267,10 +267,10 @@ impl LogitsModel for Int8Model {
                 // `SequenceTooLong`, not an allocation of petabytes.
                 let max_positions = self.config.max_position_embeddings;
                 if t == 0 {
-                    return Err(InferError::Int8Sequence { index, source: RunError::EmptySequence });
+                    return Err(InferError::Int8Sequence { index, source: RunError::Input(InputError::EmptySequence) });
                 }
                 if t > max_positions {
-                    let source = RunError::SequenceTooLong { len: t, max_positions };
+                    let source = RunError::Input(InputError::SequenceTooLong { len: t, max_positions });
                     return Err(InferError::Int8Sequence { index, source });
                 }
                 let mut arena = Arena::try_with_len(model.arena_bytes_with(t, ArenaOptions::fast(1)))

@@ -1,47 +1,15 @@
 //! The elementwise and row-wise hot loops of the model, each written once as plain scalar Rust and
-//! compiled twice by `multiversion!`: for the baseline target and for AVX2 + FMA, chosen at run time.
+//! compiled per SIMD tier by the core's one dispatch, [`electra_core::simd::multiversion!`] (baseline, AVX2,
+//! AVX-512 on x86-64, the widest the CPU runs chosen at run time). The scalar functions they call (`exp`,
+//! `ln`, the normal CDF and density) are the core's [`electra_core::math`], the same the inference paths use.
 //! The code is shaped for the vectorizer (fixed-width lanes for reductions, selects instead of branches).
 //!
 //! Every kernel has a scalar float64 twin written as the textbook formula in the test module at the bottom,
 //! and one harness runs every kernel, in both compilations, against its twin.
 
-use super::math;
 use core::mem::MaybeUninit;
-
-/// Defines `fn $name` that runs its body compiled with AVX2 + FMA when the CPU has them, and the same body
-/// compiled for the baseline target otherwise.
-macro_rules! multiversion {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                fn wide($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
-                }
-                if wide_available() {
-                    // SAFETY: `wide` only needs AVX2 and FMA, which the running CPU was just checked to have.
-                    return unsafe { wide($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
-}
-
-/// Whether the AVX2 + FMA compilation may run here (cached by `std`). Tests can force the baseline path.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn wide_available() -> bool {
-    #[cfg(test)]
-    if tests::FORCE_BASELINE.with(|f| f.get()) {
-        return false;
-    }
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-}
+use electra_core::math;
+use electra_core::simd::multiversion;
 
 /// Lanes of the fixed-width accumulators: 8 float32 fill one AVX2 register.
 const LANES: usize = 8;
@@ -375,21 +343,16 @@ multiversion! {
 pub(crate) mod tests {
     use super::*;
     use crate::rng::TrainRng;
-    use std::cell::Cell;
 
-    thread_local! {
-        /// Set to run the baseline compilation of every kernel on this thread.
-        pub(crate) static FORCE_BASELINE: Cell<bool> = const { Cell::new(false) };
-    }
-
-    /// The one harness: runs `check` once per compilation of the kernels (AVX2 + FMA when the CPU has it,
-    /// then the baseline).
-    fn both_compilations(check: impl Fn(&str)) {
-        for (name, force) in [("wide", false), ("baseline", true)] {
-            FORCE_BASELINE.with(|f| f.set(force));
+    /// The one harness: runs `check` once per compilation of the kernels (the widest copy this CPU runs, then
+    /// AVX2, then the baseline). The tier is process-wide; every copy computes the same bits, so another test
+    /// running meanwhile is only slower or faster.
+    fn every_simd_tier(check: impl Fn(&str)) {
+        for (name, tier) in [("widest", 0), ("avx2", 2), ("baseline", 1)] {
+            electra_core::simd::force_tier(tier);
             check(name);
         }
-        FORCE_BASELINE.with(|f| f.set(false));
+        electra_core::simd::force_tier(0);
     }
 
     fn random(rng: &mut TrainRng, n: usize, scale: f32) -> Vec<f32> {
@@ -427,7 +390,7 @@ pub(crate) mod tests {
                 dwant[r * t + j] = scale as f64 * want[r * t + j] * (dp[r * t + j] as f64 - dot);
             }
         }
-        both_compilations(|name| {
+        every_simd_tier(|name| {
             let mut got = scores.clone();
             masked_softmax_rows(&mut got, &keep, scale);
             close(&format!("softmax ({name})"), &got, &want, 1e-5, 1e-7);
@@ -452,7 +415,7 @@ pub(crate) mod tests {
         let m1 = g.iter().sum::<f64>() / c as f64;
         let m2 = g.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / c as f64;
         let dx: Vec<f64> = (0..c).map(|i| rstd * (g[i] - m1 - xhat[i] * m2)).collect();
-        both_compilations(|name| {
+        every_simd_tier(|name| {
             let (mut h, mut out, mut d) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
             let r = layernorm_row(&x, &gamma, &beta, 1e-12, &mut h, &mut out);
             assert!(((r as f64) - rstd).abs() < 1e-5 * rstd, "{name}: rstd");
@@ -486,7 +449,7 @@ pub(crate) mod tests {
                     + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
             })
             .collect();
-        both_compilations(|name| {
+        every_simd_tier(|name| {
             let mut row = logits.clone();
             let got = cross_entropy_row(&mut row, label, 0.5);
             assert!((got - loss).abs() < 1e-5, "{name}: loss {got} vs {loss}");
@@ -537,7 +500,7 @@ pub(crate) mod tests {
         let keys: Vec<f64> = e.iter().zip(&u).map(|(&e, &u)| -(u as f64).ln() / e as f64).collect();
         let argmin = (0..100).min_by(|&i, &j| keys[i].total_cmp(&keys[j])).unwrap();
         let squares: f64 = a.iter().map(|&x| x as f64 * x as f64).sum();
-        both_compilations(|name| {
+        every_simd_tier(|name| {
             for n in [0, 5, 8, 91] {
                 let want: f64 = a[..n].iter().map(|&x| x as f64 * x as f64).sum();
                 assert!((sum_squares_f64(&a[..n]) - want).abs() <= 1e-12 * want, "{name}: Σ x² of {n}");

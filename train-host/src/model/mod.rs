@@ -10,6 +10,8 @@
 //! - Parameters live in one blob ([`ParamSet`]) whose named views carry HF checkpoint names verbatim.
 //! - Every product runs through [`gemm::matmul`] on all cores; elementwise work runs on rayon.
 
+/// `exp`, `ln`, the normal CDF and density, the sigmoid: the core's one definition, the inference paths' too.
+pub use electra_core::math;
 pub mod attention;
 pub mod dropout;
 pub mod embeddings;
@@ -23,7 +25,6 @@ pub mod layer;
 pub mod layernorm;
 pub mod linear;
 pub mod loss;
-pub mod math;
 pub mod mlm_head;
 pub mod params;
 pub mod rtd_head;

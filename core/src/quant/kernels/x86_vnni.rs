@@ -98,7 +98,7 @@ fn has_vnni512() -> bool {
     ))
 }
 
-/// AVX-512 F, BW, VL and DQ: what the float loops' AVX-512 copies use (`quant::simd`).
+/// AVX-512 F, BW, VL and DQ: what the float loops' AVX-512 copies use (`crate::simd`).
 #[cfg(feature = "std")]
 pub(crate) fn has_avx512() -> bool {
     std::is_x86_feature_detected!("avx512f")

@@ -1,5 +1,6 @@
-//! Float loops compiled three times on x86-64: for the baseline (SSE2), for AVX2 and for AVX-512,
-//! picked at run time.
+//! The one SIMD dispatch of the project: float loops compiled three times on x86-64, for the baseline
+//! (SSE2), for AVX2 and for AVX-512, the widest copy the CPU runs picked at run time ([`multiversion!`]).
+//! The float encoder, the int8 encoder and the trainer (`electra-train`'s kernels) all use it.
 //!
 //! The int8 kernels have hand-written twins; the float loops around them (LayerNorm, softmax,
 //! GELU, quantization, epilogues) are plain Rust that LLVM vectorizes, and they vectorize two and
@@ -19,9 +20,9 @@ fn tier() -> u8 {
     match TIER.load(Relaxed) {
         0 => {
             #[cfg(target_arch = "x86_64")]
-            let tier = if super::kernels::x86_vnni::has_avx512() {
+            let tier = if crate::quant::kernels::x86_vnni::has_avx512() {
                 3
-            } else if super::kernels::x86::has_avx2() {
+            } else if crate::quant::kernels::x86::has_avx2() {
                 2
             } else {
                 1
@@ -60,6 +61,8 @@ pub fn avx512() -> bool {
 /// `fn name(args) -> ret { body }` → the same function, whose body is compiled once for the
 /// baseline, once with AVX2 and once with AVX-512 enabled, the widest copy the CPU runs used. Helpers the body
 /// calls must be `#[inline(always)]` to be compiled into the AVX2 copy.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
@@ -72,7 +75,7 @@ macro_rules! multiversion {
                 fn avx512($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if $crate::quant::simd::avx512() {
+                if $crate::simd::avx512() {
                     // SAFETY: the CPU has AVX-512 F/BW/VL/DQ (checked just above).
                     return unsafe { avx512($($arg),*) };
                 }
@@ -80,7 +83,7 @@ macro_rules! multiversion {
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if $crate::quant::simd::avx2() {
+                if $crate::simd::avx2() {
                     // SAFETY: the CPU has AVX2 (checked just above).
                     return unsafe { avx2($($arg),*) };
                 }
@@ -89,4 +92,5 @@ macro_rules! multiversion {
         }
     };
 }
-pub(crate) use multiversion;
+/// The same macro under this module's path (`#[macro_export]` puts it at the crate root).
+pub use crate::multiversion;
