@@ -9,6 +9,7 @@
 //! - [`encode`]: the [`encode::Encoder`] trait the pipeline tokenizes through.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod atomic_file;
 pub mod chunk;
 pub mod corpus;
 pub mod encode;

@@ -1,8 +1,10 @@
-//! A small seedable PRNG: xoshiro256++ seeded through SplitMix64.
+//! The project's one PRNG: xoshiro256++ seeded through SplitMix64.
 //!
 //! Packing and shuffling must give the same bytes on every platform, every thread count and every
-//! version of this crate's dependencies, so the generator is spelled out here rather than taken from
-//! `rand` (whose value streams are allowed to change between releases).
+//! version of this crate's dependencies, and a resumed training run must draw exactly the numbers an
+//! uninterrupted one would, so the generator is spelled out here rather than taken from `rand` (whose
+//! value streams are allowed to change between releases). Its whole state is four `u64`s
+//! ([`Rng::state`]), which a checkpoint stores. The trainer's `TrainRng` draws its floats from it.
 
 /// One SplitMix64 step: the recommended way to expand a 64-bit seed into xoshiro state.
 fn splitmix64(state: &mut u64) -> u64 {
@@ -14,7 +16,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// xoshiro256++ (Blackman & Vigna): fast, 256-bit state, good statistical quality.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng {
     s: [u64; 4],
 }
@@ -25,6 +27,21 @@ impl Rng {
         let mut sm = seed;
         let s = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
         Rng { s }
+    }
+
+    /// The full state, to be stored in a checkpoint.
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// Continues from a stored [`Rng::state`]. An all-zero state (which xoshiro never reaches, and from which it
+    /// would only ever draw zeros) is replaced by the state of `Rng::from_seed(0)`.
+    pub fn from_state(state: [u64; 4]) -> Self {
+        if state == [0; 4] {
+            Self::from_seed(0)
+        } else {
+            Rng { s: state }
+        }
     }
 
     /// An independent stream for one unit of work named by `path` (e.g. `[shard, chunk]`), so that work
@@ -39,6 +56,7 @@ impl Rng {
         Rng::from_seed(h)
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[0].wrapping_add(self.s[3]).rotate_left(23).wrapping_add(self.s[0]);
         let t = self.s[1] << 17;
@@ -52,6 +70,7 @@ impl Rng {
     }
 
     /// Uniform in [0, 1) with 53 random bits, like Python's `random.random()`.
+    #[inline]
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }

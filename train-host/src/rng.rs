@@ -1,54 +1,36 @@
-//! `TrainRng`: the one source of randomness of a training run (initialization, masking, sampling).
+//! `TrainRng`: the one source of randomness of a training run (initialization, masking, sampling, dropout).
 //!
-//! xoshiro256++ (Blackman & Vigna), seeded through splitmix64. Its whole state is four `u64`s, so a
-//! checkpoint stores it and a resumed run draws exactly the numbers an uninterrupted one would.
+//! The generator is the project's one, [`electra_pipeline::rng::Rng`]: xoshiro256++ (Blackman & Vigna) seeded
+//! through splitmix64. Its whole state is four `u64`s, so a checkpoint stores it and a resumed run draws exactly
+//! the numbers an uninterrupted one would. This file adds the draws training needs.
 
-/// A small, fast, seedable PRNG with a serializable state.
+use electra_pipeline::rng::Rng;
+
+/// The training draws (uniforms in (0, 1), normals, integers, forks) on the project's one generator,
+/// [`electra_pipeline::rng::Rng`] (xoshiro256++), whose state a checkpoint stores.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrainRng {
-    s: [u64; 4],
+    inner: Rng,
 }
 
 impl TrainRng {
     /// A generator whose state is derived from `seed` by splitmix64 (never all zero).
     pub fn new(seed: u64) -> Self {
-        let mut x = seed;
-        let mut next = || {
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        Self { s: [next(), next(), next(), next()] }
+        Self { inner: Rng::from_seed(seed) }
     }
 
     /// The full state, to be stored in a checkpoint.
     pub fn state(&self) -> [u64; 4] {
-        self.s
+        self.inner.state()
     }
 
-    /// Resumes from a stored state. An all-zero state (which xoshiro never reaches) is replaced by the state
-    /// of `TrainRng::new(0)` so the generator cannot get stuck at zero.
+    /// Resumes from a stored state (an all-zero one, which xoshiro never reaches, becomes `TrainRng::new(0)`'s).
     pub fn from_state(state: [u64; 4]) -> Self {
-        if state == [0; 4] {
-            Self::new(0)
-        } else {
-            Self { s: state }
-        }
+        Self { inner: Rng::from_state(state) }
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
+        self.inner.next_u64()
     }
 
     /// Uniform in the open interval (0, 1): 24 random bits, offset by half a step so neither end occurs
@@ -73,10 +55,11 @@ impl TrainRng {
 
     /// Uniform in [0, 1) with 53 bits.
     pub fn uniform_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+        self.inner.next_f64()
     }
 
-    /// Uniform integer in `0..n` (Lemire's multiply-shift; the bias is below 2⁻³² for every `n` used here).
+    /// Uniform integer in `0..n` (Lemire's multiply-shift without the rejection step of [`Rng::below`]: the bias
+    /// is below 2⁻³² for every `n` used here, and one draw per call keeps masking's stream a fixed length).
     pub fn below(&mut self, n: usize) -> usize {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
@@ -91,7 +74,8 @@ impl TrainRng {
     /// An independent generator for sub-stream `index` of this one, without advancing it: lets parallel
     /// tasks draw reproducible numbers whatever order they run in.
     pub fn fork(&self, index: u64) -> Self {
-        let mix = self.s[0] ^ self.s[1].rotate_left(17) ^ self.s[2].rotate_left(31) ^ self.s[3].rotate_left(47);
+        let s = self.inner.state();
+        let mix = s[0] ^ s[1].rotate_left(17) ^ s[2].rotate_left(31) ^ s[3].rotate_left(47);
         Self::new(mix ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03))
     }
 }

@@ -29,6 +29,12 @@ impl ShardError {
     }
 }
 
+impl From<crate::atomic_file::FileWriteError> for ShardError {
+    fn from(e: crate::atomic_file::FileWriteError) -> Self {
+        ShardError::Io { path: e.path, source: e.source }
+    }
+}
+
 impl fmt::Display for ShardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

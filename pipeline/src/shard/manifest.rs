@@ -1,6 +1,5 @@
 //! `manifest.json` and the per-shard progress records it is assembled from.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -130,33 +129,6 @@ impl Manifest {
         let bytes = std::fs::read(path).map_err(|e| ShardError::io(path, e))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| ShardError::Json { path: path.to_path_buf(), message: e.to_string() })
-    }
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk, then
-/// renamed over `path`, then the directory flushed, so a crash leaves either the old file or the new.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ShardError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ShardError::io(path, e)
-    })
-}
-
-/// Flushes a directory's entries (the renames in it) to disk. A no-op where directories cannot be opened.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::File::open(dir) {
-        Ok(d) => d.sync_all().or(Ok(())),
-        Err(_) => Ok(()),
     }
 }
 

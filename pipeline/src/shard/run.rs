@@ -25,11 +25,10 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use sha2::{Digest, Sha256};
 
 use super::format::{self, FORMAT_VERSION};
-use super::manifest::{
-    atomic_write, to_pretty_json, InputSummary, Manifest, ShardEntry, ShardRecord, ShardStats, Totals,
-};
+use super::manifest::{to_pretty_json, InputSummary, Manifest, ShardEntry, ShardRecord, ShardStats, Totals};
 use super::writer::{hex, sha256_file, EncodedRowGroup, RowGroupEncoder, ShardWriter};
 use super::ShardError;
+use crate::atomic_file::write_bytes_atomically;
 use crate::chunk::ReadStats;
 use crate::chunk::{Chunk, ChunkBuilder, CHUNK_MAX_BYTES, CHUNK_TARGET_BYTES};
 use crate::corpus::{Corpus, CorpusCursor, CorpusError, MAX_LINE_BYTES};
@@ -341,7 +340,7 @@ fn assemble_manifest(
         totals,
     };
     let path = opts.output.join(format::MANIFEST_FILE);
-    atomic_write(&path, &to_pretty_json(&manifest, &path)?)?;
+    write_bytes_atomically(&path, &to_pretty_json(&manifest, &path)?)?;
     Ok(Some(manifest))
 }
 
@@ -596,5 +595,5 @@ fn write_record(
 ) -> Result<(), ShardError> {
     let path = record_path(dir, shard, num_shards);
     let record = ShardRecord { run_fingerprint: fingerprint.to_string(), entry };
-    atomic_write(&path, &to_pretty_json(&record, &path)?)
+    Ok(write_bytes_atomically(&path, &to_pretty_json(&record, &path)?)?)
 }

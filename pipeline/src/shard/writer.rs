@@ -22,8 +22,9 @@ use parquet::file::writer::SerializedFileWriter;
 use sha2::{Digest, Sha256};
 
 use super::format::{self, ZSTD_LEVEL};
-use super::manifest::{sync_dir, ShardEntry, ShardStats};
+use super::manifest::{ShardEntry, ShardStats};
 use super::ShardError;
+use crate::atomic_file::{sync_dir, temp_path_for};
 use crate::packing::Examples;
 
 /// A file writer that hashes and counts every byte on its way out.
@@ -151,7 +152,9 @@ impl ShardWriter {
         let file_name = format::shard_file_name(index, count);
         let final_path = dir.join(&file_name);
         let err = |message: String| ShardError::Parquet { path: final_path.clone(), message };
-        let tmp_path = dir.join(format!("{}-{}", format::temp_prefix(index, count), std::process::id()));
+        // The project's one temporary name (`.<name>.tmp-<pid>-<n>`); it starts with `format::temp_prefix`, which
+        // is what a resumed run removes as stale.
+        let tmp_path = temp_path_for(&final_path);
         let file = File::create(&tmp_path).map_err(|e| ShardError::io(&tmp_path, e))?;
         let sink = HashingFile { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
         let props = properties(metadata).map_err(err)?;
@@ -200,7 +203,7 @@ impl ShardWriter {
         drop(file);
         std::fs::rename(&self.tmp_path, &self.final_path).map_err(|e| ShardError::io(&self.final_path, e))?;
         if let Some(dir) = self.final_path.parent() {
-            sync_dir(dir).map_err(|e| ShardError::io(dir, e))?;
+            sync_dir(dir)?;
         }
         Ok(ShardEntry { file: self.file_name, bytes, sha256: hex(&hasher.finalize()), stats: self.stats })
     }

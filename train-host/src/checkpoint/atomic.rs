@@ -6,8 +6,8 @@
 //! [`recover_dir`] turns the last case back into `dest` and removes leftover temporary directories.
 
 use super::CheckpointError;
-use std::fs::{self, File};
-use std::io::Write;
+use electra_pipeline::atomic_file;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Suffix of the directory being written; a directory with this suffix is never complete.
@@ -30,22 +30,15 @@ fn sibling(dest: &Path, suffix: &str) -> Result<PathBuf, CheckpointError> {
     Ok(dest.with_file_name(name))
 }
 
-/// Writes `bytes` to `path` (a fresh file) and flushes it to disk.
+/// Writes `bytes` to `path` (a fresh file inside the directory being built) and flushes it to disk: the
+/// project's one file writer ([`electra_pipeline::atomic_file`]), with the checkpoint's error type.
 pub fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let mut file = File::create(path).map_err(io_err(path))?;
-    file.write_all(bytes).map_err(io_err(path))?;
-    file.sync_all().map_err(io_err(path))
+    Ok(atomic_file::write_file_synced(path, bytes)?)
 }
 
-/// Flushes a directory's entries (new names, renames) to disk. A no-op where directories cannot be opened.
+/// Flushes a directory's entries (new names, renames) to disk ([`atomic_file::sync_dir`]).
 pub fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
-    #[cfg(unix)]
-    {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    Ok(atomic_file::sync_dir(dir)?)
 }
 
 /// Builds directory `dest` atomically: `fill` writes its content into the (empty) directory it is given, using

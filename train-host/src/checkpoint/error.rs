@@ -59,6 +59,12 @@ impl std::error::Error for CheckpointError {
     }
 }
 
+impl From<electra_pipeline::atomic_file::FileWriteError> for CheckpointError {
+    fn from(e: electra_pipeline::atomic_file::FileWriteError) -> Self {
+        Self::Io { path: e.path, source: e.source }
+    }
+}
+
 impl From<electra_pipeline::lock::LockError> for CheckpointError {
     fn from(e: electra_pipeline::lock::LockError) -> Self {
         Self::Lock(e)

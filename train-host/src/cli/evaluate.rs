@@ -3,7 +3,6 @@
 //! `electra export` made of one, run by the engine the firmware runs: the two scores side by side are what
 //! quantization costs.
 
-use crate::checkpoint::atomic::write_file_synced;
 use crate::finetune::data::{self, Columns, Task};
 use crate::finetune::evaluate::{predict, predict_with, prediction_json, score, Prediction};
 use crate::finetune::task_model::{load_task_model, TaskMeta};
@@ -11,6 +10,7 @@ use crate::int8::{Int8Model, ModelFile};
 use crate::model::dropout::DropoutRates;
 use anyhow::Context;
 use electra_core::HeadKind;
+use electra_pipeline::atomic_file::write_bytes_atomically;
 use electra_pipeline::tokenizer::HostTokenizer;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -124,9 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             text.push_str(&prediction_json(&meta, e, p).to_string());
             text.push('\n');
         }
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        write_file_synced(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        write_bytes_atomically(path, text.as_bytes())?;
     }
     if args.json {
         let metrics: serde_json::Map<String, serde_json::Value> =

@@ -20,6 +20,7 @@ use crate::export::{task_labels, ExportError, TaskLabels};
 use crate::infer::{FloatModel, GemmBackend, InferError, InputSeq, Logits, LogitsModel};
 use electra_core::model_file::ProblemType;
 use electra_core::HeadKind;
+use electra_pipeline::atomic_file::write_atomically;
 use electra_pipeline::tokenizer::HostTokenizer;
 use serde::Deserialize;
 use std::fmt;
@@ -137,7 +138,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => Box::new(std::io::stdin().lock()),
     };
     match &args.output {
-        Some(path) => write_atomically(path, |out| infer_lines(&*model, tokenizer.as_ref(), input, out, args.batch))?,
+        // Only a complete output ever appears under its name (the project's one atomic writer).
+        Some(path) => write_atomically::<_, anyhow::Error>(path, |out| {
+            Ok(infer_lines(&*model, tokenizer.as_ref(), input, out, args.batch)?)
+        })
+        .map(drop)?,
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -146,28 +151,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs `write` into `path.tmp`, then renames it to `path`; on error the temporary file is removed.
-fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<usize, LineError>) -> anyhow::Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let file = std::fs::File::create(&tmp).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
-    let mut out = std::io::BufWriter::new(file);
-    let result = write(&mut out).map_err(anyhow::Error::from).and_then(|_| {
-        out.flush()?;
-        out.get_ref().sync_all()?;
-        Ok(())
-    });
-    drop(out);
-    match result {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
 }
 
 /// Why a line could not be scored.
@@ -531,12 +514,14 @@ mod tests {
         let path = dir.path().join("out.jsonl");
         let model = disc();
         let bad = "{\"ids\": [2, 3]}\n{\"ids\": [2, 5000]}\n";
-        let err = write_atomically(&path, |out| infer_lines(&*model, None, bad.as_bytes(), out, 1));
+        let err =
+            write_atomically::<_, anyhow::Error>(&path, |out| Ok(infer_lines(&*model, None, bad.as_bytes(), out, 1)?));
         assert!(err.is_err());
         assert!(!path.exists());
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "temporary file left behind");
         let good = "{\"ids\": [2, 3]}\n";
-        write_atomically(&path, |out| infer_lines(&*model, None, good.as_bytes(), out, 1)).expect("written");
+        write_atomically::<_, anyhow::Error>(&path, |out| Ok(infer_lines(&*model, None, good.as_bytes(), out, 1)?))
+            .expect("written");
         assert_eq!(std::fs::read_to_string(&path).expect("output").lines().count(), 1);
     }
 

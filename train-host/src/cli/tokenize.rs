@@ -5,10 +5,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use electra_pipeline::atomic_file::write_atomically;
 use electra_pipeline::tokenizer::HostTokenizer;
 use rayon::prelude::*;
 
@@ -207,37 +208,6 @@ fn default_vocab() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Writes through a temporary file beside `path`, renamed over it only when everything succeeded.
-struct AtomicFile {
-    tmp: PathBuf,
-    path: PathBuf,
-}
-
-impl AtomicFile {
-    fn create(path: &Path) -> anyhow::Result<(Self, File)> {
-        let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp{}", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        Ok((Self { tmp, path: path.to_owned() }, file))
-    }
-
-    fn commit(self) -> anyhow::Result<()> {
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.path.display()))?;
-        std::mem::forget(self);
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.tmp);
-    }
-}
-
 /// Runs `electra tokenize`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
@@ -279,11 +249,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let stats = match &args.output {
         Some(path) => {
-            let (atomic, file) = AtomicFile::create(path)?;
-            let stats = tokenize_jsonl(&tok, &input_name, input, BufWriter::with_capacity(1 << 20, file), on_progress)
-                .with_context(|| input_name.clone())?;
-            atomic.commit()?;
-            stats
+            // Only a complete output ever appears under its name (the project's one atomic writer).
+            write_atomically::<_, anyhow::Error>(path, |out| {
+                tokenize_jsonl(&tok, &input_name, input, out, on_progress).with_context(|| input_name.clone())
+            })?
         }
         None => {
             let stdout = io::stdout().lock();

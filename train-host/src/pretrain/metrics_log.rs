@@ -4,7 +4,8 @@
 //! reads as one uninterrupted run.
 
 use super::PretrainError;
-use crate::checkpoint::atomic::write_file_synced;
+use crate::checkpoint::CheckpointError;
+use electra_pipeline::atomic_file::write_bytes_atomically;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -92,9 +93,7 @@ impl MetricsLog {
         for r in &kept {
             text.push_str(&record_line(r, path)?);
         }
-        let tmp = path.with_extension("jsonl.tmp");
-        write_file_synced(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
+        write_bytes_atomically(path, text.as_bytes()).map_err(CheckpointError::from)?;
         let file = OpenOptions::new().append(true).open(path).map_err(io(path))?;
         Ok((Self { path: path.to_path_buf(), file: Some(file) }, kept))
     }

@@ -5,6 +5,7 @@
 
 use super::metrics_log::StepRecord;
 use super::PretrainError;
+use electra_pipeline::atomic_file::{sync_dir, temp_path_for};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;
@@ -145,21 +146,29 @@ pub fn plot_loss_curves(path: &Path, records: &[StepRecord], disc_weight: f32) -
 /// Draws `panels` in a `rows × columns` grid into the PNG file `path`, written to a temporary name and renamed.
 pub(crate) fn draw_panels(path: &Path, panels: &[Panel], grid: (usize, usize)) -> Result<(), String> {
     register_font();
-    // The bitmap backend picks the image format from the extension, so the temporary name ends in `.png` too.
-    let tmp = path.with_extension(format!("tmp-{}.png", std::process::id()));
+    // The project's one temporary name (electra_pipeline::atomic_file), plus `.png`: the bitmap backend picks the
+    // image format from the extension. plotters writes the file itself, so the flush, rename and directory
+    // flush that `write_atomically` does are done here in the same order.
+    let mut tmp = temp_path_for(path).into_os_string();
+    tmp.push(".png");
+    let tmp = std::path::PathBuf::from(tmp);
     let drawn = (|| -> Result<(), String> {
         let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         for (area, panel) in root.split_evenly(grid).iter().zip(panels) {
             draw_panel(area, panel)?;
         }
-        root.present().map_err(|e| e.to_string())
+        root.present().map_err(|e| e.to_string())?;
+        drop(root);
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        sync_dir(dir).map_err(|e| e.to_string())
     })();
-    if let Err(message) = drawn {
+    if drawn.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(message);
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    drawn
 }
 
 #[cfg(test)]
