@@ -113,7 +113,7 @@ fn slice_rows(batch: &Batch, from: usize, count: usize) -> Batch {
 fn train(o: &Options) -> Result<(), Box<dyn Error>> {
     let mut world = World::from_environment()?;
     let (rank, ranks) = (world.rank(), world.world_size());
-    if o.global_batch % ranks != 0 {
+    if !o.global_batch.is_multiple_of(ranks) {
         return Err(format!("global batch {} is not divisible by {ranks} ranks", o.global_batch).into());
     }
     let per_rank = o.global_batch / ranks;
@@ -221,7 +221,7 @@ fn compare(a: &str, b: &str) -> Result<(), Box<dyn Error>> {
         "max |Δparam| = {worst:e} over {} parameters ({moved} not bit-identical); tolerance {PARAM_TOLERANCE:e}",
         x.len()
     );
-    if !(worst <= PARAM_TOLERANCE) {
+    if worst.is_nan() || worst > PARAM_TOLERANCE {
         return Err(format!("parameters differ by {worst}, more than {PARAM_TOLERANCE}").into());
     }
     Ok(())
