@@ -12,9 +12,9 @@ use electra_core::model_file::{
     WriteError,
 };
 use electra_core::HeadKind;
+use electra_pipeline::atomic_file::write_bytes_atomically;
 use electra_pipeline::lock::OutputLock;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why a checkpoint could not be exported.
@@ -70,6 +70,12 @@ impl std::error::Error for ExportError {
             Self::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+impl From<electra_pipeline::atomic_file::FileWriteError> for ExportError {
+    fn from(e: electra_pipeline::atomic_file::FileWriteError) -> Self {
+        Self::Io { path: e.path, source: e.source }
     }
 }
 
@@ -348,7 +354,7 @@ pub fn export_keeping(
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()]).map_err(ExportError::ReadBack)?;
-    write_atomically(out, &bytes)?;
+    write_bytes_atomically(out, &bytes)?;
     Ok(ExportSummary {
         out: out.to_path_buf(),
         bytes: bytes.len(),
@@ -362,27 +368,6 @@ pub fn export_keeping(
             text_tokens,
         }),
     })
-}
-
-/// Writes `bytes` to `path` via a temporary file in the same directory, synced and renamed, so a
-/// crash leaves either the old file or the new one, never half of one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    fn io(p: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
-        move |source| ExportError::Io { path: p.to_path_buf(), source }
-    }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -21,12 +21,13 @@ use super::task_model::{
     model_from_checkpoint, resolve_start, save_task_model, write_task_model_files, TaskMeta, MODEL_DIR,
 };
 use crate::checkpoint::atomic::{recover_dir, sync_dir, write_dir_atomically, write_file_synced};
-use crate::checkpoint::{safetensors_bytes, HfCheckpoint};
+use crate::checkpoint::{safetensors_bytes, CheckpointError, HfCheckpoint};
 use crate::model::dropout::{Dropout, DropoutRates};
 use crate::model::{Labels, TaskModel, Tokens};
 use crate::optim::{AdamW, LinearSchedule};
 use crate::pretrain::state::{moment_blob, moment_tensors, read_moments, M_PREFIX, V_PREFIX};
 use crate::rng::TrainRng;
+use electra_pipeline::atomic_file::write_bytes_atomically;
 use electra_pipeline::tokenizer::HostTokenizer;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -465,9 +466,7 @@ impl Log {
             }
             _ => String::new(),
         };
-        let tmp = path.with_extension(format!("jsonl.tmp-{}", std::process::id()));
-        write_file_synced(&tmp, kept.as_bytes())?;
-        std::fs::rename(&tmp, path).map_err(io_at(path))?;
+        write_bytes_atomically(path, kept.as_bytes()).map_err(CheckpointError::from)?;
         let file = std::fs::OpenOptions::new().append(true).open(path).map_err(io_at(path))?;
         Ok(Self { path: path.to_path_buf(), file })
     }
