@@ -26,7 +26,8 @@ use core::fmt::{self, Display, Write as _};
 use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_semihosting::{hprint, hprintln};
 use electra_core::model_file::{Labels, Model, ProblemType};
-use electra_core::quant::{kernels, math};
+use electra_core::math;
+use electra_core::quant::kernels;
 use electra_core::tokenizer::Tokenizer;
 use electra_core::{ElectraConfig, HeadKind};
 
@@ -205,10 +206,6 @@ fn softmax_at(row: &[f32], class: usize) -> f32 {
     math::exp(row[class] - max) / sum
 }
 
-/// The logistic sigmoid (a multi-label classifier's per-label probability).
-fn sigmoid(logit: f32) -> f32 {
-    1.0 / (1.0 + math::exp(-logit))
-}
 
 extern "C" {
     /// Defined in each board's memory.x: the start of the `FLASH` (code) region.
@@ -480,7 +477,7 @@ fn report(
             ProblemType::MultiLabelClassification => {
                 hprint!("  labels:");
                 for (id, &logit) in values.iter().enumerate() {
-                    let p = sigmoid(logit);
+                    let p = math::sigmoid(logit);
                     if p > 0.5 {
                         hprint!(" {} ({:.2})", LabelName { labels, id }, p);
                     }
@@ -540,7 +537,7 @@ fn report(
                 hprint!(", \"labels\": [");
                 let mut first = true;
                 for (id, &logit) in values.iter().enumerate() {
-                    if sigmoid(logit) > 0.5 {
+                    if math::sigmoid(logit) > 0.5 {
                         hprint!("{}{}", if first { "" } else { ", " }, Json(LabelName { labels, id }));
                         first = false;
                     }
