@@ -24,7 +24,7 @@ pub struct Args {
     pub tokenizer_index: bool,
     /// With `--vocab`: keep only the word embedding rows of the tokens that occur in these text
     /// files (each line tokenized with the vocab's WordPiece, as the device does) plus the special
-    /// tokens; every other token reads [UNK]'s row. Typically the task's training file.
+    /// tokens; every other token reads `[UNK]`'s row. Typically the task's training file.
     #[arg(long, requires = "vocab", num_args = 1..)]
     pub keep_tokens_from: Vec<PathBuf>,
 }

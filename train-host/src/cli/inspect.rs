@@ -68,7 +68,7 @@ fn section_of(name: &str, dtype_is_i8: bool) -> usize {
     }
 }
 
-/// Bytes per section of `model` (indexed like [`SECTIONS`]); they sum to the file's length.
+/// Bytes per section of `model` (indexed like `SECTIONS`); they sum to the file's length.
 pub fn section_bytes(model: &Model) -> [usize; SECTIONS.len()] {
     let layout = model.layout();
     let mut bytes = [0usize; SECTIONS.len()];
