@@ -16,17 +16,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    // One line per subcommand; each lives in `electra_train::cli::<name>`.
-    /// Logits for JSON-lines input (`{"ids": [...]}` per line).
-    Infer(electra_train::cli::infer::Args),
-    /// Time float inference (and the encoder's GEMM shapes) on a checkpoint; JSON lines out.
-    BenchInfer(electra_train::cli::bench_infer::Args),
+    // One line per subcommand, in the order of the pipeline (`electra --help` lists them so); each lives in
+    // `electra_train::cli::<name>`.
+    /// Shard the bundled corpus, pre-train a tiny ELECTRA for a few minutes, evaluate it on held-out speeches
+    Quickstart(electra_train::cli::quickstart::Args),
     /// Tokenize JSON lines {"text": ...} to {"ids": [...]} (BERT uncased WordPiece, no special tokens)
     Tokenize(electra_train::cli::tokenize::Args),
-    /// Export an HF ELECTRA checkpoint to an int8 model file.
-    Export(electra_train::cli::export::Args),
-    /// What takes the bytes of a model file, section by section
-    Inspect(electra_train::cli::inspect::Args),
     /// Tokenize, pack (ELECTRA's recipe) and shard a corpus into Parquet for pre-training; resumable
     Shard(electra_train::cli::shard::Args),
     /// Pre-train ELECTRA (generator + discriminator) on shards; checkpoints in HF layout, exact --resume
@@ -37,8 +32,14 @@ enum Command {
     Finetune(electra_train::cli::finetune::Args),
     /// A fine-tuned model's task metrics on a labelled file, a confusion matrix, and its predictions
     Evaluate(electra_train::cli::evaluate::Args),
-    /// Shard the bundled corpus, pre-train a tiny ELECTRA for a few minutes, evaluate it on held-out speeches
-    Quickstart(electra_train::cli::quickstart::Args),
+    /// Export an HF ELECTRA checkpoint to an int8 model file.
+    Export(electra_train::cli::export::Args),
+    /// What takes the bytes of a model file, section by section
+    Inspect(electra_train::cli::inspect::Args),
+    /// Logits for JSON-lines input (`{"ids": [...]}` per line).
+    Infer(electra_train::cli::infer::Args),
+    /// Time float inference (and the encoder's GEMM shapes) on a checkpoint; JSON lines out.
+    BenchInfer(electra_train::cli::bench_infer::Args),
 }
 
 fn main() -> anyhow::Result<()> {

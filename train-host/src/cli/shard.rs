@@ -44,8 +44,8 @@ pub struct Args {
     /// Number of workers sharding the corpus together [default: from MPI/Slurm, else 1]
     #[arg(long, requires = "worker_index")]
     pub workers: Option<usize>,
-    /// Threads for tokenizing and packing [default: all cores]
-    #[arg(long, default_value_t = 0)]
+    /// Threads for tokenizing and packing (0: all cores)
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
     /// Text field of .jsonl records and text column of .parquet inputs
     #[arg(long, default_value = "text")]
