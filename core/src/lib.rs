@@ -2,7 +2,10 @@
 //!
 //! Everything here is `no_std` and allocation-free: weights are borrowed slices (read in place from
 //! flash or from a memory-mapped file), and every intermediate lives in scratch memory that the
-//! caller passes in, sized by a function of the config and the sequence length.
+//! caller passes in, sized by a function of the config and the sequence length. The one exception is
+//! opt-in: [`float::MatrixMultiply`] (feature `matrixmultiply`, for hosts) takes `matrixmultiply`'s
+//! packing buffers from the heap on every call. `tests/no_alloc.rs` runs the float path (with
+//! `float::gemm::NaiveGemm`) and the int8 path under an allocator that counts every allocation: none.
 //!
 //! Modules:
 //! - [`config`]: [`ElectraConfig`] with named presets and validation.

@@ -1,5 +1,6 @@
 //! Matrix multiplication behind one small trait, so the host can swap in another GEMM (a threaded
-//! one, or the `gemm` crate) while the firmware keeps `matrixmultiply`'s single-threaded sgemm.
+//! one, or the `gemm` crate, or `matrixmultiply`'s sgemm behind the `matrixmultiply` feature) while a
+//! heap-less device uses [`NaiveGemm`] or its own allocation-free kernel.
 //!
 //! Every call site passes strided views; a transposed operand is a view with swapped strides, never a
 //! copy (HF stores `Linear.weight` as `[out, in]`, and `x · Wᵀ` reads it column-wise).
@@ -87,9 +88,13 @@ pub fn check_gemm_shapes(a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) {
 }
 
 /// `matrixmultiply::sgemm`: no_std, runtime AVX/FMA detection on the host when its `std` feature is on.
+/// Feature `matrixmultiply`: it allocates its packing buffers on every call, the one exception to the crate's
+/// no-allocation promise.
+#[cfg(feature = "matrixmultiply")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MatrixMultiply;
 
+#[cfg(feature = "matrixmultiply")]
 impl Gemm for MatrixMultiply {
     fn gemm(&self, alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
         check_gemm_shapes(&a, &b, &c);

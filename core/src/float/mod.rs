@@ -34,7 +34,9 @@ pub mod rtd_head;
 
 pub use embeddings::SequenceInput;
 pub use error::FloatError;
-pub use gemm::{Gemm, MatMut, MatRef, MatrixMultiply};
+#[cfg(feature = "matrixmultiply")]
+pub use gemm::MatrixMultiply;
+pub use gemm::{Gemm, MatMut, MatRef};
 pub use linear::{LinearWeights, WeightLayout};
 pub use model::{forward, forward_observed, logits_len, scratch_len};
 pub use params::{ElectraWeights, HeadWeights, ParamLayout, TensorInfo};
