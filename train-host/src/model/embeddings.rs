@@ -3,7 +3,7 @@
 //! `word_embeddings` has `padding_idx = pad_token_id`: as in torch, that row gets no gradient from the
 //! lookup (the generator's tied output layer still gives it one, see `mlm_head.rs`).
 
-use super::layernorm::{LayerNorm, LayerNormCache};
+use super::layer_norm::{LayerNorm, LayerNormCache};
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use super::Tokens;
 use electra_core::ElectraConfig;

@@ -5,8 +5,8 @@
 
 use super::dropout::{self, Dropout, ScaledMask};
 use super::embeddings::Embeddings;
-use super::layer::{EncoderLayer, EncoderLayerCache};
-use super::layernorm::LayerNormCache;
+use super::encoder_layer::{EncoderLayer, EncoderLayerCache};
+use super::layer_norm::LayerNormCache;
 use super::linear::Linear;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use super::Tokens;

@@ -6,7 +6,7 @@
 
 use super::gelu::{self, GeluCache};
 use super::gemm::{matmul, product, Threads};
-use super::layernorm::{LayerNorm, LayerNormCache};
+use super::layer_norm::{LayerNorm, LayerNormCache};
 use super::linear::Linear;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use ndarray::{Array2, ArrayView2, Axis};

@@ -10,7 +10,7 @@ use super::attention::{AttentionCache, SelfAttention};
 use super::dropout::{self, Dropout, ScaledMask};
 use super::ffn::FeedForward;
 use super::gelu::GeluCache;
-use super::layernorm::{LayerNorm, LayerNormCache};
+use super::layer_norm::{LayerNorm, LayerNormCache};
 use super::params::{ParamSet, ParamSetBuilder};
 use super::Tokens;
 use electra_core::ElectraConfig;
