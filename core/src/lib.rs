@@ -18,6 +18,8 @@
 //! - [`simd`]: the one run-time SIMD dispatch ([`multiversion!`]) of the float loops, the trainer's included.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_op_in_unsafe_fn)]
+// Library code returns errors, never panics on user data; its unit tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 pub mod float;

@@ -7,6 +7,7 @@
 //! - [`shard`]: Parquet shards, `manifest.json`, and the resumable, parallel `electra shard` run.
 //! - [`reader`]: [`reader::ShardReader`] → padded [`reader::Batch`]es per epoch and rank.
 //! - [`encode`]: the [`encode::Encoder`] trait the pipeline tokenizes through.
+// Library code returns errors, never panics on user data; its unit tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod atomic_file;

@@ -214,9 +214,10 @@ unsafe fn gemm<const WIDE: bool>(
                 };
                 prefetched = next.is_some();
                 let mut prefetch = match next {
-                    // SAFETY: that panel's rows of `b` exist.
                     Some((j, k_at, k_len)) => {
-                        Prefetch::new(unsafe { b.as_ptr().add(j * ldb + k_at) }, ldb, (n - j).min(NC), k_len)
+                        // SAFETY: that panel's rows of `b` exist (j < n, k_at < k), so the offset stays in `b`.
+                        let panel = unsafe { b.as_ptr().add(j * ldb + k_at) };
+                        Prefetch::new(panel, ldb, (n - j).min(NC), k_len)
                     }
                     None => Prefetch::new(b.as_ptr(), ldb, 0, 0),
                 };
