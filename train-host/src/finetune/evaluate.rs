@@ -6,8 +6,10 @@ use super::error::FinetuneError;
 use super::metrics::{classification_report, regression_report, tagging_report, ClassMetric, ConfusionMatrix, Report};
 use super::task_model::TaskMeta;
 use crate::infer::{InputSeq, Logits, LogitsModel};
+use crate::model::gemm::Threads;
 use crate::model::{TaskModel, Tokens};
 use ndarray::ArrayView1;
+use rayon::prelude::*;
 
 /// What the model predicts for one example.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,10 +33,16 @@ pub fn class_metric(task: Task) -> ClassMetric {
 
 /// Runs the model on every example (no dropout), `batch_size` at a time in length-sorted batches; predictions
 /// come back in the examples' order.
+///
+/// With enough batches to go round, each core runs whole batches on its own (longest first, so the last ones
+/// to finish are short): the products of a batch of ~10-token sentences are too small to split well across
+/// cores (1.4 of 2 cores were busy splitting them). With few batches every product is split instead.
 pub fn predict(model: &TaskModel, encoded: &[Encoded], batch_size: usize) -> Result<Vec<Prediction>, FinetuneError> {
-    let mut out: Vec<Option<Prediction>> = vec![None; encoded.len()];
-    for indices in eval_batches(encoded, batch_size) {
-        let batch = pad_batch(encoded, &indices);
+    let batches = eval_batches(encoded, batch_size);
+    let cores = rayon::current_num_threads();
+    let one_batch_per_core = cores > 1 && batches.len() >= 2 * cores;
+    let run = |indices: &Vec<usize>, threads: Threads| -> Result<Vec<(usize, Prediction)>, FinetuneError> {
+        let batch = pad_batch(encoded, indices);
         let tokens = Tokens {
             batch_size: batch.batch_size,
             seq_len: batch.seq_len,
@@ -42,8 +50,8 @@ pub fn predict(model: &TaskModel, encoded: &[Encoded], batch_size: usize) -> Res
             token_type_ids: &batch.token_type_ids,
             attention_mask: &batch.attention_mask,
         };
-        let logits = model.logits(&tokens)?;
-        for (row, &example) in batch.examples.iter().enumerate() {
+        let logits = model.logits_on(&tokens, threads)?;
+        let predictions = batch.examples.iter().enumerate().map(|(row, &example)| {
             let prediction = match model.kind {
                 electra_core::HeadKind::TokenClassification { .. } => {
                     let starts = &encoded[example].word_starts;
@@ -56,6 +64,18 @@ pub fn predict(model: &TaskModel, encoded: &[Encoded], batch_size: usize) -> Res
                     Prediction::Class { id: argmax(logits.row(row)), probabilities }
                 }
             };
+            (example, prediction)
+        });
+        Ok(predictions.collect())
+    };
+    let per_batch: Vec<Result<Vec<(usize, Prediction)>, FinetuneError>> = if one_batch_per_core {
+        batches.par_iter().map(|indices| run(indices, Threads::One)).collect()
+    } else {
+        batches.iter().map(|indices| run(indices, Threads::All)).collect()
+    };
+    let mut out: Vec<Option<Prediction>> = vec![None; encoded.len()];
+    for batch in per_batch {
+        for (example, prediction) in batch? {
             out[example] = Some(prediction);
         }
     }

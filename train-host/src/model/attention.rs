@@ -9,6 +9,7 @@ use super::kernels;
 use super::linear::Linear;
 use super::params::{ParamSet, ParamSetBuilder};
 use super::Tokens;
+use core::mem::MaybeUninit;
 use ndarray::parallel::prelude::*;
 use ndarray::{s, Array2, Array4, ArrayView2, ArrayViewMut2, Axis};
 
@@ -65,6 +66,39 @@ impl SelfAttention {
         let (probs, context) = self.attend(qkv.view(), tokens, probs_mask.as_deref());
         let out = self.output.forward(p, context.view());
         (out, AttentionCache { qkv, probs, context, probs_mask })
+    }
+
+    /// Inference: `x += output.dense(attention(x))`, the residual added in place; no probabilities kept (each
+    /// head's `[T, T]` block lives in one scratch buffer per sequence).
+    pub fn infer_add(&self, p: &ParamSet, x: &mut Array2<f32>, tokens: &Tokens<'_>, threads: Threads) {
+        let qkv = self.qkv.forward_on(p, x.view(), threads);
+        let (t, a_heads, d) = (tokens.seq_len, self.num_heads, self.head_size);
+        let h = a_heads * d;
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut context = Array2::uninit((tokens.rows(), h));
+        let one_sequence = |(b, mut context_b): (usize, ArrayViewMut2<'_, MaybeUninit<f32>>)| {
+            let rows = qkv.slice(s![b * t..(b + 1) * t, ..]); // [T, 3H]
+            let keep = key_weights(&tokens.attention_mask[b * t..(b + 1) * t]);
+            let mut scores = Array2::<f32>::uninit((t, t));
+            for a in 0..a_heads {
+                let q = rows.slice(s![.., a * d..(a + 1) * d]); // [T, D]
+                let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
+                let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
+                matmul_uninit(q, k.t(), scores.view_mut(), Threads::One);
+                // SAFETY: the product wrote every score of this head.
+                let mut pa = unsafe { scores.view_mut().assume_init() };
+                kernels::masked_softmax_rows(contiguous_mut(&mut pa), &keep, scale);
+                matmul_uninit(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
+            }
+        };
+        let sequences = context.axis_chunks_iter_mut(Axis(0), t);
+        match threads {
+            Threads::All => sequences.into_par_iter().enumerate().for_each(one_sequence),
+            Threads::One => sequences.enumerate().for_each(one_sequence),
+        }
+        // SAFETY: every sequence wrote every head's context columns.
+        let context = unsafe { context.assume_init() };
+        self.output.forward_add(p, context.view(), x, threads);
     }
 
     /// Accumulates every parameter gradient and returns `dx [N, H]`.

@@ -3,10 +3,12 @@
 //! `word_embeddings` has `padding_idx = pad_token_id`: as in torch, that row gets no gradient from the
 //! lookup (the generator's tied output layer still gives it one, see `mlm_head.rs`).
 
+use super::gemm::Threads;
 use super::layer_norm::{LayerNorm, LayerNormCache};
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use super::Tokens;
 use electra_core::ElectraConfig;
+use ndarray::parallel::prelude::*;
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 
 #[derive(Clone, Debug)]
@@ -46,6 +48,26 @@ impl Embeddings {
                 .for_each(|o, &a, &b, &c| *o = a + b + c);
         });
         self.layer_norm.forward(p, sum.view())
+    }
+
+    /// Inference: `tokens → [N, E]`, the LayerNorm in place, nothing kept.
+    pub fn infer(&self, p: &ParamSet, tokens: &Tokens<'_>, threads: Threads) -> Array2<f32> {
+        let (word, position, token_type) = (p.matrix(self.word), p.matrix(self.position), p.matrix(self.token_type));
+        let mut sum = Array2::zeros((tokens.rows(), self.width));
+        let one_row = |(n, mut row): (usize, ndarray::ArrayViewMut1<'_, f32>)| {
+            let (w, s) = (tokens.input_ids[n] as usize, tokens.token_type_ids[n] as usize);
+            Zip::from(&mut row)
+                .and(word.row(w))
+                .and(position.row(n % tokens.seq_len))
+                .and(token_type.row(s))
+                .for_each(|o, &a, &b, &c| *o = a + b + c);
+        };
+        match threads {
+            Threads::All => sum.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(one_row),
+            Threads::One => sum.axis_iter_mut(Axis(0)).enumerate().for_each(one_row),
+        }
+        self.layer_norm.infer_in_place(p, &mut sum, threads);
+        sum
     }
 
     /// Accumulates the tables' and LayerNorm's gradients from `dy [N, E]`.

@@ -6,6 +6,7 @@
 use super::dropout::{self, Dropout, ScaledMask};
 use super::embeddings::Embeddings;
 use super::encoder_layer::{EncoderLayer, EncoderLayerCache};
+use super::gemm::Threads;
 use super::layer_norm::LayerNormCache;
 use super::linear::Linear;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
@@ -87,6 +88,20 @@ impl Encoder {
             x = y;
         }
         (x, EncoderCache { embeddings, project_input, layers, embeddings_mask })
+    }
+
+    /// Inference: `tokens → hidden [N, H]` without dropout, keeping nothing for a backward pass (a fraction of
+    /// [`Encoder::forward`]'s memory); every product on `threads`. Tokens must have been validated.
+    pub fn infer(&self, p: &ParamSet, tokens: &Tokens<'_>, threads: Threads) -> Array2<f32> {
+        let embedded = self.embeddings.infer(p, tokens, threads);
+        let mut x = match &self.project {
+            Some(project) => project.forward_on(p, embedded.view(), threads),
+            None => embedded,
+        };
+        for layer in &self.layers {
+            layer.infer(p, &mut x, tokens, threads);
+        }
+        x
     }
 
     /// Accumulates every gradient (embeddings included) from `dhidden [N, H]`.

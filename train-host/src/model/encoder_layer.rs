@@ -10,6 +10,7 @@ use super::attention::{AttentionCache, SelfAttention};
 use super::dropout::{self, Dropout, ScaledMask};
 use super::ffn::FeedForward;
 use super::gelu::GeluCache;
+use super::gemm::Threads;
 use super::layer_norm::{LayerNorm, LayerNormCache};
 use super::params::{ParamSet, ParamSetBuilder};
 use super::Tokens;
@@ -91,6 +92,15 @@ impl EncoderLayer {
             output_mask,
         };
         (y, cache)
+    }
+
+    /// Inference: the block on `x [N, H]` in place, without dropout and keeping nothing for a backward pass
+    /// (the same arithmetic as [`EncoderLayer::forward`], the residuals added where the products land).
+    pub fn infer(&self, p: &ParamSet, x: &mut Array2<f32>, tokens: &Tokens<'_>, threads: Threads) {
+        self.attention.infer_add(p, x, tokens, threads); // x + Attention(x)
+        self.attention_norm.infer_in_place(p, x, threads); // a
+        self.ffn.infer_add(p, x, threads); // a + FFN(a)
+        self.output_norm.infer_in_place(p, x, threads); // y
     }
 
     /// Accumulates the block's parameter gradients and returns `dx`.

@@ -2,6 +2,7 @@
 //! (F → H). The residual and LayerNorm live in `layer.rs`.
 
 use super::gelu::{self, GeluCache};
+use super::gemm::Threads;
 use super::linear::Linear;
 use super::params::{ParamSet, ParamSetBuilder};
 use ndarray::{Array2, ArrayView2};
@@ -26,6 +27,13 @@ impl FeedForward {
         let hidden = gelu::forward(self.intermediate.forward(p, x));
         let out = self.output.forward(p, hidden.act.view());
         (out, hidden)
+    }
+
+    /// Inference: `x += output.dense(GELU(intermediate.dense(x)))`, the residual added in place; nothing kept.
+    pub fn infer_add(&self, p: &ParamSet, x: &mut Array2<f32>, threads: Threads) {
+        let mut act = self.intermediate.forward_on(p, x.view(), threads);
+        gelu::infer_in_place(&mut act, threads);
+        self.output.forward_add(p, act.view(), x, threads);
     }
 
     /// Accumulates the parameter gradients and returns `dx [N, H]`.

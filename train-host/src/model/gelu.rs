@@ -1,6 +1,7 @@
 //! GELU, exact erf form (HF `gelu`): `GELU(u) = u·Φ(u)`, `GELU'(u) = Φ(u) + u·φ(u)`. Elementwise over all
 //! cores; used by the FFN and by every head with a hidden dense layer.
 
+use super::gemm::Threads;
 use super::kernels;
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -31,6 +32,15 @@ pub fn forward(pre: Array2<f32>) -> GeluCache {
     // SAFETY: the chunks cover every element of `act`, and the kernel writes each of its outputs.
     let act = unsafe { act.assume_init() };
     GeluCache { slope, act }
+}
+
+/// Inference: GELU in place, no slope kept; over all cores or on this thread.
+pub fn infer_in_place(x: &mut Array2<f32>, threads: Threads) {
+    let Some(flat) = x.as_slice_mut() else { unreachable!("inference activations are freshly allocated, row-major") };
+    match threads {
+        Threads::All => flat.par_chunks_mut(CHUNK).for_each(kernels::gelu_in_place),
+        Threads::One => kernels::gelu_in_place(flat),
+    }
 }
 
 /// `dpre = dact ⊙ GELU'(pre)`, computed in place in `dact`'s buffer.

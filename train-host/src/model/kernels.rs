@@ -73,6 +73,15 @@ multiversion! {
 }
 
 multiversion! {
+    /// GELU (exact erf form) in place, `x ← x·Φ(x)`, for inference: no slope is kept.
+    pub fn gelu_in_place(x: &mut [f32]) {
+        for x in x.iter_mut() {
+            *x *= math::normal_cdf(*x);
+        }
+    }
+}
+
+multiversion! {
     /// In place: `d ← d · GELU'(u)`, with the slopes `GELU'(u)` that [`gelu_forward`] left.
     pub fn gelu_backward(slope: &[f32], d: &mut [f32]) {
         for (&s, d) in slope.iter().zip(d.iter_mut()) {
@@ -148,6 +157,28 @@ multiversion! {
             y[i] = gamma[i] * h + beta[i];
         }
         rstd
+    }
+}
+
+multiversion! {
+    /// LayerNorm forward of one row in place, `x ← γ·(x − mean)/σ + β`, for inference: nothing kept for a
+    /// backward pass. The same two-pass mean and variance as [`layernorm_row`], so the same bits.
+    pub fn layernorm_row_in_place(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let inv_c = 1.0 / x.len() as f32;
+        let mean = sum8(x) * inv_c;
+        let mut acc = [0.0f32; LANES];
+        let chunks = x.chunks_exact(LANES);
+        let tail: f32 = chunks.remainder().iter().map(|&v| (v - mean) * (v - mean)).sum();
+        for c in chunks {
+            for i in 0..LANES {
+                acc[i] += (c[i] - mean) * (c[i] - mean);
+            }
+        }
+        let var = (acc.iter().sum::<f32>() + tail) * inv_c;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for i in 0..x.len() {
+            x[i] = gamma[i] * ((x[i] - mean) * rstd) + beta[i];
+        }
     }
 }
 
@@ -421,6 +452,9 @@ pub(crate) mod tests {
             assert!(((r as f64) - rstd).abs() < 1e-5 * rstd, "{name}: rstd");
             close(&format!("layernorm x̂ ({name})"), &h, &xhat, 1e-4, 1e-5);
             close(&format!("layernorm y ({name})"), &out, &y, 1e-4, 1e-5);
+            let mut in_place = x.clone();
+            layernorm_row_in_place(&mut in_place, &gamma, &beta, 1e-12);
+            assert_eq!(in_place, out, "{name}: layernorm in place is the training forward's y, bit for bit");
             layernorm_backward_row(&dy, &h, &gamma, r, &mut d);
             close(&format!("layernorm dx ({name})"), &d, &dx, 1e-4, 1e-5);
         });
@@ -460,6 +494,9 @@ pub(crate) mod tests {
             let o: Vec<f32> = unsafe { o.iter().map(|x| x.assume_init()).collect() };
             close(&format!("gelu ({name})"), &o, &gelu, 1e-5, 3e-6);
             close(&format!("gelu' ({name})"), &slope, &dgelu, 1e-5, 3e-6);
+            let mut in_place = u.clone();
+            gelu_in_place(&mut in_place);
+            assert_eq!(in_place, o, "{name}: gelu in place is the training forward's activation, bit for bit");
             let mut d = u.clone();
             gelu_backward(&slope, &mut d);
             let chain: Vec<f64> = u.iter().zip(&dgelu).map(|(&x, &s)| x as f64 * s).collect();

@@ -1,8 +1,14 @@
 //! `nn.LayerNorm` over the last axis: `y = γ·(x − mean)/√(var + eps) + β`, biased variance as torch.
 
+use super::gemm::Threads;
 use super::kernels;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use ndarray::{Array1, Array2, ArrayView2, Zip};
+use rayon::prelude::*;
+
+/// Rows per parallel task of the in-place (inference) LayerNorm: ~64 KiB of ELECTRA-Small rows, enough work to
+/// outweigh a task's scheduling.
+const ROWS_PER_TASK: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
@@ -48,6 +54,21 @@ impl LayerNorm {
             },
         );
         (y, LayerNormCache { xhat, rstd })
+    }
+
+    /// Inference: `x [N, C]` normalized in place, nothing kept; rows over all cores or on this thread.
+    pub fn infer_in_place(&self, p: &ParamSet, x: &mut Array2<f32>, threads: Threads) {
+        let (gamma, beta, eps) = (p.slice(self.weight), p.slice(self.bias), self.eps);
+        let c = self.width;
+        let Some(flat) = x.as_slice_mut() else {
+            unreachable!("inference activations are freshly allocated, row-major")
+        };
+        match threads {
+            Threads::All => flat.par_chunks_mut(c * ROWS_PER_TASK).for_each(|rows| {
+                rows.chunks_exact_mut(c).for_each(|r| kernels::layernorm_row_in_place(r, gamma, beta, eps))
+            }),
+            Threads::One => flat.chunks_exact_mut(c).for_each(|r| kernels::layernorm_row_in_place(r, gamma, beta, eps)),
+        }
     }
 
     /// Accumulates `dγ = Σ_rows dy·x̂` and `dβ = Σ_rows dy` into `g` and returns `dx`.

@@ -51,10 +51,10 @@ impl Linear {
 
     /// `x·Wᵀ` accumulated into `y`: from the blob's row-major copy of `Wᵀ` when it holds a current one (the
     /// faster layout for `gemm`), else from `W` itself; the same product either way.
-    fn accumulate_product(&self, p: &ParamSet, x: ArrayView2<'_, f32>, y: ArrayViewMut2<'_, f32>) {
+    fn accumulate_product(&self, p: &ParamSet, x: ArrayView2<'_, f32>, y: ArrayViewMut2<'_, f32>, threads: Threads) {
         match p.transposed(self.weights.0, self.weights.1) {
-            Some(w_t) => matmul(x, w_t, y, true, Threads::All),
-            None => matmul(x, self.weight(p).t(), y, true, Threads::All),
+            Some(w_t) => matmul(x, w_t, y, true, threads),
+            None => matmul(x, self.weight(p).t(), y, true, threads),
         }
     }
 
@@ -64,6 +64,11 @@ impl Linear {
 
     /// `x [N, in] → y [N, out]`.
     pub fn forward(&self, p: &ParamSet, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        self.forward_on(p, x, Threads::All)
+    }
+
+    /// [`Linear::forward`] with the product on `threads` (inference runs whole batches one per core).
+    pub fn forward_on(&self, p: &ParamSet, x: ArrayView2<'_, f32>, threads: Threads) -> Array2<f32> {
         // y starts as the bias in every row (written straight into fresh memory: no zeroing pass first),
         // then accumulates x·Wᵀ.
         let mut y = Array2::uninit((x.nrows(), self.out_features));
@@ -71,15 +76,21 @@ impl Linear {
         bias.broadcast((x.nrows(), self.out_features)).unwrap_or_else(|| unreachable!()).assign_to(&mut y);
         // SAFETY: `assign_to` wrote every element of `y`.
         let mut y = unsafe { y.assume_init() };
-        self.accumulate_product(p, x, y.view_mut());
+        self.accumulate_product(p, x, y.view_mut(), threads);
         y
+    }
+
+    /// Inference's residual connection without a temporary: `residual += x·Wᵀ + b`, `residual [N, out]`.
+    pub fn forward_add(&self, p: &ParamSet, x: ArrayView2<'_, f32>, residual: &mut Array2<f32>, threads: Threads) {
+        *residual += &ndarray::ArrayView1::from(self.bias(p));
+        self.accumulate_product(p, x, residual.view_mut(), threads);
     }
 
     pub fn forward_into(&self, p: &ParamSet, x: ArrayView2<'_, f32>, mut y: ArrayViewMut2<'_, f32>) {
         // y starts as the bias in every row, then accumulates x·Wᵀ.
         let bias = ndarray::ArrayView1::from(self.bias(p));
         y.assign(&bias.broadcast((x.nrows(), self.out_features)).unwrap_or_else(|| unreachable!()));
-        self.accumulate_product(p, x, y);
+        self.accumulate_product(p, x, y, Threads::All);
     }
 
     /// Accumulates `dW += dyᵀ·x`, `db += Σ_rows dy` into `g` and returns `dx = dy·W`.

@@ -5,6 +5,7 @@
 use super::dropout::Dropout;
 use super::embeddings::Embeddings;
 use super::encoder::Encoder;
+use super::gemm::Threads;
 use super::init::{hf_init, INITIALIZER_RANGE};
 use super::loss::{bce_with_logits, cross_entropy, IGNORE_INDEX};
 use super::mlm_head::MlmHead;
@@ -145,10 +146,17 @@ impl TaskModel {
         Ok(states)
     }
 
-    /// The head's logits (see [`TaskOutput::logits`] for shapes), MLM on every position.
+    /// The head's logits (see [`TaskOutput::logits`] for shapes), MLM on every position: inference, without
+    /// dropout and without the training forward's caches, over all cores.
     pub fn logits(&self, tokens: &Tokens<'_>) -> Result<Array2<f32>, ModelError> {
+        self.logits_on(tokens, Threads::All)
+    }
+
+    /// [`TaskModel::logits`] with the encoder's products on `threads`: `Threads::One` lets a caller run one
+    /// batch per core (evaluation), which keeps every core busy on the short batches of sentence tasks.
+    pub fn logits_on(&self, tokens: &Tokens<'_>, threads: Threads) -> Result<Array2<f32>, ModelError> {
         tokens.validate(&self.config)?;
-        let (hidden, _) = self.encoder.forward(&self.params, tokens);
+        let hidden = self.encoder.infer(&self.params, tokens, threads);
         Ok(match &self.head {
             Head::Rtd(head) => {
                 let n = hidden.nrows();
