@@ -29,6 +29,7 @@ use crate::model::embeddings::Embeddings;
 use crate::model::encoder::{Encoder, EncoderCache};
 use crate::model::init::{hf_init, INITIALIZER_RANGE};
 use crate::model::kernels;
+use crate::model::layout::with_row_major_mut;
 use crate::model::loss::{bce_with_logits, IGNORE_INDEX};
 use crate::model::mlm_head::{MlmCache, MlmHead};
 use crate::model::rtd_head::RtdHead;
@@ -243,25 +244,22 @@ pub fn mlm_loss_and_samples(
     streams: Option<&[u64]>,
 ) -> (f32, Vec<u32>) {
     let inv = if targets.is_empty() { 0.0 } else { 1.0 / targets.len() as f32 };
-    if !logits.is_standard_layout() {
-        *logits = logits.as_standard_layout().into_owned();
-    }
     let vocab = logits.ncols().max(1);
-    let flat = logits.as_slice_mut().unwrap_or_else(|| unreachable!("made standard layout above"));
-    let rows: Vec<(f64, u32)> = flat
-        .par_chunks_mut(vocab)
-        .zip(targets.par_iter())
-        .enumerate()
-        .map(|(r, (e, &target))| {
-            let label = target as usize;
-            let label_logit = e[label];
-            let max = kernels::exp_shifted(e);
-            let stream = streams.and_then(|ids| ids.get(r).copied()).unwrap_or(r as u64);
-            let sample = rng.map_or(0, |rng| gumbel_max_row(e, &mut rng.fork(stream)));
-            let loss = kernels::cross_entropy_from_exp(e, label, inv) + (max - label_logit) as f64;
-            (loss, sample)
-        })
-        .collect();
+    let rows: Vec<(f64, u32)> = with_row_major_mut(logits, |flat| {
+        flat.par_chunks_mut(vocab)
+            .zip(targets.par_iter())
+            .enumerate()
+            .map(|(r, (e, &target))| {
+                let label = target as usize;
+                let label_logit = e[label];
+                let max = kernels::exp_shifted(e);
+                let stream = streams.and_then(|ids| ids.get(r).copied()).unwrap_or(r as u64);
+                let sample = rng.map_or(0, |rng| gumbel_max_row(e, &mut rng.fork(stream)));
+                let loss = kernels::cross_entropy_from_exp(e, label, inv) + (max - label_logit) as f64;
+                (loss, sample)
+            })
+            .collect()
+    });
     let loss = rows.iter().map(|r| r.0).sum::<f64>() * inv as f64;
     let samples = if rng.is_some() { rows.iter().map(|r| r.1).collect() } else { Vec::new() };
     (loss as f32, samples)

@@ -6,6 +6,7 @@
 use super::dropout::{Dropout, ScaledMask};
 use super::gemm::{matmul_uninit, Threads};
 use super::kernels;
+use super::layout::{row_major, with_row_major_mut};
 use super::linear::Linear;
 use super::params::{ParamSet, ParamSetBuilder};
 use super::Tokens;
@@ -87,7 +88,7 @@ impl SelfAttention {
                 matmul_uninit(q, k.t(), scores.view_mut(), Threads::One);
                 // SAFETY: the product wrote every score of this head.
                 let mut pa = unsafe { scores.view_mut().assume_init() };
-                kernels::masked_softmax_rows(contiguous_mut(&mut pa), &keep, scale);
+                with_row_major_mut(&mut pa, |scores| kernels::masked_softmax_rows(scores, &keep, scale));
                 matmul_uninit(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
             }
         };
@@ -141,7 +142,7 @@ impl SelfAttention {
                     matmul_uninit(q, k.t(), pa.view_mut(), Threads::One);
                     // SAFETY: the product wrote every score of this head.
                     let mut pa = unsafe { pa.assume_init() };
-                    kernels::masked_softmax_rows(contiguous_mut(&mut pa), &keep, scale);
+                    with_row_major_mut(&mut pa, |scores| kernels::masked_softmax_rows(scores, &keep, scale));
                     let context_a = context_b.slice_mut(s![.., a * d..(a + 1) * d]);
                     match head_mask(dropout, b, a, a_heads, t) {
                         Some(mask) => {
@@ -191,13 +192,15 @@ impl SelfAttention {
                     matmul_uninit(dctx, v.t(), dscores.view_mut(), Threads::One);
                     // SAFETY: the product wrote every element of `dscores`.
                     let mut dscores = unsafe { dscores.view_mut().assume_init() };
-                    // dP = dP̃ ⊙ mask.
-                    if let Some(mask) = mask {
-                        contiguous_mut(&mut dscores).iter_mut().zip(mask).for_each(|(g, &m)| *g *= m);
-                    }
-                    // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the 1/√D of the scores.
-                    let p_rows = pa.as_slice().unwrap_or_else(|| unreachable!("probs are standard layout"));
-                    kernels::softmax_backward_rows(contiguous_mut(&mut dscores), p_rows, t, scale);
+                    let p_rows = row_major(&pa);
+                    with_row_major_mut(&mut dscores, |dscores| {
+                        // dP = dP̃ ⊙ mask.
+                        if let Some(mask) = mask {
+                            dscores.iter_mut().zip(mask).for_each(|(g, &m)| *g *= m);
+                        }
+                        // Softmax backward: dS = P ⊙ (dP − Σ_j P·dP), times the 1/√D of the scores.
+                        kernels::softmax_backward_rows(dscores, &p_rows, t, scale);
+                    });
                     // dQ = dS·K, dK = dSᵀ·Q.
                     matmul_uninit(dscores.view(), k, dqkv_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
                     matmul_uninit(dscores.t(), q, dqkv_b.slice_mut(s![.., h + a * d..h + (a + 1) * d]), Threads::One);
@@ -231,9 +234,4 @@ fn key_weights(mask: &[u8]) -> Vec<f32> {
     } else {
         mask.iter().map(|&m| if m != 0 { 1.0 } else { 0.0 }).collect()
     }
-}
-
-/// The elements of a standard-layout (row-major, contiguous) view: the `[T, T]` score blocks always are.
-fn contiguous_mut<'a>(a: &'a mut ArrayViewMut2<'_, f32>) -> &'a mut [f32] {
-    a.as_slice_mut().unwrap_or_else(|| unreachable!("score blocks are standard layout"))
 }

@@ -3,6 +3,7 @@
 
 use super::gemm::Threads;
 use super::kernels;
+use super::layout::with_row_major_mut;
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -24,23 +25,23 @@ pub fn forward(pre: Array2<f32>) -> GeluCache {
     let mut slope = if pre.is_standard_layout() { pre } else { pre.as_standard_layout().into_owned() };
     // Written once by the kernel, never zeroed first.
     let mut act = Array2::uninit(slope.raw_dim());
-    let (u, o) = match (slope.as_slice_mut(), act.as_slice_mut()) {
-        (Some(u), Some(o)) => (u, o),
-        _ => unreachable!("standard layout"),
-    };
-    u.par_chunks_mut(CHUNK).zip(o.par_chunks_mut(CHUNK)).for_each(|(u, o)| kernels::gelu_forward(u, o));
-    // SAFETY: the chunks cover every element of `act`, and the kernel writes each of its outputs.
+    with_row_major_mut(&mut slope, |u| {
+        with_row_major_mut(&mut act, |o| {
+            u.par_chunks_mut(CHUNK).zip(o.par_chunks_mut(CHUNK)).for_each(|(u, o)| kernels::gelu_forward(u, o))
+        })
+    });
+    // SAFETY: `act` has `slope`'s shape, so the chunks pair up one for one and cover every element of `act`;
+    // the kernel writes each of its outputs (and a non-row-major `act` would get them copied back).
     let act = unsafe { act.assume_init() };
     GeluCache { slope, act }
 }
 
 /// Inference: GELU in place, no slope kept; over all cores or on this thread.
 pub fn infer_in_place(x: &mut Array2<f32>, threads: Threads) {
-    let Some(flat) = x.as_slice_mut() else { unreachable!("inference activations are freshly allocated, row-major") };
-    match threads {
+    with_row_major_mut(x, |flat| match threads {
         Threads::All => flat.par_chunks_mut(CHUNK).for_each(kernels::gelu_in_place),
         Threads::One => kernels::gelu_in_place(flat),
-    }
+    })
 }
 
 /// `dpre = dact ⊙ GELU'(pre)`, computed in place in `dact`'s buffer.

@@ -5,6 +5,7 @@
 
 use super::gemm::{matmul, product, Threads};
 use super::kernels;
+use super::layout::{repeat_row, row_major};
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
@@ -71,11 +72,7 @@ impl Linear {
     pub fn forward_on(&self, p: &ParamSet, x: ArrayView2<'_, f32>, threads: Threads) -> Array2<f32> {
         // y starts as the bias in every row (written straight into fresh memory: no zeroing pass first),
         // then accumulates x·Wᵀ.
-        let mut y = Array2::uninit((x.nrows(), self.out_features));
-        let bias = ndarray::ArrayView1::from(self.bias(p));
-        bias.broadcast((x.nrows(), self.out_features)).unwrap_or_else(|| unreachable!()).assign_to(&mut y);
-        // SAFETY: `assign_to` wrote every element of `y`.
-        let mut y = unsafe { y.assume_init() };
+        let mut y = repeat_row(x.nrows(), self.bias(p));
         self.accumulate_product(p, x, y.view_mut(), threads);
         y
     }
@@ -84,13 +81,6 @@ impl Linear {
     pub fn forward_add(&self, p: &ParamSet, x: ArrayView2<'_, f32>, residual: &mut Array2<f32>, threads: Threads) {
         *residual += &ndarray::ArrayView1::from(self.bias(p));
         self.accumulate_product(p, x, residual.view_mut(), threads);
-    }
-
-    pub fn forward_into(&self, p: &ParamSet, x: ArrayView2<'_, f32>, mut y: ArrayViewMut2<'_, f32>) {
-        // y starts as the bias in every row, then accumulates x·Wᵀ.
-        let bias = ndarray::ArrayView1::from(self.bias(p));
-        y.assign(&bias.broadcast((x.nrows(), self.out_features)).unwrap_or_else(|| unreachable!()));
-        self.accumulate_product(p, x, y, Threads::All);
     }
 
     /// Accumulates `dW += dyᵀ·x`, `db += Σ_rows dy` into `g` and returns `dx = dy·W`.
@@ -108,9 +98,7 @@ impl Linear {
     /// The parameter half of [`Linear::backward`], for a linear whose input needs no gradient.
     pub fn backward_params(&self, g: &mut ParamSet, x: ArrayView2<'_, f32>, dy: ArrayView2<'_, f32>) {
         matmul(dy.t(), x, g.stacked_matrix_mut(self.weights.0, self.weights.1), true, Threads::All);
-        let dy = dy.as_standard_layout();
-        let flat = dy.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
-        kernels::column_sums(g.span_mut(self.biases.0, self.biases.1), flat, &[]);
+        kernels::column_sums(g.span_mut(self.biases.0, self.biases.1), &row_major(&dy), &[]);
     }
 }
 

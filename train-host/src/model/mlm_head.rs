@@ -7,6 +7,7 @@
 use super::gelu::{self, GeluCache};
 use super::gemm::{matmul, product, Threads};
 use super::layer_norm::{LayerNorm, LayerNormCache};
+use super::layout::repeat_row;
 use super::linear::Linear;
 use super::params::{ParamId, ParamSet, ParamSetBuilder};
 use ndarray::{Array2, ArrayView2, Axis};
@@ -55,10 +56,8 @@ impl MlmHead {
         let act = gelu::forward(self.dense.forward(p, selected.view()));
         let (normed, norm) = self.norm.forward(p, act.act.view());
         let word = p.matrix(self.word_embeddings); // [V, E]
-        let bias = p.vector(self.bias);
-        let shape = (rows.len(), word.nrows()); // [M, V]
-        let mut logits = Array2::zeros(shape);
-        logits.assign(&bias.broadcast(shape).unwrap_or_else(|| unreachable!()));
+                                                   // [M, V]: the bias in every row, then += normed·Wᵀ.
+        let mut logits = repeat_row(rows.len(), p.slice(self.bias));
         matmul(normed.view(), word.t(), logits.view_mut(), true, Threads::All);
         (logits, MlmCache { selected, act, norm, normed })
     }

@@ -23,6 +23,7 @@ pub mod gemm;
 pub mod init;
 pub mod kernels;
 pub mod layer_norm;
+pub mod layout;
 pub mod linear;
 pub mod loss;
 pub mod mlm_head;

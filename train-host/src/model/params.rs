@@ -141,16 +141,14 @@ impl ParamSet {
         let mut jobs = Vec::with_capacity(order.len());
         let mut rest = data.as_mut_slice();
         for (&(first, last), _) in order {
-            let src = self.stacked_matrix(ParamId(first), ParamId(last)); // [Σ out, in]
+            let (first, last) = (ParamId(first), ParamId(last));
+            let (rows, cols) = self.stacked_dims(first, last); // [Σ out, in]
+            let src = &self.span(first, last)[..rows * cols];
             let (dst, tail) = rest.split_at_mut(src.len());
             rest = tail;
-            jobs.push((src, dst));
+            jobs.push((src, rows, cols, dst));
         }
-        jobs.into_par_iter().for_each(|(src, dst)| {
-            let (rows, cols) = src.dim();
-            let values = src.to_slice().unwrap_or_else(|| unreachable!("a run of tensors is contiguous"));
-            transpose_into(values, rows, cols, dst);
-        });
+        jobs.into_par_iter().for_each(|(src, rows, cols, dst)| transpose_into(src, rows, cols, dst));
         self.transposed = TransposedCopies { version: Some(self.version), offsets, data };
     }
 
@@ -258,29 +256,29 @@ impl ParamSet {
 
     /// A 2-D tensor `[rows, cols]` as an ndarray view (HF `Linear.weight` is `[out, in]`).
     pub fn matrix(&self, id: ParamId) -> ArrayView2<'_, f32> {
-        let e = &self.entries[id.0];
-        let (rows, cols) = matrix_dims(e);
-        // The entry's len is rows × cols by construction, so the shape always fits.
-        ArrayView2::from_shape((rows, cols), self.slice(id)).unwrap_or_else(|_| unreachable!())
+        view2(self.slice(id), matrix_dims(&self.entries[id.0]))
     }
 
     pub fn matrix_mut(&mut self, id: ParamId) -> ArrayViewMut2<'_, f32> {
-        let (rows, cols) = matrix_dims(&self.entries[id.0]);
-        ArrayViewMut2::from_shape((rows, cols), self.slice_mut(id)).unwrap_or_else(|_| unreachable!())
+        let dims = matrix_dims(&self.entries[id.0]);
+        view2_mut(self.slice_mut(id), dims)
     }
 
     /// The run `first..=last` of matrices with equal column count, stacked as one `[Σ rows, cols]` matrix.
     pub fn stacked_matrix(&self, first: ParamId, last: ParamId) -> ArrayView2<'_, f32> {
-        let cols = matrix_dims(&self.entries[first.0]).1;
-        let span = self.span(first, last);
-        ArrayView2::from_shape((span.len() / cols, cols), span).unwrap_or_else(|_| unreachable!())
+        view2(self.span(first, last), self.stacked_dims(first, last))
     }
 
     pub fn stacked_matrix_mut(&mut self, first: ParamId, last: ParamId) -> ArrayViewMut2<'_, f32> {
+        let dims = self.stacked_dims(first, last);
+        view2_mut(self.span_mut(first, last), dims)
+    }
+
+    /// `[Σ rows, cols]` of the run `first..=last`: as many whole rows of the first tensor's width as the run
+    /// holds (all of it, for matrices of equal width; none, for a zero width).
+    fn stacked_dims(&self, first: ParamId, last: ParamId) -> (usize, usize) {
         let cols = matrix_dims(&self.entries[first.0]).1;
-        let span = self.span_mut(first, last);
-        let rows = span.len() / cols;
-        ArrayViewMut2::from_shape((rows, cols), span).unwrap_or_else(|_| unreachable!())
+        (self.span(first, last).len().checked_div(cols).unwrap_or(0), cols)
     }
 
     /// Every tensor as `(name, shape, values)`, in layout order.
@@ -309,11 +307,7 @@ fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
             }
             for j in 0..TILE {
                 let start = (c0 + j) * rows + r0;
-                let out: &mut [f32; TILE] = match (&mut dst[start..start + TILE]).try_into() {
-                    Ok(out) => out,
-                    Err(_) => unreachable!("a slice of TILE values"),
-                };
-                for (o, row) in out.iter_mut().zip(&tile) {
+                for (o, row) in dst[start..start + TILE].iter_mut().zip(&tile) {
                     *o = row[j];
                 }
             }
@@ -329,6 +323,27 @@ fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
         for c in 0..cols {
             edge(dst, r, c);
         }
+    }
+}
+
+/// The first `rows · cols` values of `data` as a row-major `[rows, cols]` view.
+///
+/// Why the `unreachable!`: ndarray has no view constructor for a run-time shape that cannot fail, and the
+/// one failure `from_shape` checks for a row-major view (too few values, or a size past `isize::MAX`) is
+/// ruled out here by cutting the slice to exactly `rows · cols` values first (a slice that exists holds
+/// fewer than `isize::MAX` bytes). A shape that does not fit `data` panics at the cut, naming both lengths.
+fn view2(data: &[f32], (rows, cols): (usize, usize)) -> ArrayView2<'_, f32> {
+    match ArrayView2::from_shape((rows, cols), &data[..rows * cols]) {
+        Ok(view) => view,
+        Err(e) => unreachable!("a [{rows}, {cols}] view of exactly {} values: {e}", rows * cols),
+    }
+}
+
+/// [`view2`], mutable.
+fn view2_mut(data: &mut [f32], (rows, cols): (usize, usize)) -> ArrayViewMut2<'_, f32> {
+    match ArrayViewMut2::from_shape((rows, cols), &mut data[..rows * cols]) {
+        Ok(view) => view,
+        Err(e) => unreachable!("a [{rows}, {cols}] view of exactly {} values: {e}", rows * cols),
     }
 }
 

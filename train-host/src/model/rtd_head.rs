@@ -4,7 +4,7 @@
 use super::gelu::{self, GeluCache};
 use super::linear::Linear;
 use super::params::{ParamSet, ParamSetBuilder};
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView1, Axis};
 
 #[derive(Clone, Debug)]
 pub struct RtdHead {
@@ -37,7 +37,7 @@ impl RtdHead {
 
     /// Accumulates the head's gradients and returns `dhidden [N, H]`.
     pub fn backward(&self, p: &ParamSet, g: &mut ParamSet, cache: &RtdCache, dlogits: &[f32]) -> Array2<f32> {
-        let dlogits = ArrayView2::from_shape((dlogits.len(), 1), dlogits).unwrap_or_else(|_| unreachable!()); // [N] → [N, 1]
+        let dlogits = ArrayView1::from(dlogits).insert_axis(Axis(1)); // [N] → [N, 1]
         let dact = self.prediction.backward(p, g, cache.act.act.view(), dlogits);
         let dpre = gelu::backward(&cache.act, dact);
         self.dense.backward(p, g, cache.hidden.view(), dpre.view())

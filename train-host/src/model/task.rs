@@ -17,7 +17,7 @@ use super::{ModelError, Tokens};
 use crate::checkpoint::HfCheckpoint;
 use crate::rng::TrainRng;
 use electra_core::{ElectraConfig, HeadKind};
-use ndarray::Array2;
+use ndarray::{Array1, Array2, Axis};
 
 /// The head on top of the encoder.
 #[derive(Clone, Debug)]
@@ -159,9 +159,8 @@ impl TaskModel {
         let hidden = self.encoder.infer(&self.params, tokens, threads);
         Ok(match &self.head {
             Head::Rtd(head) => {
-                let n = hidden.nrows();
                 let (logits, _) = head.forward(&self.params, hidden);
-                Array2::from_shape_vec((n, 1), logits).unwrap_or_else(|_| unreachable!())
+                Array1::from_vec(logits).insert_axis(Axis(1)) // [N] → [N, 1]
             }
             Head::Mlm(head) => {
                 let rows: Vec<usize> = (0..hidden.nrows()).collect();
@@ -201,7 +200,7 @@ impl TaskModel {
                 let active: Vec<bool> = tokens.attention_mask.iter().map(|&m| m != 0).collect();
                 let bce = bce_with_logits(&logits, &targets, &active);
                 let dhidden = head.backward(p, g, &head_cache, &bce.dlogits);
-                (bce.loss, Array2::from_shape_vec((n, 1), logits).unwrap_or_else(|_| unreachable!()), dhidden)
+                (bce.loss, Array1::from_vec(logits).insert_axis(Axis(1)), dhidden)
             }
             (Head::Mlm(head), Labels::Classes(classes)) => {
                 let rows: Vec<usize> = (0..n).collect();
