@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import BertTokenizerFast, ElectraForSequenceClassification
+from transformers import ElectraForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_torch import MAX_LEN, pad, read_tsv  # noqa: E402
+from finetune_torch import MAX_LEN, bert_tokenizer, pad, read_tsv  # noqa: E402
 
 
 def main():
@@ -32,7 +32,8 @@ def main():
     vocab = args.vocab or next(p for p in (Path(args.model) / "vocab.txt",
                                            Path(__file__).resolve().parents[2] / "data" / "vocab.txt") if p.exists())
     model = ElectraForSequenceClassification.from_pretrained(args.model).eval()
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    # The one loader of finetune_torch.py: transformers 5 ignores `vocab_file=` and would map every word to [UNK].
+    tokenizer = bert_tokenizer(vocab)
 
     started = time.perf_counter()
     a, b, labels = read_tsv(args.data)
@@ -54,7 +55,8 @@ def main():
     seconds = time.perf_counter() - started
     accuracy = sum(p == y for p, y in zip(preds, labels)) / len(labels)
     print(json.dumps({"impl": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
-                      "examples": len(examples), "seconds": seconds, "forward_seconds": forward,
+                      "examples": len(examples), "tokens": sum(len(e[0]) for e in examples),
+                      "seconds": seconds, "forward_seconds": forward,
                       "examples_per_s": len(examples) / seconds, "accuracy": accuracy}))
 
 
