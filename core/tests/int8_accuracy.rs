@@ -73,6 +73,36 @@ fn electra_small_rtd_int8_matches_float() {
     assert!(r_int8 >= MIN_RTD_CORRELATION, "correlation {r_int8}");
 }
 
+/// int4 encoder weights (every encoder linear, groups of 32/64/128) on the same model: the engine
+/// must track its own simulation in float (int4 groups, int8 rows) as closely as the int8 engine
+/// tracks float, whatever the group size: a wrong group, nibble or scale index would not. Against
+/// float the correlation is printed (random weights are no measure of task accuracy; see
+/// docs/BENCHMARKS.md for SST-2).
+#[test]
+fn electra_small_rtd_int4_matches_its_simulation() {
+    use electra_core::model_file::Int4Tensors;
+    let config = ElectraConfig::small();
+    let hf = HfModel::random(config, HeadKind::ReplacedTokenDetection, Init { std: 0.02, random_affine: false }, 2024);
+    let mut rng = Rng(77);
+    let t = 64;
+    let ids = random_ids(&mut rng, t, config.vocab_size);
+    let types = vec![0u32; t];
+    let float = Reference::new(&hf, Sim::Float).forward(&ids, &types);
+    for group in [32, 64, 128] {
+        let int4 = Int4Tensors::all(group as u32).for_layers(config.num_hidden_layers);
+        let file = hf.model_file_int4(None, None, Some(int4));
+        let model = Model::from_bytes(file.bytes()).unwrap();
+        let engine = run_int8(&model, &ids, &types, model.arena_bytes(t));
+        let simulated = Reference::new(&hf, Sim::DynamicPerRowInt4(group)).forward(&ids, &types);
+        let (r_sim, r_float) = (correlation(&engine, &simulated), correlation(&engine, &float));
+        println!(
+            "ELECTRA-Small RTD int4 g{group}: file {} bytes; engine vs its simulation {r_sim:.6}, vs float32 {r_float:.6}",
+            file.bytes().len()
+        );
+        assert!(r_sim >= MIN_RTD_CORRELATION, "group {group}: correlation with the simulation {r_sim}");
+    }
+}
+
 /// Every head on a small model: with HF's initialization the int8 logits must track float as
 /// closely as ELECTRA-Small's (a wiring mistake in any head gives a correlation near 0); with harsh
 /// random weights (std 0.2 and random LayerNorm/biases, like the HF tiny fixtures) the numbers are

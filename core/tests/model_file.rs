@@ -2,7 +2,8 @@
 //! no mutation or truncation of a valid file makes `from_bytes` (or `run` on what it accepts) panic.
 //! Files with a labels section (format version 2) go through the same checks as those without
 //! (version 1, byte for byte what earlier builds wrote), and so do files with a pruned word
-//! embedding table and its id → row map (version 3).
+//! embedding table and its id → row map (version 3), and files with int4 encoder weights
+//! (version 4).
 
 mod common;
 
@@ -12,6 +13,7 @@ use electra_core::model_file::{
     model_file_len_keeping, write_model_file_keeping, KeptWordRows, LabelsError, LabelsSpec, Model, ModelFileError,
     ModelFileSpec, ProblemType, WordRowMapError, WriteError, FORMAT_VERSION,
 };
+use electra_core::model_file::{Int4Tensors, LayoutError};
 use electra_core::{ElectraConfig, HeadKind};
 use proptest::prelude::*;
 
@@ -85,11 +87,30 @@ fn pruned_micro_file(head: HeadKind, with_labels: bool) -> AlignedBytes {
     let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
     electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
     let labels = if with_labels { micro_labels(head) } else { None };
-    let spec = ModelFileSpec { config: model.config, head, vocab: Some(&vocab), tokenizer_index: Some(&index), labels };
+    let spec = ModelFileSpec {
+        config: model.config,
+        head,
+        vocab: Some(&vocab),
+        tokenizer_index: Some(&index),
+        labels,
+        int4: None,
+    };
     let keep = Some(KeptWordRows { ids: &KEPT, unk: 1 });
     let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
     write_model_file_keeping(&spec, keep, |name, shape| model.get(name, shape), &mut out).unwrap();
     AlignedBytes::from(&out)
+}
+
+/// Every encoder linear of `micro_config` int4 in groups of 8 (which divides 16 and 24).
+const MICRO_INT4: Int4Tensors = Int4Tensors { group_size: 8, layers: [0b11; 6] };
+
+/// A per-tensor choice: layer 0's query and FFN output, layer 1's value and intermediate, int4.
+const MICRO_INT4_MIXED: Int4Tensors = Int4Tensors { group_size: 4, layers: [0b01, 0, 0b10, 0, 0b10, 0b01] };
+
+/// `micro_file_with_labels` (with the vocab) with the int4 tensors `int4` (format version 4).
+fn int4_micro_file(head: HeadKind, int4: Int4Tensors) -> AlignedBytes {
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    model.model_file_int4(Some(&micro_vocab()), micro_labels(head), Some(int4))
 }
 
 /// Recomputes the CRC after an edit, so that the edit reaches the checks behind it.
@@ -384,6 +405,7 @@ fn labels_that_do_not_fit_the_head_are_write_errors() {
         vocab: None,
         tokenizer_index: None,
         labels: Some(LabelsSpec { names, problem_type }),
+        int4: None,
     };
     let single = ProblemType::SingleLabelClassification;
     let sst2 = HeadKind::SequenceClassification { num_labels: 2 };
@@ -554,7 +576,8 @@ fn damaged_word_row_maps_with_valid_crc_are_typed_errors() {
 fn kept_rows_that_cannot_be_a_map_are_write_errors() {
     let head = HeadKind::SequenceClassification { num_labels: 3 };
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
-    let spec = ModelFileSpec { config: model.config, head, vocab: None, tokenizer_index: None, labels: None };
+    let spec =
+        ModelFileSpec { config: model.config, head, vocab: None, tokenizer_index: None, labels: None, int4: None };
     let len = |ids: &[u32], unk| model_file_len_keeping::<String>(&spec, Some(KeptWordRows { ids, unk }));
     assert!(matches!(len(&[0, 1, 1], 1), Err(WriteError::BadKeptRows(WordRowMapError::NotIncreasing { .. }))));
     assert!(matches!(len(&[0, 1, 40], 1), Err(WriteError::BadKeptRows(WordRowMapError::IdOutOfRange { .. }))));
@@ -562,6 +585,127 @@ fn kept_rows_that_cannot_be_a_map_are_write_errors() {
     let mlm = ModelFileSpec { head: HeadKind::MaskedLm, ..spec };
     let len = model_file_len_keeping::<String>(&mlm, Some(KeptWordRows { ids: &KEPT, unk: 1 }));
     assert!(matches!(len, Err(WriteError::BadLayout(electra_core::model_file::LayoutError::PrunedTiedHead))));
+}
+
+#[test]
+fn int4_round_trips_as_version_4_and_tracks_int8() {
+    const MIN_CORRELATION: f64 = 0.98; // 4-bit weights on a random 2-layer model: close, not equal
+    for head in HEADS {
+        let int8 = micro_file_with_labels(head, true);
+        for int4 in [MICRO_INT4, MICRO_INT4_MIXED] {
+            let file = int4_micro_file(head, int4);
+            assert_eq!(version(file.bytes()), 4);
+            let model = Model::from_bytes(file.bytes()).unwrap();
+            assert_eq!(model.int4_tensors(), Some(int4));
+            // The directory says I4 exactly where the set says so, with its group scales.
+            let (_, entries) = directory(file.bytes());
+            for l in 0..2 {
+                for (i, name) in electra_core::model_file::layout::LAYER_LINEAR_NAMES.iter().enumerate() {
+                    let w = format!("electra.encoder.layer.{l}.{name}.weight");
+                    let e = entries.iter().find(|e| e.name == w).unwrap();
+                    let scale = entries.iter().find(|e| e.name == format!("{w}_scale")).unwrap();
+                    let expect_i4 = int4.group_of(l, i).is_some();
+                    assert_eq!(e.dtype == electra_core::model_file::format::DType::I4, expect_i4, "{w}");
+                    let bytes = e.shape[0] * e.shape[1];
+                    assert_eq!(e.len, if expect_i4 { bytes / 2 } else { bytes }, "{w}");
+                    let groups = e.shape[1] / int4.group_size as u64;
+                    assert_eq!(scale.shape, if expect_i4 { [e.shape[0], groups] } else { [1, e.shape[0]] }, "{w}");
+                }
+            }
+            let ids = [2, 7, 8, 20, 33, 39, 9, 3];
+            let (a, b) = (logits(file.bytes(), &ids), logits(int8.bytes(), &ids));
+            assert_ne!(a, b, "{head:?}: int4 must differ from int8 somewhere");
+            let r = common::correlation(&a, &b);
+            assert!(r > MIN_CORRELATION, "{head:?} {int4:?}: correlation {r}");
+        }
+    }
+}
+
+#[test]
+fn int4_sections_that_do_not_fit_are_typed_errors() {
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let file = int4_micro_file(head, MICRO_INT4);
+    let (header, entries) = directory(file.bytes());
+    let with = |int4: Int4Tensors| {
+        let h = FileHeader { int4: Some(int4), ..header };
+        parse(&rewrite(file.bytes(), &h, &entries))
+    };
+    let layout = |e| Err(ModelFileError::BadLayout(e));
+    // Group sizes: zero, odd, not dividing the hidden width (16) or the intermediate width (24).
+    assert_eq!(
+        with(Int4Tensors { group_size: 0, ..MICRO_INT4 }),
+        layout(LayoutError::Int4GroupSize { group_size: 0, linear: 0, n_in: 16 })
+    );
+    assert_eq!(
+        with(Int4Tensors { group_size: 3, ..MICRO_INT4 }),
+        layout(LayoutError::Int4GroupSize { group_size: 3, linear: 0, n_in: 16 })
+    );
+    let only_output = Int4Tensors { group_size: 16, layers: [0, 0, 0, 0, 0, 0b01] };
+    assert_eq!(with(only_output), layout(LayoutError::Int4GroupSize { group_size: 16, linear: 5, n_in: 24 }));
+    // A layer the model does not have, and a set naming nothing.
+    let layer_2 = Int4Tensors { layers: [0b111, 0b11, 0b11, 0b11, 0b11, 0b11], ..MICRO_INT4 };
+    assert_eq!(with(layer_2), layout(LayoutError::Int4NoSuchLayer { linear: 0, layer: 2, layers: 2 }));
+    assert_eq!(with(Int4Tensors { layers: [0; 6], ..MICRO_INT4 }), layout(LayoutError::Int4NoTensors));
+    // A valid set other than the one the directory was written for: the nibble tables and scale
+    // tables are not where (or as long as) it says.
+    assert!(matches!(with(MICRO_INT4_MIXED), Err(ModelFileError::TensorMismatch { .. })));
+    assert!(matches!(
+        with(Int4Tensors { group_size: 4, ..MICRO_INT4 }),
+        Err(ModelFileError::TensorMismatch { field: "shape", .. })
+    ));
+    assert!(with(MICRO_INT4).is_ok());
+    // A nibble table one byte short, and one declared int8.
+    let query = entries.iter().position(|e| e.name == "electra.encoder.layer.0.attention.self.query.weight").unwrap();
+    let mut short = entries.clone();
+    short[query].len -= 1;
+    assert!(matches!(
+        parse(&rewrite(file.bytes(), &header, &short)),
+        Err(ModelFileError::TensorMismatch { field: "length", .. })
+    ));
+    let mut as_i8 = entries.clone();
+    as_i8[query].dtype = electra_core::model_file::format::DType::I8;
+    assert!(matches!(
+        parse(&rewrite(file.bytes(), &header, &as_i8)),
+        Err(ModelFileError::TensorMismatch { field: "dtype", .. })
+    ));
+    // The same file read as version 3 has no int4 set: its directory cannot fit.
+    assert!(parse(&rewrite_as(3, file.bytes(), &FileHeader { int4: None, ..header }, &entries)).is_err());
+    // Bad group scales: NaN, infinite, negative.
+    let scale = entries.iter().find(|e| e.name == "electra.encoder.layer.1.output.dense.weight_scale").unwrap();
+    for bad in [f32::NAN, f32::INFINITY, -0.5] {
+        let mut bytes = file.bytes().to_vec();
+        let at = scale.offset as usize + 4 * 7;
+        bytes[at..at + 4].copy_from_slice(&bad.to_le_bytes());
+        fix_crc(&mut bytes);
+        assert!(
+            matches!(parse(&bytes), Err(ModelFileError::BadValue { ref tensor, index: 7 })
+                if tensor == "electra.encoder.layer.1.output.dense.weight_scale"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn int4_sets_that_do_not_fit_are_write_errors() {
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let spec = |int4| ModelFileSpec {
+        config: model.config,
+        head,
+        vocab: None,
+        tokenizer_index: None,
+        labels: None,
+        int4: Some(int4),
+    };
+    let len = |int4| electra_core::model_file::model_file_len::<String>(&spec(int4));
+    assert!(matches!(
+        len(Int4Tensors { group_size: 16, ..MICRO_INT4 }),
+        Err(WriteError::BadLayout(LayoutError::Int4GroupSize { group_size: 16, linear: 5, n_in: 24 }))
+    ));
+    // `all` names layers past the model's: the exporter restricts it first.
+    assert!(matches!(len(Int4Tensors::all(8)), Err(WriteError::BadLayout(LayoutError::Int4NoSuchLayer { .. }))));
+    assert_eq!(Int4Tensors::all(8).for_layers(2), MICRO_INT4);
+    assert!(len(MICRO_INT4).is_ok());
 }
 
 #[test]
@@ -602,8 +746,8 @@ fn skipping_the_checksum_still_checks_everything_else() {
 
 /// The files the property tests damage: every head without labels (version 1), then the
 /// classifiers with labels (version 2), with and without the vocab before them, then pruned word
-/// tables (version 3), with and without labels.
-const FUZZ_FILES: usize = 10;
+/// tables (version 3), with and without labels, then int4 encoders (version 4), all int4 and mixed.
+const FUZZ_FILES: usize = 12;
 
 fn fuzz_file(which: usize) -> AlignedBytes {
     const LABELLED: [HeadKind; 3] = [
@@ -616,7 +760,9 @@ fn fuzz_file(which: usize) -> AlignedBytes {
         4..=6 => micro_file_with_labels(LABELLED[which - 4], true),
         7 => micro_file_with_labels(LABELLED[0], false),
         8 => pruned_micro_file(LABELLED[0], true),
-        _ => pruned_micro_file(HEADS[0], false),
+        9 => pruned_micro_file(HEADS[0], false),
+        10 => int4_micro_file(LABELLED[0], MICRO_INT4),
+        _ => int4_micro_file(HEADS[0], MICRO_INT4_MIXED),
     }
 }
 

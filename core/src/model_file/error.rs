@@ -157,6 +157,17 @@ impl fmt::Display for LayoutError {
             Self::PrunedTiedHead => {
                 write!(f, "a masked-LM head is tied to every word embedding row, so they cannot be pruned")
             }
+            Self::Int4GroupSize { group_size, linear, n_in } => write!(
+                f,
+                "int4 group size {group_size} is not an even divisor of the {n_in} inputs of every layer's {}",
+                super::layout::LAYER_LINEAR_NAMES.get(*linear).copied().unwrap_or("linear")
+            ),
+            Self::Int4NoSuchLayer { linear, layer, layers } => write!(
+                f,
+                "int4 tensor {} of layer {layer} named, the model has {layers} layers",
+                super::layout::LAYER_LINEAR_NAMES.get(*linear).copied().unwrap_or("linear")
+            ),
+            Self::Int4NoTensors => write!(f, "an int4 section that names no tensor"),
         }
     }
 }

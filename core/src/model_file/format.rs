@@ -1,4 +1,4 @@
-//! The bytes of a model file, versions 1 to 3.
+//! The bytes of a model file, versions 1 to 4.
 //!
 //! ```text
 //! offset  size  field
@@ -28,6 +28,27 @@
 //!   field is a new version), and the optional labels section after the other optional sections.
 //! - Version 3: `word_rows` appended: the word embedding table keeps only some of the vocab's rows,
 //!   and a row map follows it (see below). A file that keeps every row stays version 1 or 2.
+//! - Version 4: `int4` appended: some encoder linears store int4 weights with one scale per group
+//!   of input channels (see below). A file without int4 tensors stays version 1, 2 or 3.
+//!
+//! # int4 encoder weights (version 4)
+//!
+//! [`Int4Tensors`] in the header says which encoder linears are int4 (one bit per layer for each
+//! of a layer's six linears: a per-tensor choice, so sensitive tensors can stay int8) and the group
+//! size `G`. Such a linear `[n_out, n_in]` stores, instead of the int8 weight and one scale per
+//! output channel:
+//!
+//! ```text
+//! <name>.weight        dtype I4, shape [n_out, n_in], n_out · n_in / 2 bytes: row o, input i is
+//!                      the low nibble of byte o·n_in/2 + i/2 for even i, the high nibble for odd
+//!                      i, two's complement in [-8, 7] (the writer uses [-7, 7])
+//! <name>.weight_scale  dtype F32, shape [n_out, n_in / G]: w[o, i] ≈ scale[o, i / G] · q[o, i]
+//! ```
+//!
+//! `G` is even and divides `n_in` of every int4 tensor (checked by the layout, so a group never
+//! straddles a row or a byte). Activations stay int8 per row; a product sums int32 within a group,
+//! then adds `scale[o, g] · sum_g` in f32 in group order (see `quant::kernels::int4`). The
+//! embeddings' projection and the head stay int8.
 //!
 //! # The word row map (version 3)
 //!
@@ -71,7 +92,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 8] = *b"\x89ELQ\r\n\x1a\n";
 /// The newest format version this build reads and writes (files without labels are written as
 /// version 1; see the module docs).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The version of a file without a labels section: what every build before version 2 wrote.
 pub const FORMAT_VERSION_WITHOUT_LABELS: u32 = 1;
 /// The version of the labels section's own layout, stored in its first four bytes, so the section
@@ -105,14 +126,61 @@ pub enum DType {
     U8,
     /// Words of the prebuilt tokenizer index.
     U32,
+    /// int4 weights, two per byte (format version 4; see the module docs).
+    I4,
 }
 
 impl DType {
-    /// Bytes per element.
-    pub const fn size(self) -> usize {
+    /// Bytes of `elements` values of this type (`None` on overflow, or for an odd count of
+    /// [`DType::I4`], which would end in half a byte).
+    pub const fn bytes_for(self, elements: usize) -> Option<usize> {
         match self {
-            Self::I8 | Self::U8 => 1,
-            Self::F32 | Self::U32 => 4,
+            Self::I8 | Self::U8 => Some(elements),
+            Self::F32 | Self::U32 => elements.checked_mul(4),
+            Self::I4 if elements.is_multiple_of(2) => Some(elements / 2),
+            Self::I4 => None,
+        }
+    }
+}
+
+/// Number of linears in one encoder layer that may be int4, in file order: `query`, `key`,
+/// `value`, `attention.output.dense`, `intermediate.dense`, `output.dense`.
+pub const LAYER_LINEARS: usize = 6;
+
+/// Which encoder linears are int4, and their group size (format version 4; see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Int4Tensors {
+    /// Input channels per scale: even, dividing `n_in` of every int4 tensor.
+    pub group_size: u32,
+    /// For each of a layer's [`LAYER_LINEARS`] linears (file order), bit `l` set: layer `l`'s is
+    /// int4. Layers from 64 on cannot be int4; a bit at or past `num_hidden_layers` is refused.
+    pub layers: [u64; LAYER_LINEARS],
+}
+
+impl Int4Tensors {
+    /// Every encoder linear of every layer (below 64) int4 with groups of `group_size`.
+    pub const fn all(group_size: u32) -> Self {
+        Self { group_size, layers: [u64::MAX; LAYER_LINEARS] }
+    }
+
+    /// This set restricted to the layers a model of `layers` layers has.
+    pub const fn for_layers(self, layers: usize) -> Self {
+        let mask = if layers >= 64 { u64::MAX } else { (1u64 << layers) - 1 };
+        let mut out = self;
+        let mut i = 0;
+        while i < LAYER_LINEARS {
+            out.layers[i] &= mask;
+            i += 1;
+        }
+        out
+    }
+
+    /// The group size of linear `linear` (file order) of layer `layer`, if it is int4.
+    pub const fn group_of(&self, layer: usize, linear: usize) -> Option<usize> {
+        if layer < 64 && linear < LAYER_LINEARS && self.layers[linear] >> layer & 1 == 1 {
+            Some(self.group_size as usize)
+        } else {
+            None
         }
     }
 }
@@ -196,8 +264,8 @@ impl ProblemType {
     }
 }
 
-/// The fixed part of the header (version 3; version 2 lacks `word_rows`, version 1 also
-/// `labels_bytes`, see [`FileHeader::version`]).
+/// The fixed part of the header (version 4; version 3 lacks `int4`, version 2 also `word_rows`,
+/// version 1 also `labels_bytes`, see [`FileHeader::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileHeader {
     pub config: ElectraConfig,
@@ -215,6 +283,22 @@ pub struct FileHeader {
     pub labels_bytes: Option<u64>,
     /// Rows of the pruned word embedding table, if pruned (version 3; see the module docs).
     pub word_rows: Option<u64>,
+    /// Which encoder linears are int4 (version 4; see the module docs).
+    pub int4: Option<Int4Tensors>,
+}
+
+/// [`FileHeader`] as version 3 encodes it: the same fields but `int4`, in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct FileHeaderV3 {
+    config: ElectraConfig,
+    head: HeadKind,
+    quantization: Quantization,
+    data_offset: u64,
+    tensor_count: u32,
+    vocab_bytes: Option<u64>,
+    tokenizer_index_words: Option<u64>,
+    labels_bytes: Option<u64>,
+    word_rows: Option<u64>,
 }
 
 /// [`FileHeader`] as version 2 encodes it: the same fields but `word_rows`, in the same order.
@@ -249,6 +333,8 @@ pub enum HeaderEncodeError {
     LabelsNeedVersion2,
     /// Versions 1 and 2 cannot hold a pruned word embedding table.
     PrunedRowsNeedVersion3,
+    /// Versions 1 to 3 cannot hold int4 tensors.
+    Int4NeedsVersion4,
     /// A version this build does not write.
     UnknownVersion(u32),
     /// Postcard failed (the output buffer is too small).
@@ -256,10 +342,12 @@ pub enum HeaderEncodeError {
 }
 
 impl FileHeader {
-    /// The lowest format version that holds this header: 3 with pruned word embeddings, else 2
-    /// with a labels section, else 1.
+    /// The lowest format version that holds this header: 4 with int4 tensors, else 3 with pruned
+    /// word embeddings, else 2 with a labels section, else 1.
     pub const fn version(&self) -> u32 {
-        if self.word_rows.is_some() {
+        if self.int4.is_some() {
+            4
+        } else if self.word_rows.is_some() {
             3
         } else if self.labels_bytes.is_some() {
             2
@@ -269,6 +357,9 @@ impl FileHeader {
     }
 
     fn older(&self, version: u32) -> Result<Older, HeaderEncodeError> {
+        if version < 4 && self.int4.is_some() {
+            return Err(HeaderEncodeError::Int4NeedsVersion4);
+        }
         if version < 3 && self.word_rows.is_some() {
             return Err(HeaderEncodeError::PrunedRowsNeedVersion3);
         }
@@ -293,7 +384,18 @@ impl FileHeader {
                 tokenizer_index_words: self.tokenizer_index_words,
                 labels_bytes: self.labels_bytes,
             })),
-            3 => Ok(Older::Current),
+            3 => Ok(Older::V3(FileHeaderV3 {
+                config: self.config,
+                head: self.head,
+                quantization: self.quantization,
+                data_offset: self.data_offset,
+                tensor_count: self.tensor_count,
+                vocab_bytes: self.vocab_bytes,
+                tokenizer_index_words: self.tokenizer_index_words,
+                labels_bytes: self.labels_bytes,
+                word_rows: self.word_rows,
+            })),
+            4 => Ok(Older::Current),
             other => Err(HeaderEncodeError::UnknownVersion(other)),
         }
     }
@@ -304,6 +406,7 @@ impl FileHeader {
         match self.older(version)? {
             Older::V1(v1) => postcard::serialize_with_flavor(&v1, size()),
             Older::V2(v2) => postcard::serialize_with_flavor(&v2, size()),
+            Older::V3(v3) => postcard::serialize_with_flavor(&v3, size()),
             Older::Current => postcard::serialize_with_flavor(self, size()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
@@ -314,12 +417,13 @@ impl FileHeader {
         match self.older(version)? {
             Older::V1(v1) => postcard::to_slice(&v1, out).map(|b| b.len()),
             Older::V2(v2) => postcard::to_slice(&v2, out).map(|b| b.len()),
+            Older::V3(v3) => postcard::to_slice(&v3, out).map(|b| b.len()),
             Older::Current => postcard::to_slice(self, out).map(|b| b.len()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
     }
 
-    /// Decodes a header of `version` (1 to 3) from the start of `bytes`; returns it and the bytes
+    /// Decodes a header of `version` (1 to 4) from the start of `bytes`; returns it and the bytes
     /// after it (the tensor directory), or `None` when they are not one.
     pub fn decode(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
         match version {
@@ -335,6 +439,7 @@ impl FileHeader {
                     tokenizer_index_words: v1.tokenizer_index_words,
                     labels_bytes: None,
                     word_rows: None,
+                    int4: None,
                 };
                 Some((header, rest))
             }
@@ -350,10 +455,27 @@ impl FileHeader {
                     tokenizer_index_words: v2.tokenizer_index_words,
                     labels_bytes: v2.labels_bytes,
                     word_rows: None,
+                    int4: None,
                 };
                 Some((header, rest))
             }
-            3 => postcard::take_from_bytes::<Self>(bytes).ok(),
+            3 => {
+                let (v3, rest) = postcard::take_from_bytes::<FileHeaderV3>(bytes).ok()?;
+                let header = Self {
+                    config: v3.config,
+                    head: v3.head,
+                    quantization: v3.quantization,
+                    data_offset: v3.data_offset,
+                    tensor_count: v3.tensor_count,
+                    vocab_bytes: v3.vocab_bytes,
+                    tokenizer_index_words: v3.tokenizer_index_words,
+                    labels_bytes: v3.labels_bytes,
+                    word_rows: v3.word_rows,
+                    int4: None,
+                };
+                Some((header, rest))
+            }
+            4 => postcard::take_from_bytes::<Self>(bytes).ok(),
             _ => None,
         }
     }
@@ -363,6 +485,7 @@ impl FileHeader {
 enum Older {
     V1(FileHeaderV1),
     V2(FileHeaderV2),
+    V3(FileHeaderV3),
     Current,
 }
 

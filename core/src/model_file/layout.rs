@@ -5,12 +5,12 @@
 //! entry, so a reader never trusts an offset it could not have computed itself.
 //!
 //! Order in the file: embeddings (the word table followed by its row map when pruned, format
-//! version 3), `L` encoder layers (each the same size, so layer `l` is the first
-//! layer shifted by `l · layer_stride`), the head, then the optional vocab, tokenizer index and
-//! labels section (version 2), in that order.
+//! version 3), `L` encoder layers (each the same size unless some of their linears are int4,
+//! format version 4, so layer `l` starts where layer `l - 1` ends), the head, then the optional
+//! vocab, tokenizer index and labels section (version 2), in that order.
 //! Every tensor starts at a multiple of [`TENSOR_ALIGN`].
 
-use super::format::{DType, TENSOR_ALIGN};
+use super::format::{DType, Int4Tensors, LAYER_LINEARS, TENSOR_ALIGN};
 use crate::config::{ElectraConfig, HeadKind};
 use core::fmt::Write;
 
@@ -35,7 +35,9 @@ impl Span {
     }
 }
 
-/// A quantized `Linear`: `weight` int8 `[n_out, n_in]`, `scale` f32 `[n_out]`, `bias` f32 `[n_out]`.
+/// A quantized `Linear`: `weight` int8 `[n_out, n_in]`, `scale` f32 `[n_out]`, `bias` f32 `[n_out]`;
+/// or, with `group` (format version 4), `weight` int4 `[n_out, n_in]` (two per byte) and `scale`
+/// f32 `[n_out, n_in / group]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinearSpans {
     pub weight: Span,
@@ -43,6 +45,8 @@ pub struct LinearSpans {
     pub bias: Span,
     pub n_out: usize,
     pub n_in: usize,
+    /// Input channels per scale of an int4 weight; `None`: int8 with one scale per output.
+    pub group: Option<usize>,
 }
 
 /// A `LayerNorm` over `n` features: f32 `weight` and `bias`.
@@ -126,6 +130,13 @@ pub enum LayoutError {
     BadWordRows { rows: usize, vocab_size: usize },
     /// A masked-LM head's output layer is tied to every word embedding row: it cannot be pruned.
     PrunedTiedHead,
+    /// The int4 group size is zero, odd, or does not divide the input width `n_in` of an int4
+    /// linear (`linear` in file order, see [`LAYER_LINEARS`]).
+    Int4GroupSize { group_size: u32, linear: usize, n_in: usize },
+    /// An int4 bit names a layer the model does not have.
+    Int4NoSuchLayer { linear: usize, layer: usize, layers: usize },
+    /// The header has an int4 section naming no tensor (a writer never writes one).
+    Int4NoTensors,
 }
 
 /// Every tensor's place in the file.
@@ -142,7 +153,10 @@ pub struct Layout {
     pub embeddings_layer_norm: LayerNormSpans,
     /// Present when `E ≠ H`.
     pub embeddings_project: Option<LinearSpans>,
+    /// Which encoder linears are int4 (format version 4).
+    pub int4: Option<Int4Tensors>,
     first_layer: LayerSpans,
+    /// Bytes of a layer in which every linear is int8 (every layer when there is no int4).
     layer_stride: usize,
     pub head_spans: HeadSpans,
     pub vocab: Option<Span>,
@@ -160,7 +174,7 @@ struct Cursor {
 
 impl Cursor {
     fn take(&mut self, elements: usize, dtype: DType) -> Result<Span, LayoutError> {
-        let len = elements.checked_mul(dtype.size()).ok_or(LayoutError::TooLarge)?;
+        let len = dtype.bytes_for(elements).ok_or(LayoutError::TooLarge)?;
         let span = Span { offset: self.at, len };
         self.at = align_up(self.at.checked_add(len).ok_or(LayoutError::TooLarge)?).ok_or(LayoutError::TooLarge)?;
         Ok(span)
@@ -171,12 +185,37 @@ impl Cursor {
     }
 
     fn linear(&mut self, n_out: usize, n_in: usize) -> Result<LinearSpans, LayoutError> {
+        self.linear_q(n_out, n_in, None)
+    }
+
+    /// An int8 linear, or an int4 one with groups of `group` (which must divide `n_in`).
+    fn linear_q(&mut self, n_out: usize, n_in: usize, group: Option<usize>) -> Result<LinearSpans, LayoutError> {
+        let (dtype, scales) = match group {
+            None => (DType::I8, n_out),
+            Some(g) => (DType::I4, Self::rows(n_out, n_in.checked_div(g).ok_or(LayoutError::TooLarge)?)?),
+        };
         Ok(LinearSpans {
-            weight: self.take(Self::rows(n_out, n_in)?, DType::I8)?,
-            scale: self.take(n_out, DType::F32)?,
+            weight: self.take(Self::rows(n_out, n_in)?, dtype)?,
+            scale: self.take(scales, DType::F32)?,
             bias: self.take(n_out, DType::F32)?,
             n_out,
             n_in,
+            group,
+        })
+    }
+
+    /// One encoder layer from here on, its linears int4 where `groups` says so (file order).
+    fn layer(&mut self, h: usize, f: usize, groups: [Option<usize>; LAYER_LINEARS]) -> Result<LayerSpans, LayoutError> {
+        let [q, k, v, ao, i, o] = groups;
+        Ok(LayerSpans {
+            query: self.linear_q(h, h, q)?,
+            key: self.linear_q(h, h, k)?,
+            value: self.linear_q(h, h, v)?,
+            attention_output: self.linear_q(h, h, ao)?,
+            attention_layer_norm: self.layer_norm(h)?,
+            intermediate: self.linear_q(f, h, i)?,
+            output: self.linear_q(h, f, o)?,
+            output_layer_norm: self.layer_norm(h)?,
         })
     }
 
@@ -206,8 +245,9 @@ impl Layout {
     /// The layout of a file whose tensor data starts at `data_offset` (a multiple of
     /// [`TENSOR_ALIGN`]), with an embedded vocab of `vocab_bytes` and a tokenizer index of
     /// `index_words` words when given, and a labels section of `labels_bytes`; a word table of
-    /// `word_rows` rows and a row map when pruned (else `vocab_size` rows). The config must
-    /// already be valid.
+    /// `word_rows` rows and a row map when pruned (else `vocab_size` rows), and the encoder
+    /// linears `int4` names stored as int4. The config must already be valid.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &ElectraConfig,
         head: HeadKind,
@@ -216,6 +256,7 @@ impl Layout {
         index_words: Option<usize>,
         labels_bytes: Option<usize>,
         word_rows: Option<usize>,
+        int4: Option<Int4Tensors>,
     ) -> Result<Self, LayoutError> {
         for (field, value) in [
             ("embedding_size", config.embedding_size),
@@ -242,19 +283,22 @@ impl Layout {
         let embeddings_project = if config.has_embeddings_project() { Some(cursor.linear(h, e)?) } else { None };
 
         let layer_start = cursor.at;
-        let first_layer = LayerSpans {
-            query: cursor.linear(h, h)?,
-            key: cursor.linear(h, h)?,
-            value: cursor.linear(h, h)?,
-            attention_output: cursor.linear(h, h)?,
-            attention_layer_norm: cursor.layer_norm(h)?,
-            intermediate: cursor.linear(f, h)?,
-            output: cursor.linear(h, f)?,
-            output_layer_norm: cursor.layer_norm(h)?,
-        };
+        let first_layer = cursor.layer(h, f, [None; LAYER_LINEARS])?;
         let layer_stride = cursor.at - layer_start;
-        let all_layers = layer_stride.checked_mul(config.num_hidden_layers).ok_or(LayoutError::TooLarge)?;
-        cursor.at = layer_start.checked_add(all_layers).ok_or(LayoutError::TooLarge)?;
+        match int4 {
+            None => {
+                let all_layers = layer_stride.checked_mul(config.num_hidden_layers).ok_or(LayoutError::TooLarge)?;
+                cursor.at = layer_start.checked_add(all_layers).ok_or(LayoutError::TooLarge)?;
+            }
+            Some(int4) => {
+                check_int4(&int4, config)?;
+                // Layer sizes differ: lay them out one after the other (`layer` does the same).
+                cursor.at = layer_start;
+                for l in 0..config.num_hidden_layers {
+                    cursor.layer(h, f, groups_of(Some(&int4), l))?;
+                }
+            }
+        }
 
         let head_spans = match head {
             HeadKind::ReplacedTokenDetection => {
@@ -308,6 +352,7 @@ impl Layout {
             token_type_embeddings,
             embeddings_layer_norm,
             embeddings_project,
+            int4,
             first_layer,
             layer_stride,
             head_spans,
@@ -320,7 +365,19 @@ impl Layout {
 
     /// Encoder layer `index` (`< num_hidden_layers`).
     pub fn layer(&self, index: usize) -> LayerSpans {
-        self.first_layer.shifted(index * self.layer_stride)
+        let Some(int4) = self.int4 else {
+            return self.first_layer.shifted(index * self.layer_stride);
+        };
+        // Walks the layers before it (a dozen small sums); `new` already laid out every layer of
+        // this config without overflow, so the fallback below is never taken.
+        let (h, f) = (self.config.hidden_size, self.config.intermediate_size);
+        let mut cursor = Cursor { at: self.first_layer.query.weight.offset };
+        for l in 0..index {
+            if cursor.layer(h, f, groups_of(Some(&int4), l)).is_err() {
+                return self.first_layer;
+            }
+        }
+        cursor.layer(h, f, groups_of(Some(&int4), index)).unwrap_or(self.first_layer)
     }
 
     /// Number of directory entries.
@@ -391,11 +448,18 @@ impl Layout {
             let mut emit =
                 |name: TensorName, dtype, shape: [usize; 2], span| f(&EntrySpec { name, dtype, shape, span });
             match group {
-                Group::Linear(p, s) => {
-                    emit(p.name(".weight"), DType::I8, [s.n_out, s.n_in], s.weight)?;
-                    emit(p.name(".weight_scale"), DType::F32, [1, s.n_out], s.scale)?;
-                    emit(p.name(".bias"), DType::F32, [1, s.n_out], s.bias)
-                }
+                Group::Linear(p, s) => match s.group {
+                    None => {
+                        emit(p.name(".weight"), DType::I8, [s.n_out, s.n_in], s.weight)?;
+                        emit(p.name(".weight_scale"), DType::F32, [1, s.n_out], s.scale)?;
+                        emit(p.name(".bias"), DType::F32, [1, s.n_out], s.bias)
+                    }
+                    Some(g) => {
+                        emit(p.name(".weight"), DType::I4, [s.n_out, s.n_in], s.weight)?;
+                        emit(p.name(".weight_scale"), DType::F32, [s.n_out, s.n_in / g.max(1)], s.scale)?;
+                        emit(p.name(".bias"), DType::F32, [1, s.n_out], s.bias)
+                    }
+                },
                 Group::LayerNorm(p, s) => {
                     emit(p.name(".weight"), DType::F32, [1, s.n], s.weight)?;
                     emit(p.name(".bias"), DType::F32, [1, s.n], s.bias)
@@ -418,6 +482,43 @@ impl Layout {
     }
 }
 
+/// The group size of each of layer `l`'s linears (file order), `None` for int8.
+fn groups_of(int4: Option<&Int4Tensors>, l: usize) -> [Option<usize>; LAYER_LINEARS] {
+    let mut groups = [None; LAYER_LINEARS];
+    if let Some(int4) = int4 {
+        for (i, g) in groups.iter_mut().enumerate() {
+            *g = int4.group_of(l, i);
+        }
+    }
+    groups
+}
+
+/// An int4 set must name at least one tensor, of layers the model has, and its group size must
+/// be even (a group never ends mid-byte) and divide the input width of every tensor it names.
+fn check_int4(int4: &Int4Tensors, config: &ElectraConfig) -> Result<(), LayoutError> {
+    let layers = config.num_hidden_layers;
+    if int4.layers.iter().all(|&mask| mask == 0) {
+        return Err(LayoutError::Int4NoTensors);
+    }
+    let (h, f) = (config.hidden_size, config.intermediate_size);
+    for (linear, &mask) in int4.layers.iter().enumerate() {
+        if mask == 0 {
+            continue;
+        }
+        let top = 63 - mask.leading_zeros() as usize;
+        if top >= layers {
+            return Err(LayoutError::Int4NoSuchLayer { linear, layer: top, layers });
+        }
+        // `output.dense` reads the intermediate width; the other five the hidden width.
+        let n_in = if linear == 5 { f } else { h };
+        let g = int4.group_size as usize;
+        if g == 0 || !g.is_multiple_of(2) || !n_in.is_multiple_of(g) {
+            return Err(LayoutError::Int4GroupSize { group_size: int4.group_size, linear, n_in });
+        }
+    }
+    Ok(())
+}
+
 fn last_head_span(head: &HeadSpans) -> Option<Span> {
     Some(match *head {
         HeadSpans::ReplacedTokenDetection { prediction, .. } => prediction.bias,
@@ -426,6 +527,16 @@ fn last_head_span(head: &HeadSpans) -> Option<Span> {
         HeadSpans::TokenClassification { classifier } => classifier.bias,
     })
 }
+
+/// The HF module path of each of a layer's [`LAYER_LINEARS`] linears, in file order.
+pub const LAYER_LINEAR_NAMES: [&str; LAYER_LINEARS] = [
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+];
 
 /// Directory name of the embedded vocab.
 pub const VOCAB_NAME: &str = "vocab.txt";
@@ -510,14 +621,14 @@ mod tests {
             for head in all_heads() {
                 let extras = [(None, None, None), (Some(1001), None, None), (Some(77), Some(13), None)];
                 for extras in extras.into_iter().chain([(None, None, Some(21)), (Some(77), Some(13), Some(40))]) {
-                    let layout = Layout::new(&config, head, 128, extras.0, extras.1, extras.2, None).unwrap();
+                    let layout = Layout::new(&config, head, 128, extras.0, extras.1, extras.2, None, None).unwrap();
                     let mut next = 128;
                     let mut last_end = 0;
                     layout
                         .try_for_each_entry(|e| -> Result<(), ()> {
                             assert_eq!(e.span.offset % TENSOR_ALIGN, 0, "{}", e.name);
                             assert!(e.span.offset >= next, "{} overlaps", e.name);
-                            assert_eq!(e.span.len, e.shape[0] * e.shape[1] * e.dtype.size(), "{}", e.name);
+                            assert_eq!(Some(e.span.len), e.dtype.bytes_for(e.shape[0] * e.shape[1]), "{}", e.name);
                             next = align_up(e.span.offset + e.span.len).unwrap();
                             last_end = e.span.offset + e.span.len;
                             Ok(())
@@ -532,7 +643,7 @@ mod tests {
     #[test]
     fn names_fit_and_follow_hf() {
         let config = ElectraConfig { num_hidden_layers: 1000, ..ElectraConfig::tiny() };
-        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None, None).unwrap();
+        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None, None, None).unwrap();
         let mut names = std::vec::Vec::new();
         layout
             .try_for_each_entry(|e| -> Result<(), ()> {
@@ -549,9 +660,17 @@ mod tests {
     #[test]
     fn small_discriminator_fits_in_14_mib() {
         let vocab = 231_508; // bytes of data/vocab.txt
-        let layout =
-            Layout::new(&ElectraConfig::small(), HeadKind::ReplacedTokenDetection, 64, Some(vocab), None, None, None)
-                .unwrap();
+        let layout = Layout::new(
+            &ElectraConfig::small(),
+            HeadKind::ReplacedTokenDetection,
+            64,
+            Some(vocab),
+            None,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
         assert!(layout.file_len < 14 << 20, "{}", layout.file_len);
     }
 
@@ -559,8 +678,8 @@ mod tests {
     fn pruned_word_table_has_its_map_next_and_refuses_bad_row_counts() {
         let config = ElectraConfig::tiny();
         let head = HeadKind::SequenceClassification { num_labels: 2 };
-        let full = Layout::new(&config, head, 64, None, None, None, None).unwrap();
-        let pruned = Layout::new(&config, head, 64, None, None, None, Some(7)).unwrap();
+        let full = Layout::new(&config, head, 64, None, None, None, None, None).unwrap();
+        let pruned = Layout::new(&config, head, 64, None, None, None, Some(7), None).unwrap();
         assert_eq!(pruned.word_embeddings.rows, 7);
         let map = pruned.word_row_map.unwrap();
         assert_eq!(map.len, 8 * 4);
@@ -571,11 +690,11 @@ mod tests {
         assert_eq!(pruned.tensor_count(), full.tensor_count() + 1);
         let v = config.vocab_size;
         for rows in [0, v + 1] {
-            let got = Layout::new(&config, head, 64, None, None, None, Some(rows));
+            let got = Layout::new(&config, head, 64, None, None, None, Some(rows), None);
             assert_eq!(got, Err(LayoutError::BadWordRows { rows, vocab_size: v }));
         }
         assert_eq!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3)),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3), None),
             Err(LayoutError::PrunedTiedHead)
         );
     }
@@ -583,13 +702,19 @@ mod tests {
     #[test]
     fn absurd_sizes_are_errors_not_overflows() {
         let config = ElectraConfig { vocab_size: usize::MAX / 2, ..ElectraConfig::tiny() };
-        assert_eq!(Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None), Err(LayoutError::TooLarge));
+        assert_eq!(
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None),
+            Err(LayoutError::TooLarge)
+        );
         let config = ElectraConfig { hidden_size: 1 << 20, num_attention_heads: 1, ..ElectraConfig::tiny() };
         assert!(matches!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None),
             Err(LayoutError::DimensionTooLarge { field: "hidden_size", .. })
         ));
         let head = HeadKind::TokenClassification { num_labels: 0 };
-        assert_eq!(Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None), Err(LayoutError::NoLabels));
+        assert_eq!(
+            Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None, None),
+            Err(LayoutError::NoLabels)
+        );
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A preamble (magic, version, length, CRC32), a `postcard` header (config, head, quantization
 //! scheme, tensor directory), then 64-byte aligned tensor data: int8 weights with one f32 scale per
-//! output channel, int8 embedding rows with one scale per row, f32 biases and LayerNorm parameters,
+//! output channel (or, format version 4, int4 encoder weights with one f32 scale per group of input
+//! channels), int8 embedding rows with one scale per row, f32 biases and LayerNorm parameters,
 //! and optionally the `vocab.txt`, a prebuilt tokenizer index and a classifier's label names. See
 //! [`format`](mod@format) for the bytes and [`layout`] for where each tensor goes.
 //!
@@ -19,7 +20,7 @@ mod read;
 mod write;
 
 pub use error::{ModelFileError, WordRowMapError};
-pub use format::{ProblemType, FORMAT_VERSION, MAGIC};
+pub use format::{Int4Tensors, ProblemType, FORMAT_VERSION, MAGIC};
 pub use labels::{LabelIter, Labels, LabelsError, LabelsSpec};
 pub use layout::{LayoutError, MAX_INNER_DIM};
 pub use read::Model;

@@ -121,6 +121,7 @@ impl<'a> Model<'a> {
             to_usize(header.tokenizer_index_words)?,
             to_usize(header.labels_bytes)?,
             to_usize(header.word_rows)?,
+            header.int4,
         )
         .map_err(ModelFileError::BadLayout)?;
 
@@ -259,7 +260,13 @@ impl<'a> Model<'a> {
         self.layout.word_row_map.and_then(|s| self.u32s(s).ok())
     }
 
-    /// The format version in the file's preamble (1; 2 with labels; 3 with pruned word embeddings).
+    /// Which encoder linears are int4 and their group size (format version 4), if any.
+    pub fn int4_tensors(&self) -> Option<crate::model_file::Int4Tensors> {
+        self.layout.int4
+    }
+
+    /// The format version in the file's preamble (1; 2 with labels; 3 with pruned word embeddings;
+    /// 4 with int4 encoder weights).
     pub fn format_version(&self) -> u32 {
         u32_at(self.bytes, VERSION_AT)
     }
@@ -307,6 +314,7 @@ impl<'a> Model<'a> {
             bias: self.f32s(s.bias)?,
             n_out: s.n_out,
             n_in: s.n_in,
+            group: s.group,
             packed: None,
         })
     }

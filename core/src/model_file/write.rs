@@ -13,7 +13,7 @@ use super::labels::{self, LabelsError, LabelsSpec};
 use super::layout::{align_up, Group, Layout, LayoutError, Span, TensorName};
 use super::read::{check_word_row_map, count_lines, file_crc};
 use crate::config::{ConfigError, ElectraConfig, HeadKind};
-use crate::quant::quantize::quantize_row;
+use crate::quant::quantize::{quantize_group_i4, quantize_row};
 use core::fmt;
 use postcard::ser_flavors::Size;
 
@@ -29,6 +29,9 @@ pub struct ModelFileSpec<'v> {
     /// A classifier's label names and problem type. With them the file is format version 2;
     /// without, version 1 (what every earlier build wrote and reads).
     pub labels: Option<LabelsSpec<'v>>,
+    /// The encoder linears to store as int4 with one scale per group of input channels (format
+    /// version 4); `None`: every linear int8.
+    pub int4: Option<Int4Tensors>,
 }
 
 /// The word embedding rows to keep (`electra export --keep-tokens-from`; format version 3).
@@ -131,9 +134,17 @@ fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHead
         spec.labels.as_ref().map(|l| labels::section_len(l, spec.head)).transpose().map_err(WriteError::BadLabels)?;
     let mut data_offset = align_up(PREAMBLE_LEN).ok_or(WriteError::BadLayout(LayoutError::TooLarge))?;
     loop {
-        let layout =
-            Layout::new(&spec.config, spec.head, data_offset, vocab_bytes, index_words, labels_bytes, word_rows)
-                .map_err(WriteError::BadLayout)?;
+        let layout = Layout::new(
+            &spec.config,
+            spec.head,
+            data_offset,
+            vocab_bytes,
+            index_words,
+            labels_bytes,
+            word_rows,
+            spec.int4,
+        )
+        .map_err(WriteError::BadLayout)?;
         let header = FileHeader {
             config: spec.config,
             head: spec.head,
@@ -144,6 +155,7 @@ fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHead
             tokenizer_index_words: index_words.map(|n| n as u64),
             labels_bytes: labels_bytes.map(|n| n as u64),
             word_rows: word_rows.map(|n| n as u64),
+            int4: spec.int4,
         };
         let mut header_len = header.encoded_len(header.version()).map_err(|_| WriteError::Encode)?;
         layout.try_for_each_entry(|e| {
@@ -232,7 +244,10 @@ pub fn write_model_file_keeping<'s, E>(
     layout.try_for_each_group(|group| match group {
         Group::Linear(p, s) => {
             let weight = fetch(p.name(".weight"), &[s.n_out, s.n_in])?;
-            write_quantized_rows(out, weight, s.n_in, s.weight, s.scale);
+            match s.group {
+                None => write_quantized_rows(out, weight, s.n_in, s.weight, s.scale),
+                Some(group) => write_int4_groups(out, weight, group, s.weight, s.scale),
+            }
             write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n_out])?);
             Ok(())
         }
@@ -309,6 +324,19 @@ fn write_quantized_rows(out: &mut [u8], weight: &[f32], cols: usize, q_span: Spa
     let rows = q.chunks_exact_mut(cols).zip(weight.chunks_exact(cols));
     for ((q_row, w_row), scale) in rows.zip(scale_bytes.chunks_exact_mut(4)) {
         scale.copy_from_slice(&quantize_row(w_row, q_row).to_le_bytes());
+    }
+}
+
+/// Quantizes `weight` (row-major, groups of `group` never straddling a row: the layout checked
+/// that `group` divides the row width) one group at a time into the int4 span, and the group
+/// scales, in the same order, into the scale span (after the int4 one).
+fn write_int4_groups(out: &mut [u8], weight: &[f32], group: usize, q_span: Span, scale_span: Span) {
+    let (left, right) = out.split_at_mut(scale_span.offset);
+    let q = &mut left[q_span.offset..q_span.offset + q_span.len];
+    let scale_bytes = &mut right[..scale_span.len];
+    let groups = q.chunks_exact_mut(group / 2).zip(weight.chunks_exact(group));
+    for ((q_group, w_group), scale) in groups.zip(scale_bytes.chunks_exact_mut(4)) {
+        scale.copy_from_slice(&quantize_group_i4(w_group, q_group).to_le_bytes());
     }
 }
 

@@ -481,6 +481,7 @@ impl<'a> Model<'a> {
                         bias,
                         n_out: word.rows,
                         n_in: word.dim,
+                        group: None,
                         packed: None,
                     };
                     linear(y, &lm, out);

@@ -26,6 +26,13 @@ pub fn quantize_rows<'x>(x: &[f32], cols: usize, rows: usize, q: &'x mut [i8], s
 /// `[x.rows, w.n_out]` (its memory holds the int32 sums first, then the floats).
 pub fn linear(x: QRows, w: &QLinear, out: &mut [f32]) {
     let n = w.n_out;
+    if let Some(i4) = w.int4() {
+        // int4: the kernel leaves `Σ_g scale[o, g] · sum_g` in f32; then the row scale and bias.
+        let out = &mut out[..x.rows * n];
+        kernels::int4::gemm_i8_i4(x.rows, n, w.n_in, x.q, x.stride, &i4, out, n);
+        row_scale_and_bias(out, n, x.scale, w.bias);
+        return;
+    }
     let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut out[..x.rows * n]);
     kernels::gemm_i8_packed(x.rows, n, w.n_in, x.q, x.stride, w.weight, w.n_in, w.packed.as_ref(), acc, n);
     scale_and_bias(acc, n, x.scale, w.scale, w.bias);
@@ -37,6 +44,28 @@ multiversion! {
         for (row, &xs) in acc.chunks_exact_mut(n).zip(x_scale) {
             for ((v, &ws), &b) in row.iter_mut().zip(w_scale).zip(bias) {
                 *v = ((*v as f32) * (xs * ws) + b).to_bits() as i32;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `v ← v · x_scale[r] + bias[o]` over f32 `[rows, n]` (an int4 product's output).
+    fn row_scale_and_bias(out: &mut [f32], n: usize, x_scale: &[f32], bias: &[f32]) {
+        for (row, &xs) in out.chunks_exact_mut(n).zip(x_scale) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v = *v * xs + b;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `acc[r, o] += partial[r, o] · x_scale[r]` (an int4 product's output).
+    fn row_scale_and_add(acc: &mut [f32], partial: &[f32], n: usize, x_scale: &[f32]) {
+        for ((acc_row, row), &xs) in acc.chunks_exact_mut(n).zip(partial.chunks_exact(n)).zip(x_scale) {
+            for (a, &p) in acc_row.iter_mut().zip(row) {
+                *a += p * xs;
             }
         }
     }
@@ -59,6 +88,12 @@ multiversion! {
 pub fn accumulate_columns(x: QRows, w: &QLinear, k0: usize, k: usize, sums: &mut [i32], acc: &mut [f32]) {
     let n = w.n_out;
     let sums = &mut sums[..x.rows * n];
+    if let Some(i4) = w.int4() {
+        let partial: &mut [f32] = bytemuck::cast_slice_mut(sums);
+        kernels::int4::gemm_i8_i4(x.rows, n, k, x.q, x.stride, &i4.values_from(k0), partial, n);
+        row_scale_and_add(acc, partial, n, x.scale);
+        return;
+    }
     let packed = w.packed.map(|p| p.values_from(k0));
     kernels::gemm_i8_packed(x.rows, n, k, x.q, x.stride, &w.weight[k0..], w.n_in, packed.as_ref(), sums, n);
     scale_and_add(acc, sums, n, x.scale, w.scale);

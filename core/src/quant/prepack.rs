@@ -143,6 +143,11 @@ impl<'a> Model<'a> {
             let spans = [s.query, s.key, s.value, s.attention_output, s.intermediate, s.output];
             for ((span, offset), (n, k)) in spans.into_iter().zip(offsets).zip(shapes(self)) {
                 let w = self.linear(span)?;
+                if w.group.is_some() {
+                    // int4 weights go through the int4 kernels, which read the file's nibbles;
+                    // their slot in the buffer stays unused.
+                    continue;
+                }
                 let out = &mut words[l * per_layer + offset..];
                 #[cfg(target_arch = "x86_64")]
                 let packed = super::kernels::x86_vnni::prepack_i8(w.weight, n, k, out);

@@ -56,6 +56,35 @@ multiversion! {
     }
 }
 
+/// Largest int4 magnitude the writer produces: -8 is never written, so the grid is symmetric like
+/// the int8 one (a nibble of -8 still reads as -8: the kernels take any nibble).
+pub const QMAX_I4: f32 = 7.0;
+
+/// Quantizes one group of int4 weights `x` (even length) to `[-7, 7]` with `scale = max |x| / 7`,
+/// packed two per byte into `out` (`x.len() / 2` bytes; element `2j` in the low nibble of byte `j`,
+/// `2j + 1` in the high one, two's complement), and returns the scale (0 for an all-zero group,
+/// NaN for a group holding NaN or infinity, as [`quantize_row`]).
+pub fn quantize_group_i4(x: &[f32], out: &mut [u8]) -> f32 {
+    let amax = max_abs(x);
+    if amax == 0.0 || !amax.is_finite() {
+        out.iter_mut().for_each(|b| *b = 0);
+        return if amax == 0.0 { 0.0 } else { f32::NAN };
+    }
+    let inv = QMAX_I4 / amax;
+    let q = |v: f32| (round_to_i32((v * inv).clamp(-QMAX_I4, QMAX_I4)) & 0xf) as u8;
+    for (byte, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
+        *byte = q(pair[0]) | (q(pair[1]) << 4);
+    }
+    amax / QMAX_I4
+}
+
+/// The int4 value in the low (`high == false`) or high nibble of `byte`, sign-extended.
+#[inline(always)]
+pub fn nibble(byte: u8, high: bool) -> i8 {
+    let v = if high { byte >> 4 } else { byte & 0xf };
+    ((v ^ 8) as i8) - 8
+}
+
 /// Quantizes into `[-qmax, qmax]` of an integer type.
 #[inline(always)]
 fn quantize_row_to<Q: FromRounded>(x: &[f32], q: &mut [Q], qmax: f32) -> f32 {
@@ -150,6 +179,29 @@ mod tests {
         assert_eq!(round_to_i32(-0.5), 0);
         assert_eq!(round_to_i32(-1.5), -2);
         assert_eq!(round_to_i32(127.0), 127);
+    }
+
+    #[test]
+    fn int4_groups_round_trip_within_half_a_step_and_pack_low_nibble_first() {
+        let x = [0.7f32, -0.1, 0.35, -0.7, 0.0, 0.2, 0.05, -0.049];
+        let mut out = [0u8; 4];
+        let scale = quantize_group_i4(&x, &mut out);
+        assert_eq!(scale, 0.7 / 7.0);
+        assert_eq!((nibble(out[0], false), nibble(out[0], true)), (7, -1));
+        assert_eq!(nibble(out[1], true), -7);
+        for (i, &v) in x.iter().enumerate() {
+            let q = nibble(out[i / 2], i % 2 == 1);
+            assert!((-7..=7).contains(&q));
+            assert!((v - scale * q as f32).abs() <= scale * 0.5 + 1e-7, "{v} {q}");
+        }
+        assert_eq!(quantize_group_i4(&[0.0; 4], &mut out[..2]), 0.0);
+        assert_eq!(out[..2], [0, 0]);
+        assert!(quantize_group_i4(&[1.0, f32::INFINITY], &mut out[..1]).is_nan());
+        for v in -8..8i8 {
+            let byte = (v as u8) & 0xf;
+            assert_eq!(nibble(byte, false), v);
+            assert_eq!(nibble(byte << 4, true), v);
+        }
     }
 
     #[test]

@@ -1,19 +1,24 @@
 //! Borrowed views of one model file's tensors, as the int8 encoder reads them.
 
+use super::kernels::int4::I4Weights;
 use super::kernels::PackedB;
 
-/// A quantized `Linear`: `y = x · Wᵀ + b` with `W[o, i] ≈ scale[o] · weight[o, i]`.
+/// A quantized `Linear`: `y = x · Wᵀ + b` with `W[o, i] ≈ scale[o] · weight[o, i]` (int8), or
+/// `W[o, i] ≈ scale[o, i / group] · q[o, i]` (int4, `group` set; format version 4).
 #[derive(Clone, Copy, Debug)]
 pub struct QLinear<'a> {
-    /// `[n_out, n_in]` row-major (HF `Linear.weight` layout).
+    /// int8: `[n_out, n_in]` row-major (HF `Linear.weight` layout). int4: the `[n_out, n_in / 2]`
+    /// bytes of packed nibbles (see [`I4Weights`]).
     pub weight: &'a [i8],
-    /// `[n_out]`: one scale per output channel.
+    /// int8: `[n_out]`, one scale per output channel. int4: `[n_out, n_in / group]`.
     pub scale: &'a [f32],
     /// `[n_out]`.
     pub bias: &'a [f32],
     pub n_out: usize,
     pub n_in: usize,
-    /// `weight` packed ahead of time for the packed kernel, if the caller packed it.
+    /// Inputs per scale of int4 weights; `None`: int8.
+    pub group: Option<usize>,
+    /// `weight` packed ahead of time for the packed kernel, if the caller packed it (int8 only).
     pub packed: Option<PackedB<'a>>,
 }
 
@@ -21,14 +26,38 @@ impl<'a> QLinear<'a> {
     /// Output channels `[start, start + len)` of this layer: one attention head's slice of
     /// `query`/`key`/`value`.
     pub fn rows(&self, start: usize, len: usize) -> QLinear<'a> {
+        if let Some(i4) = self.int4() {
+            let rows = i4.rows(start, len);
+            return QLinear {
+                weight: bytemuck::cast_slice(rows.nibbles),
+                scale: rows.scales,
+                bias: &self.bias[start..start + len],
+                n_out: len,
+                packed: None,
+                ..*self
+            };
+        }
         QLinear {
             weight: &self.weight[start * self.n_in..(start + len) * self.n_in],
             scale: &self.scale[start..start + len],
             bias: &self.bias[start..start + len],
             n_out: len,
             n_in: self.n_in,
+            group: None,
             packed: self.packed.map(|p| p.columns_from(start)),
         }
+    }
+
+    /// The int4 kernels' view of this layer's weights, if they are int4.
+    pub fn int4(&self) -> Option<I4Weights<'a>> {
+        let group = self.group?;
+        Some(I4Weights {
+            nibbles: bytemuck::cast_slice(self.weight),
+            scales: self.scale,
+            n_in: self.n_in,
+            group,
+            k0: 0,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //! (independent of the crate's layout and encoder), with optional simulated quantization.
 #![allow(dead_code)]
 
-use electra_core::model_file::{model_file_len, write_model_file, LabelsSpec, ModelFileSpec};
+use electra_core::model_file::{model_file_len, write_model_file, Int4Tensors, LabelsSpec, ModelFileSpec};
 use electra_core::{ElectraConfig, HeadKind};
 use std::collections::BTreeMap;
 
@@ -135,13 +135,30 @@ impl HfModel {
 
     /// [`HfModel::model_file`] with a labels section when `labels` is given (format version 2).
     pub fn model_file_with_labels(&self, vocab: Option<&[u8]>, labels: Option<LabelsSpec>) -> AlignedBytes {
+        self.model_file_int4(vocab, labels, None)
+    }
+
+    /// [`HfModel::model_file_with_labels`] with the encoder linears `int4` names stored as int4
+    /// (format version 4).
+    pub fn model_file_int4(
+        &self,
+        vocab: Option<&[u8]>,
+        labels: Option<LabelsSpec>,
+        int4: Option<Int4Tensors>,
+    ) -> AlignedBytes {
         let index = vocab.map(|v| {
             let mut index = vec![0u32; electra_core::tokenizer::index_len(v)];
             electra_core::tokenizer::build_index(v, &mut index).unwrap();
             index
         });
-        let spec =
-            ModelFileSpec { config: self.config, head: self.head, vocab, tokenizer_index: index.as_deref(), labels };
+        let spec = ModelFileSpec {
+            config: self.config,
+            head: self.head,
+            vocab,
+            tokenizer_index: index.as_deref(),
+            labels,
+            int4,
+        };
         let len = model_file_len::<String>(&spec).unwrap();
         let mut out = vec![0u8; len];
         write_model_file(&spec, |name, shape| self.get(name, shape), &mut out).unwrap();
@@ -188,6 +205,19 @@ pub enum Sim<'c> {
     Calibrated(&'c BTreeMap<String, f32>),
     /// Float32, recording `max |x|` per linear-layer input into the calibration table.
     Calibrate,
+    /// [`Sim::DynamicPerRow`], but every encoder layer's linear weights int4 with one scale per
+    /// group of this many inputs (`max |w| / 7`, round to nearest), as `Int4Tensors::all` writes.
+    DynamicPerRowInt4(usize),
+}
+
+fn fake_quant_groups_i4(w: &mut [f32], group: usize) {
+    for g in w.chunks_mut(group) {
+        let amax = g.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if amax > 0.0 {
+            let s = amax / 7.0;
+            g.iter_mut().for_each(|v| *v = (*v / s).round().clamp(-7.0, 7.0) * s);
+        }
+    }
 }
 
 fn fake_quant_rows(x: &mut [f32], cols: usize) {
@@ -251,6 +281,14 @@ impl<'m, 'c> Reference<'m, 'c> {
             Sim::DynamicPerRow => {
                 fake_quant_rows(&mut x, n_in);
                 fake_quant_rows(&mut w, n_in);
+            }
+            Sim::DynamicPerRowInt4(group) => {
+                fake_quant_rows(&mut x, n_in);
+                if site.starts_with("electra.encoder.layer.") {
+                    fake_quant_groups_i4(&mut w, group);
+                } else {
+                    fake_quant_rows(&mut w, n_in);
+                }
             }
             Sim::Calibrated(table) => {
                 fake_quant_fixed(&mut x, table[site]);
