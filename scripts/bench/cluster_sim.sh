@@ -71,7 +71,7 @@ SH
 chmod +x "$work/nsrsh" "$work/pinned"
 
 corpus=data/corpus/us-speeches
-"$electra" shard --input "$corpus" --vocab data/vocab.txt --output "$work/shards" --shards 2 --quiet
+"$electra" shard --corpus "$corpus" --vocab data/vocab.txt --out "$work/shards" --shards 2 --quiet
 train=(pretrain --data "$work/shards" --model-size small --batch "$batch" --steps "$steps" --micro-batches 1
   --save-every 0 --quiet)
 export RAYON_NUM_THREADS=1

@@ -112,7 +112,7 @@ echo
 FT_MODEL="$WORK/ours-r$ROUNDS-t$(echo $THREADS | awk '{print $NF}')/model"
 for round in $(seq 1 "$ROUNDS"); do
   /usr/bin/time -v -o "$WORK/eval-ours-r$round.time" "$ELECTRA" evaluate --model "$FT_MODEL" \
-    --data "$DATA/dev.tsv" --batch 64 --json > "$WORK/eval-ours-r$round.json"
+    --dev "$DATA/dev.tsv" --batch 64 --json > "$WORK/eval-ours-r$round.json"
   "$PY" - "$WORK/eval-ours-r$round.json" "$(time_field "$WORK/eval-ours-r$round.time" 'Elapsed (wall clock) time')" \
     "$(cpu_s "$WORK/eval-ours-r$round.time")" <<'EOF'
 import json, sys

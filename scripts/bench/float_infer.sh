@@ -26,7 +26,7 @@ ELECTRA=target/release/electra
   echo "# $(date -u +%FT%TZ) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
   # Correctness first: the benchmarked Rust model must give PyTorch's logits.
-  "$ELECTRA" infer --model "$OUT/model/hf" --input "$OUT/model/check.jsonl" --output "$OUT/check-ours.jsonl"
+  "$ELECTRA" infer --model "$OUT/model/hf" --input "$OUT/model/check.jsonl" --out "$OUT/check-ours.jsonl"
   py scripts/bench/float_infer.py check "$OUT/model" "$OUT/check-ours.jsonl"
   # All cores: each implementation's own threading (rayon + gemm for electra-edge).
   for round in $(seq "$ROUNDS"); do

@@ -3,7 +3,7 @@
 - OUT/corpus/: the public-domain corpora of --corpus (default data/corpus; the benchmark used a directory that also
   holds tinyshakespeare.txt, karpathy/char-rnn's public-domain Shakespeare), the movie reviews (data/classification), and the
   *training* sentences of SST-2, MRPC and CoNLL-2000 with their labels dropped (task-adaptive pre-training; dev and
-  test text are never used). Shard it with `electra shard --input OUT/corpus --vocab data/vocab.txt --output SHARDS`.
+  test text are never used). Shard it with `electra shard --corpus OUT/corpus --vocab data/vocab.txt --out SHARDS`.
 - OUT/sst2-train-6400.tsv: 6,400 lines of SST-2's train.tsv sampled with random.Random(0), header kept.
 
 Usage: python learning_data.py --glue GLUE_DIR --conll CONLL2000_DIR --out OUT [--corpus DIR]

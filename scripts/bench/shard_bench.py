@@ -33,9 +33,9 @@ def main():
     env = dict(os.environ)
     one = dict(env, RAYON_NUM_THREADS="1")
     configs = [
-        ("electra shard, 1 thread (taskset -c 0)", ["taskset", "-c", "0", electra, "shard", "--input", corpus, "--vocab", vocab,
-          "--output", f"{tmp}/rs1", "--seq-len", "128", "--shards", "1", "--threads", "1", "--quiet"], env, f"{tmp}/rs1"),
-        (f"electra shard, all {cores} threads", [electra, "shard", "--input", corpus, "--vocab", vocab, "--output", f"{tmp}/rsN",
+        ("electra shard, 1 thread (taskset -c 0)", ["taskset", "-c", "0", electra, "shard", "--corpus", corpus, "--vocab", vocab,
+          "--out", f"{tmp}/rs1", "--seq-len", "128", "--shards", "1", "--threads", "1", "--quiet"], env, f"{tmp}/rs1"),
+        (f"electra shard, all {cores} threads", [electra, "shard", "--corpus", corpus, "--vocab", vocab, "--out", f"{tmp}/rsN",
           "--seq-len", "128", "--shards", "1", "--quiet"], env, f"{tmp}/rsN"),
         ("HF tokenizers + pyarrow, 1 thread (taskset -c 0)", ["taskset", "-c", "0", python, "scripts/bench/shard_hf.py", corpus, vocab,
           f"{tmp}/py1", "128"], one, None),

@@ -11,7 +11,7 @@ make_inputs() {
   inputs=$1
   model="$inputs/pretrained/checkpoint-latest/discriminator"
   mkdir -p "$inputs"
-  "$electra" shard --input data/corpus/us-speeches/inaugural --vocab data/vocab.txt --output "$inputs/shards" \
+  "$electra" shard --corpus data/corpus/us-speeches/inaugural --vocab data/vocab.txt --out "$inputs/shards" \
     --shards 4 --seq-len 64 --quiet >/dev/null
   "$electra" pretrain --data "$inputs/shards" --model-size tiny --steps 2 --batch 4 --out "$inputs/pretrained" \
     --quiet >/dev/null
@@ -28,7 +28,7 @@ EOF
 # own pid (a subshell killed instead would leave the job running on); called in the foreground as `(job_fresh …)`.
 job_fresh() {
   case $1 in
-    shard) exec "$electra" shard --input data/corpus/us-speeches/inaugural --vocab data/vocab.txt --output "$2" \
+    shard) exec "$electra" shard --corpus data/corpus/us-speeches/inaugural --vocab data/vocab.txt --out "$2" \
       --shards 4 --seq-len 64 --quiet ;;
     pretrain) exec "$electra" pretrain --data "$inputs/shards" --model-size tiny --steps 12 --batch 4 --save-every 2 \
       --out "$2" --quiet ;;

@@ -8,7 +8,7 @@ py -c "import pyarrow" || die "pyarrow is not importable after pip install"
 build_host
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-target/release/electra shard --input data/corpus/us-speeches/inaugural --vocab data/vocab.txt \
-  --output "$tmp/shards" --seq-len 128 --shards 2 --quiet
+target/release/electra shard --corpus data/corpus/us-speeches/inaugural --vocab data/vocab.txt \
+  --out "$tmp/shards" --seq-len 128 --shards 2 --quiet
 target/release/examples/dump_shards "$tmp/shards" data/vocab.txt 128 > "$tmp/rows.json"
 py scripts/py/pyarrow_check_shards.py "$tmp/shards" data/vocab.txt 128 "$tmp/rows.json"

@@ -54,7 +54,7 @@ with open(sys.argv[1], "w") as f:
     ids = [101] + [rng.randrange(1000, 30000) for _ in range(20)] + [102]
     f.write(json.dumps({"ids": ids, "token_type_ids": [0] * 11 + [1] * 11}) + "\n")
 EOF
-electra_bin infer --model "$out/model.elq" --input "$out/ids.jsonl" --output "$out/host.jsonl"
+electra_bin infer --model "$out/model.elq" --input "$out/ids.jsonl" --out "$out/host.jsonl"
 [ "$(grep -c logits "$out/host.jsonl")" -eq "$(grep -c ids "$out/ids.jsonl")" ] || die "host electra infer: a line is missing"
 
 # Build once; the runner only changes how the binaries start.

@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 # Two speeches are plenty for a few steps of a tiny model.
 mkdir -p "$work/corpus"
 cp data/corpus/us-speeches/inaugural/1789-Washington.txt data/corpus/us-speeches/inaugural/1861-Lincoln.txt "$work/corpus/"
-"$electra" shard --input "$work/corpus" --output "$work/shards" --seq-len 64 --vocab data/vocab.txt --quiet
+"$electra" shard --corpus "$work/corpus" --out "$work/shards" --seq-len 64 --vocab data/vocab.txt --quiet
 "$electra" pretrain --data "$work/shards" --model-size tiny --steps 20 --batch 4 --lr 2e-3 --warmup 2 \
   --bias-correction --save-every 7 --out "$work/run" --quiet
 ckpt="$work/run/checkpoint-latest"
@@ -24,8 +24,8 @@ ckpt="$work/run/checkpoint-latest"
 # The sentence the discriminator scores, as ids of the bundled vocab (with [CLS]/[SEP]).
 ids="101 1996 2343 2001 5379 2000 1996 2406 102"
 echo "{\"ids\": [${ids// /, }]}" > "$work/in.jsonl"
-"$electra" infer --model "$ckpt/discriminator" --input "$work/in.jsonl" --output "$work/disc.jsonl"
-"$electra" infer --model "$ckpt/generator" --input "$work/in.jsonl" --output "$work/gen.jsonl"
+"$electra" infer --model "$ckpt/discriminator" --input "$work/in.jsonl" --out "$work/disc.jsonl"
+"$electra" infer --model "$ckpt/generator" --input "$work/in.jsonl" --out "$work/gen.jsonl"
 
 py - "$ckpt" "$work" "$ids" <<'EOF'
 import json, sys
@@ -87,8 +87,8 @@ EOF2
   --out "$work/cls" --epochs 1 --batch 16 --quiet >/dev/null
 "$electra" finetune --model "$work/run" --task tagging --train "$work/chunks.txt" --out "$work/tok" --epochs 1 \
   --batch 16 --quiet >/dev/null
-"$electra" infer --model "$work/cls/model" --input "$work/in.jsonl" --output "$work/cls.jsonl"
-"$electra" infer --model "$work/tok/model" --input "$work/in.jsonl" --output "$work/tok.jsonl"
+"$electra" infer --model "$work/cls/model" --input "$work/in.jsonl" --out "$work/cls.jsonl"
+"$electra" infer --model "$work/tok/model" --input "$work/in.jsonl" --out "$work/tok.jsonl"
 
 py - "$work" "$ids" <<'EOF2'
 import json, sys

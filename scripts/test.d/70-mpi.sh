@@ -43,8 +43,8 @@ passed=$((passed + 1))
 # 2a. `electra shard` under mpirun: each rank takes its slice from OMPI_COMM_WORLD_RANK/SIZE; the last one to
 # finish writes the manifest, which must equal a single process's (same shards, same checksums).
 corpus=data/corpus/us-speeches/inaugural
-"$electra" shard --input "$corpus" --vocab data/vocab.txt --output "$work/shards1" --shards 2 --quiet
-"${mpi[@]}" -np 2 "$electra" shard --input "$corpus" --vocab data/vocab.txt --output "$work/shards2" --shards 2 --quiet
+"$electra" shard --corpus "$corpus" --vocab data/vocab.txt --out "$work/shards1" --shards 2 --quiet
+"${mpi[@]}" -np 2 "$electra" shard --corpus "$corpus" --vocab data/vocab.txt --out "$work/shards2" --shards 2 --quiet
 cmp "$work/shards1/manifest.json" "$work/shards2/manifest.json" \
   || die "electra shard under mpirun -np 2 wrote another manifest than one process"
 for f in "$work"/shards1/*.parquet; do

@@ -8,7 +8,12 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "electra", version, about = "ELECTRA from raw corpus to microcontroller")]
+#[command(
+    name = "electra",
+    version,
+    about = "ELECTRA from raw corpus to microcontroller",
+    after_long_help = electra_train::cli::GRAMMAR
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -142,8 +142,7 @@ fn learns_an_easy_task_and_keeps_the_best_model_with_its_labels() -> TestResult 
 
     // `electra evaluate` reproduces the best evaluation and writes one prediction per line.
     let predictions = t.root.join("predictions.jsonl");
-    let json =
-        ok(electra(&["evaluate", "--model", s(&out), "--data", s(&t.dev), "--predictions", s(&predictions), "--json"]));
+    let json = ok(electra(&["evaluate", "--model", s(&out), "--dev", s(&t.dev), "--out", s(&predictions), "--json"]));
     let report: serde_json::Value = serde_json::from_str(json.trim())?;
     assert_eq!(report["metrics"]["accuracy"].as_f64(), Some(best), "{report}");
     let lines: Vec<serde_json::Value> =
@@ -165,13 +164,13 @@ fn learns_an_easy_task_and_keeps_the_best_model_with_its_labels() -> TestResult 
         "--vocab",
         s(&out.join("model/vocab.txt")),
     ]));
-    let json = ok(electra(&["evaluate", "--model", s(&elq), "--data", s(&t.dev), "--json"]));
+    let json = ok(electra(&["evaluate", "--model", s(&elq), "--dev", s(&t.dev), "--json"]));
     let int8: serde_json::Value = serde_json::from_str(json.trim())?;
     assert_eq!(int8["engine"], "int8");
     let int8_accuracy = int8["metrics"]["accuracy"].as_f64().unwrap_or(0.0);
     assert!(int8_accuracy >= best - INT8_MAX_LOSS, "int8 {int8_accuracy} vs float32 {best}");
     // The table form names the metric and prints a confusion matrix.
-    let table = ok(electra(&["evaluate", "--model", s(&out), "--data", s(&t.dev)]));
+    let table = ok(electra(&["evaluate", "--model", s(&out), "--dev", s(&t.dev)]));
     assert!(table.contains("accuracy") && table.contains("confusion matrix"), "{table}");
     Ok(())
 }
@@ -315,7 +314,7 @@ fn regression_and_tagging_train_and_report_their_metrics() -> TestResult {
     let tags: Vec<&str> =
         config["id2label"].as_object().map_or(Vec::new(), |m| m.values().filter_map(|v| v.as_str()).collect());
     assert!(tags.contains(&"B-LST"), "the dev-only tag is in the tag set: {tags:?}");
-    let json = ok(electra(&["evaluate", "--model", s(&out), "--data", s(&tagged), "--json"]));
+    let json = ok(electra(&["evaluate", "--model", s(&out), "--dev", s(&tagged), "--json"]));
     let report: serde_json::Value = serde_json::from_str(json.trim())?;
     let f1 = report["metrics"]["overall_f1"].as_f64().unwrap_or(0.0);
     assert!(f1 >= EASY_TASK_MIN_ACCURACY, "tagging span F1 {f1} on an easy task");
@@ -379,7 +378,7 @@ fn bad_task_files_are_refused_naming_file_and_line() -> TestResult {
     ]));
     assert!(err.contains("config.json"), "{err}");
     // Evaluating a pre-trained (not fine-tuned) model is refused.
-    let err = failed(electra(&["evaluate", "--model", s(&t.model), "--data", s(&t.dev)]));
+    let err = failed(electra(&["evaluate", "--model", s(&t.model), "--dev", s(&t.dev)]));
     assert!(err.contains("not a task model"), "{err}");
     Ok(())
 }

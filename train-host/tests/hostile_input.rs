@@ -181,7 +181,7 @@ fn a_second_run_on_a_locked_output_is_refused_naming_the_first_pid() {
     let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/vocab.txt");
     let shards = tmp.path().join("shards");
     let held = OutputLock::dir(&shards).expect("lock the shard output");
-    let args = ["shard", "--input", s(&corpus), "--vocab", s(&vocab), "--output", s(&shards), "--quiet"];
+    let args = ["shard", "--corpus", s(&corpus), "--vocab", s(&vocab), "--out", s(&shards), "--quiet"];
     assert_refused(&electra_limited(&args, b""), &pid, "shard");
     assert!(!shards.join("manifest.json").exists(), "the refused shard run wrote nothing");
     drop(held);
@@ -256,9 +256,9 @@ fn a_read_only_output_directory_is_a_clear_error_naming_it() {
     let out = electra_unprivileged(&["export", "--model", s(&model), "--out", s(&elq)]);
     assert_refused(&out, &format!("cannot write to {}", ro.join(".model.elq.electra.lock").display()), "export");
     let shards = ro.join("shards");
-    let out = electra_unprivileged(&["shard", "--input", s(&corpus), "--vocab", s(&vocab), "--output", s(&shards)]);
+    let out = electra_unprivileged(&["shard", "--corpus", s(&corpus), "--vocab", s(&vocab), "--out", s(&shards)]);
     assert_refused(&out, &format!("cannot write to {}", shards.display()), "shard into a read-only parent");
-    let out = electra_unprivileged(&["shard", "--input", s(&corpus), "--vocab", s(&vocab), "--output", s(&ro)]);
+    let out = electra_unprivileged(&["shard", "--corpus", s(&corpus), "--vocab", s(&vocab), "--out", s(&ro)]);
     assert_refused(&out, &format!("cannot write to {}", ro.join(".electra.lock").display()), "shard");
     let out = electra_unprivileged(&[
         "pretrain",

@@ -38,7 +38,7 @@ fn quickstart_writes_shards_checkpoint_evaluation_and_model_file() -> TestResult
                 "--finetune-epochs",
                 "1",
             ])
-            .arg("--reviews")
+            .arg("--train")
             .arg(&reviews)
             .arg("--corpus")
             .arg(&corpus)

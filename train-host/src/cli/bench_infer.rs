@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// GEMM backends to time (repeat the flag).
-    #[arg(long = "gemm", default_values_t = GemmBackend::ALL)]
+    #[arg(long = "gemm", value_enum, default_values_t = GemmBackend::ALL)]
     pub gemms: Vec<GemmBackend>,
     /// Time the encoder's GEMM shapes on their own (single-threaded and on all threads) instead of the model.
     #[arg(long)]

@@ -25,15 +25,17 @@ pub struct Args {
     /// classifier, else custom (accuracy)].
     #[arg(long, value_enum)]
     pub task: Option<Task>,
-    /// vocab.txt for an int8 model file without an embedded one [default: the bundled BERT uncased vocab].
+    /// vocab.txt to tokenize with [default: the model's own (embedded in the model file, or vocab.txt in its
+    /// directory), else the bundled BERT uncased vocab].
     #[arg(long)]
     pub vocab: Option<PathBuf>,
-    /// Labelled file in the format the model was trained on (GLUE TSV, CSV, JSON lines, Parquet, CoNLL).
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Write every prediction as JSON lines (`line`, `label` and `probabilities`, `score`, or `tags`).
-    #[arg(long)]
-    pub predictions: Option<PathBuf>,
+    /// Labelled file to score, a dev or test split in the format the model was trained on (GLUE TSV, CSV, JSON
+    /// lines, Parquet, CoNLL).
+    #[arg(long, alias = "data")]
+    pub dev: PathBuf,
+    /// Write every prediction here as JSON lines (`line`, `label` and `probabilities`, `score`, or `tags`).
+    #[arg(long, alias = "predictions")]
+    pub out: Option<PathBuf>,
     /// Column of the first text [default: detected].
     #[arg(long)]
     pub text_a: Option<String>,
@@ -85,11 +87,7 @@ fn load(args: &Args) -> anyhow::Result<(Engine, TaskMeta, Vec<u8>, usize)> {
         let labels = crate::infer::LogitsModel::labels(&model)
             .with_context(|| format!("{}: not a task model (no classifier head)", args.model.display()))?;
         let names = if labels.is_regression() { Vec::new() } else { labels.names.clone() };
-        let vocab = match (&args.vocab, model.vocab()) {
-            (Some(path), _) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            (None, Some(embedded)) => embedded.to_vec(),
-            (None, None) => crate::pretrain::BUNDLED_VOCAB.to_vec(),
-        };
+        let (vocab, _) = super::resolve_vocab(args.vocab.as_deref(), model.vocab(), None)?;
         let positions = crate::infer::LogitsModel::config(&model).max_position_embeddings;
         let meta = TaskMeta { task, labels: names, dropout: DropoutRates::OFF };
         return Ok((Engine::Int8(Box::new(model)), meta, vocab, positions));
@@ -98,7 +96,12 @@ fn load(args: &Args) -> anyhow::Result<(Engine, TaskMeta, Vec<u8>, usize)> {
     let mut model = loaded.model;
     model.refresh_transposes();
     let positions = model.config.max_position_embeddings;
-    Ok((Engine::Float(Box::new(model)), loaded.meta, loaded.vocab_txt, positions))
+    // The model directory's own vocab.txt is what `load_task_model` read; `--vocab` overrides it.
+    let vocab = match &args.vocab {
+        Some(path) => super::resolve_vocab(Some(path), None, None)?.0,
+        None => loaded.vocab_txt,
+    };
+    Ok((Engine::Float(Box::new(model)), loaded.meta, vocab, positions))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -107,18 +110,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let max_len = args.max_len.min(positions);
     let started = Instant::now();
     let encoded = if meta.task == Task::Tagging {
-        let sentences = data::read_tagged(&args.data, args.tag_column)?;
-        data::encode_all_tagged(&tokenizer, &sentences, &meta.label_map(), max_len, &args.data)?
+        let sentences = data::read_tagged(&args.dev, args.tag_column)?;
+        data::encode_all_tagged(&tokenizer, &sentences, &meta.label_map(), max_len, &args.dev)?
     } else {
         let columns = Columns { text_a: args.text_a.clone(), text_b: args.text_b.clone(), label: args.label.clone() };
-        let examples = data::read_text_examples(&args.data, meta.task, &columns)?;
+        let examples = data::read_text_examples(&args.dev, meta.task, &columns)?;
         let labels = (!meta.is_regression()).then(|| meta.label_map());
-        data::encode_all_text(&tokenizer, &examples, labels.as_ref(), max_len, &args.data)?
+        data::encode_all_text(&tokenizer, &examples, labels.as_ref(), max_len, &args.dev)?
     };
     let predictions = engine.predict(&encoded, args.batch)?;
     let seconds = started.elapsed().as_secs_f64();
     let evaluation = score(&meta, &encoded, &predictions);
-    if let Some(path) = &args.predictions {
+    if let Some(path) = &args.out {
         let mut text = String::new();
         for (e, p) in encoded.iter().zip(&predictions) {
             text.push_str(&prediction_json(&meta, e, p).to_string());
@@ -145,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "{} on {}: {} examples ({} labelled) in {:.2} s ({:.0} examples/s)",
         meta.task,
-        args.data.display(),
+        args.dev.display(),
         encoded.len(),
         evaluation.scored,
         seconds,
@@ -158,7 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(confusion) = &evaluation.confusion {
         println!("\nconfusion matrix (rows: gold, columns: predicted)\n{}", confusion.render());
     }
-    if let Some(path) = &args.predictions {
+    if let Some(path) = &args.out {
         println!("predictions: {}", path.display());
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! tokenized with BERT-uncased WordPiece as HF's `tokenizer(text)` does it: `[CLS] text [SEP]`. Output lines:
 //! `{"logits": ...}`: one float per token (replaced-token detection), one per class (sequence
 //! classification), one list per token (token classification, masked LM). A bad line stops the run
-//! with an error naming it (1-based); lines before it have been written to stdout, while `--output`
+//! with an error naming it (1-based); lines before it have been written to stdout, while `--out`
 //! is written to a temporary file and renamed only when every line succeeded.
 //!
 //! A classifier's lines also name what it predicts, from its labels (the model file's labels section,
@@ -18,6 +18,7 @@
 use crate::checkpoint::{CheckpointError, HfCheckpoint};
 use crate::export::{task_labels, ExportError, TaskLabels};
 use crate::infer::{FloatModel, GemmBackend, InferError, InputSeq, Logits, LogitsModel};
+use anyhow::Context;
 use electra_core::model_file::ProblemType;
 use electra_core::HeadKind;
 use electra_pipeline::atomic_file::write_atomically;
@@ -37,21 +38,21 @@ pub struct Args {
     #[arg(long, conflicts_with = "text")]
     pub input: Option<PathBuf>,
     /// JSON-lines output (default: stdout). Written atomically: nothing appears unless every line succeeds.
-    #[arg(long, conflicts_with = "text")]
-    pub output: Option<PathBuf>,
+    #[arg(long, alias = "output", conflicts_with = "text")]
+    pub out: Option<PathBuf>,
     /// Score one text and print a table for a person (token, logit, verdict; a classifier's label and its
     /// probability first) instead of JSON lines.
     #[arg(long)]
     pub text: Option<String>,
-    /// BERT `vocab.txt` for text input [default: the model file's embedded vocab, else vocab.txt beside the
-    /// model, else data/vocab.txt].
+    /// BERT `vocab.txt` for text input [default: the model file's embedded vocab, else vocab.txt in the
+    /// model's directory, else the bundled BERT uncased vocab].
     #[arg(long)]
     pub vocab: Option<PathBuf>,
     /// Lines scored together (spread over all cores).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// GEMM implementation: `gemm` (the `gemm` crate, fastest here) or `matrixmultiply`.
-    #[arg(long, default_value = "gemm")]
+    /// GEMM implementation (`gemm` is the fastest here).
+    #[arg(long, value_enum, default_value_t = GemmBackend::GemmCrate)]
     pub gemm: GemmBackend,
 }
 
@@ -97,38 +98,31 @@ impl LogitsModel for WithLabels {
     }
 }
 
-/// The vocabulary for text input: `--vocab` if given (it must load), else the one the model file embeds,
-/// else `vocab.txt` beside the model, else `data/vocab.txt`; `None` when there is none (then only a text
-/// line is an error).
+/// The vocabulary for text input, by the CLI's one rule ([`crate::cli::resolve_vocab`]): `--vocab` if given
+/// (it must load), else the one the model file embeds, else `vocab.txt` in the model's directory, else the
+/// bundled BERT uncased vocab. A vocabulary larger than the model's embedding table is refused, except the
+/// bundled fallback, which is then left out: `ids` lines need no vocabulary, and a `text` line says so.
 fn load_vocab(args: &Args, model: &dyn LogitsModel) -> anyhow::Result<Option<HostTokenizer>> {
-    let (tokenizer, source) = match (&args.vocab, model.embedded_vocab()) {
-        (Some(path), _) => (HostTokenizer::from_file(path)?, path.display().to_string()),
-        (None, Some(bytes)) => (HostTokenizer::from_bytes(bytes.to_vec())?, "the model's embedded vocab".into()),
-        (None, None) => {
-            let beside_model = args.model.join("vocab.txt");
-            let default = PathBuf::from(crate::cli::tokenize::DEFAULT_VOCAB);
-            match [beside_model, default].into_iter().find(|p| p.is_file()) {
-                Some(path) => (HostTokenizer::from_file(&path)?, path.display().to_string()),
-                None => return Ok(None),
-            }
-        }
-    };
+    let (bytes, source) = super::resolve_vocab(args.vocab.as_deref(), model.embedded_vocab(), Some(&args.model))?;
+    let tokenizer = HostTokenizer::from_bytes(bytes).with_context(|| source.to_string())?;
     let (vocab, model_vocab) = (tokenizer.tokenizer().vocab_size(), model.config().vocab_size);
-    if vocab > model_vocab {
-        anyhow::bail!("{source}: {vocab} tokens, but the model only embeds {model_vocab}");
+    match (vocab > model_vocab, source) {
+        (false, _) => Ok(Some(tokenizer)),
+        (true, super::VocabSource::Bundled) => Ok(None),
+        (true, source) => anyhow::bail!("{source}: {vocab} tokens, but the model only embeds {model_vocab}"),
     }
-    Ok(Some(tokenizer))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let model = load_model(&args.model, args.gemm)?;
     let tokenizer = load_vocab(&args, &*model)?;
+    let tokenizer = tokenizer.as_ref();
     if let Some(text) = &args.text {
-        let seq = encode_text(1, text, tokenizer.as_ref())?;
+        let seq = encode_text(1, text, tokenizer)?;
         let logits = model.logits(std::slice::from_ref(&seq))?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        write_table(&mut out, model.head(), &seq.input_ids, &logits[0], tokenizer.as_ref(), model.labels())?;
+        write_table(&mut out, model.head(), &seq.input_ids, &logits[0], tokenizer, model.labels())?;
         return Ok(());
     }
     let input: Box<dyn BufRead> = match &args.input {
@@ -137,16 +131,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => Box::new(std::io::stdin().lock()),
     };
-    match &args.output {
+    match &args.out {
         // Only a complete output ever appears under its name (the project's one atomic writer).
         Some(path) => write_atomically::<_, anyhow::Error>(path, |out| {
-            Ok(infer_lines(&*model, tokenizer.as_ref(), input, out, args.batch)?)
+            Ok(infer_lines(&*model, tokenizer, input, out, args.batch)?)
         })
         .map(drop)?,
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            infer_lines(&*model, tokenizer.as_ref(), input, &mut out, args.batch)?;
+            infer_lines(&*model, tokenizer, input, &mut out, args.batch)?;
             out.flush()?;
         }
     }

@@ -53,9 +53,10 @@ pub struct Args {
     /// One corpus file (and one review) in this many is held out for evaluation.
     #[arg(long, default_value_t = 10)]
     pub holdout_every: usize,
-    /// Labelled reviews (JSON lines `{"text", "label"}`, label 1 positive, 0 negative) to fine-tune on
-    /// [default: data/classification/movie-reviews.jsonl of this repository].
-    #[arg(long)]
+    /// Labelled reviews (JSON lines `{"text", "label"}`, label 1 positive, 0 negative) to fine-tune on, one in
+    /// --holdout-every held out as the dev split [default: data/classification/movie-reviews.jsonl of this
+    /// repository].
+    #[arg(long = "train", alias = "reviews", value_name = "TRAIN")]
     pub reviews: Option<PathBuf>,
     /// Fine-tuning epochs [default: 5].
     #[arg(long)]

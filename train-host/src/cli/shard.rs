@@ -1,8 +1,8 @@
 //! `electra shard`: tokenize, pack and shard a corpus into Parquet for pre-training.
 //!
 //! ```text
-//! electra shard --input data/corpus/us-speeches --vocab data/vocab.txt --output shards/ --seq-len 128
-//! mpirun -n 4 electra shard --input /corpus --vocab vocab.txt --output /shared/shards --shards 256
+//! electra shard --corpus data/corpus/us-speeches --out shards/ --seq-len 128
+//! mpirun -n 4 electra shard --corpus /corpus --vocab vocab.txt --out /shared/shards --shards 256
 //! ```
 //!
 //! Under `mpirun`/`srun` every process takes its worker index and count from the launcher's environment
@@ -21,14 +21,14 @@ use crate::distributed::{launcher_rank, launcher_world_size};
 pub struct Args {
     /// Corpus files or directories (walked recursively): .txt (blank lines separate documents), .jsonl,
     /// .parquet, each optionally .gz or .zst
-    #[arg(long = "input", required = true, num_args = 1..)]
-    pub inputs: Vec<PathBuf>,
-    /// WordPiece vocabulary (BERT uncased vocab.txt)
+    #[arg(long = "corpus", alias = "input", required = true, num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
+    /// WordPiece vocabulary (BERT uncased vocab.txt) [default: the bundled BERT uncased vocab]
     #[arg(long)]
-    pub vocab: PathBuf,
-    /// Output directory for the shards and manifest.json
-    #[arg(long)]
-    pub output: PathBuf,
+    pub vocab: Option<PathBuf>,
+    /// Directory for the shards and manifest.json
+    #[arg(long, alias = "output")]
+    pub out: PathBuf,
     /// Tokens per example, `[CLS]` and `[SEP]` included
     #[arg(long, default_value_t = 128)]
     pub seq_len: usize,
@@ -76,7 +76,7 @@ pub fn resolve_worker(args: &Args, env: impl Fn(&str) -> Option<String>) -> anyh
 }
 
 pub fn options(args: &Args, worker: (usize, usize)) -> ShardOptions {
-    let mut o = ShardOptions::new(args.inputs.clone(), args.output.clone());
+    let mut o = ShardOptions::new(args.corpus.clone(), args.out.clone());
     o.seq_len = args.seq_len;
     o.num_shards = args.shards;
     o.seed = args.seed;
@@ -89,10 +89,12 @@ pub fn options(args: &Args, worker: (usize, usize)) -> ShardOptions {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let tokenizer = electra_pipeline::tokenizer::HostTokenizer::from_file(&args.vocab)?;
+    let (vocab, source) = super::resolve_vocab(args.vocab.as_deref(), None, None)?;
+    let tokenizer =
+        electra_pipeline::tokenizer::HostTokenizer::from_bytes(vocab).with_context(|| source.to_string())?;
     let worker = resolve_worker(&args, |k| std::env::var(k).ok())?;
     let opts = options(&args, worker);
-    let summary = shard::run(&opts, &tokenizer).with_context(|| format!("sharding into {}", args.output.display()))?;
+    let summary = shard::run(&opts, &tokenizer).with_context(|| format!("sharding into {}", args.out.display()))?;
     print_summary(&opts, &summary, &tokenizer);
     Ok(())
 }
@@ -169,7 +171,7 @@ mod tests {
     }
 
     fn parse(extra: &[&str]) -> Args {
-        let mut argv = vec!["electra", "--input", "a", "b", "--vocab", "v.txt", "--output", "o"];
+        let mut argv = vec!["electra", "--corpus", "a", "b", "--vocab", "v.txt", "--out", "o"];
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).unwrap().args
     }
@@ -181,7 +183,7 @@ mod tests {
     #[test]
     fn worker_from_flags_environment_or_default() {
         let args = parse(&[]);
-        assert_eq!(args.inputs, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(args.corpus, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(resolve_worker(&args, env_of(&[])).unwrap(), (0, 1));
         let mpi = env_of(&[("OMPI_COMM_WORLD_RANK", "2"), ("OMPI_COMM_WORLD_SIZE", "4")]);
         assert_eq!(resolve_worker(&args, mpi).unwrap(), (2, 4));
@@ -197,7 +199,15 @@ mod tests {
         let args = parse(&["--worker-index", "2", "--workers", "2"]);
         assert!(resolve_worker(&args, env_of(&[])).is_err());
         assert!(resolve_worker(&parse(&[]), env_of(&[("SLURM_PROCID", "1")])).is_err());
-        assert!(Cli::try_parse_from(["electra", "--input", "a", "--vocab", "v", "--output", "o", "--workers", "2"])
-            .is_err());
+        assert!(
+            Cli::try_parse_from(["electra", "--corpus", "a", "--vocab", "v", "--out", "o", "--workers", "2"]).is_err()
+        );
+    }
+
+    /// The retired spellings still parse, to the same arguments; the vocab may be left out.
+    #[test]
+    fn old_flag_names_are_aliases() {
+        let old = Cli::try_parse_from(["electra", "--input", "a", "b", "--output", "o"]).unwrap().args;
+        assert_eq!((old.corpus, old.out, old.vocab), (vec![PathBuf::from("a"), PathBuf::from("b")], "o".into(), None));
     }
 }

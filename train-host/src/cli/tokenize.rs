@@ -13,8 +13,6 @@ use electra_pipeline::atomic_file::write_atomically;
 use electra_pipeline::tokenizer::HostTokenizer;
 use rayon::prelude::*;
 
-/// Where `--vocab` points when it is not given.
-pub const DEFAULT_VOCAB: &str = "data/vocab.txt";
 /// Lines are read and tokenized in chunks of about this many bytes (enough work to spread over every core).
 const CHUNK_BYTES: usize = 8 << 20;
 /// Inputs at least this large get a progress bar on stderr.
@@ -23,15 +21,15 @@ const PROGRESS_MIN_BYTES: u64 = 32 << 20;
 /// Arguments of `electra tokenize`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// BERT `vocab.txt` [default: data/vocab.txt if it exists]
+    /// BERT `vocab.txt` [default: the bundled BERT uncased vocab]
     #[arg(long)]
     pub vocab: Option<PathBuf>,
     /// JSON lines, each `{"text": "..."}` [default: stdin]
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// JSON lines written here, each `{"ids": [...]}`, written atomically [default: stdout]
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+    #[arg(long, alias = "output")]
+    pub out: Option<PathBuf>,
     /// Worker threads [default: all cores]
     #[arg(long)]
     pub threads: Option<usize>,
@@ -199,25 +197,13 @@ pub fn tokenize_jsonl(
     Ok(stats)
 }
 
-fn default_vocab() -> anyhow::Result<PathBuf> {
-    let path = PathBuf::from(DEFAULT_VOCAB);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        anyhow::bail!("no --vocab given and {DEFAULT_VOCAB} does not exist here; pass --vocab path/to/vocab.txt")
-    }
-}
-
 /// Runs `electra tokenize`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start worker threads")?;
     }
-    let vocab_path = match args.vocab {
-        Some(path) => path,
-        None => default_vocab()?,
-    };
-    let tok = HostTokenizer::from_file(&vocab_path)?;
+    let (vocab, source) = super::resolve_vocab(args.vocab.as_deref(), None, None)?;
+    let tok = HostTokenizer::from_bytes(vocab).with_context(|| source.to_string())?;
 
     let (input_name, input, input_len): (String, Box<dyn Read>, Option<u64>) = match &args.input {
         Some(path) => {
@@ -247,7 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let start = Instant::now();
-    let stats = match &args.output {
+    let stats = match &args.out {
         Some(path) => {
             // Only a complete output ever appears under its name (the project's one atomic writer).
             write_atomically::<_, anyhow::Error>(path, |out| {

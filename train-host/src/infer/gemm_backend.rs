@@ -8,13 +8,15 @@ use electra_core::float::{Gemm, MatMut, MatRef, MatrixMultiply};
 use std::fmt;
 use std::str::FromStr;
 
-/// Which GEMM implementation the float encoder calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Which GEMM implementation the float encoder calls (a clap `ValueEnum`, so `--help` lists the names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum GemmBackend {
     /// `matrixmultiply::sgemm`, as the no_std core uses it on a microcontroller.
+    #[value(name = "matrixmultiply")]
     MatrixMultiply,
     /// `gemm::gemm` from the `gemm` crate 0.19.
     #[default]
+    #[value(name = "gemm")]
     GemmCrate,
 }
 
