@@ -209,7 +209,7 @@ fn validate(opts: &ShardOptions) -> Result<(), ShardError> {
         }
     }
     if opts.inputs.is_empty() {
-        return bad("no --input given".into());
+        return bad("no --corpus given".into());
     }
     Ok(())
 }
