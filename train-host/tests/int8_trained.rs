@@ -95,6 +95,7 @@ fn pretrained_discriminator_int8_matches_float() {
         vocab: None,
         tokenizer_index: None,
         labels: None,
+        int4: None,
     };
     let mut file = vec![0u32; model_file_len::<String>(&spec).unwrap().div_ceil(4)];
     let len = model_file_len::<String>(&spec).unwrap();

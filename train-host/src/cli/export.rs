@@ -1,10 +1,28 @@
-//! `electra export --model HF_DIR --out FILE [--vocab vocab.txt] [--keep-tokens-from TEXT...]`: an HF
-//! ELECTRA checkpoint → an int8 model file for microcontrollers (and `electra infer --model FILE`); a
+//! `electra export --model HF_DIR --out FILE [--vocab vocab.txt] [--keep-tokens-from TEXT...]
+//! [--weights int8|int4 [--group-size N] [--keep-int8 SPEC...]]`: an HF ELECTRA checkpoint → an
+//! int8 (or int4-encoder) model file for microcontrollers (and `electra infer --model FILE`); a
 //! classifier's label names and problem type travel with it.
 
-use crate::export::export_keeping;
-use clap::Parser;
+use crate::export::export_with;
+use anyhow::bail;
+use clap::{Parser, ValueEnum};
+use electra_core::model_file::layout::LAYER_LINEAR_NAMES;
+use electra_core::model_file::Int4Tensors;
 use std::path::PathBuf;
+
+/// How the encoder's matrices are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Weights {
+    /// int8, one scale per output channel.
+    Int8,
+    /// int4, one scale per group of `--group-size` input channels (format version 4); the
+    /// embeddings, their projection and the head stay int8.
+    Int4,
+}
+
+/// Input channels per int4 scale when `--group-size` is not given: measured on SST-2
+/// (docs/BENCHMARKS.md, "Model size").
+pub const DEFAULT_GROUP_SIZE: u32 = 32;
 
 #[derive(Parser, Debug)]
 pub struct Args {
@@ -27,11 +45,70 @@ pub struct Args {
     /// tokens; every other token reads `[UNK]`'s row. Typically the task's training file.
     #[arg(long, requires = "vocab", num_args = 1..)]
     pub keep_tokens_from: Vec<PathBuf>,
+    /// How the encoder layers' matrices are stored: int8, or int4 with one scale per group of
+    /// input channels (about 0.53 of the bytes; activations stay int8).
+    #[arg(long, value_enum, default_value = "int8")]
+    pub weights: Weights,
+    /// With `--weights int4`: input channels per scale (even, dividing the hidden and
+    /// intermediate sizes) [default: 32].
+    #[arg(long, requires = "weights")]
+    pub group_size: Option<u32>,
+    /// With `--weights int4`: encoder tensors to keep int8 (the sensitive ones): a layer index
+    /// (`0`: all of layer 0), a linear of every layer (`query`, `key`, `value`, `attention.output`,
+    /// `intermediate`, `output`), or both (`11:output`).
+    #[arg(long, requires = "weights", num_args = 1..)]
+    pub keep_int8: Vec<String>,
+}
+
+/// The short names `--keep-int8` takes, in the order of [`LAYER_LINEAR_NAMES`].
+const SHORT_NAMES: [&str; 6] = ["query", "key", "value", "attention.output", "intermediate", "output"];
+
+/// The linear `name` names (short or full HF path), as an index of [`LAYER_LINEAR_NAMES`].
+fn linear_index(name: &str) -> Option<usize> {
+    SHORT_NAMES.iter().position(|&s| s == name).or_else(|| LAYER_LINEAR_NAMES.iter().position(|&s| s == name))
+}
+
+/// The int4 tensors of `--weights int4 --group-size G --keep-int8 ...` (every layer below 64;
+/// `export` drops the layers the model does not have).
+pub fn int4_tensors(group_size: u32, keep_int8: &[String]) -> anyhow::Result<Int4Tensors> {
+    let mut t = Int4Tensors::all(group_size);
+    for spec in keep_int8 {
+        let (layer, linear) = match spec.split_once(':') {
+            Some((l, n)) => (Some(l), Some(n)),
+            None if spec.parse::<usize>().is_ok() => (Some(spec.as_str()), None),
+            None => (None, Some(spec.as_str())),
+        };
+        let layer_bits = match layer {
+            None => u64::MAX,
+            Some(l) => match l.parse::<u32>() {
+                Ok(l) if l < 64 => 1u64 << l,
+                _ => bail!("--keep-int8 {spec}: `{l}` is not a layer index below 64"),
+            },
+        };
+        let linears = match linear {
+            None => (0..t.layers.len()).collect::<Vec<_>>(),
+            Some(n) => match linear_index(n) {
+                Some(i) => vec![i],
+                None => bail!("--keep-int8 {spec}: `{n}` is not one of {}", SHORT_NAMES.join(", ")),
+            },
+        };
+        for i in linears {
+            t.layers[i] &= !layer_bits;
+        }
+    }
+    Ok(t)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let int4 = match args.weights {
+        Weights::Int4 => Some(int4_tensors(args.group_size.unwrap_or(DEFAULT_GROUP_SIZE), &args.keep_int8)?),
+        Weights::Int8 if args.group_size.is_some() || !args.keep_int8.is_empty() => {
+            bail!("--group-size and --keep-int8 apply to --weights int4")
+        }
+        Weights::Int8 => None,
+    };
     let summary =
-        export_keeping(&args.model, &args.out, args.vocab.as_deref(), args.tokenizer_index, &args.keep_tokens_from)?;
+        export_with(&args.model, &args.out, args.vocab.as_deref(), args.tokenizer_index, &args.keep_tokens_from, int4)?;
     let extras = match (summary.vocab_embedded, summary.tokenizer_index_embedded) {
         (true, true) => "vocab and tokenizer index embedded",
         (true, false) => "vocab embedded",
@@ -46,8 +123,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(k) => format!("; {} of {} word embedding rows kept ({} tokens read)", k.kept, k.vocab_size, k.text_tokens),
         None => String::new(),
     };
+    let weights = match summary.int4 {
+        Some(t) => {
+            let int4: u32 = t.layers.iter().map(|m| m.count_ones()).sum();
+            format!("; {int4} encoder matrices int4 in groups of {}", t.group_size)
+        }
+        None => String::new(),
+    };
     println!(
-        "wrote {} ({} bytes, {:.2} MiB; head {}{labels}; {extras}{kept})",
+        "wrote {} ({} bytes, {:.2} MiB; head {}{labels}; {extras}{kept}{weights})",
         summary.out.display(),
         summary.bytes,
         summary.bytes as f64 / (1 << 20) as f64,

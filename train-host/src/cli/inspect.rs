@@ -5,7 +5,8 @@
 use crate::int8::ModelFile;
 use anyhow::{bail, Context};
 use clap::Parser;
-use electra_core::model_file::layout::{EntrySpec, WORD_ROW_MAP_NAME};
+use electra_core::model_file::format::DType;
+use electra_core::model_file::layout::{EntrySpec, LAYER_LINEAR_NAMES, WORD_ROW_MAP_NAME};
 use electra_core::model_file::Model;
 use std::path::PathBuf;
 
@@ -24,13 +25,15 @@ pub struct Args {
 }
 
 /// The sections of the table, in the order printed.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 14] = [
     "header and tensor directory",
     "word embeddings (int8 rows + scales)",
     "word embedding row map",
     "position + token type embeddings",
     "embedding LayerNorm + projection",
     "encoder int8 matrices",
+    "encoder int4 matrices",
+    "encoder int4 group scales (f32)",
     "encoder scales, biases, LayerNorms (f32)",
     "head",
     "vocab",
@@ -40,7 +43,8 @@ const SECTIONS: [&str; 12] = [
 ];
 
 /// Which section a directory entry belongs to.
-fn section_of(name: &str, dtype_is_i8: bool) -> usize {
+fn section_of(e: &EntrySpec) -> usize {
+    let (name, dtype) = (e.name.as_str(), e.dtype);
     if name == WORD_ROW_MAP_NAME {
         2
     } else if name.starts_with("electra.embeddings.word_embeddings.") {
@@ -52,19 +56,21 @@ fn section_of(name: &str, dtype_is_i8: bool) -> usize {
     } else if name.starts_with("electra.embeddings") {
         4
     } else if name.starts_with("electra.encoder.") {
-        if dtype_is_i8 {
-            5
-        } else {
-            6
+        match dtype {
+            DType::I8 => 5,
+            DType::I4 => 6,
+            // An int4 matrix's scales are `[n_out, groups]`; an int8 one's `[1, n_out]`.
+            _ if name.ends_with(".weight_scale") && e.shape[0] > 1 => 7,
+            _ => 8,
         }
     } else if name == electra_core::model_file::layout::VOCAB_NAME {
-        8
-    } else if name == electra_core::model_file::layout::TOKENIZER_INDEX_NAME {
-        9
-    } else if name == electra_core::model_file::layout::LABELS_NAME {
         10
+    } else if name == electra_core::model_file::layout::TOKENIZER_INDEX_NAME {
+        11
+    } else if name == electra_core::model_file::layout::LABELS_NAME {
+        12
     } else {
-        7
+        9
     }
 }
 
@@ -75,7 +81,7 @@ pub fn section_bytes(model: &Model) -> [usize; SECTIONS.len()] {
     let mut data_offset = None;
     let _ = layout.try_for_each_entry(|e: &EntrySpec| -> Result<(), ()> {
         data_offset.get_or_insert(e.span.offset);
-        bytes[section_of(e.name.as_str(), e.dtype == electra_core::model_file::format::DType::I8)] += e.span.len;
+        bytes[section_of(e)] += e.span.len;
         Ok(())
     });
     bytes[0] = data_offset.unwrap_or(layout.file_len);
@@ -103,6 +109,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     if let Some(map) = model.word_row_map() {
         println!("word embeddings pruned: {} of {} rows kept", map.len() - 1, config.vocab_size);
+    }
+    if let Some(t) = model.int4_tensors() {
+        let layers = config.num_hidden_layers;
+        let int4: u32 = t.layers.iter().map(|m| m.count_ones()).sum();
+        println!(
+            "encoder weights int4 in groups of {}: {int4} of {} matrices (f32 scale per group)",
+            t.group_size,
+            layers * LAYER_LINEAR_NAMES.len()
+        );
+        for (name, mask) in LAYER_LINEAR_NAMES.iter().zip(t.layers) {
+            let int8: Vec<String> = (0..layers).filter(|&l| mask >> l & 1 == 0).map(|l| l.to_string()).collect();
+            if !int8.is_empty() {
+                println!("  {name} stays int8 in layers {}", int8.join(", "));
+            }
+        }
     }
     println!("{:<42} {:>12} {:>8}", "section", "bytes", "%");
     for (name, bytes) in SECTIONS.iter().zip(section_bytes(&model)) {

@@ -8,8 +8,8 @@
 
 use crate::checkpoint::{try_filled, CheckpointError, HfCheckpoint};
 use electra_core::model_file::{
-    model_file_len_keeping, write_model_file_keeping, KeptWordRows, LabelsSpec, Model, ModelFileSpec, ProblemType,
-    WriteError,
+    model_file_len_keeping, write_model_file_keeping, Int4Tensors, KeptWordRows, LabelsSpec, Model, ModelFileSpec,
+    ProblemType, WriteError,
 };
 use electra_core::HeadKind;
 use electra_pipeline::atomic_file::write_bytes_atomically;
@@ -98,6 +98,9 @@ pub struct Extras<'v> {
     /// Keep only these word embedding rows (vocab ids, strictly increasing, `[UNK]` among them;
     /// see [`kept_token_ids`]); the file gets an id → row map (format version 3).
     pub keep_ids: Option<&'v [u32]>,
+    /// The encoder linears to store as int4 with one scale per group of inputs (format version 4;
+    /// `Int4Tensors::all(group)` for every one); bits past the model's layers are dropped.
+    pub int4: Option<Int4Tensors>,
 }
 
 /// The ids to keep for `--keep-tokens-from`: every token the vocab's own WordPiece (the device's
@@ -257,6 +260,7 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
         vocab,
         tokenizer_index: index.as_deref(),
         labels,
+        int4: extras.int4.map(|t| t.for_layers(checkpoint.config.num_hidden_layers)),
     };
     let keep = match (extras.keep_ids, vocab) {
         (None, _) => None,
@@ -296,6 +300,8 @@ pub struct ExportSummary {
     /// With `--keep-tokens-from`: the word embedding rows kept, of `vocab_size`, and the tokens
     /// read from the texts.
     pub kept_rows: Option<KeptRows>,
+    /// The int4 encoder linears, as the file records them.
+    pub int4: Option<Int4Tensors>,
 }
 
 /// How a word embedding table was pruned.
@@ -327,6 +333,18 @@ pub fn export_keeping(
     tokenizer_index: bool,
     keep_tokens_from: &[PathBuf],
 ) -> Result<ExportSummary, ExportError> {
+    export_with(model_dir, out, vocab, tokenizer_index, keep_tokens_from, None)
+}
+
+/// [`export_keeping`] with the encoder linears `int4` names stored as int4 (format version 4).
+pub fn export_with(
+    model_dir: &Path,
+    out: &Path,
+    vocab: Option<&Path>,
+    tokenizer_index: bool,
+    keep_tokens_from: &[PathBuf],
+    int4: Option<Int4Tensors>,
+) -> Result<ExportSummary, ExportError> {
     if !keep_tokens_from.is_empty() && vocab.is_none() {
         return Err(ExportError::KeepTokensWithoutVocab);
     }
@@ -348,12 +366,15 @@ pub fn export_keeping(
         tokenizer_index,
         labels: labels.as_ref(),
         keep_ids: kept.as_ref().map(|(ids, _)| ids.as_slice()),
+        int4,
     };
     let bytes = model_file_bytes(&checkpoint, extras)?;
     // The exact bytes must pass the device-side checks before they replace anything.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
-    Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()]).map_err(ExportError::ReadBack)?;
+    let int4_tensors = Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()])
+        .map_err(ExportError::ReadBack)?
+        .int4_tensors();
     write_bytes_atomically(out, &bytes)?;
     Ok(ExportSummary {
         out: out.to_path_buf(),
@@ -362,6 +383,7 @@ pub fn export_keeping(
         vocab_embedded: vocab.is_some(),
         tokenizer_index_embedded: vocab.is_some() && tokenizer_index,
         labels,
+        int4: int4_tensors,
         kept_rows: kept.map(|(ids, text_tokens)| KeptRows {
             kept: ids.len(),
             vocab_size: checkpoint.config.vocab_size,
