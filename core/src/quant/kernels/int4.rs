@@ -126,15 +126,23 @@ multiversion! {
     }
 }
 
-/// Rows of `a` per block of the fast twins (int32 sums of one block × tile on the stack).
+/// Rows of `a` per block of the fast twins (int32 sums of one block × tile on the stack), and
+/// weight rows per tile: on 64-bit hosts (megabyte stacks) large enough that each int8 product is
+/// 64 × 64 × group, so the int8 twin's per-call cost (and the 512-bit VNNI twin's packing) is spread
+/// over many products; on microcontrollers small enough for their stacks (about 3 KiB).
+#[cfg(target_pointer_width = "64")]
+const ROW_BLOCK: usize = 64;
+#[cfg(target_pointer_width = "64")]
+const TILE: usize = 64;
+#[cfg(not(target_pointer_width = "64"))]
 const ROW_BLOCK: usize = 32;
-/// Weight rows per tile.
+#[cfg(not(target_pointer_width = "64"))]
 const TILE: usize = 8;
 /// Most inputs unpacked at once; a larger group is summed in parts (exact: int32).
 pub const SEGMENT: usize = 128;
 
 /// The fast twins' algorithm: unpacks tiles of `b` to int8 and multiplies them with the int8 twin
-/// `gemm`. About 3 KiB of stack, no heap.
+/// `gemm`. About 3 KiB of stack on 32-bit targets (40 KiB on 64-bit ones), no heap.
 pub fn gemm_i8_i4_via(
     gemm: GemmI8,
     m: usize,
@@ -314,7 +322,7 @@ mod tests {
                 Ok(())
             );
             // Past a row block, a tile and a segment (groups of 256 are summed in two parts).
-            let (ms, ns) = ([1, 31, 33, 64, 70], [1, 7, 9, 17, 64]);
+            let (ms, ns) = ([1, 31, 33, 64, 70], [1, 7, 9, 17, 64, 65]);
             assert_eq!(check_i4_twin(twin, &ms, &ns, &[256, 512, 1024], &[32, 64, 128, 256], 9, &mut s), Ok(()));
         }
     }
