@@ -1,5 +1,7 @@
 //! int8 ELECTRA: weights int8 with one scale per output channel (embeddings: per row),
-//! activations quantized per row at run time, int32 sums, float LayerNorm/softmax/GELU.
+//! activations quantized per row at run time, int32 sums, float LayerNorm/softmax/GELU. Encoder
+//! linears may instead be int4 with one scale per group of input channels (model file format
+//! version 4, chosen per tensor): int32 sums per group, f32 across groups ([`kernels::int4`]).
 //!
 //! - [`kernels`]: the integer matrix products and their SIMD twins.
 //! - [`encoder`]: `Model::run` (one sequence, caller arena, optional parallel workers).
