@@ -26,7 +26,8 @@ CLI grammar (every subcommand):
   --model PATH    a model to read: an HF checkpoint directory, or an int8 model file (.elq) from `export`
                   (`inspect` takes the .elq file as its argument)
   --out PATH      everything a subcommand writes, written atomically: a directory (shard, pretrain, finetune,
-                  quickstart) or a file (tokenize, evaluate, export, infer; stdout when left out)
+                  quickstart) or a file (export; evaluate's predictions; tokenize and infer, which write to
+                  stdout when it is left out)
   --corpus PATH   raw text to shard: files or directories (shard, quickstart)
   --data DIR      shards written by `electra shard` (pretrain, eval)
   --train/--dev   labelled task files (finetune reads both, quickstart --train, evaluate --dev)
