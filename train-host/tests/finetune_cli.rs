@@ -175,6 +175,21 @@ fn learns_an_easy_task_and_keeps_the_best_model_with_its_labels() -> TestResult 
     Ok(())
 }
 
+/// The CLI's one vocab rule: a checkpoint without `vocab.txt` (and no `--vocab`) is tokenized with the bundled
+/// BERT uncased vocab, which the task model then carries.
+#[test]
+fn a_checkpoint_without_its_vocab_uses_the_bundled_one() -> TestResult {
+    let t = sentiment()?;
+    std::fs::remove_file(t.model.join("vocab.txt"))?;
+    let out = t.root.join("no-vocab");
+    let mut args = finetune_args(&t, &out);
+    let epochs = args.iter().position(|&a| a == "--epochs").ok_or("no --epochs")?;
+    args[epochs + 1] = "1";
+    ok(electra(&args));
+    assert_eq!(std::fs::read(out.join("model/vocab.txt"))?, BUNDLED_VOCAB);
+    Ok(())
+}
+
 #[test]
 fn a_stopped_and_resumed_run_ends_where_a_straight_run_ends() -> TestResult {
     let t = sentiment()?;

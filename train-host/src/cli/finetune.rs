@@ -40,7 +40,7 @@ pub struct Args {
     /// CoNLL column holding the tag (0-based) [default: the last].
     #[arg(long)]
     pub tag_column: Option<usize>,
-    /// vocab.txt to tokenize with [default: the checkpoint's own].
+    /// vocab.txt to tokenize with [default: the checkpoint's own, else the bundled BERT uncased vocab].
     #[arg(long)]
     pub vocab: Option<PathBuf>,
     /// Whose defaults fill what is not given: ELECTRA's paper recipe, or HF Trainer's.

@@ -33,8 +33,8 @@ CLI grammar (every subcommand):
   --train/--dev   labelled task files (finetune reads both, quickstart --train, evaluate --dev)
   --input FILE    JSON lines a filter reads (tokenize, infer; stdin when left out)
   --vocab FILE    BERT vocab.txt; when left out: the model's own (embedded in the .elq file, or vocab.txt in
-                  its directory), else the bundled BERT uncased vocab (data/vocab.txt); `finetune` needs
-                  the checkpoint's vocab.txt or --vocab, and `export --vocab` names the vocab to embed
+                  its directory), else the bundled BERT uncased vocab (data/vocab.txt); `export --vocab`
+                  names the vocab to embed
 Choices (--task, --recipe, --gemm) list their values in each subcommand's --help.";
 
 /// Where [`resolve_vocab`] found the vocabulary.

@@ -183,7 +183,7 @@ pub fn score(meta: &TaskMeta, encoded: &[Encoded], predictions: &[Prediction]) -
     Evaluation { scored: gold.len(), report, confusion: Some(confusion) }
 }
 
-/// One prediction as a JSON line for `--predictions`: the example's line in its file and the label(s).
+/// One prediction as a JSON line for `electra evaluate --out`: the example's line in its file and the label(s).
 pub fn prediction_json(meta: &TaskMeta, example: &Encoded, prediction: &Prediction) -> serde_json::Value {
     let name = |id: usize| meta.labels.get(id).cloned().unwrap_or_else(|| id.to_string());
     match prediction {

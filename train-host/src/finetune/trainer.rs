@@ -270,8 +270,13 @@ impl Run {
     fn new(spec: RunSpec, vocab: Option<&Path>) -> Result<Self, FinetuneError> {
         let start = resolve_start(&spec.start)?;
         let ckpt = HfCheckpoint::load(&start)?;
-        let vocab_path = vocab.map(Path::to_path_buf).unwrap_or_else(|| start.join("vocab.txt"));
-        let vocab_txt = std::fs::read(&vocab_path).map_err(io_at(&vocab_path))?;
+        // The CLI's one vocab rule: --vocab, else the checkpoint's own vocab.txt, else the bundled BERT uncased
+        // vocab (a checkpoint exported without one, such as some hub uploads, is still BERT's).
+        let own = start.join("vocab.txt");
+        let vocab_txt = match vocab.map(Path::to_path_buf).or_else(|| own.is_file().then_some(own)) {
+            Some(path) => std::fs::read(&path).map_err(io_at(&path))?,
+            None => crate::pretrain::BUNDLED_VOCAB.to_vec(),
+        };
         let data = prepare(&spec, vocab_txt, None)?;
         let model = model_from_checkpoint(&ckpt, data.meta.head(), spec.seed, spec.random_init)?;
         let opt = Self::optimizer(&spec, &model);
