@@ -1,7 +1,7 @@
 //! `ElectraModel`: embeddings → `embeddings_project` (when `E ≠ H`) → `L` encoder blocks.
 //!
 //! The embeddings are passed in rather than created here, so the generator and the discriminator of
-//! ELECTRA pre-training can share one set (`objective.rs`) while each keeps its own projection.
+//! ELECTRA pre-training can share one set (`objective/`) while each keeps its own projection.
 
 use super::dropout::{self, Dropout, ScaledMask};
 use super::embeddings::Embeddings;
