@@ -749,6 +749,9 @@ fn skipping_the_checksum_still_checks_everything_else() {
 /// tables (version 3), with and without labels, then int4 encoders (version 4), all int4 and mixed.
 const FUZZ_FILES: usize = 12;
 
+/// Property cases per test under Miri: enough to reach several of the `FUZZ_FILES` files.
+const MIRI_CASES: u32 = 12;
+
 fn fuzz_file(which: usize) -> AlignedBytes {
     const LABELLED: [HeadKind; 3] = [
         HeadKind::SequenceClassification { num_labels: 3 },
@@ -818,7 +821,14 @@ fn apply(bytes: &mut Vec<u8>, edit: &Edit, header_end: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    // Under Miri (scripts/reliability/miri.sh) each case interprets a parse and a forward pass of
+    // the micro model, about a second apiece: a handful of cases still drives every edit kind
+    // through the in-place reads; the 3,000 cases run natively in the test command.
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { MIRI_CASES } else { 3000 },
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
+        ..ProptestConfig::default()
+    })]
 
     /// Raw damage: caught by the length or CRC check (or earlier), never a panic.
     #[test]
