@@ -14,13 +14,18 @@
 //!
 //! The fast twins ([`gemm_i8_i4_via`]) unpack a tile of weight rows to int8 (one group, at most
 //! [`SEGMENT`] values, at a time: [`unpack_nibbles`], vectorized) and hand it to an int8 twin of
-//! [`super`]: so x86 runs the nibbles through the same AVX2/VNNI path as int8 weights, the
-//! Cortex-M4 through `SXTB16` + `SMLAD` pairs, aarch64 through `sdot`, each unchanged. Unpacking
-//! costs `1 / m` of the multiply (one pass over the tile per row block of `a`).
+//! [`super`]: the Cortex-M4 through `SXTB16` + `SMLAD` pairs, aarch64 through `sdot`, each
+//! unchanged. Unpacking costs `1 / m` of the multiply (one pass over the tile per row block of `a`).
+//! On x86 (every tier has AVX2) [`gemm_i8_i4`] uses the dedicated kernel `x86_int4` instead,
+//! which keeps 8 outputs' group sums in vector lanes rather than reducing each output per group.
 
 use super::{GemmI8, Mismatch, Rng, Scratch, Twin};
 use crate::quant::quantize::nibble;
 use crate::simd::multiversion;
+
+#[cfg(target_arch = "x86_64")]
+#[path = "x86_int4.rs"]
+pub mod x86_int4;
 
 /// An int4 weight matrix `[n, n_in]` as the kernels read it, viewed from input channel `k0` on.
 #[derive(Clone, Copy, Debug)]
@@ -197,18 +202,66 @@ pub fn gemm_i8_i4_via(
     }
 }
 
-/// `c[i·ldc + j]` for `i < m`, `j < n`, as [`gemm_i8_i4_scalar`] defines it, through the fastest
-/// int8 twin this machine has. `a` must lie in `[-127, 127]`.
+/// The dedicated int4 kernel that goes with the int8 twin `twin` on this machine, if there is one
+/// (x86 with AVX2: `x86_int4`, for every x86 tier, since each has AVX2); without one, the int4
+/// product is [`gemm_i8_i4_via`] that twin.
+pub fn dedicated(twin: &Twin) -> Option<GemmI8I4> {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(twin.name(), "avx2" | "avx512-vnni-256" | "avx512-vnni-packed" | "avx512-vnni") {
+        return x86_int4::avx2();
+    }
+    let _ = twin;
+    None
+}
+
+/// `c[i·ldc + j]` for `i < m`, `j < n`, as [`gemm_i8_i4_scalar`] defines it, with the dedicated
+/// int4 kernel of this machine's best tier, else through its int8 twin. `a` must lie in
+/// `[-127, 127]`.
 #[inline]
 pub fn gemm_i8_i4(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &I4Weights, c: &mut [f32], ldc: usize) {
-    gemm_i8_i4_via(super::best().gemm_i8_fn(), m, n, k, a, lda, b, c, ldc)
+    let best = super::best();
+    match dedicated(&best) {
+        Some(kernel) => kernel(m, n, k, a, lda, b, c, ldc),
+        None => gemm_i8_i4_via(best.gemm_i8_fn(), m, n, k, a, lda, b, c, ldc),
+    }
+}
+
+/// `Err` naming the first output (stride padding included) where `found` differs from `expected`
+/// in any bit.
+fn same_bits(
+    twin: &Twin,
+    product: &'static str,
+    (m, n, k, ldc): (usize, usize, usize, usize),
+    expected: &[f32],
+    found: &[f32],
+) -> Result<(), Mismatch> {
+    for i in 0..m {
+        for j in 0..ldc {
+            let (e, f) = (expected[i * ldc + j], found[i * ldc + j]);
+            if e.to_bits() != f.to_bits() {
+                return Err(Mismatch {
+                    twin: twin.name(),
+                    product,
+                    m,
+                    n,
+                    k,
+                    i,
+                    j,
+                    expected: e.to_bits() as i32,
+                    found: f.to_bits() as i32,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// THE int4 harness: for every `m ∈ ms`, `n ∈ ns`, `k ∈ ks`, `group ∈ groups` (with `k` a
 /// multiple of `group`) and the views from input 0 and from the middle of a group, random operands
 /// (`a = ±127`, nibbles `-8` and `7`, zero and large scales included), compares `twin`'s int8
 /// product behind the int4 unpacking with the definition bit for bit, including that it leaves
-/// the stride padding of `c` alone. `scratch.b` holds the nibbles, `scratch.c_ref`/`c_twin` the
+/// the stride padding of `c` alone; and the same for the twin's [`dedicated`] int4 kernel, where it
+/// has one. `scratch.b` holds the nibbles, `scratch.c_ref`/`c_twin` the
 /// f32 outputs (as bits) and, past `m · (n + 1)`, the scales.
 pub fn check_i4_twin(
     twin: &Twin,
@@ -253,10 +306,11 @@ pub fn check_i4_twin(
                     let nibbles: &[u8] = bytemuck::cast_slice(&s.b[..n * k / 2]);
                     let c_ref: &mut [f32] = bytemuck::cast_slice_mut(c_ref);
                     let c_twin: &mut [f32] = bytemuck::cast_slice_mut(&mut s.c_twin[..out_len]);
-                    // The whole row, and a view starting mid-group (odd too, for the scalar unpack
-                    // path) running to the end.
+                    // The whole row, a view starting mid-group (odd too, for the scalar unpack
+                    // path) running to the end, and one from input 8 (mid-group for groups of 16
+                    // or more, yet aligned for the dedicated x86 kernel's 8-input lanes).
                     let mid = (group / 2) | 1;
-                    for k0 in [0, mid.min(k.saturating_sub(1))] {
+                    for k0 in [0, mid.min(k.saturating_sub(1)), 8 % k.max(1)] {
                         let kv = k - k0;
                         let b = I4Weights { nibbles, scales, n_in: k, group, k0 };
                         let sentinel = f32::from_bits(0x5a5a_5a5a);
@@ -264,23 +318,11 @@ pub fn check_i4_twin(
                         c_twin.fill(sentinel);
                         gemm_i8_i4_scalar(m, n, kv, s.a8, lda, &b, c_ref, ldc);
                         gemm_i8_i4_via(twin.gemm_i8_fn(), m, n, kv, s.a8, lda, &b, c_twin, ldc);
-                        for i in 0..m {
-                            for j in 0..ldc {
-                                let (expected, found) = (c_ref[i * ldc + j], c_twin[i * ldc + j]);
-                                if expected.to_bits() != found.to_bits() {
-                                    return Err(Mismatch {
-                                        twin: twin.name(),
-                                        product: "gemm_i8_i4",
-                                        m,
-                                        n,
-                                        k: kv,
-                                        i,
-                                        j,
-                                        expected: expected.to_bits() as i32,
-                                        found: found.to_bits() as i32,
-                                    });
-                                }
-                            }
+                        same_bits(twin, "gemm_i8_i4", (m, n, kv, ldc), c_ref, c_twin)?;
+                        if let Some(kernel) = dedicated(twin) {
+                            c_twin.fill(sentinel);
+                            kernel(m, n, kv, s.a8, lda, &b, c_twin, ldc);
+                            same_bits(twin, "gemm_i8_i4 dedicated", (m, n, kv, ldc), c_ref, c_twin)?;
                         }
                     }
                 }
