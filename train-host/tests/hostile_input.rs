@@ -162,6 +162,27 @@ fn twenty_million_ids_are_too_long_for_both_engines_before_any_arena() {
     }
 }
 
+/// An input line with no end: 80 MiB without a newline, past the 64 MiB any record line may hold
+/// (`electra_pipeline::corpus::MAX_RECORD_LINE_BYTES`). Both line filters stop at the limit with the line
+/// number, where they used to read on until memory ran out.
+#[test]
+fn an_endless_input_line_is_refused_at_the_stated_limit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let elq = tmp.path().join("tiny.elq");
+    let export = electra_limited(&["export", "--model", s(&fixture("disc")), "--out", s(&elq)], b"");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let endless = |first: &[u8]| {
+        let mut input = first.to_vec();
+        input.resize(input.len() + (80 << 20), b'a');
+        input
+    };
+    let infer = electra_limited(&["infer", "--model", s(&elq)], &endless(b"{\"ids\": [1, 5, 2]}\n"));
+    assert_refused(&infer, "line 2: longer than 64 MiB, the most one input line may hold", "infer");
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/vocab.txt");
+    let tokenize = electra_limited(&["tokenize", "--vocab", s(&vocab)], &endless(b"{\"text\": \"first\"}\n"));
+    assert_refused(&tokenize, "stdin: line 2 is longer than 64 MiB, the most one input line may hold", "tokenize");
+}
+
 #[test]
 fn a_second_run_on_a_locked_output_is_refused_naming_the_first_pid() {
     use electra_pipeline::lock::OutputLock;

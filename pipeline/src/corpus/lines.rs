@@ -159,6 +159,58 @@ impl LineStream {
     }
 }
 
+/// Longest line a record reader accepts from a stream it cannot size beforehand (`electra infer` and
+/// `electra tokenize` on stdin or a JSON-lines file): one JSON record per line, so a line is never cut (unlike
+/// corpus text, [`MAX_LINE_BYTES`]) but refused. 64 MiB holds the JSON of ~9 million token ids, 17,000 times
+/// ELECTRA's 512 positions, so no sequence a model can take is refused by it; an endless line stops here instead
+/// of growing until memory runs out.
+pub const MAX_RECORD_LINE_BYTES: usize = 64 << 20;
+
+/// What [`read_record_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordLine {
+    /// A line is in the buffer, without its `\n`.
+    Line,
+    /// The stream ended (nothing was read).
+    End,
+    /// The line has more than `max` bytes; the buffer holds its first `max`, the rest is unread.
+    TooLong,
+}
+
+/// Reads one line of `reader` into `buf` (cleared first, the `\n` dropped), reading at most `max` bytes of it:
+/// the buffer never grows past `max`, whatever the stream holds.
+pub fn read_record_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<RecordLine> {
+    buf.clear();
+    let mut read_any = false;
+    loop {
+        let avail = reader.fill_buf()?;
+        if avail.is_empty() {
+            return Ok(if read_any { RecordLine::Line } else { RecordLine::End });
+        }
+        read_any = true;
+        let room = max - buf.len();
+        let window = &avail[..avail.len().min(room.saturating_add(1))];
+        match memchr::memchr(b'\n', window) {
+            Some(i) if i <= room => {
+                buf.extend_from_slice(&window[..i]);
+                reader.consume(i + 1);
+                return Ok(RecordLine::Line);
+            }
+            _ if window.len() > room => {
+                let n = room;
+                buf.extend_from_slice(&window[..n]);
+                reader.consume(n);
+                return Ok(RecordLine::TooLong);
+            }
+            _ => {
+                let n = window.len();
+                buf.extend_from_slice(window);
+                reader.consume(n);
+            }
+        }
+    }
+}
+
 /// True when `bytes` ends inside a multi-byte UTF-8 sequence that more bytes could complete.
 fn incomplete_utf8_tail(bytes: &[u8]) -> bool {
     let tail = &bytes[bytes.len().saturating_sub(3)..];
@@ -190,6 +242,42 @@ mod tests {
             out.push((start, buf.clone()));
         }
         out
+    }
+
+    #[test]
+    fn record_lines_are_read_whole_up_to_the_limit_and_refused_past_it() {
+        let mut input: &[u8] = b"abc\n\nabcd\nabcde\nxy";
+        let mut buf = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            let found = read_record_line(&mut input, &mut buf, 4).unwrap();
+            if found == RecordLine::End {
+                break;
+            }
+            seen.push((found, String::from_utf8(buf.clone()).unwrap()));
+            if seen.last().is_some_and(|(f, _)| *f == RecordLine::TooLong) {
+                break;
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (RecordLine::Line, "abc".into()),
+                (RecordLine::Line, "".into()),
+                (RecordLine::Line, "abcd".into()),
+                (RecordLine::TooLong, "abcd".into()),
+            ]
+        );
+        // A last line without a newline, exactly at the limit, is a line.
+        let mut input: &[u8] = b"wxyz";
+        assert_eq!(read_record_line(&mut input, &mut buf, 4).unwrap(), RecordLine::Line);
+        assert_eq!(buf, b"wxyz");
+        assert_eq!(read_record_line(&mut input, &mut buf, 4).unwrap(), RecordLine::End);
+        // Through a reader that hands out one byte at a time, the buffer never passes the limit.
+        let endless = std::io::repeat(b'a').take(1 << 20);
+        let mut reader = std::io::BufReader::with_capacity(1, endless);
+        assert_eq!(read_record_line(&mut reader, &mut buf, 1000).unwrap(), RecordLine::TooLong);
+        assert_eq!(buf.len(), 1000);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use anyhow::Context;
 use electra_core::model_file::ProblemType;
 use electra_core::HeadKind;
 use electra_pipeline::atomic_file::write_atomically;
+use electra_pipeline::corpus::{read_record_line, RecordLine, MAX_RECORD_LINE_BYTES};
 use electra_pipeline::tokenizer::HostTokenizer;
 use serde::Deserialize;
 use std::fmt;
@@ -158,6 +159,8 @@ pub enum LineError {
     Rejected { line: usize, source: InferError },
     /// The model failed on a batch for a reason no single line explains.
     Model(InferError),
+    /// Line `line` is longer than `max` bytes ([`MAX_RECORD_LINE_BYTES`]); it was not read past that.
+    TooLong { line: usize, max: usize },
 }
 
 impl fmt::Display for LineError {
@@ -171,6 +174,9 @@ impl fmt::Display for LineError {
                 other => write!(f, "line {line}: {other}"),
             },
             Self::Model(e) => write!(f, "{e}"),
+            Self::TooLong { line, max } => {
+                write!(f, "line {line}: longer than {} MiB, the most one input line may hold", max >> 20)
+            }
         }
     }
 }
@@ -235,7 +241,7 @@ pub fn parse_line(line: usize, text: &str, tokenizer: Option<&HostTokenizer>) ->
 pub fn infer_lines(
     model: &dyn LogitsModel,
     tokenizer: Option<&HostTokenizer>,
-    input: impl BufRead,
+    mut input: impl BufRead,
     out: &mut dyn Write,
     batch: usize,
 ) -> Result<usize, LineError> {
@@ -243,9 +249,17 @@ pub fn infer_lines(
     let mut pending: Vec<InputSeq> = Vec::with_capacity(batch);
     let mut first_line = 1;
     let mut done = 0;
-    for (i, text) in input.lines().enumerate() {
-        let text = text?;
-        pending.push(parse_line(i + 1, &text, tokenizer)?);
+    let mut bytes = Vec::new();
+    for i in 0.. {
+        match read_record_line(&mut input, &mut bytes, MAX_RECORD_LINE_BYTES)? {
+            RecordLine::End => break,
+            RecordLine::TooLong => return Err(LineError::TooLong { line: i + 1, max: MAX_RECORD_LINE_BYTES }),
+            RecordLine::Line => {}
+        }
+        let line = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
+        let text = std::str::from_utf8(line)
+            .map_err(|e| LineError::Json { line: i + 1, message: format!("not UTF-8: {e}") })?;
+        pending.push(parse_line(i + 1, text, tokenizer)?);
         if pending.len() == batch {
             done += flush(model, &mut pending, first_line, out)?;
             first_line = i + 2;

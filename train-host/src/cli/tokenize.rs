@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use electra_pipeline::atomic_file::write_atomically;
+use electra_pipeline::corpus::{read_record_line, RecordLine, MAX_RECORD_LINE_BYTES};
 use electra_pipeline::tokenizer::HostTokenizer;
 use rayon::prelude::*;
 
@@ -62,6 +63,15 @@ pub enum JsonlError {
         /// What the JSON parser said.
         message: String,
     },
+    /// A line is longer than `max` bytes (`MAX_RECORD_LINE_BYTES`); it was not read past that.
+    TooLong {
+        /// Input name (`stdin` or the file).
+        input: String,
+        /// 1-based line number.
+        line: u64,
+        /// The limit, in bytes.
+        max: usize,
+    },
 }
 
 impl fmt::Display for JsonlError {
@@ -72,6 +82,9 @@ impl fmt::Display for JsonlError {
             Self::InvalidUtf8 { line } => write!(f, "line {line}: not valid UTF-8"),
             Self::BadLine { line, message } => {
                 write!(f, "line {line}: expected a JSON object with a \"text\" string: {message}")
+            }
+            Self::TooLong { input, line, max } => {
+                write!(f, "{input}: line {line} is longer than {} MiB, the most one input line may hold", max >> 20)
             }
         }
     }
@@ -153,14 +166,24 @@ pub fn tokenize_jsonl(
 ) -> Result<Stats, JsonlError> {
     let mut stats = Stats::default();
     let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (1 << 16));
+    let mut line = Vec::new();
     loop {
         chunk.clear();
+        let mut lines_read = 0u64;
         while chunk.len() < CHUNK_BYTES {
-            let read = input
-                .read_until(b'\n', &mut chunk)
+            let found = read_record_line(&mut input, &mut line, MAX_RECORD_LINE_BYTES)
                 .map_err(|source| JsonlError::Read { input: input_name.to_owned(), source })?;
-            if read == 0 {
-                break;
+            match found {
+                RecordLine::End => break,
+                RecordLine::TooLong => {
+                    let line = stats.lines + lines_read + 1;
+                    return Err(JsonlError::TooLong { input: input_name.to_owned(), line, max: MAX_RECORD_LINE_BYTES });
+                }
+                RecordLine::Line => {
+                    chunk.extend_from_slice(&line);
+                    chunk.push(b'\n');
+                    lines_read += 1;
+                }
             }
         }
         if chunk.is_empty() {
