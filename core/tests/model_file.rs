@@ -2,8 +2,8 @@
 //! no mutation or truncation of a valid file makes `from_bytes` (or `run` on what it accepts) panic.
 //! Files with a labels section (format version 2) go through the same checks as those without
 //! (version 1, byte for byte what earlier builds wrote), and so do files with a pruned word
-//! embedding table and its id → row map (version 3), and files with int4 encoder weights
-//! (version 4).
+//! embedding table and its id → row map (version 3), files with int4 encoder weights
+//! (version 4), and files with int4 word embeddings (version 5).
 
 mod common;
 
@@ -94,6 +94,7 @@ fn pruned_micro_file(head: HeadKind, with_labels: bool) -> AlignedBytes {
         tokenizer_index: Some(&index),
         labels,
         int4: None,
+        word_int4_group: None,
     };
     let keep = Some(KeptWordRows { ids: &KEPT, unk: 1 });
     let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
@@ -111,6 +112,32 @@ const MICRO_INT4_MIXED: Int4Tensors = Int4Tensors { group_size: 4, layers: [0b01
 fn int4_micro_file(head: HeadKind, int4: Int4Tensors) -> AlignedBytes {
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
     model.model_file_int4(Some(&micro_vocab()), micro_labels(head), Some(int4))
+}
+
+/// Columns per scale of the micro model's int4 word rows (8 wide: two groups a row).
+const MICRO_WORD_GROUP: u32 = 4;
+
+/// A micro file (vocab, index and a classifier's labels) whose word embedding table is int4 in
+/// groups of `group` (format version 5), pruned to `KEPT` when `pruned`, with the encoder linears
+/// `int4` names int4.
+fn int4_words_micro_file(head: HeadKind, group: u32, pruned: bool, int4: Option<Int4Tensors>) -> AlignedBytes {
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let vocab = micro_vocab();
+    let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
+    electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
+    let spec = ModelFileSpec {
+        config: model.config,
+        head,
+        vocab: Some(&vocab),
+        tokenizer_index: Some(&index),
+        labels: micro_labels(head),
+        int4,
+        word_int4_group: Some(group),
+    };
+    let keep = pruned.then_some(KeptWordRows { ids: &KEPT, unk: 1 });
+    let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
+    write_model_file_keeping(&spec, keep, |name, shape| model.get(name, shape), &mut out).unwrap();
+    AlignedBytes::from(&out)
 }
 
 /// Recomputes the CRC after an edit, so that the edit reaches the checks behind it.
@@ -406,6 +433,7 @@ fn labels_that_do_not_fit_the_head_are_write_errors() {
         tokenizer_index: None,
         labels: Some(LabelsSpec { names, problem_type }),
         int4: None,
+        word_int4_group: None,
     };
     let single = ProblemType::SingleLabelClassification;
     let sst2 = HeadKind::SequenceClassification { num_labels: 2 };
@@ -576,8 +604,15 @@ fn damaged_word_row_maps_with_valid_crc_are_typed_errors() {
 fn kept_rows_that_cannot_be_a_map_are_write_errors() {
     let head = HeadKind::SequenceClassification { num_labels: 3 };
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
-    let spec =
-        ModelFileSpec { config: model.config, head, vocab: None, tokenizer_index: None, labels: None, int4: None };
+    let spec = ModelFileSpec {
+        config: model.config,
+        head,
+        vocab: None,
+        tokenizer_index: None,
+        labels: None,
+        int4: None,
+        word_int4_group: None,
+    };
     let len = |ids: &[u32], unk| model_file_len_keeping::<String>(&spec, Some(KeptWordRows { ids, unk }));
     assert!(matches!(len(&[0, 1, 1], 1), Err(WriteError::BadKeptRows(WordRowMapError::NotIncreasing { .. }))));
     assert!(matches!(len(&[0, 1, 40], 1), Err(WriteError::BadKeptRows(WordRowMapError::IdOutOfRange { .. }))));
@@ -696,6 +731,7 @@ fn int4_sets_that_do_not_fit_are_write_errors() {
         tokenizer_index: None,
         labels: None,
         int4: Some(int4),
+        word_int4_group: None,
     };
     let len = |int4| electra_core::model_file::model_file_len::<String>(&spec(int4));
     assert!(matches!(
@@ -706,6 +742,155 @@ fn int4_sets_that_do_not_fit_are_write_errors() {
     assert!(matches!(len(Int4Tensors::all(8)), Err(WriteError::BadLayout(LayoutError::Int4NoSuchLayer { .. }))));
     assert_eq!(Int4Tensors::all(8).for_layers(2), MICRO_INT4);
     assert!(len(MICRO_INT4).is_ok());
+}
+
+#[test]
+fn int4_word_embeddings_round_trip_as_version_5_and_track_int8() {
+    // 4-bit rows (7 levels a side) on the harsh random micro model (std 0.2): close, not equal.
+    // The worst case is one scale per 8-wide row (g8) on the 8 replaced-token logits: 0.972
+    // measured. A wrong nibble order, sign or scale index scrambles the rows (correlation far
+    // below), which is what this catches; the size of int4's error is measured on the tiny
+    // fixture in train-host's int8_int4_export test.
+    const MIN_CORRELATION: f64 = 0.95;
+    use electra_core::model_file::format::DType;
+    for head in HEADS {
+        for (group, int4) in [(MICRO_WORD_GROUP, None), (8, Some(MICRO_INT4)), (2, Some(MICRO_INT4_MIXED))] {
+            let file = int4_words_micro_file(head, group, false, int4);
+            assert_eq!(version(file.bytes()), 5);
+            let model = Model::from_bytes(file.bytes()).unwrap();
+            assert_eq!((model.word_embeddings_int4_group(), model.int4_tensors()), (Some(group as usize), int4));
+            let (header, entries) = directory(file.bytes());
+            assert_eq!(header.quantization.word_int4_group(), Some(group));
+            let word = |suffix: &str| {
+                let name = format!("electra.embeddings.word_embeddings.{suffix}");
+                *entries.iter().find(|e| e.name == name).unwrap()
+            };
+            assert_eq!((word("weight").dtype, word("weight").shape, word("weight").len), (DType::I4, [40, 8], 160));
+            assert_eq!(word("weight_scale").shape, [40, 8 / group as u64]);
+            // Only the word table: the position and token-type tables stay int8 per row.
+            for e in entries.iter().filter(|e| e.name.starts_with("electra.embeddings.position_embeddings.weight")) {
+                assert!(e.dtype != DType::I4 && (e.name.ends_with("weight") == (e.dtype == DType::I8)), "{}", e.name);
+            }
+            // Against the same file with int8 rows: the difference is the word table's alone.
+            let reference = match int4 {
+                Some(int4) => int4_micro_file(head, int4),
+                None => micro_file_with_labels(head, true),
+            };
+            let ids = [2, 7, 8, 20, 33, 39, 9, 3];
+            let (a, b) = (logits(file.bytes(), &ids), logits(reference.bytes(), &ids));
+            assert_ne!(a, b, "{head:?}: int4 rows must differ from int8 somewhere");
+            assert!(a.iter().all(|v| v.is_finite()));
+            let r = common::correlation(&a, &b);
+            println!("{head:?} word rows int4 g{group} vs int8 rows: logit correlation {r:.4}");
+            assert!(r > MIN_CORRELATION, "{head:?} g{group}: correlation {r}");
+        }
+    }
+    // A masked-LM head reads the int4 table as its tied int4 output layer: one logit per vocab id.
+    let mlm = int4_words_micro_file(HeadKind::MaskedLm, MICRO_WORD_GROUP, false, None);
+    assert_eq!(logits(mlm.bytes(), &[2, 7, 3]).len(), 3 * 40);
+}
+
+#[test]
+fn int4_pruned_word_table_reads_unk_for_dropped_ids_bit_for_bit() {
+    for head in [HeadKind::SequenceClassification { num_labels: 3 }, HeadKind::TokenClassification { num_labels: 5 }] {
+        let full = int4_words_micro_file(head, MICRO_WORD_GROUP, false, None);
+        let pruned = int4_words_micro_file(head, MICRO_WORD_GROUP, true, None);
+        assert_eq!(version(pruned.bytes()), 5);
+        let model = Model::from_bytes(pruned.bytes()).unwrap();
+        assert_eq!(model.word_row_map().unwrap(), [&[1u32][..], &KEPT].concat());
+        let (_, entries) = directory(pruned.bytes());
+        let scales = entries.iter().find(|e| e.name == "electra.embeddings.word_embeddings.weight_scale").unwrap();
+        assert_eq!(scales.shape, [KEPT.len() as u64, 2]);
+        let ids = [2, 7, 8, 20, 33, 39, 9, 3];
+        let as_unk: Vec<u32> = ids.iter().map(|id| if KEPT.contains(id) { *id } else { 1 }).collect();
+        // A kept row's nibbles and group scales are the full int4 table's; a dropped id reads [UNK]'s.
+        assert_eq!(logits(pruned.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}");
+        assert_ne!(logits(full.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}: the test would not notice");
+    }
+}
+
+#[test]
+fn int4_word_tables_that_do_not_fit_are_typed_errors() {
+    use electra_core::model_file::format::{DType, Quantization, WeightScheme};
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let file = int4_words_micro_file(head, MICRO_WORD_GROUP, false, None);
+    let (header, entries) = directory(file.bytes());
+    assert_eq!(parse(&rewrite(file.bytes(), &header, &entries)), Ok(()), "rewriting unchanged must round-trip");
+    let with_group = |group| {
+        let h = FileHeader { quantization: Quantization::with_word_int4(group), ..header };
+        parse(&rewrite(file.bytes(), &h, &entries))
+    };
+    // Group sizes: zero, odd, larger than the 8-wide rows, not dividing them.
+    for g in [0, 3, 16, 6] {
+        let want = ModelFileError::BadLayout(LayoutError::Int4EmbeddingGroupSize { group_size: g, dim: 8 });
+        assert_eq!(with_group(Some(g)), Err(want), "group {g}");
+    }
+    // A valid group size other than the written one: the scales' shape differs from the directory's.
+    assert!(matches!(with_group(Some(8)), Err(ModelFileError::TensorMismatch { field: "shape", .. })));
+    // The header saying int8 rows over an int4 table.
+    assert!(matches!(with_group(None), Err(ModelFileError::TensorMismatch { field: "dtype", .. })));
+    // The int4 word scheme for the linears is not a scheme this build runs.
+    let h = FileHeader {
+        quantization: Quantization { weights: WeightScheme::SymmetricGroupI4 { group_size: 4 }, ..header.quantization },
+        ..header
+    };
+    assert_eq!(parse(&rewrite(file.bytes(), &h, &entries)), Err(ModelFileError::UnsupportedQuantization));
+    // Written as version 4 (the preamble says 4): no version-4 writer made int4 rows.
+    assert!(header.encode(4, &mut [0u8; 512]).is_err());
+    let mut as_v4 = file.bytes().to_vec();
+    as_v4[8..12].copy_from_slice(&4u32.to_le_bytes());
+    fix_crc(&mut as_v4);
+    assert_eq!(parse(&as_v4), Err(ModelFileError::BadHeader { part: "fixed header" }));
+    // Directory entries: a nibble table a byte short (an odd count of bytes for its values), one
+    // declared int8, a shape with an odd row width, scales one group short.
+    let at = |name: &str| entries.iter().position(|e| e.name == name).unwrap();
+    let (weight, scale) =
+        (at("electra.embeddings.word_embeddings.weight"), at("electra.embeddings.word_embeddings.weight_scale"));
+    let edited = |edit: fn(&mut TensorEntry), which: usize| {
+        let mut e = entries.clone();
+        edit(&mut e[which]);
+        e
+    };
+    type EntryEdit = fn(&mut TensorEntry);
+    let cases: [(EntryEdit, usize, &str); 5] = [
+        (|e| e.len -= 1, weight, "length"),
+        (|e| e.dtype = DType::I8, weight, "dtype"),
+        (|e| e.shape = [40, 7], weight, "shape"),
+        (|e| e.len -= 4, scale, "length"),
+        (|e| e.shape = [1, 40], scale, "shape"),
+    ];
+    for (edit, which, field) in cases {
+        match parse(&rewrite(file.bytes(), &header, &edited(edit, which))) {
+            Err(ModelFileError::TensorMismatch { field: got, .. }) => assert_eq!(got, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // Bad group scales: NaN, infinite, negative.
+    let scale_at = entries[scale].offset as usize + 4 * 5;
+    for bad in [f32::NAN, f32::INFINITY, -0.5] {
+        let mut bytes = file.bytes().to_vec();
+        bytes[scale_at..scale_at + 4].copy_from_slice(&bad.to_le_bytes());
+        fix_crc(&mut bytes);
+        assert!(
+            matches!(parse(&bytes), Err(ModelFileError::BadValue { ref tensor, index: 5 })
+                if tensor == "electra.embeddings.word_embeddings.weight_scale"),
+            "{bad}"
+        );
+    }
+    // The writer refuses a group size that does not fit the rows, by name.
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let spec = ModelFileSpec {
+        config: model.config,
+        head,
+        vocab: None,
+        tokenizer_index: None,
+        labels: None,
+        int4: None,
+        word_int4_group: Some(6),
+    };
+    let err = electra_core::model_file::model_file_len::<String>(&spec).unwrap_err();
+    assert!(matches!(err, WriteError::BadLayout(LayoutError::Int4EmbeddingGroupSize { group_size: 6, dim: 8 })));
+    assert!(err.to_string().contains("word_embeddings"), "{err}");
 }
 
 #[test]
@@ -746,8 +931,10 @@ fn skipping_the_checksum_still_checks_everything_else() {
 
 /// The files the property tests damage: every head without labels (version 1), then the
 /// classifiers with labels (version 2), with and without the vocab before them, then pruned word
-/// tables (version 3), with and without labels, then int4 encoders (version 4), all int4 and mixed.
-const FUZZ_FILES: usize = 12;
+/// tables (version 3), with and without labels, then int4 encoders (version 4), all int4 and mixed,
+/// then int4 word embeddings (version 5): alone, pruned, under an int4 encoder, and a masked-LM head
+/// tied to them.
+const FUZZ_FILES: usize = 16;
 
 /// Property cases per test under Miri: enough to reach several of the `FUZZ_FILES` files.
 const MIRI_CASES: u32 = 12;
@@ -765,7 +952,11 @@ fn fuzz_file(which: usize) -> AlignedBytes {
         8 => pruned_micro_file(LABELLED[0], true),
         9 => pruned_micro_file(HEADS[0], false),
         10 => int4_micro_file(LABELLED[0], MICRO_INT4),
-        _ => int4_micro_file(HEADS[0], MICRO_INT4_MIXED),
+        11 => int4_micro_file(HEADS[0], MICRO_INT4_MIXED),
+        12 => int4_words_micro_file(LABELLED[0], MICRO_WORD_GROUP, false, None),
+        13 => int4_words_micro_file(LABELLED[1], MICRO_WORD_GROUP, true, None),
+        14 => int4_words_micro_file(HEADS[0], 2, false, Some(MICRO_INT4_MIXED)),
+        _ => int4_words_micro_file(HeadKind::MaskedLm, 8, false, None),
     }
 }
 

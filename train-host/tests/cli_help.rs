@@ -118,6 +118,8 @@ fn choices_list_their_values() {
         ("evaluate", "--task", &["sst2", "tagging"]),
         ("infer", "--gemm", &["gemm", "matrixmultiply"]),
         ("bench-infer", "--gemm", &["gemm", "matrixmultiply"]),
+        ("export", "--weights", &["int8", "int4"]),
+        ("export", "--embeddings", &["int8", "int4"]),
     ] {
         let text = help(&[command]);
         // The option's entry: from its line to the next option's.

@@ -1,7 +1,11 @@
 //! `electra export --weights int4 [--group-size N] [--keep-int8 ...]` and `electra inspect` on the
 //! result: the int4 matrices take half the int8 ones' bytes plus one f32 scale per group, the
 //! tensors kept int8 are named, and group sizes that do not fit the model are refused by name.
+//! `--embeddings int4 [--embedding-group-size N]`: the word table likewise (format version 5),
+//! pruned or not, with `electra infer` on it close to the float checkpoint.
 
+use electra_train::cli::infer::{infer_lines, load_model};
+use electra_train::infer::GemmBackend;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -78,4 +82,163 @@ fn group_sizes_that_do_not_fit_are_refused() {
     let got = electra(&["export", "--model", model, "--out", out, "--weights", "int4", "--keep-int8", "ffn"]);
     assert!(String::from_utf8_lossy(&got.stderr).contains("`ffn` is not one of"), "{got:?}");
     assert!(!Path::new(out).exists(), "nothing written");
+}
+
+/// Largest difference between the logits of a file with int4 word rows and the float checkpoint's,
+/// relative to the largest float logit (at least 1), over the three input lines of each head. The
+/// HF tiny fixtures are harsh on quantization: their word rows are N(0, 0.2), so an int4 step
+/// (max |w| / 7 over a group; about 0.07 for groups of 32) is a third of the rows' spread and the
+/// LayerNorm after the sum sees about 10% noise, 18 times int8's. Measured (int8 rows / int4 g8 /
+/// int4 g32): cls 0.020 / 0.090 / 0.053, disc 0.040 / 0.169 / 0.230, gen 0.029 / 0.082 / 0.134, tok
+/// 0.040 / 0.140 / 0.191. The bound is 1.5 times the worst (disc g32), for other kernels' summation
+/// orders; a wrong nibble order, sign, scale or row replaces a row by an unrelated vector instead.
+const MAX_INT4_ROWS_RELATIVE_DIFFERENCE: f64 = 0.35;
+
+/// Smallest correlation of those logits with the float checkpoint's. Measured (int8 rows / int4 g8
+/// / int4 g32): cls 0.9998 / 0.9983 / 0.9979, disc 0.9987 / 0.9883 / 0.9953, gen 0.9998 / 0.9971 /
+/// 0.9946, tok 0.9985 / 0.9876 / 0.9685 (5 tags a token: the least averaged logits).
+const MIN_INT4_ROWS_CORRELATION: f64 = 0.95;
+
+fn logits_of(model: &Path, input: &str) -> Vec<f64> {
+    let model = load_model(model, GemmBackend::default()).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let mut out = Vec::new();
+    infer_lines(&*model, None, input.as_bytes(), &mut out, 1).unwrap();
+    let mut values = Vec::new();
+    for line in String::from_utf8(out).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        flatten(&v["logits"], &mut values);
+    }
+    values
+}
+
+fn flatten(v: &serde_json::Value, out: &mut Vec<f64>) {
+    match v {
+        serde_json::Value::Array(a) => a.iter().for_each(|x| flatten(x, out)),
+        other => out.push(other.as_f64().unwrap()),
+    }
+}
+
+/// max |a - b| relative to the largest |b| (at least 1).
+fn relative_difference(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    err / b.iter().map(|v| v.abs()).fold(1.0, f64::max)
+}
+
+#[test]
+fn int4_word_embeddings_export_inspect_and_infer_close_to_float() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // A 1000-line vocab with BERT's special tokens (the fixtures' vocab size), and a text to keep.
+    let vocab: String = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .into_iter()
+        .map(String::from)
+        .chain((5..1000).map(|i| format!("w{i}")))
+        .map(|w| w + "\n")
+        .collect();
+    std::fs::write(path("vocab.txt"), vocab).unwrap();
+    std::fs::write(path("keep.txt"), "w7 w9 w500\nw999 w7\n").unwrap();
+    let input = "{\"ids\": [2, 7, 3]}\n{\"ids\": [2, 9, 500, 999, 3], \"token_type_ids\": [0, 0, 0, 1, 1]}\n\
+                 {\"ids\": [2, 7, 3, 0], \"attention_mask\": [1, 1, 1, 0]}\n";
+    let (e, rows) = (32, 1000); // the fixtures' embedding size and vocab
+    for name in ["cls", "disc", "gen", "tok"] {
+        let model = fixture(name);
+        let model = model.to_str().unwrap();
+        let vocab = path("vocab.txt");
+        let export = |out: &str, extra: &[&str]| {
+            let args = [&["export", "--model", model, "--out", out, "--vocab", &vocab][..], extra].concat();
+            stdout(&electra(&args))
+        };
+        let (int8, g8, g32) = (path("int8.elq"), path("g8.elq"), path("g32.elq"));
+        export(&int8, &[]);
+        let said = export(&g8, &["--embeddings", "int4", "--embedding-group-size", "8"]);
+        assert!(said.contains("word embeddings int4 in groups of 8"), "{said}");
+        // --group-size applies to the word rows when no --embedding-group-size is given.
+        let said = export(&g32, &["--embeddings", "int4", "--group-size", "32"]);
+        assert!(said.contains("word embeddings int4 in groups of 32") && !said.contains("encoder"), "{said}");
+
+        let t8 = stdout(&electra(&["inspect", &int8]));
+        let t4 = stdout(&electra(&["inspect", &g8]));
+        assert!(t4.contains("format version 5"), "{t4}");
+        assert!(t4.contains("word embeddings int4 in groups of 8 (f32 scale per group)"), "{t4}");
+        assert_eq!(row(&t8, "word embeddings (int8 rows + scales)"), Some(rows * e + rows * 4), "{t8}");
+        assert_eq!(row(&t4, "word embeddings (int8 rows + scales)"), None, "{t4}");
+        assert_eq!(row(&t4, "word embeddings (int4 rows)"), Some(rows * e / 2), "{t4}");
+        assert_eq!(row(&t4, "word embedding int4 group scales (f32)"), Some(rows * e / 8 * 4), "{t4}");
+        assert_eq!(row(&t4, "total"), Some(std::fs::metadata(&g8).unwrap().len() as usize));
+        let t32 = stdout(&electra(&["inspect", &g32]));
+        assert_eq!(row(&t32, "word embedding int4 group scales (f32)"), Some(rows * 4), "{t32}");
+
+        let float = logits_of(&fixture(name), input);
+        let [l8, l4, l32] = [&int8, &g8, &g32].map(|f| logits_of(Path::new(f), input));
+        let [c8, c4, c32] = [&l8, &l4, &l32].map(|l| correlation(l, &float));
+        let [d8, d4, d32] = [&l8, &l4, &l32].map(|l| relative_difference(l, &float));
+        println!(
+            "{name}: vs float, int8 rows / int4 rows g8 / g32: correlation {c8:.4} / {c4:.4} / {c32:.4}, \
+             max |difference| / max |logit| {d8:.3} / {d4:.3} / {d32:.3}"
+        );
+        for (d, c) in [(d4, c4), (d32, c32)] {
+            assert!(d < MAX_INT4_ROWS_RELATIVE_DIFFERENCE && c > MIN_INT4_ROWS_CORRELATION, "{name}: {d} {c}");
+        }
+        assert_ne!(l8, l4, "{name}: the int4 rows are read");
+
+        if name == "gen" {
+            continue; // the masked-LM head is tied to every row: it cannot be pruned
+        }
+        // Pruned and int4: the kept rows only, 4 bytes + 1 scale of 4 bytes per group each.
+        let pruned = path("pruned.elq");
+        let args = ["--embeddings", "int4", "--embedding-group-size", "8", "--keep-tokens-from", &path("keep.txt")];
+        let said = export(&pruned, &args);
+        assert!(said.contains("9 of 1000 word embedding rows kept"), "{said}");
+        let tp = stdout(&electra(&["inspect", &pruned]));
+        assert_eq!(row(&tp, "word embeddings (int4 rows)"), Some(9 * e / 2), "{tp}");
+        assert_eq!(row(&tp, "word embedding int4 group scales (f32)"), Some(9 * e / 8 * 4), "{tp}");
+        assert!(row(&tp, "word embedding row map").is_some(), "{tp}");
+        // Every id of the input was kept (or is a special token): the same logits as the full table.
+        assert_eq!(logits_of(Path::new(&pruned), input), logits_of(Path::new(&g8), input), "{name}");
+    }
+}
+
+#[test]
+fn int4_embedding_group_sizes_that_do_not_fit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.elq");
+    let out = out.to_str().unwrap();
+    let model = fixture("cls");
+    let model = model.to_str().unwrap();
+    // The fixture's rows are 32 wide.
+    for group in ["7", "0", "64", "12"] {
+        let got = electra(&[
+            "export",
+            "--model",
+            model,
+            "--out",
+            out,
+            "--embeddings",
+            "int4",
+            "--embedding-group-size",
+            group,
+        ]);
+        assert!(!got.status.success());
+        let err = String::from_utf8_lossy(&got.stderr);
+        assert!(
+            err.contains(&format!("int4 word embedding group size {group}")) && err.contains("32"),
+            "{group}: {err}"
+        );
+    }
+    let got = electra(&["export", "--model", model, "--out", out, "--embedding-group-size", "8"]);
+    assert!(String::from_utf8_lossy(&got.stderr).contains("--embeddings int4"), "{got:?}");
+    assert!(!Path::new(out).exists(), "nothing written");
+}
+
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    sab / (saa * sbb).sqrt()
 }

@@ -96,6 +96,7 @@ fn pretrained_discriminator_int8_matches_float() {
         tokenizer_index: None,
         labels: None,
         int4: None,
+        word_int4_group: None,
     };
     let mut file = vec![0u32; model_file_len::<String>(&spec).unwrap().div_ceil(4)];
     let len = model_file_len::<String>(&spec).unwrap();

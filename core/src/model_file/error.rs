@@ -168,6 +168,11 @@ impl fmt::Display for LayoutError {
                 super::layout::LAYER_LINEAR_NAMES.get(*linear).copied().unwrap_or("linear")
             ),
             Self::Int4NoTensors => write!(f, "an int4 section that names no tensor"),
+            Self::Int4EmbeddingGroupSize { group_size, dim } => write!(
+                f,
+                "int4 word embedding group size {group_size} is not an even divisor of the embedding width {dim} \
+                 (electra.embeddings.word_embeddings.weight)"
+            ),
         }
     }
 }

@@ -1,9 +1,10 @@
-//! The bytes of a model file, versions 1 to 4.
+//! The bytes of a model file, versions 1 to 5.
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  MAGIC                     "\x89ELQ\r\n\x1a\n" (PNG-style: catches text-mode and 7-bit damage)
-//!      8     4  format version, u32 LE    1; 2 with a labels section; 3 with pruned word embeddings
+//!      8     4  format version, u32 LE    1; 2 with a labels section; 3 with pruned word embeddings;
+//!                                          4 with int4 encoder weights; 5 with int4 word embeddings
 //!     12     4  header length, u32 LE     bytes of the postcard header that follows the preamble
 //!     16     8  file length, u64 LE       the whole file, so truncation is told apart from corruption
 //!     24     4  CRC32 (IEEE), u32 LE      over every byte of the file except these four
@@ -30,6 +31,11 @@
 //!   and a row map follows it (see below). A file that keeps every row stays version 1 or 2.
 //! - Version 4: `int4` appended: some encoder linears store int4 weights with one scale per group
 //!   of input channels (see below). A file without int4 tensors stays version 1, 2 or 3.
+//! - Version 5: the header is version 4's, and `quantization.embeddings` may be
+//!   [`WeightScheme::SymmetricGroupI4`]: the word embedding table is int4 (see below). Only the
+//!   new scheme needs the new version: a reader built for version 4 would fail to decode the
+//!   unknown variant as a garbled header, so the version tells it first that the file is newer.
+//!   A file with int8 word embeddings stays version 1 to 4.
 //!
 //! # int4 encoder weights (version 4)
 //!
@@ -49,6 +55,23 @@
 //! straddles a row or a byte). Activations stay int8 per row; a product sums int32 within a group,
 //! then adds `scale[o, g] · sum_g` in f32 in group order (see `quant::kernels::int4`). The
 //! embeddings' projection and the head stay int8.
+//!
+//! # int4 word embeddings (version 5)
+//!
+//! With `quantization.embeddings` = [`WeightScheme::SymmetricGroupI4`] `{ group_size: G }`, the
+//! word embedding table `[rows, E]` (pruned or not) is stored like an int4 encoder linear, one
+//! row per token:
+//!
+//! ```text
+//! electra.embeddings.word_embeddings.weight        dtype I4, shape [rows, E], rows · E / 2 bytes,
+//!                                                  nibbles packed as an int4 linear's (low first)
+//! electra.embeddings.word_embeddings.weight_scale  dtype F32, shape [rows, E / G]:
+//!                                                  w[r, c] ≈ scale[r, c / G] · q[r, c]
+//! ```
+//!
+//! `G` is even and divides `E` (checked by the layout). The position and token-type tables are
+//! small (`max_position_embeddings` and `type_vocab_size` rows) and stay int8 per row. A masked-LM
+//! head's tied output layer reads the int4 table as an int4 linear `[V, E]`.
 //!
 //! # The word row map (version 3)
 //!
@@ -92,7 +115,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 8] = *b"\x89ELQ\r\n\x1a\n";
 /// The newest format version this build reads and writes (files without labels are written as
 /// version 1; see the module docs).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The version of a file without a labels section: what every build before version 2 wrote.
 pub const FORMAT_VERSION_WITHOUT_LABELS: u32 = 1;
 /// The version of the labels section's own layout, stored in its first four bytes, so the section
@@ -192,7 +215,9 @@ impl Int4Tensors {
 pub struct Quantization {
     /// Linear layer weights.
     pub weights: WeightScheme,
-    /// Word, position and token-type embedding tables.
+    /// Word, position and token-type embedding tables: all three [`WeightScheme::SymmetricPerRowI8`],
+    /// or (format version 5) the word table [`WeightScheme::SymmetricGroupI4`] and the other two
+    /// per-row int8.
     pub embeddings: WeightScheme,
     /// Inputs of every int8 matrix product.
     pub activations: ActivationScheme,
@@ -205,6 +230,11 @@ pub enum WeightScheme {
     /// one scale per output channel of a linear layer, per row of an embedding table. The scales
     /// are the `<name>_scale` F32 tensor next to the `I8` one.
     SymmetricPerRowI8,
+    /// `w[r, c] ≈ scale[r, c / G] · q[r, c]`, `q` int4 in `[-7, 7]` (two per byte, low nibble
+    /// first), `scale[r, g] = max |w| over the group / 7`: one scale per group of `group_size`
+    /// columns of a row. Only for the word embedding table (format version 5; encoder linears say
+    /// which are int4 in [`Int4Tensors`]); a reader refuses it for `weights`.
+    SymmetricGroupI4 { group_size: u32 },
 }
 
 /// Quantization of activations at run time.
@@ -221,6 +251,30 @@ impl Quantization {
         embeddings: WeightScheme::SymmetricPerRowI8,
         activations: ActivationScheme::DynamicPerRowI8,
     };
+
+    /// [`Self::CURRENT`] with the word embedding table int4 in groups of `group_size` (format
+    /// version 5), or int8 per row when `None`.
+    pub const fn with_word_int4(group_size: Option<u32>) -> Self {
+        match group_size {
+            Some(group_size) => Self { embeddings: WeightScheme::SymmetricGroupI4 { group_size }, ..Self::CURRENT },
+            None => Self::CURRENT,
+        }
+    }
+
+    /// The word table's int4 group size, if the word table is int4.
+    pub const fn word_int4_group(&self) -> Option<u32> {
+        match self.embeddings {
+            WeightScheme::SymmetricGroupI4 { group_size } => Some(group_size),
+            WeightScheme::SymmetricPerRowI8 => None,
+        }
+    }
+
+    /// Whether this build runs the scheme: int8 linears (int4 ones are named by [`Int4Tensors`]),
+    /// int8 or int4 word embeddings, dynamic int8 activations.
+    pub const fn is_supported(&self) -> bool {
+        matches!(self.weights, WeightScheme::SymmetricPerRowI8)
+            && matches!(self.activations, ActivationScheme::DynamicPerRowI8)
+    }
 }
 
 /// What the outputs of a classifier head mean, as HF's `config.problem_type` says.
@@ -264,7 +318,7 @@ impl ProblemType {
     }
 }
 
-/// The fixed part of the header (version 4; version 3 lacks `int4`, version 2 also `word_rows`,
+/// The fixed part of the header (versions 4 and 5; version 3 lacks `int4`, version 2 also `word_rows`,
 /// version 1 also `labels_bytes`, see [`FileHeader::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileHeader {
@@ -335,6 +389,8 @@ pub enum HeaderEncodeError {
     PrunedRowsNeedVersion3,
     /// Versions 1 to 3 cannot hold int4 tensors.
     Int4NeedsVersion4,
+    /// Versions 1 to 4 cannot hold int4 word embeddings.
+    Int4EmbeddingsNeedVersion5,
     /// A version this build does not write.
     UnknownVersion(u32),
     /// Postcard failed (the output buffer is too small).
@@ -342,10 +398,12 @@ pub enum HeaderEncodeError {
 }
 
 impl FileHeader {
-    /// The lowest format version that holds this header: 4 with int4 tensors, else 3 with pruned
-    /// word embeddings, else 2 with a labels section, else 1.
+    /// The lowest format version that holds this header: 5 with int4 word embeddings, else 4 with
+    /// int4 tensors, else 3 with pruned word embeddings, else 2 with a labels section, else 1.
     pub const fn version(&self) -> u32 {
-        if self.int4.is_some() {
+        if self.quantization.word_int4_group().is_some() {
+            5
+        } else if self.int4.is_some() {
             4
         } else if self.word_rows.is_some() {
             3
@@ -357,6 +415,9 @@ impl FileHeader {
     }
 
     fn older(&self, version: u32) -> Result<Older, HeaderEncodeError> {
+        if version < 5 && self.quantization.word_int4_group().is_some() {
+            return Err(HeaderEncodeError::Int4EmbeddingsNeedVersion5);
+        }
         if version < 4 && self.int4.is_some() {
             return Err(HeaderEncodeError::Int4NeedsVersion4);
         }
@@ -395,7 +456,7 @@ impl FileHeader {
                 labels_bytes: self.labels_bytes,
                 word_rows: self.word_rows,
             })),
-            4 => Ok(Older::Current),
+            4 | 5 => Ok(Older::Current),
             other => Err(HeaderEncodeError::UnknownVersion(other)),
         }
     }
@@ -423,9 +484,18 @@ impl FileHeader {
         .map_err(|_| HeaderEncodeError::Postcard)
     }
 
-    /// Decodes a header of `version` (1 to 4) from the start of `bytes`; returns it and the bytes
-    /// after it (the tensor directory), or `None` when they are not one.
+    /// Decodes a header of `version` (1 to 5) from the start of `bytes`; returns it and the bytes
+    /// after it (the tensor directory), or `None` when they are not one (int4 word embeddings in a
+    /// header older than version 5 included: no writer made one).
     pub fn decode(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
+        let (header, rest) = Self::decode_fields(version, bytes)?;
+        if version < 5 && header.quantization.word_int4_group().is_some() {
+            return None;
+        }
+        Some((header, rest))
+    }
+
+    fn decode_fields(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
         match version {
             1 => {
                 let (v1, rest) = postcard::take_from_bytes::<FileHeaderV1>(bytes).ok()?;
@@ -475,7 +545,7 @@ impl FileHeader {
                 };
                 Some((header, rest))
             }
-            4 => postcard::take_from_bytes::<Self>(bytes).ok(),
+            4 | 5 => postcard::take_from_bytes::<Self>(bytes).ok(),
             _ => None,
         }
     }

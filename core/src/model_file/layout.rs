@@ -4,8 +4,8 @@
 //! llm.c's parameter blob with named views: the tensor directory in the file must equal it entry by
 //! entry, so a reader never trusts an offset it could not have computed itself.
 //!
-//! Order in the file: embeddings (the word table followed by its row map when pruned, format
-//! version 3), `L` encoder layers (each the same size unless some of their linears are int4,
+//! Order in the file: embeddings (the word table, int8 or, format version 5, int4, followed by its
+//! row map when pruned, format version 3), `L` encoder layers (each the same size unless some of their linears are int4,
 //! format version 4, so layer `l` starts where layer `l - 1` ends), the head, then the optional
 //! vocab, tokenizer index and labels section (version 2), in that order.
 //! Every tensor starts at a multiple of [`TENSOR_ALIGN`].
@@ -57,13 +57,17 @@ pub struct LayerNormSpans {
     pub n: usize,
 }
 
-/// A quantized embedding table: int8 `[rows, dim]` and one f32 scale per row.
+/// A quantized embedding table: int8 `[rows, dim]` and one f32 scale per row; or, with `group`
+/// (the word table of format version 5), int4 `[rows, dim]` (two per byte) and f32 scales
+/// `[rows, dim / group]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EmbeddingSpans {
     pub weight: Span,
     pub scale: Span,
     pub rows: usize,
     pub dim: usize,
+    /// Columns per scale of an int4 table; `None`: int8 with one scale per row.
+    pub group: Option<usize>,
 }
 
 /// One encoder layer, HF module names.
@@ -137,6 +141,9 @@ pub enum LayoutError {
     Int4NoSuchLayer { linear: usize, layer: usize, layers: usize },
     /// The header has an int4 section naming no tensor (a writer never writes one).
     Int4NoTensors,
+    /// The int4 word embeddings' group size is zero, odd, or does not divide the embedding width
+    /// `dim` (format version 5).
+    Int4EmbeddingGroupSize { group_size: u32, dim: usize },
 }
 
 /// Every tensor's place in the file.
@@ -224,11 +231,21 @@ impl Cursor {
     }
 
     fn embedding(&mut self, rows: usize, dim: usize) -> Result<EmbeddingSpans, LayoutError> {
+        self.embedding_q(rows, dim, None)
+    }
+
+    /// An int8 table, or an int4 one with groups of `group` (which must divide `dim`).
+    fn embedding_q(&mut self, rows: usize, dim: usize, group: Option<usize>) -> Result<EmbeddingSpans, LayoutError> {
+        let (dtype, scales) = match group {
+            None => (DType::I8, rows),
+            Some(g) => (DType::I4, Self::rows(rows, dim.checked_div(g).ok_or(LayoutError::TooLarge)?)?),
+        };
         Ok(EmbeddingSpans {
-            weight: self.take(Self::rows(rows, dim)?, DType::I8)?,
-            scale: self.take(rows, DType::F32)?,
+            weight: self.take(Self::rows(rows, dim)?, dtype)?,
+            scale: self.take(scales, DType::F32)?,
             rows,
             dim,
+            group,
         })
     }
 }
@@ -245,8 +262,9 @@ impl Layout {
     /// The layout of a file whose tensor data starts at `data_offset` (a multiple of
     /// [`TENSOR_ALIGN`]), with an embedded vocab of `vocab_bytes` and a tokenizer index of
     /// `index_words` words when given, and a labels section of `labels_bytes`; a word table of
-    /// `word_rows` rows and a row map when pruned (else `vocab_size` rows), and the encoder
-    /// linears `int4` names stored as int4. The config must already be valid.
+    /// `word_rows` rows and a row map when pruned (else `vocab_size` rows), int4 in groups of
+    /// `word_int4_group` when given (format version 5), and the encoder linears `int4` names
+    /// stored as int4. The config must already be valid.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &ElectraConfig,
@@ -256,6 +274,7 @@ impl Layout {
         index_words: Option<usize>,
         labels_bytes: Option<usize>,
         word_rows: Option<usize>,
+        word_int4_group: Option<u32>,
         int4: Option<Int4Tensors>,
     ) -> Result<Self, LayoutError> {
         for (field, value) in [
@@ -270,7 +289,15 @@ impl Layout {
         }
         let (v, e, h, f) = (config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size);
         let mut cursor = Cursor { at: data_offset };
-        let word_embeddings = cursor.embedding(word_rows.unwrap_or(v), e)?;
+        let word_group = match word_int4_group {
+            // Even, so a group never ends mid-byte; dividing E, so it never straddles a row.
+            Some(g) if g == 0 || !g.is_multiple_of(2) || !e.is_multiple_of(g as usize) => {
+                return Err(LayoutError::Int4EmbeddingGroupSize { group_size: g, dim: e })
+            }
+            Some(g) => Some(g as usize),
+            None => None,
+        };
+        let word_embeddings = cursor.embedding_q(word_rows.unwrap_or(v), e, word_group)?;
         let word_row_map = match word_rows {
             Some(rows) if rows == 0 || rows > v => return Err(LayoutError::BadWordRows { rows, vocab_size: v }),
             Some(_) if head == HeadKind::MaskedLm => return Err(LayoutError::PrunedTiedHead),
@@ -464,10 +491,16 @@ impl Layout {
                     emit(p.name(".weight"), DType::F32, [1, s.n], s.weight)?;
                     emit(p.name(".bias"), DType::F32, [1, s.n], s.bias)
                 }
-                Group::Embedding(p, s) => {
-                    emit(p.name(".weight"), DType::I8, [s.rows, s.dim], s.weight)?;
-                    emit(p.name(".weight_scale"), DType::F32, [1, s.rows], s.scale)
-                }
+                Group::Embedding(p, s) => match s.group {
+                    None => {
+                        emit(p.name(".weight"), DType::I8, [s.rows, s.dim], s.weight)?;
+                        emit(p.name(".weight_scale"), DType::F32, [1, s.rows], s.scale)
+                    }
+                    Some(g) => {
+                        emit(p.name(".weight"), DType::I4, [s.rows, s.dim], s.weight)?;
+                        emit(p.name(".weight_scale"), DType::F32, [s.rows, s.dim / g.max(1)], s.scale)
+                    }
+                },
                 Group::Bias(p, span, n) => emit(p.name(".bias"), DType::F32, [1, n], span),
                 Group::Vocab(span) => emit(Prefix::top(VOCAB_NAME).name(""), DType::U8, [1, span.len], span),
                 Group::TokenizerIndex(span) => {
@@ -621,7 +654,8 @@ mod tests {
             for head in all_heads() {
                 let extras = [(None, None, None), (Some(1001), None, None), (Some(77), Some(13), None)];
                 for extras in extras.into_iter().chain([(None, None, Some(21)), (Some(77), Some(13), Some(40))]) {
-                    let layout = Layout::new(&config, head, 128, extras.0, extras.1, extras.2, None, None).unwrap();
+                    let layout =
+                        Layout::new(&config, head, 128, extras.0, extras.1, extras.2, None, None, None).unwrap();
                     let mut next = 128;
                     let mut last_end = 0;
                     layout
@@ -643,7 +677,8 @@ mod tests {
     #[test]
     fn names_fit_and_follow_hf() {
         let config = ElectraConfig { num_hidden_layers: 1000, ..ElectraConfig::tiny() };
-        let layout = Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None, None, None).unwrap();
+        let layout =
+            Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None, None, None, None).unwrap();
         let mut names = std::vec::Vec::new();
         layout
             .try_for_each_entry(|e| -> Result<(), ()> {
@@ -669,17 +704,45 @@ mod tests {
             None,
             None,
             None,
+            None,
         )
         .unwrap();
         assert!(layout.file_len < 14 << 20, "{}", layout.file_len);
     }
 
     #[test]
+    fn int4_word_table_takes_half_a_byte_a_value_plus_group_scales_and_refuses_bad_groups() {
+        let config = ElectraConfig::small();
+        let head = HeadKind::SequenceClassification { num_labels: 2 };
+        let int8 = Layout::new(&config, head, 64, None, None, None, None, None, None).unwrap();
+        let (v, e) = (config.vocab_size, config.embedding_size);
+        for g in [2usize, 32, 128] {
+            let int4 = Layout::new(&config, head, 64, None, None, None, None, Some(g as u32), None).unwrap();
+            let w = int4.word_embeddings;
+            assert_eq!((w.group, w.weight.len, w.scale.len), (Some(g), v * e / 2, v * (e / g) * 4));
+            assert_eq!(int8.word_embeddings.group, None);
+            assert_eq!(int4.position_embeddings.group, None, "only the word table is int4");
+            assert_eq!(int4.tensor_count(), int8.tensor_count());
+            // Groups of 2 carry a 4-byte scale per 2 values: larger than int8 rows.
+            assert_eq!(int4.file_len < int8.file_len, g > 2, "g{g}");
+        }
+        // Pruned and int4 together: the map still follows the scales.
+        let both = Layout::new(&config, head, 64, None, None, None, Some(1000), Some(32), None).unwrap();
+        assert!(both.word_row_map.is_some_and(|m| m.offset > both.word_embeddings.scale.offset));
+        for g in [0u32, 3, 48, 256] {
+            assert_eq!(
+                Layout::new(&config, head, 64, None, None, None, None, Some(g), None),
+                Err(LayoutError::Int4EmbeddingGroupSize { group_size: g, dim: e })
+            );
+        }
+    }
+
+    #[test]
     fn pruned_word_table_has_its_map_next_and_refuses_bad_row_counts() {
         let config = ElectraConfig::tiny();
         let head = HeadKind::SequenceClassification { num_labels: 2 };
-        let full = Layout::new(&config, head, 64, None, None, None, None, None).unwrap();
-        let pruned = Layout::new(&config, head, 64, None, None, None, Some(7), None).unwrap();
+        let full = Layout::new(&config, head, 64, None, None, None, None, None, None).unwrap();
+        let pruned = Layout::new(&config, head, 64, None, None, None, Some(7), None, None).unwrap();
         assert_eq!(pruned.word_embeddings.rows, 7);
         let map = pruned.word_row_map.unwrap();
         assert_eq!(map.len, 8 * 4);
@@ -690,11 +753,11 @@ mod tests {
         assert_eq!(pruned.tensor_count(), full.tensor_count() + 1);
         let v = config.vocab_size;
         for rows in [0, v + 1] {
-            let got = Layout::new(&config, head, 64, None, None, None, Some(rows), None);
+            let got = Layout::new(&config, head, 64, None, None, None, Some(rows), None, None);
             assert_eq!(got, Err(LayoutError::BadWordRows { rows, vocab_size: v }));
         }
         assert_eq!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3), None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3), None, None),
             Err(LayoutError::PrunedTiedHead)
         );
     }
@@ -703,17 +766,17 @@ mod tests {
     fn absurd_sizes_are_errors_not_overflows() {
         let config = ElectraConfig { vocab_size: usize::MAX / 2, ..ElectraConfig::tiny() };
         assert_eq!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None),
             Err(LayoutError::TooLarge)
         );
         let config = ElectraConfig { hidden_size: 1 << 20, num_attention_heads: 1, ..ElectraConfig::tiny() };
         assert!(matches!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None),
             Err(LayoutError::DimensionTooLarge { field: "hidden_size", .. })
         ));
         let head = HeadKind::TokenClassification { num_labels: 0 };
         assert_eq!(
-            Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None, None),
+            Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None, None, None),
             Err(LayoutError::NoLabels)
         );
     }

@@ -98,7 +98,7 @@ impl<'a> Model<'a> {
         let (header, mut directory) =
             FileHeader::decode(version, header_bytes).ok_or(ModelFileError::BadHeader { part: "fixed header" })?;
         header.config.validate().map_err(ModelFileError::BadConfig)?;
-        if header.quantization != Quantization::CURRENT {
+        if !header.quantization.is_supported() {
             return Err(ModelFileError::UnsupportedQuantization);
         }
         if align_up(header_end).map(|a| a as u64) != Some(header.data_offset) || header.data_offset > bytes.len() as u64
@@ -121,6 +121,7 @@ impl<'a> Model<'a> {
             to_usize(header.tokenizer_index_words)?,
             to_usize(header.labels_bytes)?,
             to_usize(header.word_rows)?,
+            header.quantization.word_int4_group(),
             header.int4,
         )
         .map_err(ModelFileError::BadLayout)?;
@@ -265,8 +266,13 @@ impl<'a> Model<'a> {
         self.layout.int4
     }
 
+    /// The group size of the int4 word embedding table (format version 5), if it is int4.
+    pub fn word_embeddings_int4_group(&self) -> Option<usize> {
+        self.layout.word_embeddings.group
+    }
+
     /// The format version in the file's preamble (1; 2 with labels; 3 with pruned word embeddings;
-    /// 4 with int4 encoder weights).
+    /// 4 with int4 encoder weights; 5 with int4 word embeddings).
     pub fn format_version(&self) -> u32 {
         u32_at(self.bytes, VERSION_AT)
     }
@@ -333,7 +339,14 @@ impl<'a> Model<'a> {
             Some(map) if s == self.layout.word_embeddings => Some(self.u32s(map)?),
             _ => None,
         };
-        Ok(QEmbedding { weight: self.i8s(s.weight)?, scale: self.f32s(s.scale)?, rows: s.rows, dim: s.dim, row_map })
+        Ok(QEmbedding {
+            weight: self.i8s(s.weight)?,
+            scale: self.f32s(s.scale)?,
+            rows: s.rows,
+            dim: s.dim,
+            group: s.group,
+            row_map,
+        })
     }
 
     pub(crate) fn layer_spans(&self, index: usize) -> LayerSpans {

@@ -32,6 +32,10 @@ pub struct ModelFileSpec<'v> {
     /// The encoder linears to store as int4 with one scale per group of input channels (format
     /// version 4); `None`: every linear int8.
     pub int4: Option<Int4Tensors>,
+    /// Store the word embedding table int4 with one scale per group of this many columns (format
+    /// version 5; even, dividing `embedding_size`), quantized exactly as an int4 encoder linear;
+    /// `None`: int8 rows. The position and token-type tables stay int8 either way.
+    pub word_int4_group: Option<u32>,
 }
 
 /// The word embedding rows to keep (`electra export --keep-tokens-from`; format version 3).
@@ -142,13 +146,14 @@ fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHead
             index_words,
             labels_bytes,
             word_rows,
+            spec.word_int4_group,
             spec.int4,
         )
         .map_err(WriteError::BadLayout)?;
         let header = FileHeader {
             config: spec.config,
             head: spec.head,
-            quantization: Quantization::CURRENT,
+            quantization: Quantization::with_word_int4(spec.word_int4_group),
             data_offset: data_offset as u64,
             tensor_count: layout.tensor_count() as u32,
             vocab_bytes: vocab_bytes.map(|n| n as u64),
@@ -193,7 +198,7 @@ pub fn model_file_len_keeping<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows
 }
 
 /// Writes a complete model file into `out` (exactly [`model_file_len`] bytes), quantizing every
-/// linear weight and embedding table per row to int8. The version in the preamble is the lowest that
+/// linear weight and embedding table per row to int8 (or in int4 groups where `spec` says so). The version in the preamble is the lowest that
 /// holds the file ([`FileHeader::version`]). `source(name, shape)` returns the float32
 /// tensor `name` (HF name) of that shape, row-major (`Linear.weight` is `[out, in]`).
 pub fn write_model_file<'s, E>(
@@ -251,23 +256,33 @@ pub fn write_model_file_keeping<'s, E>(
             write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n_out])?);
             Ok(())
         }
-        Group::Embedding(p, s) => match keep.filter(|_| s == layout.word_embeddings) {
-            None => {
-                let weight = fetch(p.name(".weight"), &[s.rows, s.dim])?;
-                write_quantized_rows(out, weight, s.dim, s.weight, s.scale);
-                Ok(())
-            }
-            Some(keep) => {
-                let weight = fetch(p.name(".weight"), &[spec.config.vocab_size, s.dim])?;
-                // One row at a time: a row's int8 values and scale depend on that row alone.
-                for (row, &id) in keep.ids.iter().enumerate() {
-                    let at = |span: Span, width: usize| Span { offset: span.offset + row * width, len: width };
-                    let w = &weight[id as usize * s.dim..(id as usize + 1) * s.dim];
-                    write_quantized_rows(out, w, s.dim, at(s.weight, s.dim), at(s.scale, 4));
+        Group::Embedding(p, s) => {
+            // The int8 table's row, or the int4 table's groups (the layout checked that the group
+            // size is even and divides the row), with their scales.
+            let write_rows = |out: &mut [u8], weight: &[f32], q: Span, scale: Span| match s.group {
+                None => write_quantized_rows(out, weight, s.dim, q, scale),
+                Some(group) => write_int4_groups(out, weight, group, q, scale),
+            };
+            match keep.filter(|_| s == layout.word_embeddings) {
+                None => {
+                    let weight = fetch(p.name(".weight"), &[s.rows, s.dim])?;
+                    write_rows(out, weight, s.weight, s.scale);
+                    Ok(())
                 }
-                Ok(())
+                Some(keep) => {
+                    let weight = fetch(p.name(".weight"), &[spec.config.vocab_size, s.dim])?;
+                    // Bytes of one row's values and of its scales: one row per kept id.
+                    let (q_width, scale_width) = (s.weight.len / s.rows.max(1), s.scale.len / s.rows.max(1));
+                    // One row at a time: a row's values and scales depend on that row alone.
+                    for (row, &id) in keep.ids.iter().enumerate() {
+                        let at = |span: Span, width: usize| Span { offset: span.offset + row * width, len: width };
+                        let w = &weight[id as usize * s.dim..(id as usize + 1) * s.dim];
+                        write_rows(out, w, at(s.weight, q_width), at(s.scale, scale_width));
+                    }
+                    Ok(())
+                }
             }
-        },
+        }
         Group::WordRowMap(span) => {
             if let Some(keep) = keep {
                 // `plan` checked that `[UNK]` is kept.

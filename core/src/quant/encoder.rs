@@ -472,18 +472,9 @@ impl<'a> Model<'a> {
                     let ln = self.layer_norm(layer_norm)?;
                     let y = dense_gelu(x, &self.linear(dense)?, Some(&ln), s.dense, s.dq, s.ds);
                     // The output layer is tied to the word embeddings: per-row scales are exactly
-                    // per-output-channel scales.
+                    // per-output-channel scales (an int4 table's group scales, an int4 linear's).
                     let word = self.embedding(self.layout().word_embeddings)?;
-                    let bias = self.f32s(bias)?;
-                    let lm = QLinear {
-                        weight: word.weight,
-                        scale: word.scale,
-                        bias,
-                        n_out: word.rows,
-                        n_in: word.dim,
-                        group: None,
-                        packed: None,
-                    };
+                    let lm = word.as_linear(self.f32s(bias)?);
                     linear(y, &lm, out);
                 }
                 HeadSpans::TokenClassification { classifier } => linear(x, &self.linear(classifier)?, out),

@@ -158,6 +158,7 @@ impl HfModel {
             tokenizer_index: index.as_deref(),
             labels,
             int4,
+            word_int4_group: None,
         };
         let len = model_file_len::<String>(&spec).unwrap();
         let mut out = vec![0u8; len];

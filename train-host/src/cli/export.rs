@@ -1,7 +1,8 @@
 //! `electra export --model HF_DIR --out FILE [--vocab vocab.txt] [--keep-tokens-from TEXT...]
-//! [--weights int8|int4 [--group-size N] [--keep-int8 SPEC...]]`: an HF ELECTRA checkpoint → an
-//! int8 (or int4-encoder) model file for microcontrollers (and `electra infer --model FILE`); a
-//! classifier's label names and problem type travel with it.
+//! [--weights int8|int4] [--embeddings int8|int4] [--group-size N] [--embedding-group-size N]
+//! [--keep-int8 SPEC...]`: an HF ELECTRA checkpoint → an int8 (or int4-encoder, int4 word
+//! embeddings) model file for microcontrollers (and `electra infer --model FILE`); a classifier's
+//! label names and problem type travel with it.
 
 use crate::export::export_with;
 use anyhow::bail;
@@ -17,6 +18,16 @@ pub enum Weights {
     Int8,
     /// int4, one scale per group of `--group-size` input channels (format version 4); the
     /// embeddings, their projection and the head stay int8.
+    Int4,
+}
+
+/// How the word embedding table is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Embeddings {
+    /// int8, one scale per row.
+    Int8,
+    /// int4, one scale per group of `--embedding-group-size` columns of a row (format version 5);
+    /// the position and token-type tables (a few hundred rows) stay int8.
     Int4,
 }
 
@@ -49,10 +60,19 @@ pub struct Args {
     /// input channels (about 0.53 of the bytes; activations stay int8).
     #[arg(long, value_enum, default_value = "int8")]
     pub weights: Weights,
-    /// With `--weights int4`: input channels per scale (even, dividing the hidden and
-    /// intermediate sizes) [default: 32].
-    #[arg(long, requires = "weights")]
+    /// How the word embedding table is stored: int8 rows, or int4 with one scale per group of
+    /// columns (about 0.5 of the bytes with groups of 32 on 128-wide rows); the position and
+    /// token-type tables stay int8.
+    #[arg(long, value_enum, default_value = "int8")]
+    pub embeddings: Embeddings,
+    /// With `--weights int4` or `--embeddings int4`: input channels per scale (even, dividing the
+    /// hidden and intermediate sizes; for the embeddings, the embedding size) [default: 32].
+    #[arg(long)]
     pub group_size: Option<u32>,
+    /// With `--embeddings int4`: columns per scale of the word embedding rows (even, dividing the
+    /// embedding size) [default: --group-size].
+    #[arg(long)]
+    pub embedding_group_size: Option<u32>,
     /// With `--weights int4`: encoder tensors to keep int8 (the sensitive ones): a layer index
     /// (`0`: all of layer 0), a linear of every layer (`query`, `key`, `value`, `attention.output`,
     /// `intermediate`, `output`), or both (`11:output`).
@@ -100,15 +120,31 @@ pub fn int4_tensors(group_size: u32, keep_int8: &[String]) -> anyhow::Result<Int
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let group_size = args.group_size.unwrap_or(DEFAULT_GROUP_SIZE);
     let int4 = match args.weights {
-        Weights::Int4 => Some(int4_tensors(args.group_size.unwrap_or(DEFAULT_GROUP_SIZE), &args.keep_int8)?),
-        Weights::Int8 if args.group_size.is_some() || !args.keep_int8.is_empty() => {
-            bail!("--group-size and --keep-int8 apply to --weights int4")
+        Weights::Int4 => Some(int4_tensors(group_size, &args.keep_int8)?),
+        Weights::Int8 if !args.keep_int8.is_empty() => bail!("--keep-int8 applies to --weights int4"),
+        Weights::Int8 if args.group_size.is_some() && args.embeddings == Embeddings::Int8 => {
+            bail!("--group-size applies to --weights int4 or --embeddings int4")
         }
         Weights::Int8 => None,
     };
-    let summary =
-        export_with(&args.model, &args.out, args.vocab.as_deref(), args.tokenizer_index, &args.keep_tokens_from, int4)?;
+    let word_int4_group = match args.embeddings {
+        Embeddings::Int4 => Some(args.embedding_group_size.unwrap_or(group_size)),
+        Embeddings::Int8 if args.embedding_group_size.is_some() => {
+            bail!("--embedding-group-size applies to --embeddings int4")
+        }
+        Embeddings::Int8 => None,
+    };
+    let summary = export_with(
+        &args.model,
+        &args.out,
+        args.vocab.as_deref(),
+        args.tokenizer_index,
+        &args.keep_tokens_from,
+        int4,
+        word_int4_group,
+    )?;
     let extras = match (summary.vocab_embedded, summary.tokenizer_index_embedded) {
         (true, true) => "vocab and tokenizer index embedded",
         (true, false) => "vocab embedded",
@@ -129,6 +165,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("; {int4} encoder matrices int4 in groups of {}", t.group_size)
         }
         None => String::new(),
+    };
+    let weights = match summary.word_int4_group {
+        Some(g) => format!("{weights}; word embeddings int4 in groups of {g}"),
+        None => weights,
     };
     println!(
         "wrote {} ({} bytes, {:.2} MiB; head {}{labels}; {extras}{kept}{weights})",

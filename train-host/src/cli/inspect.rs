@@ -25,9 +25,11 @@ pub struct Args {
 }
 
 /// The sections of the table, in the order printed.
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 16] = [
     "header and tensor directory",
     "word embeddings (int8 rows + scales)",
+    "word embeddings (int4 rows)",
+    "word embedding int4 group scales (f32)",
     "word embedding row map",
     "position + token type embeddings",
     "embedding LayerNorm + projection",
@@ -45,32 +47,37 @@ const SECTIONS: [&str; 14] = [
 /// Which section a directory entry belongs to.
 fn section_of(e: &EntrySpec) -> usize {
     let (name, dtype) = (e.name.as_str(), e.dtype);
+    // An int4 table's scales are `[rows, groups]`; an int8 one's `[1, rows]`.
+    let group_scales = name.ends_with(".weight_scale") && e.shape[0] > 1;
     if name == WORD_ROW_MAP_NAME {
-        2
+        4
     } else if name.starts_with("electra.embeddings.word_embeddings.") {
-        1
+        match dtype {
+            DType::I4 => 2,
+            _ if group_scales => 3,
+            _ => 1,
+        }
     } else if name.starts_with("electra.embeddings.position_embeddings.")
         || name.starts_with("electra.embeddings.token_type_embeddings.")
     {
-        3
+        5
     } else if name.starts_with("electra.embeddings") {
-        4
+        6
     } else if name.starts_with("electra.encoder.") {
         match dtype {
-            DType::I8 => 5,
-            DType::I4 => 6,
-            // An int4 matrix's scales are `[n_out, groups]`; an int8 one's `[1, n_out]`.
-            _ if name.ends_with(".weight_scale") && e.shape[0] > 1 => 7,
-            _ => 8,
+            DType::I8 => 7,
+            DType::I4 => 8,
+            _ if group_scales => 9,
+            _ => 10,
         }
     } else if name == electra_core::model_file::layout::VOCAB_NAME {
-        10
-    } else if name == electra_core::model_file::layout::TOKENIZER_INDEX_NAME {
-        11
-    } else if name == electra_core::model_file::layout::LABELS_NAME {
         12
+    } else if name == electra_core::model_file::layout::TOKENIZER_INDEX_NAME {
+        13
+    } else if name == electra_core::model_file::layout::LABELS_NAME {
+        14
     } else {
-        9
+        11
     }
 }
 
@@ -109,6 +116,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     if let Some(map) = model.word_row_map() {
         println!("word embeddings pruned: {} of {} rows kept", map.len() - 1, config.vocab_size);
+    }
+    if let Some(g) = model.word_embeddings_int4_group() {
+        println!(
+            "word embeddings int4 in groups of {g} (f32 scale per group); position and token type embeddings int8"
+        );
     }
     if let Some(t) = model.int4_tensors() {
         let layers = config.num_hidden_layers;

@@ -35,7 +35,8 @@ CLI grammar (every subcommand):
   --vocab FILE    BERT vocab.txt; when left out: the model's own (embedded in the .elq file, or vocab.txt in
                   its directory), else the bundled BERT uncased vocab (data/vocab.txt); `export --vocab`
                   names the vocab to embed
-Choices (--task, --recipe, --gemm) list their values in each subcommand's --help.";
+Choices (--task, --recipe, --gemm, export's --weights and --embeddings) list their values in each
+subcommand's --help.";
 
 /// Where [`resolve_vocab`] found the vocabulary.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -101,6 +101,9 @@ pub struct Extras<'v> {
     /// The encoder linears to store as int4 with one scale per group of inputs (format version 4;
     /// `Int4Tensors::all(group)` for every one); bits past the model's layers are dropped.
     pub int4: Option<Int4Tensors>,
+    /// Store the word embedding table int4 with one scale per group of this many columns (format
+    /// version 5); the position and token-type tables stay int8.
+    pub word_int4_group: Option<u32>,
 }
 
 /// The ids to keep for `--keep-tokens-from`: every token the vocab's own WordPiece (the device's
@@ -261,6 +264,7 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
         tokenizer_index: index.as_deref(),
         labels,
         int4: extras.int4.map(|t| t.for_layers(checkpoint.config.num_hidden_layers)),
+        word_int4_group: extras.word_int4_group,
     };
     let keep = match (extras.keep_ids, vocab) {
         (None, _) => None,
@@ -302,6 +306,8 @@ pub struct ExportSummary {
     pub kept_rows: Option<KeptRows>,
     /// The int4 encoder linears, as the file records them.
     pub int4: Option<Int4Tensors>,
+    /// The int4 word table's group size, as the file records it.
+    pub word_int4_group: Option<usize>,
 }
 
 /// How a word embedding table was pruned.
@@ -333,10 +339,11 @@ pub fn export_keeping(
     tokenizer_index: bool,
     keep_tokens_from: &[PathBuf],
 ) -> Result<ExportSummary, ExportError> {
-    export_with(model_dir, out, vocab, tokenizer_index, keep_tokens_from, None)
+    export_with(model_dir, out, vocab, tokenizer_index, keep_tokens_from, None, None)
 }
 
-/// [`export_keeping`] with the encoder linears `int4` names stored as int4 (format version 4).
+/// [`export_keeping`] with the encoder linears `int4` names stored as int4 (format version 4), and
+/// the word embedding table int4 in groups of `word_int4_group` when given (format version 5).
 pub fn export_with(
     model_dir: &Path,
     out: &Path,
@@ -344,6 +351,7 @@ pub fn export_with(
     tokenizer_index: bool,
     keep_tokens_from: &[PathBuf],
     int4: Option<Int4Tensors>,
+    word_int4_group: Option<u32>,
 ) -> Result<ExportSummary, ExportError> {
     if !keep_tokens_from.is_empty() && vocab.is_none() {
         return Err(ExportError::KeepTokensWithoutVocab);
@@ -367,14 +375,15 @@ pub fn export_with(
         labels: labels.as_ref(),
         keep_ids: kept.as_ref().map(|(ids, _)| ids.as_slice()),
         int4,
+        word_int4_group,
     };
     let bytes = model_file_bytes(&checkpoint, extras)?;
     // The exact bytes must pass the device-side checks before they replace anything.
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
-    let int4_tensors = Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()])
-        .map_err(ExportError::ReadBack)?
-        .int4_tensors();
+    let read_back =
+        Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()]).map_err(ExportError::ReadBack)?;
+    let (int4_tensors, word_group) = (read_back.int4_tensors(), read_back.word_embeddings_int4_group());
     write_bytes_atomically(out, &bytes)?;
     Ok(ExportSummary {
         out: out.to_path_buf(),
@@ -384,6 +393,7 @@ pub fn export_with(
         tokenizer_index_embedded: vocab.is_some() && tokenizer_index,
         labels,
         int4: int4_tensors,
+        word_int4_group: word_group,
         kept_rows: kept.map(|(ids, text_tokens)| KeptRows {
             kept: ids.len(),
             vocab_size: checkpoint.config.vocab_size,
