@@ -4,10 +4,11 @@ use core::fmt;
 
 /// Why a `vocab.txt` or its index was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VocabError {
     /// The vocabulary has no tokens at all.
     Empty,
-    /// The vocabulary is too large for the index format (over 4 GiB or over 16,777,214 tokens).
+    /// The vocabulary is too large for the index format (over 4 GiB or over 8,388,606 tokens).
     TooLarge {
         /// Bytes in the vocabulary.
         bytes: usize,
@@ -28,8 +29,15 @@ pub enum VocabError {
     },
     /// The index does not start with this library's magic number and format version.
     IndexFormat,
-    /// The index was built from a different vocabulary (its size, token count or checksum differ).
+    /// The index was built from a different vocabulary (its size, token count or checksum differ), or a word of
+    /// it is out of range (`Tokenizer::verify`).
     IndexMismatch,
+    /// The perfect-hash search found no pilot for some bucket within its bound, with every seed: the vocabulary
+    /// has tokens the 32-bit hash cannot place (never seen on real vocabularies; the bound keeps the build finite).
+    NoPerfectHash {
+        /// Tokens (lines) in the vocabulary.
+        tokens: usize,
+    },
     /// A special token the BERT pipeline needs is not in the vocabulary.
     MissingSpecialToken {
         /// The token, e.g. `[UNK]`.
@@ -44,7 +52,7 @@ impl fmt::Display for VocabError {
             Self::TooLarge { bytes, tokens } => write!(
                 f,
                 "the vocabulary is too large for the index ({bytes} bytes, {tokens} tokens; the limits are \
-                 4 GiB and 16777214 tokens)"
+                 4 GiB and 8388606 tokens)"
             ),
             Self::InvalidUtf8 { line } => write!(f, "line {line} of the vocabulary is not valid UTF-8"),
             Self::IndexSize { expected, actual } => {
@@ -52,6 +60,11 @@ impl fmt::Display for VocabError {
             }
             Self::IndexFormat => write!(f, "the vocabulary index has an unknown magic number or format version"),
             Self::IndexMismatch => write!(f, "the vocabulary index was built from a different vocabulary"),
+            Self::NoPerfectHash { tokens } => write!(
+                f,
+                "no perfect hash was found for the {tokens}-token vocabulary within the search bound (every seed \
+                 and 16-bit pilot tried)"
+            ),
             Self::MissingSpecialToken { token } => write!(f, "the vocabulary has no {token} token"),
         }
     }

@@ -77,10 +77,11 @@ impl<'a> Tokenizer<'a> {
         Ok(Self { view, tokens, max_token_bytes, max_continuation_bytes, special })
     }
 
-    /// Reads the whole vocabulary and checks it against the checksum stored in the index: use it when the index
-    /// was stored apart from the vocabulary (e.g. both in flash) and may be stale.
+    /// Reads the whole vocabulary and checks it against the checksum stored in the index, and every word of the
+    /// index this tokenizer was opened with (line starts in order, slot ids in range): use it when the index was
+    /// stored apart from the vocabulary (e.g. both in flash) and may be stale or damaged. O(vocabulary + index).
     pub fn verify(&self, index: &[u32]) -> Result<(), VocabError> {
-        if vocab::verify_checksum(self.view.vocab, index) {
+        if vocab::verify(&self.view, index) {
             Ok(())
         } else {
             Err(VocabError::IndexMismatch)
@@ -104,7 +105,7 @@ impl<'a> Tokenizer<'a> {
 
     /// The text of token `id`, if there is such an id.
     pub fn id_to_token(&self, id: u32) -> Option<&'a str> {
-        vocab::line_token(self.view.vocab, self.view.line_starts, id)
+        self.view.line_token(id)
     }
 
     /// Calls `emit` with the token ids of each word of `text` in order (no special tokens); stops at `emit`'s

@@ -174,26 +174,164 @@ fn bad_vocabularies_and_indexes_are_refused() {
 #[test]
 fn corrupt_index_never_panics() {
     let index = index_of(SMALL);
-    // Flip every table word in turn (header kept valid): encoding must still return without panicking.
+    // Flip every word after the header in turn: encoding must still return without panicking, and never return an
+    // id whose line is not the token (every id is compared with its line before it is returned).
+    let good = Tokenizer::new(SMALL, &index).unwrap();
+    let text = "Hello, unaffable worlds! [MASK] caf\u{e9} \u{4e2d}";
+    let mut want = [0u32; 64];
+    let n = good.encode(text, &mut want).unwrap();
     for i in vocab::HEADER_WORDS..index.len() {
-        let mut broken = index.clone();
-        broken[i] = broken[i].wrapping_mul(2654435761).wrapping_add(7);
-        if let Ok(tok) = Tokenizer::new(SMALL, &broken) {
-            let mut ids = [0u32; 64];
-            let _ = tok.encode("Hello, unaffable worlds! [MASK] caf\u{e9}", &mut ids);
-            let _ = tok.id_to_token(3);
+        for change in [|w: u32| w.wrapping_mul(2654435761).wrapping_add(7), |w: u32| w ^ vocab::CHAIN, |_| u32::MAX] {
+            let mut broken = index.clone();
+            broken[i] = change(broken[i]);
+            if let Ok(tok) = Tokenizer::new(SMALL, &broken) {
+                let mut ids = [0u32; 64];
+                if let Ok(m) = tok.encode(text, &mut ids) {
+                    for &id in &ids[..m] {
+                        assert!(id < 20, "word {i}: id {id}");
+                    }
+                    // A damaged line start can change which line an id reads, so ids may differ; the slots and
+                    // pilots alone cannot make a hit out of a miss of a different token.
+                    let _ = (m, n);
+                }
+                let _ = tok.id_to_token(3);
+                let _ = tok.verify(&broken);
+            }
         }
     }
-    // A table with no empty slot at all must not loop forever (`new` already probes it for the special tokens).
+    // Every slot chained to the next, with the longest chain the header allows: lookups stay bounded.
     let mut full = index.clone();
-    let table_start = vocab::HEADER_WORDS + 20 + 1;
-    for w in full[table_start..].chunks_mut(2) {
-        w[1] = 0x0100_0005;
+    let slots = full[vocab::H_SLOTS] as usize;
+    let table_start = full.len() - slots;
+    for w in &mut full[table_start..] {
+        *w = 5 | vocab::CHAIN;
     }
-    if let Ok(tok) = Tokenizer::new(SMALL, &full) {
+    full[vocab::H_LONGEST_CHAIN] = 20;
+    let tok = Tokenizer::new(SMALL, &full);
+    assert!(matches!(tok, Ok(_) | Err(VocabError::MissingSpecialToken { .. })));
+    if let Ok(tok) = tok {
         let mut ids = [0u32; 8];
         let _ = tok.encode("zzz", &mut ids);
     }
+    // Out-of-range header fields are refused, never indexed with.
+    for (word, value) in [(vocab::H_LONGEST_CHAIN, 0), (vocab::H_LONGEST_CHAIN, 21), (vocab::H_SLOTS, 1)] {
+        let mut bad = index.clone();
+        bad[word] = value;
+        assert_eq!(Tokenizer::new(SMALL, &bad).err(), Some(VocabError::IndexFormat), "word {word} = {value}");
+    }
+    // A slot id out of range: lookups skip it, `verify` names it.
+    let mut bad_slot = index.clone();
+    let at = table_start + bad_slot[table_start..].iter().position(|&w| w != vocab::EMPTY).unwrap();
+    bad_slot[at] = (bad_slot[at] & !0x7F_FFFF) | 1000;
+    if let Ok(tok) = Tokenizer::new(SMALL, &bad_slot) {
+        assert_eq!(tok.verify(&bad_slot), Err(VocabError::IndexMismatch));
+    }
+}
+
+#[test]
+fn version_1_index_is_refused() {
+    let mut index = index_of(SMALL);
+    index[1] = 1;
+    assert_eq!(Tokenizer::new(SMALL, &index).err(), Some(VocabError::IndexFormat));
+}
+
+/// `glbvs` and `yacxa` have the same 32-bit FNV-1a hash (found by search), and so does any common suffix: no pilot
+/// can separate them, so they share a chain.
+#[test]
+fn tokens_with_equal_hashes_all_resolve() {
+    let hash = |s: &str| s.bytes().fold(vocab::HASH_START, vocab::hash_step);
+    assert_eq!(hash("glbvs"), hash("yacxa"));
+    assert_eq!(hash("glbvsq"), hash("yacxaq"));
+    let vocab = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nglbvs\nyacxa\nglbvs\nq\n##q\nyacxaq\nglbvsq\n";
+    let index = index_of(vocab);
+    let tok = Tokenizer::new(vocab, &index).unwrap();
+    assert_eq!(tok.token_to_id("glbvs"), Some(7)); // the later duplicate line wins
+    assert_eq!(tok.token_to_id("yacxa"), Some(6));
+    assert_eq!(tok.token_to_id("yacxaq"), Some(10));
+    assert_eq!(tok.token_to_id("glbvsq"), Some(11));
+    assert_eq!(tok.token_to_id("glbvsqq"), None);
+    assert_eq!(encode(&tok, "glbvsq yacxa glbvsqq"), [11, 6, 11, 9]);
+    assert_eq!(tok.verify(&index), Ok(()));
+}
+
+/// Every line of many generated vocabularies (sizes 1 to 600, with duplicates, trailing whitespace, CRLF, empty
+/// and non-ASCII lines) looks up to its own id, or to the last line with the same token.
+#[test]
+fn every_token_round_trips() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for size in (1..40).chain([63, 64, 65, 127, 128, 129, 255, 256, 257, 600]) {
+        let mut vocab = Vec::new();
+        for _ in 0..size {
+            let r = next();
+            let len = (r % 9) as usize;
+            for k in 0..len {
+                let piece = ["a", "b", "c", "#", "\u{e9}", " ", "\r", "\u{4e2d}"][((r >> (8 + 3 * k)) % 8) as usize];
+                vocab.extend_from_slice(piece.as_bytes());
+            }
+            if r >> 60 == 0 {
+                vocab.extend_from_slice("\u{3000}".as_bytes()); // Unicode whitespace, trimmed
+            }
+            vocab.push(b'\n');
+        }
+        let index = index_of(&vocab);
+        let opened = vocab::open(&vocab, &index).unwrap();
+        let view = opened.view;
+        for id in 0..size as u32 {
+            let token = view.line_token(id).unwrap();
+            let last = (0..size as u32).rev().find(|&j| view.line_token(j) == Some(token)).unwrap();
+            assert_eq!(view.token_to_id(token), Some(last), "size {size}, id {id}, {token:?}");
+            // The line with the whitespace HF trims is no token at all.
+            let line = std::str::from_utf8(&vocab).unwrap().split('\n').nth(id as usize).unwrap();
+            if line != token {
+                assert_eq!(view.token_to_id(line), None, "{line:?}");
+            }
+        }
+        assert_eq!(view.token_to_id("zzzz"), None);
+    }
+}
+
+#[test]
+fn bert_vocab_round_trips() {
+    let vocab = include_bytes!("../../../data/vocab.txt");
+    let index = index_of(vocab);
+    let tok = Tokenizer::new(vocab, &index).unwrap();
+    for id in 0..tok.vocab_size() as u32 {
+        assert_eq!(tok.token_to_id(tok.id_to_token(id).unwrap()), Some(id));
+    }
+    assert_eq!(tok.verify(&index), Ok(()));
+    assert_eq!(index.len(), index_len(vocab));
+}
+
+#[test]
+fn bounded_search_fails_with_a_typed_error() {
+    // One pilot and one seed cannot place 300 tokens at load 0.98: the build stops with an error.
+    let vocab: Vec<u8> = (0..300).flat_map(|i| std::format!("t{i}\n").into_bytes()).collect();
+    let mut index = vec![0u32; index_len(&vocab)];
+    assert_eq!(vocab::build_with(&vocab, &mut index, 1, 1), Err(VocabError::NoPerfectHash { tokens: 300 }));
+    assert_eq!(build_index(&vocab, &mut index), Ok(()));
+}
+
+#[test]
+fn long_lines_use_smaller_line_blocks() {
+    // Lines of 40,000 bytes: a block of 4 line starts would span over 64 KiB, so blocks hold 2 (shift 1).
+    let mut vocab = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n".to_vec();
+    for c in [b'x', b'y', b'z'] {
+        vocab.extend(std::iter::repeat_n(c, 40_000));
+        vocab.push(b'\n');
+    }
+    vocab.extend_from_slice(b"x\n");
+    let index = index_of(&vocab);
+    assert_eq!(index[vocab::H_BLOCK_SHIFT], 1);
+    let tok = Tokenizer::new(&vocab, &index).unwrap();
+    assert_eq!(tok.token_to_id(&"y".repeat(40_000)), Some(6));
+    assert_eq!(tok.id_to_token(7).map(str::len), Some(40_000));
+    assert_eq!(tok.token_to_id("x"), Some(8));
 }
 
 #[test]
