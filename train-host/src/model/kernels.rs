@@ -44,6 +44,26 @@ fn dot8(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ta.iter().zip(tb).map(|(x, y)| x * y).sum::<f32>()
 }
 
+/// LayerNorm statistics of one row, `(mean, 1/√(var + eps))`: the one place both LayerNorm forwards
+/// ([`layernorm_row`], [`layernorm_row_in_place`]) take them from, so they agree to the bit. Two passes:
+/// the variance of the centered row, as accurate as float32 allows. Inlined into each SIMD compilation of
+/// its callers, like the sums above.
+#[inline(always)]
+fn mean_rstd(x: &[f32], eps: f32) -> (f32, f32) {
+    let inv_c = 1.0 / x.len() as f32;
+    let mean = sum8(x) * inv_c;
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| (v - mean) * (v - mean)).sum();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += (c[i] - mean) * (c[i] - mean);
+        }
+    }
+    let var = (acc.iter().sum::<f32>() + tail) * inv_c;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
 /// `max x` with 8 partial maxima (−∞ for an empty slice).
 #[inline(always)]
 fn max8(x: &[f32]) -> f32 {
@@ -138,19 +158,7 @@ multiversion! {
 multiversion! {
     /// LayerNorm forward of one row: writes `x̂` and `y = γ·x̂ + β`, returns `1/σ`.
     pub fn layernorm_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, xhat: &mut [f32], y: &mut [f32]) -> f32 {
-        let inv_c = 1.0 / x.len() as f32;
-        let mean = sum8(x) * inv_c;
-        // Two passes: the variance of the centered row, as accurate as float32 allows.
-        let mut acc = [0.0f32; LANES];
-        let chunks = x.chunks_exact(LANES);
-        let tail: f32 = chunks.remainder().iter().map(|&v| (v - mean) * (v - mean)).sum();
-        for c in chunks {
-            for i in 0..LANES {
-                acc[i] += (c[i] - mean) * (c[i] - mean);
-            }
-        }
-        let var = (acc.iter().sum::<f32>() + tail) * inv_c;
-        let rstd = 1.0 / (var + eps).sqrt();
+        let (mean, rstd) = mean_rstd(x, eps);
         for i in 0..x.len() {
             let h = (x[i] - mean) * rstd;
             xhat[i] = h;
@@ -164,18 +172,7 @@ multiversion! {
     /// LayerNorm forward of one row in place, `x ← γ·(x − mean)/σ + β`, for inference: nothing kept for a
     /// backward pass. The same two-pass mean and variance as [`layernorm_row`], so the same bits.
     pub fn layernorm_row_in_place(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
-        let inv_c = 1.0 / x.len() as f32;
-        let mean = sum8(x) * inv_c;
-        let mut acc = [0.0f32; LANES];
-        let chunks = x.chunks_exact(LANES);
-        let tail: f32 = chunks.remainder().iter().map(|&v| (v - mean) * (v - mean)).sum();
-        for c in chunks {
-            for i in 0..LANES {
-                acc[i] += (c[i] - mean) * (c[i] - mean);
-            }
-        }
-        let var = (acc.iter().sum::<f32>() + tail) * inv_c;
-        let rstd = 1.0 / (var + eps).sqrt();
+        let (mean, rstd) = mean_rstd(x, eps);
         for i in 0..x.len() {
             x[i] = gamma[i] * ((x[i] - mean) * rstd) + beta[i];
         }
