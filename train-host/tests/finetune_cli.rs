@@ -10,7 +10,11 @@ use electra_train::pretrain::BUNDLED_VOCAB;
 use electra_train::rng::TrainRng;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+
+use common::cli::{electra, s};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -48,10 +52,6 @@ fn sentiment_lines(n: usize, seed: u64) -> String {
     text
 }
 
-fn electra(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_electra")).args(args).output().unwrap_or_else(|e| panic!("run electra: {e}"))
-}
-
 fn ok(out: Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "electra failed: {stderr}");
@@ -61,10 +61,6 @@ fn ok(out: Output) -> String {
 fn failed(out: Output) -> String {
     assert!(!out.status.success(), "electra should have failed; stdout: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", p.display()))
 }
 
 struct Sentiment {
@@ -85,29 +81,28 @@ fn sentiment() -> Result<Sentiment, Box<dyn std::error::Error>> {
     Ok(Sentiment { _tmp: tmp, model, train, dev, root })
 }
 
+/// `electra finetune --task TASK` on `model` with these files, quiet; `extra` options before `--quiet`.
+fn task_args<'a>(
+    model: &'a Path,
+    task: &'a str,
+    train: &'a Path,
+    dev: Option<&'a Path>,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["finetune", "--model", s(model), "--task", task, "--train", s(train)];
+    if let Some(dev) = dev {
+        args.extend(["--dev", s(dev)]);
+    }
+    args.extend(["--out", s(out)]);
+    args.extend(extra);
+    args.push("--quiet");
+    args
+}
+
 fn finetune_args<'a>(t: &'a Sentiment, out: &'a Path) -> Vec<&'a str> {
-    vec![
-        "finetune",
-        "--model",
-        s(&t.model),
-        "--task",
-        "custom",
-        "--train",
-        s(&t.train),
-        "--dev",
-        s(&t.dev),
-        "--out",
-        s(out),
-        "--epochs",
-        "3",
-        "--batch",
-        "16",
-        "--lr",
-        "1e-3",
-        "--seed",
-        "7",
-        "--quiet",
-    ]
+    let extra = ["--epochs", "3", "--batch", "16", "--lr", "1e-3", "--seed", "7"];
+    task_args(&t.model, "custom", &t.train, Some(&t.dev), out, &extra)
 }
 
 fn eval_lines(metrics: &Path) -> Vec<serde_json::Value> {
@@ -254,26 +249,8 @@ fn regression_and_tagging_train_and_report_their_metrics() -> TestResult {
     let train = root.join("sts.csv");
     std::fs::write(&train, &csv)?;
     let out = root.join("reg");
-    let summary = ok(electra(&[
-        "finetune",
-        "--model",
-        s(&model),
-        "--task",
-        "stsb",
-        "--train",
-        s(&train),
-        "--dev",
-        s(&train),
-        "--out",
-        s(&out),
-        "--epochs",
-        "2",
-        "--batch",
-        "16",
-        "--lr",
-        "1e-3",
-        "--quiet",
-    ]));
+    let extra = ["--epochs", "2", "--batch", "16", "--lr", "1e-3"];
+    let summary = ok(electra(&task_args(&model, "stsb", &train, Some(&train), &out, &extra)));
     assert!(summary.contains("regression") && summary.contains("pearson"), "{summary}");
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("model/config.json"))?)?;
     assert_eq!(config["problem_type"], "regression");
@@ -299,26 +276,8 @@ fn regression_and_tagging_train_and_report_their_metrics() -> TestResult {
     let dev_tagged = root.join("chunks-dev.txt");
     std::fs::write(&dev_tagged, format!("{conll}great NN B-POS\n1 CD B-LST\n\n"))?;
     let out = root.join("tag");
-    let run = electra(&[
-        "finetune",
-        "--model",
-        s(&model),
-        "--task",
-        "tagging",
-        "--train",
-        s(&tagged),
-        "--dev",
-        s(&dev_tagged),
-        "--out",
-        s(&out),
-        "--epochs",
-        "3",
-        "--batch",
-        "16",
-        "--lr",
-        "2e-3",
-        "--quiet",
-    ]);
+    let extra = ["--epochs", "3", "--batch", "16", "--lr", "2e-3"];
+    let run = electra(&task_args(&model, "tagging", &tagged, Some(&dev_tagged), &out, &extra));
     let notice = String::from_utf8_lossy(&run.stderr).into_owned();
     let summary = ok(run);
     assert!(summary.contains("overall_f1"), "{summary}");
@@ -346,51 +305,16 @@ fn bad_task_files_are_refused_naming_file_and_line() -> TestResult {
         "{\"text\": \"fine\", \"label\": \"positive\"}\n{\"text\": \"meh\", \"label\": \"neutral\"}\n",
     )?;
     let out = t.root.join("bad1");
-    let err = failed(electra(&[
-        "finetune",
-        "--model",
-        s(&t.model),
-        "--task",
-        "custom",
-        "--train",
-        s(&t.train),
-        "--dev",
-        s(&bad_dev),
-        "--out",
-        s(&out),
-        "--quiet",
-    ]));
+    let err = failed(electra(&task_args(&t.model, "custom", &t.train, Some(&bad_dev), &out, &[])));
     assert!(err.contains("bad_dev.jsonl") && err.contains("line 2") && err.contains("neutral"), "{err}");
     assert!(!out.join("metrics.jsonl").exists(), "nothing written for a refused run");
     // Broken JSON in the training file.
     let bad_train = t.root.join("bad_train.jsonl");
     std::fs::write(&bad_train, "{\"text\": \"ok\", \"label\": \"positive\"}\n{\"text\": \n")?;
-    let err = failed(electra(&[
-        "finetune",
-        "--model",
-        s(&t.model),
-        "--task",
-        "custom",
-        "--train",
-        s(&bad_train),
-        "--out",
-        s(&t.root.join("bad2")),
-        "--quiet",
-    ]));
+    let err = failed(electra(&task_args(&t.model, "custom", &bad_train, None, &t.root.join("bad2"), &[])));
     assert!(err.contains("bad_train.jsonl") && err.contains("line 2"), "{err}");
     // A model directory that is not one.
-    let err = failed(electra(&[
-        "finetune",
-        "--model",
-        s(&t.root),
-        "--task",
-        "custom",
-        "--train",
-        s(&t.train),
-        "--out",
-        s(&t.root.join("bad3")),
-        "--quiet",
-    ]));
+    let err = failed(electra(&task_args(&t.root, "custom", &t.train, None, &t.root.join("bad3"), &[])));
     assert!(err.contains("config.json"), "{err}");
     // Evaluating a pre-trained (not fine-tuned) model is refused.
     let err = failed(electra(&["evaluate", "--model", s(&t.model), "--dev", s(&t.dev)]));

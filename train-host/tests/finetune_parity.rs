@@ -14,10 +14,9 @@
 mod common;
 
 use common::*;
-use electra_train::checkpoint::HfCheckpoint;
 use electra_train::finetune::recipe::layer_lr_scale;
 use electra_train::model::dropout::{Dropout, DropoutRates};
-use electra_train::model::{Labels, TaskModel, Tokens};
+use electra_train::model::{Labels, TaskModel};
 use electra_train::optim::{AdamW, AdamWConfig};
 use std::collections::BTreeMap;
 
@@ -39,36 +38,6 @@ impl Fixture {
     fn load() -> Self {
         Self { cases: Cases::load(), ft: Cases::load_file("finetune.safetensors") }
     }
-}
-
-struct Batch {
-    input_ids: Vec<u32>,
-    token_type_ids: Vec<u8>,
-    attention_mask: Vec<u8>,
-}
-
-impl Batch {
-    fn new(cases: &Cases) -> Self {
-        Self {
-            input_ids: cases.ids("input_ids"),
-            token_type_ids: cases.bytes("token_type_ids"),
-            attention_mask: cases.bytes("attention_mask"),
-        }
-    }
-
-    fn tokens(&self) -> Tokens<'_> {
-        Tokens {
-            batch_size: 3,
-            seq_len: 24,
-            input_ids: &self.input_ids,
-            token_type_ids: &self.token_type_ids,
-            attention_mask: &self.attention_mask,
-        }
-    }
-}
-
-fn load(name: &str) -> TaskModel {
-    TaskModel::from_checkpoint(&HfCheckpoint::load(&fixture_dir().join(name)).unwrap()).unwrap()
 }
 
 enum Target {
@@ -106,9 +75,9 @@ fn check_grads(model: &TaskModel, ft: &Cases, prefix: &str) {
 
 fn forward_backward_matches(head: &str) {
     let fx = Fixture::load();
-    let batch = Batch::new(&fx.cases);
+    let batch = Inputs::new(&fx.cases, "input_ids");
     let target = Target::of(head, &fx.ft);
-    let mut model = load(head);
+    let mut model = task_model(head);
     let out = model.loss_and_gradients(&batch.tokens(), target.labels()).unwrap();
     assert_forward(
         &format!("ft.{head}.logits"),
@@ -121,7 +90,7 @@ fn forward_backward_matches(head: &str) {
 
 fn dropout_matches(head: &str) {
     let fx = Fixture::load();
-    let batch = Batch::new(&fx.cases);
+    let batch = Inputs::new(&fx.cases, "input_ids");
     let target = Target::of(head, &fx.ft);
     let prefix = format!("ft.{head}.drop.mask.");
     let masks: BTreeMap<String, Vec<f32>> = fx
@@ -132,7 +101,7 @@ fn dropout_matches(head: &str) {
         .collect();
     let expected_sites = if head == "tok" { 8 } else { 9 };
     assert_eq!(masks.len(), expected_sites, "{head}: dropout sites in the fixture");
-    let mut model = load(head);
+    let mut model = task_model(head);
     let drop = Dropout::given(RATES, &masks);
     let out = model.loss_and_gradients_with(&batch.tokens(), target.labels(), &drop).unwrap();
     assert_eq!(drop.missing_sites(), Vec::<String>::new(), "{head}: every HF dropout site is one of ours");
@@ -151,7 +120,7 @@ fn dropout_matches(head: &str) {
 /// The recipe's step applied to HF's gradients lands on the reference parameters.
 fn step_matches(head: &str, bias_correction: bool, key: &str) {
     let fx = Fixture::load();
-    let mut model = load(head);
+    let mut model = task_model(head);
     let layers = model.config.num_hidden_layers;
     let mut grads = model.params().zeros_like();
     for e in model.params().entries() {

@@ -6,37 +6,7 @@ mod common;
 
 use common::*;
 use electra_train::checkpoint::HfCheckpoint;
-use electra_train::model::{Labels, TaskModel, Tokens};
-
-struct Inputs {
-    input_ids: Vec<u32>,
-    token_type_ids: Vec<u8>,
-    attention_mask: Vec<u8>,
-}
-
-impl Inputs {
-    fn new(cases: &Cases, ids_key: &str) -> Self {
-        Self {
-            input_ids: cases.ids(ids_key),
-            token_type_ids: cases.bytes("token_type_ids"),
-            attention_mask: cases.bytes("attention_mask"),
-        }
-    }
-
-    fn tokens(&self) -> Tokens<'_> {
-        Tokens {
-            batch_size: 3,
-            seq_len: 24,
-            input_ids: &self.input_ids,
-            token_type_ids: &self.token_type_ids,
-            attention_mask: &self.attention_mask,
-        }
-    }
-}
-
-fn load(name: &str) -> TaskModel {
-    TaskModel::from_checkpoint(&HfCheckpoint::load(&fixture_dir().join(name)).unwrap()).unwrap()
-}
+use electra_train::model::{Labels, TaskModel};
 
 /// Every parameter of the model has a reference gradient under `prefix` and matches it, and the reference
 /// names no parameter the model lacks.
@@ -60,7 +30,7 @@ fn check_all_grads(model: &TaskModel, cases: &Cases, prefix: &str) {
 #[test]
 fn discriminator_forward_and_gradients_match_hf() {
     let cases = Cases::load();
-    let mut model = load("disc");
+    let mut model = task_model("disc");
     let inputs = Inputs::new(&cases, "input_ids");
     let hidden = model.hidden_states(&inputs.tokens()).unwrap();
     assert_eq!(hidden.len(), 3);
@@ -77,7 +47,7 @@ fn discriminator_forward_and_gradients_match_hf() {
 #[test]
 fn generator_forward_and_gradients_match_hf() {
     let cases = Cases::load();
-    let mut model = load("gen");
+    let mut model = task_model("gen");
     let inputs = Inputs::new(&cases, "gen.input_ids");
     let hidden = model.hidden_states(&inputs.tokens()).unwrap();
     assert_forward("gen.hidden.last", hidden.last().unwrap().as_slice().unwrap(), cases.f32("gen.hidden.last"));
@@ -94,7 +64,7 @@ fn generator_forward_and_gradients_match_hf() {
 #[test]
 fn sequence_classification_matches_hf() {
     let cases = Cases::load();
-    let mut model = load("cls");
+    let mut model = task_model("cls");
     let inputs = Inputs::new(&cases, "input_ids");
     let labels = cases.i64("cls.labels").to_vec();
     let out = model.loss_and_gradients(&inputs.tokens(), Labels::Classes(&labels)).unwrap();
@@ -107,7 +77,7 @@ fn sequence_classification_matches_hf() {
 #[test]
 fn token_classification_matches_hf() {
     let cases = Cases::load();
-    let mut model = load("tok");
+    let mut model = task_model("tok");
     let inputs = Inputs::new(&cases, "input_ids");
     let labels = cases.i64("tok.labels").to_vec();
     let out = model.loss_and_gradients(&inputs.tokens(), Labels::Classes(&labels)).unwrap();
@@ -119,7 +89,7 @@ fn token_classification_matches_hf() {
 #[test]
 fn padding_row_gets_no_gradient_from_the_lookup() {
     let cases = Cases::load();
-    let mut model = load("disc");
+    let mut model = task_model("disc");
     let inputs = Inputs::new(&cases, "input_ids");
     let replaced = cases.bytes("disc.labels");
     model.loss_and_gradients(&inputs.tokens(), Labels::Replaced(&replaced)).unwrap();

@@ -8,8 +8,11 @@
 //! Then the output locks: a second run on an output another process holds is refused naming its pid, a stale lock
 //! is taken over with a notice, and a read-only output directory is a clear error naming the path.
 
+mod common;
+
+use common::cli::{run_with_stdin, s};
+use common::fixture;
 use electra_train::checkpoint::HfCheckpoint;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -21,35 +24,23 @@ const ADDRESS_SPACE_LIMIT_KIB: u64 = 4 << 20;
 /// Ids in the over-long line: the 20 million (a 40 MB JSON line), against the fixture's 64 positions.
 const HOSTILE_SEQUENCE_LEN: usize = 20_000_000;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 temp path")
-}
-
 /// Runs `electra args` under the address-space limit with `stdin`.
 fn electra_limited(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(format!("ulimit -v {ADDRESS_SPACE_LIMIT_KIB} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_electra"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sh runs");
-    let mut input = child.stdin.take().expect("stdin");
-    let stdin = stdin.to_vec();
-    // Written from another thread: the child may stop reading (an error on the first line) before the end.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let output = child.wait_with_output().expect("electra finishes");
-    let _ = writer.join();
-    output
+        .args(args);
+    run_with_stdin(command, stdin)
+}
+
+/// The disc fixture exported (under the limit) to `dir/tiny.elq`: the int8 engine's model for the lies below.
+fn exported_disc(dir: &Path) -> PathBuf {
+    let elq = dir.join("tiny.elq");
+    let export = electra_limited(&["export", "--model", s(&fixture("disc")), "--out", s(&elq)], b"");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    elq
 }
 
 /// Asserts a clean refusal: exit status 1 (not a signal, not a panic) and `expected` on stderr.
@@ -146,9 +137,7 @@ fn safetensors_headers_that_lie_about_their_data_are_refused() {
 #[test]
 fn twenty_million_ids_are_too_long_for_both_engines_before_any_arena() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let elq = tmp.path().join("tiny.elq");
-    let export = electra_limited(&["export", "--model", s(&fixture("disc")), "--out", s(&elq)], b"");
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let elq = exported_disc(tmp.path());
     let mut line = String::with_capacity(HOSTILE_SEQUENCE_LEN * 2 + 16);
     line.push_str("{\"ids\": [5");
     for _ in 1..HOSTILE_SEQUENCE_LEN {
@@ -168,9 +157,7 @@ fn twenty_million_ids_are_too_long_for_both_engines_before_any_arena() {
 #[test]
 fn an_endless_input_line_is_refused_at_the_stated_limit() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let elq = tmp.path().join("tiny.elq");
-    let export = electra_limited(&["export", "--model", s(&fixture("disc")), "--out", s(&elq)], b"");
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let elq = exported_disc(tmp.path());
     let endless = |first: &[u8]| {
         let mut input = first.to_vec();
         input.resize(input.len() + (80 << 20), b'a');

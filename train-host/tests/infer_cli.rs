@@ -1,24 +1,16 @@
 //! The `electra infer` binary end to end: exit status, stdout and stderr.
 
-use std::io::Write;
+mod common;
+
+use common::cli::{electra_with_stdin as electra, w_vocab};
+use common::fixture;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn disc() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny/disc").display().to_string()
-}
-
+/// `electra infer --model <the disc fixture> extra` on `stdin`.
 fn electra_infer(extra: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_electra"))
-        .args(["infer", "--model", &disc()])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("electra runs");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("electra finishes")
+    let disc = fixture("disc");
+    electra(&[&["infer", "--model", common::cli::s(&disc)][..], extra].concat(), stdin)
 }
 
 #[test]
@@ -52,22 +44,6 @@ fn a_missing_model_is_a_clear_error() {
     assert!(stderr.contains("/nonexistent/model/config.json"), "{stderr}");
 }
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
-}
-
-fn electra(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_electra"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("electra runs");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("electra finishes")
-}
-
 /// A copy of a fixture classifier with `id2label` (and `problem_type`) set as `electra finetune` writes them.
 fn labelled_copy(name: &str, dir: &Path, id2label: &[&str], problem_type: &str) -> std::path::PathBuf {
     let out = dir.join(name);
@@ -81,19 +57,6 @@ fn labelled_copy(name: &str, dir: &Path, id2label: &[&str], problem_type: &str) 
     config["problem_type"] = problem_type.into();
     std::fs::write(out.join("config.json"), config.to_string()).expect("write config");
     out
-}
-
-/// A 1000-line vocab (the fixtures' size) with BERT's special tokens: `w5` … `w999`.
-fn w_vocab(dir: &Path) -> std::path::PathBuf {
-    let vocab: String = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .into_iter()
-        .map(String::from)
-        .chain((5..1000).map(|i| format!("w{i}")))
-        .map(|w| w + "\n")
-        .collect();
-    let path = dir.join("vocab.txt");
-    std::fs::write(&path, vocab).expect("vocab");
-    path
 }
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {

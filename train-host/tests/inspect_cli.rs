@@ -2,40 +2,16 @@
 //! adds up to the file, a pruned file keeps the rows of the texts' tokens, counts the tokens that read
 //! a dropped row, and a damaged file is a typed error naming it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
-}
-
-fn electra(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_electra")).args(args).output().unwrap_or_else(|e| panic!("run electra: {e}"))
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(out.status.success(), "electra failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// The bytes column of the table's row named `section`.
-fn row(table: &str, section: &str) -> Option<usize> {
-    let line = table.lines().find(|l| l.starts_with(section))?;
-    line[section.len()..].split_whitespace().next()?.parse().ok()
-}
+use common::cli::{electra, row, stdout, w_vocab};
+use common::fixture;
 
 #[test]
 fn inspect_tabulates_full_and_pruned_files() {
     let dir = tempfile::tempdir().unwrap();
     // The fixture's 1000-token vocab: BERT's special tokens, then `w5` … `w999`.
-    let vocab: String = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .into_iter()
-        .map(String::from)
-        .chain((5..1000).map(|i| format!("w{i}")))
-        .map(|w| w + "\n")
-        .collect();
-    let vocab_path = dir.path().join("vocab.txt");
-    std::fs::write(&vocab_path, vocab).unwrap();
+    let vocab_path = w_vocab(dir.path());
     let texts = dir.path().join("train.txt");
     std::fs::write(&texts, "w7 w9 w9\nW12!\n").unwrap(); // "!" is not in the vocab: [UNK]
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();

@@ -4,52 +4,12 @@
 //! large outliers); the bar is the issue's: classifier argmax identical on every case. Every
 //! correlation is printed for the report.
 
+mod common;
+
+use common::{correlation, fixture, Cases};
 use electra_core::model_file::Model;
 use electra_train::checkpoint::HfCheckpoint;
 use electra_train::export::{model_file_bytes, Extras};
-use safetensors::{Dtype, SafeTensors};
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny")
-}
-
-struct Cases {
-    bytes: Vec<u8>,
-}
-
-impl Cases {
-    fn load() -> Self {
-        Self { bytes: std::fs::read(fixtures().join("cases.safetensors")).unwrap() }
-    }
-
-    fn tensor(&self, name: &str) -> (Vec<usize>, Vec<f64>) {
-        let st = SafeTensors::deserialize(&self.bytes).unwrap();
-        let view = st.tensor(name).unwrap();
-        let data = match view.dtype() {
-            Dtype::F32 => {
-                view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect()
-            }
-            Dtype::I64 => {
-                view.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64).collect()
-            }
-            other => panic!("{name}: dtype {other:?}"),
-        };
-        (view.shape().to_vec(), data)
-    }
-}
-
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    sab / (saa * sbb).sqrt()
-}
 
 fn argmax(row: &[f64]) -> usize {
     row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
@@ -58,17 +18,17 @@ fn argmax(row: &[f64]) -> usize {
 /// int8 logits of every case row (unpadded prefix), flattened like HF's `[3, T, ...]` minus padding,
 /// and HF's expected logits at the same positions.
 fn int8_and_hf(model_dir: &str, ids_key: &str, logits_key: &str) -> (Vec<f64>, Vec<f64>, usize) {
-    let checkpoint = HfCheckpoint::load(&fixtures().join(model_dir)).unwrap();
+    let checkpoint = HfCheckpoint::load(&fixture(model_dir)).unwrap();
     let bytes = model_file_bytes(&checkpoint, Extras::default()).unwrap();
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     let model = Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()]).unwrap();
 
     let cases = Cases::load();
-    let (shape, ids) = cases.tensor(ids_key);
-    let (_, mask) = cases.tensor("attention_mask");
-    let (_, types) = cases.tensor("token_type_ids");
-    let (logit_shape, expected) = cases.tensor(logits_key);
+    let (shape, ids) = cases.f64s(ids_key);
+    let (_, mask) = cases.f64s("attention_mask");
+    let (_, types) = cases.f64s("token_type_ids");
+    let (logit_shape, expected) = cases.f64s(logits_key);
     let (batch, t) = (shape[0], shape[1]);
     let per_row = expected.len() / batch;
     let per_token = logit_shape[1] == t;

@@ -1,10 +1,12 @@
 //! `electra export` then `electra infer --model FILE`: the int8 path takes the same input lines and
 //! gives the same output lines (shape for shape) as the float path, and names bad lines the same way.
 
-use electra_train::cli::infer::{infer_lines, load_model};
+mod common;
+
+use common::cli::{flat, infer, w_vocab};
+use common::fixture;
 use electra_train::export::export;
-use electra_train::infer::GemmBackend;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Largest int8-vs-float logit difference allowed, relative to the largest logit (at least 1): the tiny
 /// fixtures' weights are harsh on int8 (init std 0.2; measured 0.05 at most), so this catches wrong wiring
@@ -12,36 +14,16 @@ use std::path::{Path, PathBuf};
 /// measures.
 const MAX_RELATIVE_DIFFERENCE: f64 = 0.1;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
-}
-
+/// `electra infer`'s lines for `input`, two lines a batch.
 fn run(model: &Path, input: &str) -> Result<Vec<serde_json::Value>, String> {
-    let model = load_model(model, GemmBackend::default()).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    infer_lines(&*model, None, input.as_bytes(), &mut out, 2).map_err(|e| e.to_string())?;
-    Ok(String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect())
-}
-
-fn flat(v: &serde_json::Value) -> Vec<f64> {
-    match v {
-        serde_json::Value::Array(a) => a.iter().flat_map(flat).collect(),
-        other => vec![other.as_f64().unwrap()],
-    }
+    infer(model, input, 2)
 }
 
 #[test]
 fn int8_file_gives_the_float_paths_lines() {
     let dir = tempfile::tempdir().unwrap();
     // A 1000-line vocab with BERT's special tokens, so the tokenizer index is embedded too.
-    let vocab: String = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .into_iter()
-        .map(String::from)
-        .chain((5..1000).map(|i| format!("w{i}")))
-        .map(|w| w + "\n")
-        .collect();
-    let vocab_path = dir.path().join("vocab.txt");
-    std::fs::write(&vocab_path, vocab).unwrap();
+    let vocab_path = w_vocab(dir.path());
     let input = "{\"ids\": [2, 7, 3]}\n{\"ids\": [2, 9, 9, 3], \"token_type_ids\": [0, 0, 1, 1]}\n\
                  {\"ids\": [2, 7, 3, 0], \"attention_mask\": [1, 1, 1, 0]}\n";
     for name in ["disc", "gen", "cls", "tok"] {

@@ -4,29 +4,11 @@
 //! `--embeddings int4 [--embedding-group-size N]`: the word table likewise (format version 5),
 //! pruned or not, with `electra infer` on it close to the float checkpoint.
 
-use electra_train::cli::infer::{infer_lines, load_model};
-use electra_train::infer::GemmBackend;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hf-electra-tiny").join(name)
-}
-
-fn electra(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_electra")).args(args).output().unwrap_or_else(|e| panic!("run electra: {e}"))
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(out.status.success(), "electra failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// The bytes column of the table's row named `section`.
-fn row(table: &str, section: &str) -> Option<usize> {
-    let line = table.lines().find(|l| l.starts_with(section))?;
-    line[section.len()..].split_whitespace().next()?.parse().ok()
-}
+use common::cli::{electra, flat, infer, row, stdout, w_vocab};
+use common::{correlation, fixture};
+use std::path::Path;
 
 #[test]
 fn int4_export_halves_the_encoder_matrices_and_inspect_shows_them() {
@@ -99,23 +81,10 @@ const MAX_INT4_ROWS_RELATIVE_DIFFERENCE: f64 = 0.35;
 /// 0.9946, tok 0.9985 / 0.9876 / 0.9685 (5 tags a token: the least averaged logits).
 const MIN_INT4_ROWS_CORRELATION: f64 = 0.95;
 
+/// The logits of every line `electra infer` gives for `input`, flattened.
 fn logits_of(model: &Path, input: &str) -> Vec<f64> {
-    let model = load_model(model, GemmBackend::default()).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
-    let mut out = Vec::new();
-    infer_lines(&*model, None, input.as_bytes(), &mut out, 1).unwrap();
-    let mut values = Vec::new();
-    for line in String::from_utf8(out).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        flatten(&v["logits"], &mut values);
-    }
-    values
-}
-
-fn flatten(v: &serde_json::Value, out: &mut Vec<f64>) {
-    match v {
-        serde_json::Value::Array(a) => a.iter().for_each(|x| flatten(x, out)),
-        other => out.push(other.as_f64().unwrap()),
-    }
+    let lines = infer(model, input, 1).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    lines.iter().flat_map(|v| flat(&v["logits"])).collect()
 }
 
 /// max |a - b| relative to the largest |b| (at least 1).
@@ -130,13 +99,7 @@ fn int4_word_embeddings_export_inspect_and_infer_close_to_float() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     // A 1000-line vocab with BERT's special tokens (the fixtures' vocab size), and a text to keep.
-    let vocab: String = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        .into_iter()
-        .map(String::from)
-        .chain((5..1000).map(|i| format!("w{i}")))
-        .map(|w| w + "\n")
-        .collect();
-    std::fs::write(path("vocab.txt"), vocab).unwrap();
+    w_vocab(dir.path());
     std::fs::write(path("keep.txt"), "w7 w9 w500\nw999 w7\n").unwrap();
     let input = "{\"ids\": [2, 7, 3]}\n{\"ids\": [2, 9, 500, 999, 3], \"token_type_ids\": [0, 0, 0, 1, 1]}\n\
                  {\"ids\": [2, 7, 3, 0], \"attention_mask\": [1, 1, 1, 0]}\n";
@@ -229,16 +192,4 @@ fn int4_embedding_group_sizes_that_do_not_fit_are_refused() {
     let got = electra(&["export", "--model", model, "--out", out, "--embedding-group-size", "8"]);
     assert!(String::from_utf8_lossy(&got.stderr).contains("--embeddings int4"), "{got:?}");
     assert!(!Path::new(out).exists(), "nothing written");
-}
-
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    sab / (saa * sbb).sqrt()
 }

@@ -4,20 +4,17 @@
 //! corrupted sequences. The bars: RTD logits correlation ≥ 0.999 and the same
 //! replaced/original decision on ≥ 99% of tokens.
 
+mod common;
+
+use common::correlation;
+use common::topics::{batch_of, pretrain, tiny_pair, topic_example, topic_sequence, BATCH, STEPS, VOCAB};
 use electra_core::model_file::{model_file_len, write_model_file, Model, ModelFileSpec};
-use electra_core::{ElectraConfig, HeadKind};
+use electra_core::HeadKind;
 use electra_train::checkpoint::{HfCheckpoint, Tensor};
 use electra_train::infer::{FloatModel, InputSeq, Logits};
-use electra_train::objective::{Batch, ElectraPretraining, ObjectiveOptions, TrainRng};
-use electra_train::optim::{AdamW, AdamWConfig, LinearSchedule};
+use electra_train::objective::{ElectraPretraining, TrainRng};
 use std::collections::BTreeMap;
 
-const VOCAB: usize = 128;
-const SEQ_LEN: usize = 32;
-const BATCH: usize = 8;
-const STEPS: usize = 600;
-const TOPICS: usize = 30;
-const TOPIC_WORDS: usize = 4;
 /// The bars for a trained model.
 const MIN_CORRELATION: f64 = 0.999;
 const MIN_SAME_DECISION: f64 = 0.99;
@@ -25,59 +22,17 @@ const MIN_SAME_DECISION: f64 = 0.99;
 /// int8 with it would say little about a trained model.
 const MIN_FLOAT_ACCURACY: f64 = 0.9;
 
-/// `[CLS] w… [SEP]` with every word from one topic; `len` words.
-fn topic_sequence(rng: &mut TrainRng) -> Vec<u32> {
-    let len = 12 + rng.below(SEQ_LEN - 13);
-    let topic = rng.below(TOPICS);
-    let mut ids = vec![2u32];
-    ids.extend((0..len).map(|_| (8 + topic * TOPIC_WORDS + rng.below(TOPIC_WORDS)) as u32));
-    ids.push(3);
-    ids
-}
-
-fn batch(rng: &mut TrainRng) -> Batch {
-    let mut b = Batch {
-        batch_size: BATCH,
-        seq_len: SEQ_LEN,
-        input_ids: Vec::new(),
-        attention_mask: Vec::new(),
-        token_type_ids: vec![0; BATCH * SEQ_LEN],
-    };
-    for _ in 0..BATCH {
-        let ids = topic_sequence(rng);
-        b.attention_mask.extend((0..SEQ_LEN).map(|i| u8::from(i < ids.len())));
-        b.input_ids.extend(ids.iter().copied().chain(std::iter::repeat(0)).take(SEQ_LEN));
-    }
-    b
-}
-
-fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let (va, vb): (f64, f64) = (a.iter().map(|x| (x - ma).powi(2)).sum(), b.iter().map(|y| (y - mb).powi(2)).sum());
-    cov / (va * vb).sqrt()
-}
-
 #[test]
 fn pretrained_discriminator_int8_matches_float() {
-    let gen = ElectraConfig { vocab_size: VOCAB, max_position_embeddings: SEQ_LEN, ..ElectraConfig::tiny_generator() };
-    let disc = ElectraConfig { vocab_size: VOCAB, max_position_embeddings: SEQ_LEN, ..ElectraConfig::tiny() };
+    let (gen, disc) = tiny_pair();
     let mut rng = TrainRng::new(11);
     let mut model = ElectraPretraining::init(gen, disc, 12).unwrap();
-    let config = AdamWConfig::electra();
-    let schedule = LinearSchedule { warmup_steps: 10, total_steps: STEPS as u64, peak_lr: config.lr };
-    let mut opt = AdamW::new(config, model.params());
-    let opts = ObjectiveOptions { pad_id: 0, cls_id: 2, sep_id: 3, mask_id: 4, ..ObjectiveOptions::default() };
-    let mut last_accuracy = Vec::new();
-    for step in 0..STEPS {
-        let stats = model.step_gradients(&batch(&mut rng), &mut rng, &opts).unwrap();
-        let (params, grads) = model.params_mut_and_grads();
-        opt.step(params, grads, schedule.lr(step as u64)).unwrap();
-        if step >= STEPS - 30 {
-            last_accuracy.push(stats.rtd_accuracy);
-        }
-    }
+    // Each step's batch drawn fresh from the RNG that also drives the masking.
+    let history = pretrain(&mut model, &mut rng, |_, rng| {
+        let examples: Vec<_> = (0..BATCH).map(|_| topic_example(rng)).collect();
+        batch_of(&examples)
+    });
+    let last_accuracy: Vec<f32> = history[STEPS - 30..].iter().map(|s| s.rtd_accuracy).collect();
 
     // The discriminator as an HF checkpoint, and as an int8 model file.
     let tensors: BTreeMap<String, Tensor> =

@@ -1,13 +1,25 @@
-//! Reading `fixtures/hf-electra-tiny/cases.safetensors` (HF transformers' expected values) and
-//! comparing against them with named tolerances.
+//! What the integration tests share, each piece written once: reading `fixtures/hf-electra-tiny/cases.safetensors`
+//! (HF transformers' expected values) and comparing against them with named tolerances (here), running the
+//! `electra` binary ([`cli`]) and the tiny pair pre-trained on topic sequences ([`topics`]).
+//! Each test file takes the module whole, so what one file does not use is dead code there.
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod topics;
+
+use electra_train::checkpoint::HfCheckpoint;
+use electra_train::model::{TaskModel, Tokens};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub fn fixture_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/hf-electra-tiny"))
+}
+
+/// One model of the fixture folder: `disc`, `gen`, `cls`, `tok`, `reg`.
+pub fn fixture(name: &str) -> PathBuf {
+    fixture_dir().join(name)
 }
 
 /// Forward values (hidden states, logits, losses): the fixture is float64 arithmetic on the float32 weights;
@@ -68,10 +80,65 @@ impl Cases {
         self.i64(name).iter().map(|&v| v as u8).collect()
     }
 
+    /// A float32 or int64 tensor's shape and values as float64 (both are exact in float64 here).
+    pub fn f64s(&self, name: &str) -> (Vec<usize>, Vec<f64>) {
+        match (self.f32s.get(name), self.i64s.get(name)) {
+            (Some((shape, v)), _) => (shape.clone(), v.iter().map(|&x| f64::from(x)).collect()),
+            (None, Some((shape, v))) => (shape.clone(), v.iter().map(|&x| x as f64).collect()),
+            (None, None) => panic!("fixture has no {name}"),
+        }
+    }
+
     /// Names under `prefix` (without it), e.g. every parameter of `disc.grad.`.
     pub fn names_under(&self, prefix: &str) -> Vec<String> {
         self.f32s.keys().filter_map(|k| k.strip_prefix(prefix).map(str::to_string)).collect()
     }
+}
+
+/// The fixture's three cases (`[3, 24]`) as the model's input: ids, token types and attention mask.
+pub struct Inputs {
+    pub input_ids: Vec<u32>,
+    pub token_type_ids: Vec<u8>,
+    pub attention_mask: Vec<u8>,
+}
+
+impl Inputs {
+    /// The cases with the ids under `ids_key` (`input_ids`, or `gen.input_ids` for the masked ones).
+    pub fn new(cases: &Cases, ids_key: &str) -> Self {
+        Self {
+            input_ids: cases.ids(ids_key),
+            token_type_ids: cases.bytes("token_type_ids"),
+            attention_mask: cases.bytes("attention_mask"),
+        }
+    }
+
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens {
+            batch_size: 3,
+            seq_len: 24,
+            input_ids: &self.input_ids,
+            token_type_ids: &self.token_type_ids,
+            attention_mask: &self.attention_mask,
+        }
+    }
+}
+
+/// A fixture model (`disc`, `gen`, `cls`, `tok`, `reg`) loaded for training.
+pub fn task_model(name: &str) -> TaskModel {
+    TaskModel::from_checkpoint(&HfCheckpoint::load(&fixture(name)).unwrap()).unwrap()
+}
+
+/// Pearson correlation of two equally long series.
+pub fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    sab / (saa * sbb).sqrt()
 }
 
 /// Largest `|got − want|`.
