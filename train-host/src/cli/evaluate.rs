@@ -3,7 +3,8 @@
 //! `electra export` made of one, run by the engine the firmware runs: the two scores side by side are what
 //! quantization costs.
 
-use crate::finetune::data::{self, Columns, Task};
+use crate::cli::finetune::ColumnArgs;
+use crate::finetune::data::{self, Task};
 use crate::finetune::evaluate::{predict, predict_with, prediction_json, score, Prediction};
 use crate::finetune::task_model::{load_task_model, TaskMeta};
 use crate::int8::{Int8Model, ModelFile};
@@ -36,18 +37,8 @@ pub struct Args {
     /// Write every prediction here as JSON lines (`line`, `label` and `probabilities`, `score`, or `tags`).
     #[arg(long, alias = "predictions")]
     pub out: Option<PathBuf>,
-    /// Column of the first text [default: detected].
-    #[arg(long)]
-    pub text_a: Option<String>,
-    /// Column of the second text [default: detected].
-    #[arg(long)]
-    pub text_b: Option<String>,
-    /// Column of the label [default: detected].
-    #[arg(long)]
-    pub label: Option<String>,
-    /// CoNLL column holding the tag [default: the last].
-    #[arg(long)]
-    pub tag_column: Option<usize>,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
     /// Tokens per example [default: 128, or the model's positions if fewer].
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
@@ -110,10 +101,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let max_len = args.max_len.min(positions);
     let started = Instant::now();
     let encoded = if meta.task == Task::Tagging {
-        let sentences = data::read_tagged(&args.dev, args.tag_column)?;
+        let sentences = data::read_tagged(&args.dev, args.columns.tag_column)?;
         data::encode_all_tagged(&tokenizer, &sentences, &meta.label_map(), max_len, &args.dev)?
     } else {
-        let columns = Columns { text_a: args.text_a.clone(), text_b: args.text_b.clone(), label: args.label.clone() };
+        let columns = args.columns.columns();
         let examples = data::read_text_examples(&args.dev, meta.task, &columns)?;
         let labels = (!meta.is_regression()).then(|| meta.label_map());
         data::encode_all_text(&tokenizer, &examples, labels.as_ref(), max_len, &args.dev)?

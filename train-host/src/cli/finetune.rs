@@ -3,12 +3,37 @@
 //! A fresh run needs `--model`, `--task`, `--train` and `--out` (`--dev` for evaluation and best-model selection);
 //! `--resume` needs only `--out` and takes every other setting from the run.
 
-use crate::finetune::data::Task;
+use crate::finetune::data::{Columns, Task};
 use crate::finetune::recipe::Recipe;
 use crate::finetune::trainer::{self, FinetuneOptions, FinetuneSummary, RunSpec, Session};
 use crate::model::dropout::DropoutRates;
 use anyhow::Context;
 use std::path::PathBuf;
+
+/// Where a task file keeps its texts and labels: the options `electra finetune` and `electra evaluate` share,
+/// so that the two read a file the same way.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ColumnArgs {
+    /// Column of the first text (a name, or a 0-based index for files without a header) [default: detected].
+    #[arg(long)]
+    pub text_a: Option<String>,
+    /// Column of the second text of a pair [default: detected].
+    #[arg(long)]
+    pub text_b: Option<String>,
+    /// Column of the label [default: detected].
+    #[arg(long)]
+    pub label: Option<String>,
+    /// CoNLL column holding the tag (0-based) [default: the last].
+    #[arg(long)]
+    pub tag_column: Option<usize>,
+}
+
+impl ColumnArgs {
+    /// The text and label columns (the tag column is CoNLL's own).
+    pub fn columns(&self) -> Columns {
+        Columns { text_a: self.text_a.clone(), text_b: self.text_b.clone(), label: self.label.clone() }
+    }
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -28,18 +53,8 @@ pub struct Args {
     /// Output directory: model/ (the model to use), checkpoint-latest/, metrics.jsonl, finetune.png.
     #[arg(long)]
     pub out: PathBuf,
-    /// Column of the first text (a name, or a 0-based index for files without a header) [default: detected].
-    #[arg(long)]
-    pub text_a: Option<String>,
-    /// Column of the second text of a pair [default: detected].
-    #[arg(long)]
-    pub text_b: Option<String>,
-    /// Column of the label [default: detected].
-    #[arg(long)]
-    pub label: Option<String>,
-    /// CoNLL column holding the tag (0-based) [default: the last].
-    #[arg(long)]
-    pub tag_column: Option<usize>,
+    #[command(flatten)]
+    pub columns: ColumnArgs,
     /// vocab.txt to tokenize with [default: the checkpoint's own, else the bundled BERT uncased vocab].
     #[arg(long)]
     pub vocab: Option<PathBuf>,
@@ -143,10 +158,10 @@ fn spec(args: &Args) -> anyhow::Result<RunSpec> {
         train,
         train_sha256: String::new(),
         dev: args.dev.clone(),
-        text_a: args.text_a.clone(),
-        text_b: args.text_b.clone(),
-        label: args.label.clone(),
-        tag_column: args.tag_column,
+        text_a: args.columns.text_a.clone(),
+        text_b: args.columns.text_b.clone(),
+        label: args.columns.label.clone(),
+        tag_column: args.columns.tag_column,
         hyper,
         dropout,
         seed: args.seed,
