@@ -196,32 +196,27 @@ mod tests {
         Ok(())
     }
 
+    /// Saves a checkpoint of the one tensor `w` into a fresh directory: what saving said, and whether the
+    /// directory exists afterwards.
+    fn save_one_tensor(shape: Vec<usize>, data: Vec<f32>) -> (Result<(), CheckpointError>, bool) {
+        let root = tempfile::tempdir().ok();
+        let dir = root.as_ref().map(|r| r.path().join("out")).unwrap_or_default();
+        let tensors = [("w".into(), shape, data)];
+        let result = save_hf_checkpoint(&dir, &ElectraConfig::tiny(), HeadKind::ReplacedTokenDetection, &tensors, b"");
+        (result, dir.exists())
+    }
+
     #[test]
     fn refuses_data_that_does_not_fill_its_shape() {
-        let root = tempfile::tempdir().ok();
-        let dir = root.as_ref().map(|r| r.path().join("bad")).unwrap_or_default();
-        let err = save_hf_checkpoint(
-            &dir,
-            &ElectraConfig::tiny(),
-            HeadKind::ReplacedTokenDetection,
-            &[("w".into(), vec![2, 3], vec![0.0; 5])],
-            b"",
-        );
+        let (err, written) = save_one_tensor(vec![2, 3], vec![0.0; 5]);
         assert!(matches!(err, Err(CheckpointError::ShapeMismatch { .. })), "{err:?}");
-        assert!(!dir.exists());
+        assert!(!written);
     }
 
     #[test]
     fn refuses_non_finite_weights() {
-        let root = tempfile::tempdir().ok();
-        let dir = root.as_ref().map(|r| r.path().join("nan")).unwrap_or_default();
-        let err = save_hf_checkpoint(
-            &dir,
-            &ElectraConfig::tiny(),
-            HeadKind::ReplacedTokenDetection,
-            &[("w".into(), vec![2], vec![0.0, f32::NAN])],
-            b"",
-        );
+        let (err, written) = save_one_tensor(vec![2], vec![0.0, f32::NAN]);
         assert!(matches!(err, Err(CheckpointError::NonFinite { .. })), "{err:?}");
+        assert!(!written);
     }
 }
