@@ -80,6 +80,11 @@ fn micro_file_with_labels(head: HeadKind, with_vocab: bool) -> AlignedBytes {
 /// The ids a pruned micro file keeps: the five special tokens and a few words (`[UNK]` is 1).
 const KEPT: [u32; 9] = [0, 1, 2, 3, 4, 7, 9, 20, 39];
 
+/// A spec for the weights alone (no vocab, tokenizer index or labels; int8 throughout), for a test to add to.
+fn weights_only(config: ElectraConfig, head: HeadKind) -> ModelFileSpec<'static> {
+    ModelFileSpec { config, head, vocab: None, tokenizer_index: None, labels: None, int4: None, word_int4_group: None }
+}
+
 /// `micro_file_with_labels` keeping only the word embedding rows of `KEPT` (format version 3).
 fn pruned_micro_file(head: HeadKind, with_labels: bool) -> AlignedBytes {
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
@@ -88,13 +93,10 @@ fn pruned_micro_file(head: HeadKind, with_labels: bool) -> AlignedBytes {
     electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
     let labels = if with_labels { micro_labels(head) } else { None };
     let spec = ModelFileSpec {
-        config: model.config,
-        head,
         vocab: Some(&vocab),
         tokenizer_index: Some(&index),
         labels,
-        int4: None,
-        word_int4_group: None,
+        ..weights_only(model.config, head)
     };
     let keep = Some(KeptWordRows { ids: &KEPT, unk: 1 });
     let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
@@ -126,13 +128,12 @@ fn int4_words_micro_file(head: HeadKind, group: u32, pruned: bool, int4: Option<
     let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
     electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
     let spec = ModelFileSpec {
-        config: model.config,
-        head,
         vocab: Some(&vocab),
         tokenizer_index: Some(&index),
         labels: micro_labels(head),
         int4,
         word_int4_group: Some(group),
+        ..weights_only(model.config, head)
     };
     let keep = pruned.then_some(KeptWordRows { ids: &KEPT, unk: 1 });
     let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
@@ -429,13 +430,8 @@ fn labels_round_trip_as_version_2() {
 fn labels_that_do_not_fit_the_head_are_write_errors() {
     use electra_core::model_file::{model_file_len, ModelFileSpec, WriteError};
     let spec = |head, names: &'static [&'static str], problem_type| ModelFileSpec {
-        config: micro_config(),
-        head,
-        vocab: None,
-        tokenizer_index: None,
         labels: Some(LabelsSpec { names, problem_type }),
-        int4: None,
-        word_int4_group: None,
+        ..weights_only(micro_config(), head)
     };
     let single = ProblemType::SingleLabelClassification;
     let sst2 = HeadKind::SequenceClassification { num_labels: 2 };
@@ -543,6 +539,27 @@ fn version_2_without_labels_reads() {
     assert!(parse(&bad).is_err());
 }
 
+/// Each version's header is the next one's without its last field, byte for byte: the layouts the earlier
+/// builds wrote (fields in order, nothing between), so a header of any version reads as it was written.
+#[test]
+fn each_header_version_is_the_next_one_less_its_last_field() {
+    let file = micro_file(HeadKind::TokenClassification { num_labels: 5 });
+    let (header, _) = directory(file.bytes());
+    assert_eq!((header.labels_bytes, header.word_rows, header.int4), (None, None, None));
+    let encoded: Vec<Vec<u8>> = (1..=4)
+        .map(|v| {
+            let mut out = vec![0u8; header.encoded_len(v).unwrap()];
+            assert_eq!(header.encode(v, &mut out), Ok(out.len()), "version {v}");
+            out
+        })
+        .collect();
+    for (v, pair) in (1..).zip(encoded.windows(2)) {
+        // postcard writes a `None` as the one byte 0.
+        assert_eq!(pair[1], [&pair[0][..], &[0]].concat(), "version {} = version {v} + None", v + 1);
+        assert_eq!(FileHeader::decode(v, &pair[0]), Some((header, &[][..])), "version {v} reads back");
+    }
+}
+
 /// Logits of `ids` on the file `bytes`.
 fn logits(bytes: &[u8], ids: &[u32]) -> Vec<f32> {
     let model = Model::from_bytes(bytes).unwrap();
@@ -557,16 +574,23 @@ fn pruned_word_table_reads_unk_for_dropped_ids_bit_for_bit() {
         let pruned = pruned_micro_file(head, true);
         assert_eq!(version(pruned.bytes()), 3);
         assert!(pruned.bytes().len() < full.bytes().len());
-        let model = Model::from_bytes(pruned.bytes()).unwrap();
-        assert_eq!(model.word_row_map().unwrap(), [&[1u32][..], &KEPT].concat());
         // The tokenizer is unchanged: the vocab and its index are whole.
+        let model = Model::from_bytes(pruned.bytes()).unwrap();
         assert_eq!(model.tokenizer().unwrap().vocab_size(), micro_config().vocab_size);
-        let ids = [2, 7, 8, 20, 33, 39, 9, 3];
-        let as_unk: Vec<u32> = ids.iter().map(|id| if KEPT.contains(id) { *id } else { 1 }).collect();
-        // A kept row is quantized exactly as in the full file, and a dropped id reads [UNK]'s.
-        assert_eq!(logits(pruned.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}");
-        assert_ne!(logits(full.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}: the test would not notice");
+        // A kept row is quantized exactly as in the full file.
+        assert_dropped_ids_read_unk(full.bytes(), pruned.bytes(), &format!("{head:?}"));
     }
+}
+
+/// `pruned` keeps the word rows of [`KEPT`] (and [UNK]'s) of `full`: a kept id reads the same row as in `full`,
+/// a dropped one reads [UNK]'s, and the ids used tell the two apart.
+fn assert_dropped_ids_read_unk(full: &[u8], pruned: &[u8], what: &str) {
+    let model = Model::from_bytes(pruned).unwrap();
+    assert_eq!(model.word_row_map().unwrap(), [&[1u32][..], &KEPT].concat(), "{what}");
+    let ids = [2, 7, 8, 20, 33, 39, 9, 3];
+    let as_unk: Vec<u32> = ids.iter().map(|id| if KEPT.contains(id) { *id } else { 1 }).collect();
+    assert_eq!(logits(pruned, &ids), logits(full, &as_unk), "{what}");
+    assert_ne!(logits(full, &ids), logits(full, &as_unk), "{what}: the test would not notice");
 }
 
 #[test]
@@ -606,15 +630,7 @@ fn damaged_word_row_maps_with_valid_crc_are_typed_errors() {
 fn kept_rows_that_cannot_be_a_map_are_write_errors() {
     let head = HeadKind::SequenceClassification { num_labels: 3 };
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
-    let spec = ModelFileSpec {
-        config: model.config,
-        head,
-        vocab: None,
-        tokenizer_index: None,
-        labels: None,
-        int4: None,
-        word_int4_group: None,
-    };
+    let spec = weights_only(model.config, head);
     let len = |ids: &[u32], unk| model_file_len_keeping::<String>(&spec, Some(KeptWordRows { ids, unk }));
     assert!(matches!(len(&[0, 1, 1], 1), Err(WriteError::BadKeptRows(WordRowMapError::NotIncreasing { .. }))));
     assert!(matches!(len(&[0, 1, 40], 1), Err(WriteError::BadKeptRows(WordRowMapError::IdOutOfRange { .. }))));
@@ -726,15 +742,7 @@ fn int4_sections_that_do_not_fit_are_typed_errors() {
 fn int4_sets_that_do_not_fit_are_write_errors() {
     let head = HeadKind::SequenceClassification { num_labels: 3 };
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
-    let spec = |int4| ModelFileSpec {
-        config: model.config,
-        head,
-        vocab: None,
-        tokenizer_index: None,
-        labels: None,
-        int4: Some(int4),
-        word_int4_group: None,
-    };
+    let spec = |int4| ModelFileSpec { int4: Some(int4), ..weights_only(model.config, head) };
     let len = |int4| electra_core::model_file::model_file_len::<String>(&spec(int4));
     assert!(matches!(
         len(Int4Tensors { group_size: 16, ..MICRO_INT4 }),
@@ -798,16 +806,11 @@ fn int4_pruned_word_table_reads_unk_for_dropped_ids_bit_for_bit() {
         let full = int4_words_micro_file(head, MICRO_WORD_GROUP, false, None);
         let pruned = int4_words_micro_file(head, MICRO_WORD_GROUP, true, None);
         assert_eq!(version(pruned.bytes()), 5);
-        let model = Model::from_bytes(pruned.bytes()).unwrap();
-        assert_eq!(model.word_row_map().unwrap(), [&[1u32][..], &KEPT].concat());
         let (_, entries) = directory(pruned.bytes());
         let scales = entries.iter().find(|e| e.name == "electra.embeddings.word_embeddings.weight_scale").unwrap();
         assert_eq!(scales.shape, [KEPT.len() as u64, 2]);
-        let ids = [2, 7, 8, 20, 33, 39, 9, 3];
-        let as_unk: Vec<u32> = ids.iter().map(|id| if KEPT.contains(id) { *id } else { 1 }).collect();
-        // A kept row's nibbles and group scales are the full int4 table's; a dropped id reads [UNK]'s.
-        assert_eq!(logits(pruned.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}");
-        assert_ne!(logits(full.bytes(), &ids), logits(full.bytes(), &as_unk), "{head:?}: the test would not notice");
+        // A kept row's nibbles and group scales are the full int4 table's.
+        assert_dropped_ids_read_unk(full.bytes(), pruned.bytes(), &format!("{head:?}"));
     }
 }
 
@@ -881,15 +884,7 @@ fn int4_word_tables_that_do_not_fit_are_typed_errors() {
     }
     // The writer refuses a group size that does not fit the rows, by name.
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
-    let spec = ModelFileSpec {
-        config: model.config,
-        head,
-        vocab: None,
-        tokenizer_index: None,
-        labels: None,
-        int4: None,
-        word_int4_group: Some(6),
-    };
+    let spec = ModelFileSpec { word_int4_group: Some(6), ..weights_only(model.config, head) };
     let err = electra_core::model_file::model_file_len::<String>(&spec).unwrap_err();
     assert!(matches!(err, WriteError::BadLayout(LayoutError::Int4EmbeddingGroupSize { group_size: 6, dim: 8 })));
     assert!(err.to_string().contains("word_embeddings"), "{err}");

@@ -341,9 +341,12 @@ pub struct FileHeader {
     pub int4: Option<Int4Tensors>,
 }
 
-/// [`FileHeader`] as version 3 encodes it: the same fields but `int4`, in the same order.
+/// The fields of [`FileHeader`] that every version has, in its order: version 1's header. Versions 2 and 3
+/// are this followed by `labels_bytes` (and `word_rows`): postcard lays a struct or tuple out as its fields one
+/// after the other, with nothing between, so `(HeaderV1, labels_bytes)` encodes exactly as the flat list of
+/// fields, which is what the earlier builds' `FileHeader` wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct FileHeaderV3 {
+struct HeaderV1 {
     config: ElectraConfig,
     head: HeadKind,
     quantization: Quantization,
@@ -351,34 +354,12 @@ struct FileHeaderV3 {
     tensor_count: u32,
     vocab_bytes: Option<u64>,
     tokenizer_index_words: Option<u64>,
-    labels_bytes: Option<u64>,
-    word_rows: Option<u64>,
 }
 
-/// [`FileHeader`] as version 2 encodes it: the same fields but `word_rows`, in the same order.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct FileHeaderV2 {
-    config: ElectraConfig,
-    head: HeadKind,
-    quantization: Quantization,
-    data_offset: u64,
-    tensor_count: u32,
-    vocab_bytes: Option<u64>,
-    tokenizer_index_words: Option<u64>,
-    labels_bytes: Option<u64>,
-}
-
-/// [`FileHeader`] as version 1 encodes it: the same fields but `labels_bytes`, in the same order.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct FileHeaderV1 {
-    config: ElectraConfig,
-    head: HeadKind,
-    quantization: Quantization,
-    data_offset: u64,
-    tensor_count: u32,
-    vocab_bytes: Option<u64>,
-    tokenizer_index_words: Option<u64>,
-}
+/// Version 2's header: version 1's, then `labels_bytes`.
+type HeaderV2 = (HeaderV1, Option<u64>);
+/// Version 3's header: version 2's, then `word_rows`.
+type HeaderV3 = (HeaderV1, Option<u64>, Option<u64>);
 
 /// Why a header could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -414,6 +395,35 @@ impl FileHeader {
         }
     }
 
+    /// The fields version 1 has.
+    const fn v1_fields(&self) -> HeaderV1 {
+        HeaderV1 {
+            config: self.config,
+            head: self.head,
+            quantization: self.quantization,
+            data_offset: self.data_offset,
+            tensor_count: self.tensor_count,
+            vocab_bytes: self.vocab_bytes,
+            tokenizer_index_words: self.tokenizer_index_words,
+        }
+    }
+
+    /// A header from version 1's fields and the later versions' optional sections (`int4`: version 4's).
+    const fn from_v1_fields(v1: HeaderV1, labels_bytes: Option<u64>, word_rows: Option<u64>) -> Self {
+        Self {
+            config: v1.config,
+            head: v1.head,
+            quantization: v1.quantization,
+            data_offset: v1.data_offset,
+            tensor_count: v1.tensor_count,
+            vocab_bytes: v1.vocab_bytes,
+            tokenizer_index_words: v1.tokenizer_index_words,
+            labels_bytes,
+            word_rows,
+            int4: None,
+        }
+    }
+
     fn older(&self, version: u32) -> Result<Older, HeaderEncodeError> {
         if version < 5 && self.quantization.word_int4_group().is_some() {
             return Err(HeaderEncodeError::Int4EmbeddingsNeedVersion5);
@@ -426,36 +436,9 @@ impl FileHeader {
         }
         match version {
             1 if self.labels_bytes.is_some() => Err(HeaderEncodeError::LabelsNeedVersion2),
-            1 => Ok(Older::V1(FileHeaderV1 {
-                config: self.config,
-                head: self.head,
-                quantization: self.quantization,
-                data_offset: self.data_offset,
-                tensor_count: self.tensor_count,
-                vocab_bytes: self.vocab_bytes,
-                tokenizer_index_words: self.tokenizer_index_words,
-            })),
-            2 => Ok(Older::V2(FileHeaderV2 {
-                config: self.config,
-                head: self.head,
-                quantization: self.quantization,
-                data_offset: self.data_offset,
-                tensor_count: self.tensor_count,
-                vocab_bytes: self.vocab_bytes,
-                tokenizer_index_words: self.tokenizer_index_words,
-                labels_bytes: self.labels_bytes,
-            })),
-            3 => Ok(Older::V3(FileHeaderV3 {
-                config: self.config,
-                head: self.head,
-                quantization: self.quantization,
-                data_offset: self.data_offset,
-                tensor_count: self.tensor_count,
-                vocab_bytes: self.vocab_bytes,
-                tokenizer_index_words: self.tokenizer_index_words,
-                labels_bytes: self.labels_bytes,
-                word_rows: self.word_rows,
-            })),
+            1 => Ok(Older::V1(self.v1_fields())),
+            2 => Ok(Older::V2((self.v1_fields(), self.labels_bytes))),
+            3 => Ok(Older::V3((self.v1_fields(), self.labels_bytes, self.word_rows))),
             4 | 5 => Ok(Older::Current),
             other => Err(HeaderEncodeError::UnknownVersion(other)),
         }
@@ -498,52 +481,16 @@ impl FileHeader {
     fn decode_fields(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
         match version {
             1 => {
-                let (v1, rest) = postcard::take_from_bytes::<FileHeaderV1>(bytes).ok()?;
-                let header = Self {
-                    config: v1.config,
-                    head: v1.head,
-                    quantization: v1.quantization,
-                    data_offset: v1.data_offset,
-                    tensor_count: v1.tensor_count,
-                    vocab_bytes: v1.vocab_bytes,
-                    tokenizer_index_words: v1.tokenizer_index_words,
-                    labels_bytes: None,
-                    word_rows: None,
-                    int4: None,
-                };
-                Some((header, rest))
+                let (v1, rest) = postcard::take_from_bytes::<HeaderV1>(bytes).ok()?;
+                Some((Self::from_v1_fields(v1, None, None), rest))
             }
             2 => {
-                let (v2, rest) = postcard::take_from_bytes::<FileHeaderV2>(bytes).ok()?;
-                let header = Self {
-                    config: v2.config,
-                    head: v2.head,
-                    quantization: v2.quantization,
-                    data_offset: v2.data_offset,
-                    tensor_count: v2.tensor_count,
-                    vocab_bytes: v2.vocab_bytes,
-                    tokenizer_index_words: v2.tokenizer_index_words,
-                    labels_bytes: v2.labels_bytes,
-                    word_rows: None,
-                    int4: None,
-                };
-                Some((header, rest))
+                let ((v1, labels_bytes), rest) = postcard::take_from_bytes::<HeaderV2>(bytes).ok()?;
+                Some((Self::from_v1_fields(v1, labels_bytes, None), rest))
             }
             3 => {
-                let (v3, rest) = postcard::take_from_bytes::<FileHeaderV3>(bytes).ok()?;
-                let header = Self {
-                    config: v3.config,
-                    head: v3.head,
-                    quantization: v3.quantization,
-                    data_offset: v3.data_offset,
-                    tensor_count: v3.tensor_count,
-                    vocab_bytes: v3.vocab_bytes,
-                    tokenizer_index_words: v3.tokenizer_index_words,
-                    labels_bytes: v3.labels_bytes,
-                    word_rows: v3.word_rows,
-                    int4: None,
-                };
-                Some((header, rest))
+                let ((v1, labels_bytes, word_rows), rest) = postcard::take_from_bytes::<HeaderV3>(bytes).ok()?;
+                Some((Self::from_v1_fields(v1, labels_bytes, word_rows), rest))
             }
             4 | 5 => postcard::take_from_bytes::<Self>(bytes).ok(),
             _ => None,
@@ -553,9 +500,9 @@ impl FileHeader {
 
 /// A header in the encoding of an older version, or the current one.
 enum Older {
-    V1(FileHeaderV1),
-    V2(FileHeaderV2),
-    V3(FileHeaderV3),
+    V1(HeaderV1),
+    V2(HeaderV2),
+    V3(HeaderV3),
     Current,
 }
 
