@@ -110,26 +110,31 @@ EOF
 # Inference on SST-2 dev with the model ours fine-tuned in the last round, all cores, batch 64.
 echo
 FT_MODEL="$WORK/ours-r$ROUNDS-t$(echo $THREADS | awk '{print $NF}')/model"
+# evaluate_round NAME ROUND COMMAND...: COMMAND under /usr/bin/time -v, its JSON to $WORK/eval-NAME-rROUND.json and its
+# stderr to .log, then one line: the examples, the script's own seconds, examples/s and accuracy, the process's wall
+# and CPU. NAME is `ours` (`electra evaluate --json`) or `hf` (evaluate_hf.py), whose JSON fields differ.
+evaluate_round() {
+  local name=$1 round=$2 base
+  shift 2
+  base="$WORK/eval-$name-r$round"
+  /usr/bin/time -v -o "$base.time" "$@" > "$base.json" 2> "$base.log"
+  "$PY" - "$name" "$base.json" "$(time_field "$base.time" 'Elapsed (wall clock) time')" "$(cpu_s "$base.time")" <<'EOF'
+import json, sys
+name, r = sys.argv[1], json.load(open(sys.argv[2]))
+if name == "ours":
+    label = "ours"
+    what = (f'{r["seconds"]:.2f} s read+tokenize+forward ({r["examples"] / r["seconds"]:.0f} examples/s), '
+            f'accuracy {r["metrics"]["accuracy"]:.4f}')
+else:
+    label = "HF"
+    what = (f'{r["seconds"]:.2f} s tokenize+forward ({r["examples_per_s"]:.0f} examples/s; forward alone '
+            f'{r["forward_seconds"]:.2f} s), accuracy {r["accuracy"]:.4f}')
+print(f'evaluate {label:<6}round: {r["examples"]} examples, {what}; process wall {sys.argv[3]}, CPU {float(sys.argv[4]):.1f} s')
+EOF
+}
 for round in $(seq 1 "$ROUNDS"); do
-  /usr/bin/time -v -o "$WORK/eval-ours-r$round.time" "$ELECTRA" evaluate --model "$FT_MODEL" \
-    --dev "$DATA/dev.tsv" --batch 64 --json > "$WORK/eval-ours-r$round.json"
-  "$PY" - "$WORK/eval-ours-r$round.json" "$(time_field "$WORK/eval-ours-r$round.time" 'Elapsed (wall clock) time')" \
-    "$(cpu_s "$WORK/eval-ours-r$round.time")" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f'evaluate ours  round: {r["examples"]} examples, {r["seconds"]:.2f} s read+tokenize+forward '
-      f'({r["examples"] / r["seconds"]:.0f} examples/s), accuracy {r["metrics"]["accuracy"]:.4f}; '
-      f'process wall {sys.argv[2]}, CPU {float(sys.argv[3]):.1f} s')
-EOF
-  /usr/bin/time -v -o "$WORK/eval-hf-r$round.time" "$PY" "$ROOT/scripts/bench/evaluate_hf.py" --model "$FT_MODEL" \
-    --data "$DATA/dev.tsv" --batch 64 > "$WORK/eval-hf-r$round.json" 2> "$WORK/eval-hf-r$round.log"
-  "$PY" - "$WORK/eval-hf-r$round.json" "$(time_field "$WORK/eval-hf-r$round.time" 'Elapsed (wall clock) time')" \
-    "$(cpu_s "$WORK/eval-hf-r$round.time")" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f'evaluate HF    round: {r["examples"]} examples, {r["seconds"]:.2f} s tokenize+forward '
-      f'({r["examples_per_s"]:.0f} examples/s; forward alone {r["forward_seconds"]:.2f} s), accuracy {r["accuracy"]:.4f}; '
-      f'process wall {sys.argv[2]}, CPU {float(sys.argv[3]):.1f} s')
-EOF
+  evaluate_round ours "$round" "$ELECTRA" evaluate --model "$FT_MODEL" --dev "$DATA/dev.tsv" --batch 64 --json
+  evaluate_round hf "$round" "$PY" "$ROOT/scripts/bench/evaluate_hf.py" --model "$FT_MODEL" --data "$DATA/dev.tsv" \
+    --batch 64
 done
 echo "all outputs: $WORK"
