@@ -44,6 +44,14 @@ pub struct Batch {
     pub token_type_ids: Vec<u8>,
 }
 
+impl Batch {
+    /// `batch_size` rows of `seq_len` padding (every id, mask and token type 0), to be filled in.
+    pub fn padding(batch_size: usize, seq_len: usize) -> Self {
+        let n = batch_size * seq_len;
+        Self { batch_size, seq_len, input_ids: vec![0; n], attention_mask: vec![0; n], token_type_ids: vec![0; n] }
+    }
+}
+
 /// One stored example.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Example {
@@ -455,13 +463,7 @@ impl Iterator for EpochBatches<'_> {
         }
         let t = self.reader.seq_len();
         let n = (self.batch_size as u64).min(self.remaining) as usize;
-        let mut batch = Batch {
-            batch_size: n,
-            seq_len: t,
-            input_ids: vec![0; n * t],
-            attention_mask: vec![0; n * t],
-            token_type_ids: vec![0; n * t],
-        };
+        let mut batch = Batch::padding(n, t);
         for i in 0..n {
             if let Err(e) = self.refill() {
                 self.remaining = 0;

@@ -30,13 +30,7 @@ fn options() -> ObjectiveOptions {
 /// Rows of different lengths, so the ranks hold different numbers of tokens and masked positions.
 fn global_batch() -> Batch {
     let mut rng = TrainRng::new(11);
-    let mut batch = Batch {
-        batch_size: ROWS,
-        seq_len: SEQ,
-        input_ids: vec![0; ROWS * SEQ],
-        attention_mask: vec![0; ROWS * SEQ],
-        token_type_ids: vec![0; ROWS * SEQ],
-    };
+    let mut batch = Batch::padding(ROWS, SEQ);
     for r in 0..ROWS {
         let len = 6 + (r * 7) % (SEQ - 6);
         let row = &mut batch.input_ids[r * SEQ..(r + 1) * SEQ];
