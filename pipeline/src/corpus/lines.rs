@@ -181,6 +181,14 @@ pub enum RecordLine {
 /// the buffer never grows past `max`, whatever the stream holds.
 pub fn read_record_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<RecordLine> {
     buf.clear();
+    append_record_line(reader, buf, max)
+}
+
+/// [`read_record_line`] appending to what `buf` already holds, for a caller that gathers many lines in one
+/// buffer (`electra tokenize`'s chunks) without copying each from a line buffer: `buf` grows by at most `max`
+/// bytes, whatever the stream holds; on [`RecordLine::TooLong`] it holds the line's first `max` after what it held.
+pub fn append_record_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<RecordLine> {
+    let start = buf.len();
     let mut read_any = false;
     loop {
         let avail = reader.fill_buf()?;
@@ -188,7 +196,7 @@ pub fn read_record_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize
             return Ok(if read_any { RecordLine::Line } else { RecordLine::End });
         }
         read_any = true;
-        let room = max - buf.len();
+        let room = max - (buf.len() - start);
         let window = &avail[..avail.len().min(room.saturating_add(1))];
         match memchr::memchr(b'\n', window) {
             Some(i) if i <= room => {
@@ -278,6 +286,28 @@ mod tests {
         let mut reader = std::io::BufReader::with_capacity(1, endless);
         assert_eq!(read_record_line(&mut reader, &mut buf, 1000).unwrap(), RecordLine::TooLong);
         assert_eq!(buf.len(), 1000);
+    }
+
+    #[test]
+    fn record_lines_append_after_what_the_buffer_holds_with_the_limit_per_line() {
+        let mut input: &[u8] = b"abc\nabcd\nabcde\n";
+        let mut buf = b"kept|".to_vec();
+        assert_eq!(append_record_line(&mut input, &mut buf, 4).unwrap(), RecordLine::Line);
+        buf.push(b'|');
+        // The limit counts this line's bytes only, not the buffer's.
+        assert_eq!(append_record_line(&mut input, &mut buf, 4).unwrap(), RecordLine::Line);
+        assert_eq!(buf, b"kept|abc|abcd");
+        assert_eq!(append_record_line(&mut input, &mut buf, 4).unwrap(), RecordLine::TooLong);
+        assert_eq!(buf, b"kept|abc|abcdabcd");
+        let mut empty: &[u8] = b"";
+        assert_eq!(append_record_line(&mut empty, &mut buf, 4).unwrap(), RecordLine::End);
+        assert_eq!(buf, b"kept|abc|abcdabcd", "nothing appended at the end");
+        // One byte at a time, the buffer grows by at most the limit.
+        let endless = std::io::repeat(b'a').take(1 << 20);
+        let mut reader = std::io::BufReader::with_capacity(1, endless);
+        let mut buf = vec![b'x'; 10];
+        assert_eq!(append_record_line(&mut reader, &mut buf, 1000).unwrap(), RecordLine::TooLong);
+        assert_eq!(buf.len(), 1010);
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod text;
 use std::path::{Path, PathBuf};
 
 pub use error::CorpusError;
-pub use lines::{read_record_line, RecordLine, MAX_LINE_BYTES, MAX_RECORD_LINE_BYTES};
+pub use lines::{append_record_line, read_record_line, RecordLine, MAX_LINE_BYTES, MAX_RECORD_LINE_BYTES};
 pub use parquet_input::ParquetLayout;
 
 use lines::LineStream;

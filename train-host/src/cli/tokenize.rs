@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use electra_pipeline::atomic_file::write_atomically;
-use electra_pipeline::corpus::{read_record_line, RecordLine, MAX_RECORD_LINE_BYTES};
+use electra_pipeline::corpus::{append_record_line, RecordLine, MAX_RECORD_LINE_BYTES};
 use electra_pipeline::tokenizer::HostTokenizer;
 use rayon::prelude::*;
 
@@ -166,12 +166,12 @@ pub fn tokenize_jsonl(
 ) -> Result<Stats, JsonlError> {
     let mut stats = Stats::default();
     let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (1 << 16));
-    let mut line = Vec::new();
     loop {
         chunk.clear();
         let mut lines_read = 0u64;
         while chunk.len() < CHUNK_BYTES {
-            let found = read_record_line(&mut input, &mut line, MAX_RECORD_LINE_BYTES)
+            // Each line straight into the chunk: one copy from the reader's buffer, none through a line buffer.
+            let found = append_record_line(&mut input, &mut chunk, MAX_RECORD_LINE_BYTES)
                 .map_err(|source| JsonlError::Read { input: input_name.to_owned(), source })?;
             match found {
                 RecordLine::End => break,
@@ -180,7 +180,6 @@ pub fn tokenize_jsonl(
                     return Err(JsonlError::TooLong { input: input_name.to_owned(), line, max: MAX_RECORD_LINE_BYTES });
                 }
                 RecordLine::Line => {
-                    chunk.extend_from_slice(&line);
                     chunk.push(b'\n');
                     lines_read += 1;
                 }
