@@ -181,15 +181,15 @@ impl<'a> Model<'a> {
                 return Err(ModelFileError::VocabSizeMismatch { lines, vocab_size: header.config.vocab_size });
             }
             if let Some(index) = model.layout.tokenizer_index {
-                let words = crate::tokenizer::index_len(vocab);
-                if index.len != words * 4 {
-                    return Err(ModelFileError::BadTokenizerIndex(crate::tokenizer::VocabError::IndexSize {
-                        expected: words,
-                        actual: index.len / 4,
-                    }));
-                }
-                crate::tokenizer::Tokenizer::new(vocab, model.u32s(index)?)
+                // The index's header holds its shape (token count, line block shift), and opening it checks the
+                // index's length against that shape and the vocab's length, O(1): no pass over the vocab to size
+                // it (`index_len` makes one, for a builder that has no index yet). The header's token count must
+                // be the vocab's lines, counted above.
+                let tokenizer = crate::tokenizer::Tokenizer::new(vocab, model.u32s(index)?)
                     .map_err(ModelFileError::BadTokenizerIndex)?;
+                if tokenizer.vocab_size() != lines {
+                    return Err(ModelFileError::BadTokenizerIndex(crate::tokenizer::VocabError::IndexMismatch));
+                }
             }
         }
         if let Some(span) = model.layout.labels {
@@ -374,15 +374,8 @@ pub(crate) fn check_word_row_map(map: &[u32], vocab_size: usize) -> Result<(), W
     Ok(())
 }
 
-/// Lines of a `vocab.txt`: one per token, the last one with or without a final newline.
-pub(crate) fn count_lines(text: &[u8]) -> usize {
-    let newlines = text.iter().filter(|&&b| b == b'\n').count();
-    match text.last() {
-        None => 0,
-        Some(b'\n') => newlines,
-        Some(_) => newlines + 1,
-    }
-}
+/// Lines of a `vocab.txt`: the tokenizer's own count (one per token, the last with or without a final newline).
+pub(crate) use crate::tokenizer::count_lines;
 
 /// A name from the file for an error message, cut to fit.
 fn truncated_name(name: &str) -> TensorName {

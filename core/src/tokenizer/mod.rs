@@ -26,6 +26,7 @@ mod wordpiece;
 
 pub use basic::MAX_WORD_CHARS;
 pub use error::{TokenizeError, VocabError};
+pub(crate) use vocab::count_lines;
 pub use vocab::{build_index, index_len};
 
 use basic::{for_each_word, Word};

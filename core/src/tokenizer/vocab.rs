@@ -159,7 +159,7 @@ fn checksum(bytes: &[u8]) -> u64 {
 }
 
 /// Lines as HF's `BufRead::lines` sees them: split on `\n`, no empty last line after a final `\n`.
-fn count_lines(vocab: &[u8]) -> usize {
+pub(crate) fn count_lines(vocab: &[u8]) -> usize {
     let newlines = vocab.iter().filter(|&&b| b == b'\n').count();
     newlines + usize::from(vocab.last().is_some_and(|&b| b != b'\n'))
 }
