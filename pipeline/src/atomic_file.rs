@@ -72,6 +72,44 @@ pub fn sync_dir(dir: &Path) -> Result<(), FileWriteError> {
     Ok(())
 }
 
+/// A file being written under its temporary name ([`temp_path_for`]) until [`PendingFile::commit`] renames it
+/// over its final name: the one place where a written file becomes visible. For a writer that keeps the file
+/// open across calls (a Parquet shard, row group by row group); [`write_atomically`] is this around one closure.
+#[derive(Debug)]
+pub struct PendingFile {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl PendingFile {
+    /// Creates the temporary file for `path`, beside it; write everything into the returned file.
+    pub fn create(path: &Path) -> Result<(Self, File), FileWriteError> {
+        let tmp = temp_path_for(path);
+        let file = File::create(&tmp).map_err(FileWriteError::at(&tmp))?;
+        Ok((Self { tmp, path: path.to_path_buf() }, file))
+    }
+
+    /// Where the file is written until it is committed.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Flushes `file` (the one [`PendingFile::create`] gave, every write done) to disk, renames it over the final
+    /// name and flushes the directory, so the rename survives a power cut too.
+    pub fn commit(&self, file: File) -> Result<(), FileWriteError> {
+        file.sync_all().map_err(FileWriteError::at(&self.tmp))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(FileWriteError::at(&self.path))?;
+        sync_dir(parent_dir(&self.path))
+    }
+
+    /// Removes the temporary file after a failure. Best effort: the error being returned matters more than a
+    /// failure to clean up after it (and a resumed run removes stale temporary files).
+    pub fn discard(&self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
 /// Writes `path` atomically with what `write` produces (through a buffer), and returns `write`'s value.
 ///
 /// On any error, from `write` or from the file system, the temporary file is removed and `path` is left as it
@@ -80,21 +118,17 @@ pub fn write_atomically<T, E: From<FileWriteError>>(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
 ) -> Result<T, E> {
-    let tmp = temp_path_for(path);
+    let (pending, file) = PendingFile::create(path)?;
     let result = (|| {
-        let file = File::create(&tmp).map_err(FileWriteError::at(&tmp))?;
         let mut out = BufWriter::new(file);
         let value = write(&mut out)?;
-        let file = out.into_inner().map_err(|e| FileWriteError { path: tmp.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(FileWriteError::at(&tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(FileWriteError::at(path))?;
-        sync_dir(parent_dir(path))?;
+        let file =
+            out.into_inner().map_err(|e| FileWriteError { path: pending.tmp.clone(), source: e.into_error() })?;
+        pending.commit(file)?;
         Ok(value)
     })();
     if result.is_err() {
-        // Best effort: the error being returned matters more than a failure to clean up after it.
-        let _ = std::fs::remove_file(&tmp);
+        pending.discard();
     }
     result
 }

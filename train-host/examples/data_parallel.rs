@@ -193,9 +193,8 @@ fn train(o: &Options) -> Result<(), Box<dyn Error>> {
         );
         if let Some(out) = &o.out {
             let bytes: Vec<u8> = model.params().data().iter().flat_map(|v| v.to_le_bytes()).collect();
-            let tmp = format!("{out}.tmp");
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, out)?;
+            // The project's one atomic file writer: a reader never sees half the parameters.
+            electra_pipeline::atomic_file::write_bytes_atomically(std::path::Path::new(out), &bytes)?;
         }
     }
     world.barrier();

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use super::format::{self, ZSTD_LEVEL};
 use super::manifest::{ShardEntry, ShardStats};
 use super::ShardError;
-use crate::atomic_file::{sync_dir, temp_path_for};
+use crate::atomic_file::PendingFile;
 use crate::packing::Examples;
 
 /// A file writer that hashes and counts every byte on its way out.
@@ -134,7 +134,8 @@ impl RowGroupEncoder {
 }
 
 pub struct ShardWriter {
-    tmp_path: PathBuf,
+    /// The shard under its temporary name until [`ShardWriter::finish`] commits it.
+    pending: PendingFile,
     final_path: PathBuf,
     file_name: String,
     writer: SerializedFileWriter<HashingFile>,
@@ -152,15 +153,14 @@ impl ShardWriter {
         let file_name = format::shard_file_name(index, count);
         let final_path = dir.join(&file_name);
         let err = |message: String| ShardError::Parquet { path: final_path.clone(), message };
-        // The project's one temporary name (`.<name>.tmp-<pid>-<n>`); it starts with `format::temp_prefix`, which
-        // is what a resumed run removes as stale.
-        let tmp_path = temp_path_for(&final_path);
-        let file = File::create(&tmp_path).map_err(|e| ShardError::io(&tmp_path, e))?;
+        // The project's one file writer, with its temporary name (`.<name>.tmp-<pid>-<n>`); it starts with
+        // `format::temp_prefix`, which is what a resumed run removes as stale.
+        let (pending, file) = PendingFile::create(&final_path)?;
         let sink = HashingFile { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
         let props = properties(metadata).map_err(err)?;
         let writer = ArrowWriter::try_new(sink, format::schema(), Some(props)).map_err(|e| err(e.to_string()))?;
         let (writer, _) = writer.into_serialized_writer().map_err(|e| err(e.to_string()))?;
-        Ok(ShardWriter { tmp_path, final_path, file_name, writer, stats: ShardStats::default() })
+        Ok(ShardWriter { pending, final_path, file_name, writer, stats: ShardStats::default() })
     }
 
     fn parquet_err(&self, e: impl std::fmt::Display) -> ShardError {
@@ -198,13 +198,8 @@ impl ShardWriter {
         let sink =
             self.writer.into_inner().map_err(|e| ShardError::Parquet { path: path.clone(), message: e.to_string() })?;
         let HashingFile { inner, hasher, bytes } = sink;
-        let file = inner.into_inner().map_err(|e| ShardError::io(&self.tmp_path, e.into_error()))?;
-        file.sync_all().map_err(|e| ShardError::io(&self.tmp_path, e))?;
-        drop(file);
-        std::fs::rename(&self.tmp_path, &self.final_path).map_err(|e| ShardError::io(&self.final_path, e))?;
-        if let Some(dir) = self.final_path.parent() {
-            sync_dir(dir)?;
-        }
+        let file = inner.into_inner().map_err(|e| ShardError::io(self.pending.temp_path(), e.into_error()))?;
+        self.pending.commit(file)?;
         Ok(ShardEntry { file: self.file_name, bytes, sha256: hex(&hasher.finalize()), stats: self.stats })
     }
 }
