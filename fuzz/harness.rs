@@ -7,6 +7,7 @@
 
 use electra_core::model_file::Model;
 use electra_core::tokenizer::{build_index, index_len, Tokenizer};
+use electra_core::{ArenaOptions, RunOptions, SequenceInput};
 use electra_pipeline::reader::ShardReader;
 use electra_pipeline::tokenizer::HostTokenizer;
 use electra_train::checkpoint::HfCheckpoint;
@@ -58,12 +59,12 @@ pub fn model_file(data: &[u8]) {
     for model in [Model::from_bytes(bytes), Model::from_bytes_skip_checksum(bytes)] {
         let Ok(model) = model else { continue };
         let _ = model.tokenizer().map(|t| t.encode_pair("fuzz me", Some("again"), 16, &mut [0u32; 16], &mut [0u8; 16]));
-        let len = model.arena_bytes(ids.len().max(1));
+        let len = model.arena_bytes(ids.len().max(1), ArenaOptions::SMALLEST);
         if len > MAX_ARENA_BYTES {
             continue;
         }
         let mut arena = vec![0u128; len.div_ceil(16)];
-        let _ = model.run(&ids, None, bytemuck::cast_slice_mut(&mut arena));
+        let _ = model.run(&SequenceInput::ids(&ids), bytemuck::cast_slice_mut(&mut arena), &RunOptions::default());
     }
 }
 

@@ -13,9 +13,8 @@
 //! this CPU picked; with `ELECTRA_EXPECT_KERNEL=NAME` in the environment, any other twin is an
 //! error (an emulated CPU that silently fell back to a slower twin would prove nothing).
 
-use electra_core::model_file::Model;
 use electra_core::quant::kernels;
-use electra_core::HeadKind;
+use electra_core::{ArenaOptions, HeadKind, Model, RunOptions, SequenceInput};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
@@ -85,9 +84,10 @@ fn run() -> Result<(), Error> {
         let ids = ids_field(&value, "ids", line_no)?
             .ok_or_else(|| Error::Line { line: line_no, message: "no `ids` field".into() })?;
         let token_types = ids_field(&value, "token_type_ids", line_no)?;
-        let mut arena = vec![0u128; model.arena_bytes(ids.len()).div_ceil(16)];
+        let input = SequenceInput { input_ids: &ids, token_type_ids: token_types.as_deref(), attention_mask: None };
+        let mut arena = vec![0u128; model.arena_bytes(ids.len(), ArenaOptions::SMALLEST).div_ceil(16)];
         let logits = model
-            .run(&ids, token_types.as_deref(), bytemuck::cast_slice_mut(&mut arena))
+            .run(&input, bytemuck::cast_slice_mut(&mut arena), &RunOptions::default())
             .map_err(|e| Error::Line { line: line_no, message: e.to_string() })?;
         let row = |r: &[f32]| serde_json::Value::from(r.to_vec());
         let json = match model.head() {

@@ -132,7 +132,10 @@ impl HeadKind {
 }
 
 /// Why an [`ElectraConfig`] was rejected.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A size that must be at least 1 is 0.
     Zero { field: &'static str },
@@ -159,8 +162,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}
 
 #[cfg(test)]
 mod tests {

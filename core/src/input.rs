@@ -14,6 +14,8 @@ pub struct SequenceInput<'s> {
 }
 
 /// Why a sequence cannot be run by a model with a given config.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InputError {
@@ -61,6 +63,16 @@ impl<'s> SequenceInput<'s> {
     /// Just token ids: one segment, no padding.
     pub fn ids(input_ids: &'s [u32]) -> Self {
         Self { input_ids, token_type_ids: None, attention_mask: None }
+    }
+
+    /// This input with `token_type_ids` (segment A = 0, B = 1), one per id.
+    pub fn with_token_types(self, token_type_ids: &'s [u32]) -> Self {
+        Self { token_type_ids: Some(token_type_ids), ..self }
+    }
+
+    /// This input with an HF `attention_mask` (1 = real token, 0 = padding), one per id.
+    pub fn with_attention_mask(self, attention_mask: &'s [u8]) -> Self {
+        Self { attention_mask: Some(attention_mask), ..self }
     }
 
     /// Checks every value against the config, naming the first bad position. The length is checked first, so

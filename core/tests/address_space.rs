@@ -1,5 +1,5 @@
 //! The core's memory promise, checked from outside the allocator (issue 17): a forward pass needs nothing but
-//! the model, the caller's input and the arena that `arena_bytes_with` / `scratch_len` promise. Each scenario
+//! the model, the caller's input and the arena that `arena_bytes` / `scratch_len` promise. Each scenario
 //! runs in a child process (this binary again, `harness = false`) that loads its model, records the address space
 //! it has mapped (`VmSize`), lowers `RLIMIT_AS` (what `ulimit -v` sets) to that + the promised arena +
 //! [`MARGIN_BYTES`], maps the arena, and runs ELECTRA-Small at 128 tokens. Then it asks for one page more than the
@@ -14,9 +14,7 @@ mod common;
 use common::{HfModel, Init, Rng};
 use electra_core::float::gemm::NaiveGemm;
 use electra_core::float::{forward, logits_len, scratch_len, ElectraWeights, ParamLayout};
-use electra_core::model_file::Model;
-use electra_core::quant::{ArenaOptions, Sequential};
-use electra_core::{ElectraConfig, HeadKind, SequenceInput};
+use electra_core::{ArenaOptions, ElectraConfig, HeadKind, Model, RunOptions, SequenceInput};
 use std::process::{Command, ExitCode};
 
 /// What the child may map beyond the arena during a run: the main thread's stack growing under the inference's
@@ -187,9 +185,9 @@ fn child(args: &str) -> ExitCode {
     let mut first_logits = [0.0f32; 4];
     let model = Model::from_bytes(file.bytes()).expect("model file");
     let arena_len = match scenario {
-        Scenario::Int8Smallest => model.arena_bytes_with(ids.len(), ArenaOptions::SMALLEST),
+        Scenario::Int8Smallest => model.arena_bytes(ids.len(), ArenaOptions::SMALLEST),
         Scenario::Int8Fast => {
-            model.arena_bytes_with(ids.len(), ArenaOptions { rows_per_block: 32, ..ArenaOptions::fast(1) })
+            model.arena_bytes(ids.len(), ArenaOptions { rows_per_block: 32, ..ArenaOptions::fast(1) })
         }
         Scenario::Float => scratch_len(&config, head, ids.len()) * core::mem::size_of::<f32>(),
     };
@@ -204,7 +202,7 @@ fn child(args: &str) -> ExitCode {
     };
     let outcome: Result<(), String> = match scenario {
         Scenario::Int8Smallest | Scenario::Int8Fast => {
-            match model.run_masked(&ids, None, None, arena.bytes(), &Sequential) {
+            match model.run(&SequenceInput::ids(&ids), arena.bytes(), &RunOptions::default()) {
                 Ok(logits) => {
                     for (dst, src) in first_logits.iter_mut().zip(logits.values) {
                         *dst = *src;

@@ -4,9 +4,8 @@
 mod common;
 
 use common::{arena, correlation, random_ids, HfModel, Init, Reference, Rng, Sim};
-use electra_core::model_file::Model;
-use electra_core::quant::{ArenaOptions, Parallel, RunError};
-use electra_core::{ElectraConfig, HeadKind, InputError};
+use electra_core::quant::Parallel;
+use electra_core::{ArenaOptions, ElectraConfig, HeadKind, InputError, Model, RunError, RunOptions, SequenceInput};
 use std::collections::BTreeMap;
 
 /// The bar for replaced-token-detection logits, int8 against float.
@@ -28,7 +27,8 @@ impl Parallel for SplitSequential {
 fn run_int8(model: &Model, ids: &[u32], types: &[u32], arena_len: usize) -> Vec<f32> {
     let mut a = arena(arena_len);
     let bytes: &mut [u8] = &mut bytemuck::cast_slice_mut(&mut a)[..arena_len];
-    model.run(ids, Some(types), bytes).unwrap().values.to_vec()
+    let input = SequenceInput::ids(ids).with_token_types(types);
+    model.run(&input, bytes, &RunOptions::default()).unwrap().values.to_vec()
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn electra_small_rtd_int8_matches_float() {
     let ids = random_ids(&mut rng, t, config.vocab_size);
     let types: Vec<u32> = (0..t as u32).map(|i| u32::from(i >= 64)).collect();
 
-    let int8 = run_int8(&model, &ids, &types, model.arena_bytes(t));
+    let int8 = run_int8(&model, &ids, &types, model.arena_bytes(t, ArenaOptions::SMALLEST));
     let float = Reference::new(&hf, Sim::Float).forward(&ids, &types);
     let simulated = Reference::new(&hf, Sim::DynamicPerRow).forward(&ids, &types);
 
@@ -59,7 +59,7 @@ fn electra_small_rtd_int8_matches_float() {
     println!(
         "ELECTRA-Small RTD, HF init (std 0.02), T = {t}: file {} bytes, arena_bytes({t}) = {} bytes",
         file.bytes().len(),
-        model.arena_bytes(t)
+        model.arena_bytes(t, ArenaOptions::SMALLEST)
     );
     println!("  int8 engine (dynamic per-row activations) vs float32: correlation {r_int8:.6}");
     println!(
@@ -92,7 +92,7 @@ fn electra_small_rtd_int4_matches_its_simulation() {
         let int4 = Int4Tensors::all(group as u32).for_layers(config.num_hidden_layers);
         let file = hf.model_file_int4(None, None, Some(int4));
         let model = Model::from_bytes(file.bytes()).unwrap();
-        let engine = run_int8(&model, &ids, &types, model.arena_bytes(t));
+        let engine = run_int8(&model, &ids, &types, model.arena_bytes(t, ArenaOptions::SMALLEST));
         let simulated = Reference::new(&hf, Sim::DynamicPerRowInt4(group)).forward(&ids, &types);
         let (r_sim, r_float) = (correlation(&engine, &simulated), correlation(&engine, &float));
         println!(
@@ -131,14 +131,14 @@ fn every_head_tracks_float() {
             let t = 33;
             let ids = random_ids(&mut rng, t, config.vocab_size);
             let types = vec![0u32; t];
-            let int8 = run_int8(&model, &ids, &types, model.arena_bytes(t));
+            let int8 = run_int8(&model, &ids, &types, model.arena_bytes(t, ArenaOptions::SMALLEST));
             let float = Reference::new(&hf, Sim::Float).forward(&ids, &types);
             // Sequence classification has only C logits: compare over 8 sequences.
             let (mut a, mut b) = (int8, float);
             if matches!(head, HeadKind::SequenceClassification { .. }) {
                 for _ in 0..7 {
                     let ids = random_ids(&mut rng, t, config.vocab_size);
-                    a.extend(run_int8(&model, &ids, &types, model.arena_bytes(t)));
+                    a.extend(run_int8(&model, &ids, &types, model.arena_bytes(t, ArenaOptions::SMALLEST)));
                     b.extend(Reference::new(&hf, Sim::Float).forward(&ids, &types));
                 }
             }
@@ -162,26 +162,30 @@ fn same_bits_for_every_arena_and_worker_count_and_exact_arena() {
         let ids = random_ids(&mut Rng(9), t, config.vocab_size);
         let types: Vec<u32> = (0..t as u32).map(|i| i % 2).collect();
 
-        let exact = model.arena_bytes(t);
+        let exact = model.arena_bytes(t, ArenaOptions::SMALLEST);
         let reference = run_int8(&model, &ids, &types, exact);
         for rows in [2, 3, 4, 16, 64] {
             for cache_quantized_hidden in [false, true] {
                 let options = ArenaOptions { rows_per_block: rows, workers: 1, cache_quantized_hidden };
-                let len = model.arena_bytes_with(t, options);
+                let len = model.arena_bytes(t, options);
                 assert_eq!(run_int8(&model, &ids, &types, len), reference, "{head:?}, {options:?}");
             }
         }
         for workers in [2, 3, 5] {
-            let len = model.arena_bytes_with(t, ArenaOptions::fast(workers));
+            let len = model.arena_bytes(t, ArenaOptions::fast(workers));
             let mut a = arena(len);
-            let got = model.run_with(&ids, Some(&types), bytemuck::cast_slice_mut(&mut a), &SplitSequential(workers));
+            let input = SequenceInput::ids(&ids).with_token_types(&types);
+            let split = SplitSequential(workers);
+            let got = model.run(&input, bytemuck::cast_slice_mut(&mut a), &RunOptions::default().parallel(&split));
             assert_eq!(got.unwrap().values, &reference[..], "{head:?}, {workers} workers");
         }
 
         // Exactly arena_bytes works (above); one byte less does not.
         let mut a = arena(exact);
         let short = &mut bytemuck::cast_slice_mut::<u128, u8>(&mut a)[..exact - 1];
-        assert!(matches!(model.run(&ids, Some(&types), short), Err(RunError::ArenaTooSmall { .. })));
+        let input = SequenceInput::ids(&ids).with_token_types(&types);
+        let run = model.run(&input, short, &RunOptions::default());
+        assert!(matches!(run, Err(RunError::ArenaTooSmall { .. })));
     }
 }
 
@@ -197,7 +201,7 @@ fn same_bits_for_every_simd_copy_of_the_float_loops() {
     let t = 45;
     let ids = random_ids(&mut Rng(4), t, config.vocab_size);
     let types = vec![0; t];
-    let len = model.arena_bytes_with(t, ArenaOptions::fast(1));
+    let len = model.arena_bytes(t, ArenaOptions::fast(1));
     let mut outputs = Vec::new();
     for tier in [1, 2, 3] {
         electra_core::simd::force_tier(tier);
@@ -223,22 +227,23 @@ fn attention_mask_hides_padding() {
     let file = hf.model_file(None);
     let model = Model::from_bytes(file.bytes()).unwrap();
     let ids = random_ids(&mut Rng(4), 20, config.vocab_size);
-    let alone = run_int8(&model, &ids[..13], &[0; 13], model.arena_bytes(13));
+    let alone = run_int8(&model, &ids[..13], &[0; 13], model.arena_bytes(13, ArenaOptions::SMALLEST));
     let mask: Vec<u8> = (0..20).map(|i| u8::from(i < 13)).collect();
-    let mut a = arena(model.arena_bytes_with(20, ArenaOptions::fast(1)));
-    let seq = electra_core::quant::Sequential;
-    let padded = model.run_masked(&ids, None, Some(&mask), bytemuck::cast_slice_mut(&mut a), &seq).unwrap();
+    let mut a = arena(model.arena_bytes(20, ArenaOptions::fast(1)));
+    let seq = RunOptions::default();
+    let masked = SequenceInput::ids(&ids).with_attention_mask(&mask);
+    let padded = model.run(&masked, bytemuck::cast_slice_mut(&mut a), &seq).unwrap();
     assert_eq!(&padded.values[..13 * 3], &alone[..]);
-    let mut a = arena(model.arena_bytes(20));
+    let mut a = arena(model.arena_bytes(20, ArenaOptions::SMALLEST));
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
     assert_eq!(
-        model.run_masked(&ids, None, Some(&mask[..5]), &mut *bytes, &seq).unwrap_err(),
+        model.run(&SequenceInput::ids(&ids).with_attention_mask(&mask[..5]), &mut *bytes, &seq).unwrap_err(),
         RunError::Input(InputError::LengthMismatch { what: "attention_mask", expected: 20, found: 5 })
     );
     let mut two = mask.clone();
     two[3] = 2;
     assert_eq!(
-        model.run_masked(&ids, None, Some(&two), bytes, &seq).unwrap_err(),
+        model.run(&SequenceInput::ids(&ids).with_attention_mask(&two), bytes, &seq).unwrap_err(),
         RunError::Input(InputError::BadMaskValue { position: 3, value: 2 })
     );
 }
@@ -249,27 +254,30 @@ fn bad_inputs_are_typed_errors() {
     let hf = HfModel::random(config, HeadKind::ReplacedTokenDetection, Init { std: 0.02, random_affine: false }, 1);
     let file = hf.model_file(None);
     let model = Model::from_bytes(file.bytes()).unwrap();
-    let mut a = arena(model.arena_bytes(16) + 64);
+    let mut a = arena(model.arena_bytes(16, ArenaOptions::SMALLEST) + 64);
     let buf: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
-    assert_eq!(model.run(&[], None, buf).unwrap_err(), RunError::Input(InputError::EmptySequence));
+    let one = RunOptions::default();
+    let run = |input: SequenceInput, buf: &mut [u8]| model.run(&input, buf, &one).map(|_| ());
+    let ids = SequenceInput::ids;
+    assert_eq!(run(ids(&[]), buf).unwrap_err(), RunError::Input(InputError::EmptySequence));
     assert_eq!(
-        model.run(&[1; 17], None, buf).unwrap_err(),
+        run(ids(&[1; 17]), buf).unwrap_err(),
         RunError::Input(InputError::SequenceTooLong { len: 17, max_positions: 16 })
     );
     assert_eq!(
-        model.run(&[1, 2, 50], None, buf).unwrap_err(),
+        run(ids(&[1, 2, 50]), buf).unwrap_err(),
         RunError::Input(InputError::IdOutOfVocab { position: 2, id: 50, vocab_size: 50 })
     );
     assert_eq!(
-        model.run(&[1, 2], Some(&[0, 2]), buf).unwrap_err(),
+        run(ids(&[1, 2]).with_token_types(&[0, 2]), buf).unwrap_err(),
         RunError::Input(InputError::TokenTypeOutOfRange { position: 1, token_type: 2, type_vocab_size: 2 })
     );
     assert_eq!(
-        model.run(&[1, 2], Some(&[0]), buf).unwrap_err(),
+        run(ids(&[1, 2]).with_token_types(&[0]), buf).unwrap_err(),
         RunError::Input(InputError::LengthMismatch { what: "token_type_ids", expected: 2, found: 1 })
     );
-    assert!(matches!(model.run(&[1, 2], None, &mut buf[1..]).unwrap_err(), RunError::ArenaMisaligned { .. }));
-    assert!(matches!(model.run(&[1, 2], None, &mut buf[..64]).unwrap_err(), RunError::ArenaTooSmall { .. }));
+    assert!(matches!(run(ids(&[1, 2]), &mut buf[1..]).unwrap_err(), RunError::ArenaMisaligned { .. }));
+    assert!(matches!(run(ids(&[1, 2]), &mut buf[..64]).unwrap_err(), RunError::ArenaTooSmall { .. }));
 }
 
 /// Pre-packed weights change nothing but speed: the same logits, bit for bit, for shapes whose
@@ -308,12 +316,14 @@ fn prepacked_weights_give_the_same_bits() {
                 let ids = random_ids(&mut Rng(t as u64), t, config.vocab_size);
                 let mask: Vec<u8> = (0..t).map(|i| u8::from(i < t - 2)).collect();
                 for options in [ArenaOptions::fast(1), ArenaOptions { rows_per_block: 16, ..ArenaOptions::fast(1) }] {
-                    let len = model.arena_bytes_with(t, options);
+                    let len = model.arena_bytes(t, options);
                     let (mut a, mut b) = (arena(len), arena(len));
                     let (a, b) = (bytemuck::cast_slice_mut(&mut a), bytemuck::cast_slice_mut(&mut b));
                     let seq = SplitSequential(1);
-                    let plain = model.run_masked(&ids, None, Some(&mask), a, &seq).unwrap();
-                    let fast = model.run_prepacked(&ids, None, Some(&mask), packed.as_ref(), b, &seq).unwrap();
+                    let input = SequenceInput::ids(&ids).with_attention_mask(&mask);
+                    let plain = model.run(&input, a, &RunOptions::default().parallel(&seq)).unwrap();
+                    let with_packed = RunOptions::default().parallel(&seq).packed(packed.as_ref());
+                    let fast = model.run(&input, b, &with_packed).unwrap();
                     assert_eq!(plain.values, fast.values, "config {c}, {head:?}, t {t}, {options:?}");
                 }
             }
@@ -330,15 +340,10 @@ fn prepacked_weights_give_the_same_bits() {
                 let copy = common::AlignedBytes::from(file.bytes());
                 let other = Model::from_bytes(copy.bytes()).unwrap();
                 assert_eq!(other.packed_weights(&buf[3..]).unwrap_err(), RunError::PackedForAnotherModel);
-                let mut a = arena(other.arena_bytes(7));
-                let run = other.run_prepacked(
-                    &[1; 7],
-                    None,
-                    None,
-                    packed.as_ref(),
-                    bytemuck::cast_slice_mut(&mut a),
-                    &SplitSequential(1),
-                );
+                let mut a = arena(other.arena_bytes(7, ArenaOptions::SMALLEST));
+                let split = SplitSequential(1);
+                let options = RunOptions::default().parallel(&split).packed(packed.as_ref());
+                let run = other.run(&SequenceInput::ids(&[1; 7]), bytemuck::cast_slice_mut(&mut a), &options);
                 assert_eq!(run.unwrap_err(), RunError::PackedForAnotherModel);
             }
         }

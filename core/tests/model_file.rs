@@ -14,7 +14,7 @@ use electra_core::model_file::{
     ModelFileSpec, ProblemType, WordRowMapError, WriteError, FORMAT_VERSION,
 };
 use electra_core::model_file::{Int4Tensors, LayoutError};
-use electra_core::{ElectraConfig, HeadKind};
+use electra_core::{ArenaOptions, ElectraConfig, HeadKind, RunOptions, SequenceInput};
 use proptest::prelude::*;
 
 /// A model small enough to fuzz thousands of times, with every kind of tensor.
@@ -166,8 +166,10 @@ fn round_trip_every_head() {
         let mut ids = [0u32; 8];
         let n = tokenizer.encode("w7 W12 w99", &mut ids).unwrap();
         assert_eq!(&ids[..n], &[7, 12, 1]);
-        let mut a = arena(model.arena_bytes(7));
-        let logits = model.run(&[2, 5, 9, 39, 0, 3, 1], None, bytemuck::cast_slice_mut(&mut a)).unwrap();
+        let mut a = arena(model.arena_bytes(7, ArenaOptions::SMALLEST));
+        let logits = model
+            .run(&SequenceInput::ids(&[2, 5, 9, 39, 0, 3, 1]), bytemuck::cast_slice_mut(&mut a), &RunOptions::default())
+            .unwrap();
         let expected = match head {
             HeadKind::ReplacedTokenDetection => (7, 1),
             HeadKind::MaskedLm => (7, 40),
@@ -417,10 +419,13 @@ fn labels_round_trip_as_version_2() {
                 .model_file(with_vocab.then_some(&micro_vocab()[..]));
             let plain = Model::from_bytes(plain.bytes()).unwrap();
             let ids = [2, 5, 9, 39, 3];
-            let mut a = arena(model.arena_bytes(ids.len()));
-            let mut b = arena(plain.arena_bytes(ids.len()));
-            let la = model.run(&ids, None, bytemuck::cast_slice_mut(&mut a)).unwrap().values.to_vec();
-            let lb = plain.run(&ids, None, bytemuck::cast_slice_mut(&mut b)).unwrap().values.to_vec();
+            let input = SequenceInput::ids(&ids);
+            let mut a = arena(model.arena_bytes(ids.len(), ArenaOptions::SMALLEST));
+            let mut b = arena(plain.arena_bytes(ids.len(), ArenaOptions::SMALLEST));
+            let la =
+                model.run(&input, bytemuck::cast_slice_mut(&mut a), &RunOptions::default()).unwrap().values.to_vec();
+            let lb =
+                plain.run(&input, bytemuck::cast_slice_mut(&mut b), &RunOptions::default()).unwrap().values.to_vec();
             assert_eq!(la, lb);
         }
     }
@@ -563,8 +568,12 @@ fn each_header_version_is_the_next_one_less_its_last_field() {
 /// Logits of `ids` on the file `bytes`.
 fn logits(bytes: &[u8], ids: &[u32]) -> Vec<f32> {
     let model = Model::from_bytes(bytes).unwrap();
-    let mut a = arena(model.arena_bytes(ids.len()));
-    model.run(ids, None, bytemuck::cast_slice_mut(&mut a)).unwrap().values.to_vec()
+    let mut a = arena(model.arena_bytes(ids.len(), ArenaOptions::SMALLEST));
+    model
+        .run(&SequenceInput::ids(ids), bytemuck::cast_slice_mut(&mut a), &RunOptions::default())
+        .unwrap()
+        .values
+        .to_vec()
 }
 
 #[test]
@@ -903,10 +912,10 @@ fn parse_and_run(bytes: &[u8]) {
         let Ok(model) = model else { continue };
         let t = 5.min(model.config().max_position_embeddings);
         let ids: Vec<u32> = (0..t as u32).map(|i| i % model.config().vocab_size as u32).collect();
-        let len = model.arena_bytes(t);
+        let len = model.arena_bytes(t, ArenaOptions::SMALLEST);
         if len < 1 << 24 {
             let mut a = arena(len);
-            let _ = model.run(&ids, None, bytemuck::cast_slice_mut(&mut a));
+            let _ = model.run(&SequenceInput::ids(&ids), bytemuck::cast_slice_mut(&mut a), &RunOptions::default());
         }
     }
 }

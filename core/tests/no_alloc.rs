@@ -10,9 +10,7 @@ mod common;
 use common::{arena, random_ids, HfModel, Init, Rng};
 use electra_core::float::gemm::NaiveGemm;
 use electra_core::float::{forward, logits_len, scratch_len, ElectraWeights, Gemm, MatrixMultiply, ParamLayout};
-use electra_core::model_file::Model;
-use electra_core::quant::ArenaOptions;
-use electra_core::{ElectraConfig, HeadKind, SequenceInput};
+use electra_core::{ArenaOptions, ElectraConfig, HeadKind, Model, RunOptions, SequenceInput};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -118,12 +116,12 @@ fn int8_forward_allocates_nothing() {
         let types = vec![0u32; ids.len()];
         let mask: Vec<u8> = (0..40).map(|i| u8::from(i < 33)).collect();
         for options in [ArenaOptions::SMALLEST, ArenaOptions::fast(1)] {
-            let len = model.arena_bytes_with(ids.len(), options);
+            let len = model.arena_bytes(ids.len(), options);
             let mut a = arena(len);
             let bytes: &mut [u8] = &mut bytemuck::cast_slice_mut(&mut a)[..len];
-            let seq = electra_core::quant::Sequential;
+            let input = SequenceInput::ids(&ids).with_token_types(&types).with_attention_mask(&mask);
             let n = allocations_in(|| {
-                model.run_masked(&ids, Some(&types), Some(&mask), &mut *bytes, &seq).expect("int8 run");
+                model.run(&input, &mut *bytes, &RunOptions::default()).expect("int8 run");
             });
             assert_eq!(n, 0, "{head:?}, {options:?}: the int8 forward pass allocated");
         }

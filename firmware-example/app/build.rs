@@ -14,7 +14,7 @@
 
 use electra_core::model_file::Model;
 use electra_core::quant::MIN_ROWS_PER_BLOCK;
-use electra_core::HeadKind;
+use electra_core::{ArenaOptions, HeadKind};
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
@@ -90,7 +90,7 @@ fn main() {
     let _ = writeln!(config, "pub const ARENA_ROWS: usize = {arena_rows};");
     let _ = writeln!(
         config,
-        "/// `Model::arena_bytes_for(MAX_SEQ_LEN, ARENA_ROWS, 1)` of this model, computed by the core on the host."
+        "/// `Model::arena_bytes(MAX_SEQ_LEN, ..)` of this model with `ARENA_ROWS` rows per block and one worker, computed by the core on the host."
     );
     let _ = writeln!(config, "pub const ARENA_BYTES: usize = {arena_bytes};");
     fs::write(out.join("firmware_config.rs"), config).unwrap_or_else(|e| fail(format!("OUT_DIR: {e}")));
@@ -132,7 +132,8 @@ fn check_model(path: &Path, bytes: &[u8], max_seq_len: usize, arena_rows: usize)
     if arena_rows < MIN_ROWS_PER_BLOCK {
         fail(format!("ELECTRA_ARENA_ROWS={arena_rows} is below the core's minimum {MIN_ROWS_PER_BLOCK}"));
     }
-    let arena_bytes = model.arena_bytes_for(max_seq_len, arena_rows, 1);
+    let arena_bytes =
+        model.arena_bytes(max_seq_len, ArenaOptions { rows_per_block: arena_rows, ..ArenaOptions::SMALLEST });
     if arena_bytes == usize::MAX {
         fail(format!("{}: the core cannot plan an arena for {max_seq_len} tokens", path.display()));
     }

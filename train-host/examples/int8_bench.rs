@@ -5,7 +5,7 @@
 //! the process's CPU time per run, all threads: on a shared machine it shows the work done,
 //! unlike the wall clock, which also counts waiting for a core).
 
-use electra_core::quant::Sequential;
+use electra_core::{RunOptions, SequenceInput};
 use electra_train::int8::{Arena, ModelFile, PackedBuffer, RayonParallel};
 use std::time::Instant;
 
@@ -46,10 +46,12 @@ fn main() -> anyhow::Result<()> {
                 cpu_start = cpu_seconds();
             }
             let start = Instant::now();
+            let input = SequenceInput::ids(&ids);
+            let options = RunOptions::default().packed(packed.as_ref());
             let logits = if threads == 1 {
-                model.run_prepacked(&ids, None, None, packed.as_ref(), arena.bytes_mut(), &Sequential)?
+                model.run(&input, arena.bytes_mut(), &options)?
             } else {
-                model.run_prepacked(&ids, None, None, packed.as_ref(), arena.bytes_mut(), &parallel)?
+                model.run(&input, arena.bytes_mut(), &options.parallel(&parallel))?
             };
             std::hint::black_box(logits.values);
             if i >= iters / 10 {

@@ -8,6 +8,7 @@ mod common;
 
 use common::{correlation, fixture, Cases};
 use electra_core::model_file::Model;
+use electra_core::{ArenaOptions, RunOptions, SequenceInput};
 use electra_train::checkpoint::HfCheckpoint;
 use electra_train::export::{model_file_bytes, Extras};
 
@@ -44,8 +45,9 @@ fn int8_and_hf(model_dir: &str, ids_key: &str, logits_key: &str) -> (Vec<f64>, V
         assert!(m[..len].iter().all(|&v| v == 1.0), "padding must be at the end");
         let row_ids: Vec<u32> = ids[b * t..b * t + len].iter().map(|&v| v as u32).collect();
         let row_types: Vec<u32> = types[b * t..b * t + len].iter().map(|&v| v as u32).collect();
-        let mut arena = vec![0u32; model.arena_bytes(len).div_ceil(4)];
-        let logits = model.run(&row_ids, Some(&row_types), bytemuck::cast_slice_mut(&mut arena)).unwrap();
+        let mut arena = vec![0u32; model.arena_bytes(len, ArenaOptions::SMALLEST).div_ceil(4)];
+        let input = SequenceInput::ids(&row_ids).with_token_types(&row_types);
+        let logits = model.run(&input, bytemuck::cast_slice_mut(&mut arena), &RunOptions::default()).unwrap();
         got.extend(logits.values.iter().map(|&v| v as f64));
         let hf_row = &expected[b * per_row..(b + 1) * per_row];
         want.extend(if per_token { &hf_row[..len * cols] } else { hf_row });

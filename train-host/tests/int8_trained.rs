@@ -9,7 +9,7 @@ mod common;
 use common::correlation;
 use common::topics::{batch_of, pretrain, tiny_pair, topic_example, topic_sequence, BATCH, STEPS, VOCAB};
 use electra_core::model_file::{model_file_len, write_model_file, Model, ModelFileSpec};
-use electra_core::HeadKind;
+use electra_core::{ArenaOptions, HeadKind, RunOptions, SequenceInput};
 use electra_train::checkpoint::{HfCheckpoint, Tensor};
 use electra_train::infer::{FloatModel, InputSeq, Logits};
 use electra_train::objective::{ElectraPretraining, TrainRng};
@@ -69,8 +69,9 @@ fn pretrained_discriminator_int8_matches_float() {
                 *id = (8 + rng.below(VOCAB - 8)) as u32;
             }
         }
-        let mut arena = vec![0u32; int8.arena_bytes(ids.len()).div_ceil(4)];
-        let q = int8.run(&ids, None, bytemuck::cast_slice_mut(&mut arena)).unwrap().values.to_vec();
+        let mut arena = vec![0u32; int8.arena_bytes(ids.len(), ArenaOptions::SMALLEST).div_ceil(4)];
+        let input = SequenceInput::ids(&ids);
+        let q = int8.run(&input, bytemuck::cast_slice_mut(&mut arena), &RunOptions::default()).unwrap().values.to_vec();
         let Logits::ReplacedToken(f) = float.logits(&[InputSeq::ids(ids.clone())]).unwrap().remove(0) else {
             panic!("RTD head")
         };

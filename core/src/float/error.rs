@@ -6,6 +6,8 @@ use crate::input::InputError;
 use core::fmt;
 
 /// Why [`crate::float`] could not run.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FloatError {

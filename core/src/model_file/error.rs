@@ -5,7 +5,8 @@ use core::fmt;
 /// Why a byte buffer is not a model file this build can run. Every check happens in
 /// [`super::Model::from_bytes`]; none of them reads outside the buffer or panics.
 ///
-/// Non-exhaustive: a later format feature brings its own reason (as the labels section did).
+/// `#[non_exhaustive]`: a later format feature brings its own reason (as the labels section did);
+/// match with a `_` arm.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum ModelFileError {
@@ -57,7 +58,10 @@ pub enum ModelFileError {
 }
 
 /// What is wrong with a pruned word table's id → row map (its length is checked by the directory).
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WordRowMapError {
     /// The row that dropped ids read (`[UNK]`'s) is not a row of the table.
     UnkRowOutOfRange { unk_row: u32, rows: usize },
@@ -177,11 +181,8 @@ impl fmt::Display for LayoutError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ModelFileError {}
+impl core::error::Error for ModelFileError {}
 
-#[cfg(feature = "std")]
-impl std::error::Error for LayoutError {}
+impl core::error::Error for LayoutError {}
 
-#[cfg(feature = "std")]
-impl std::error::Error for WordRowMapError {}
+impl core::error::Error for WordRowMapError {}

@@ -362,7 +362,10 @@ type HeaderV2 = (HeaderV1, Option<u64>);
 type HeaderV3 = (HeaderV1, Option<u64>, Option<u64>);
 
 /// Why a header could not be encoded.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeaderEncodeError {
     /// Version 1 cannot hold a labels section.
     LabelsNeedVersion2,
@@ -377,6 +380,23 @@ pub enum HeaderEncodeError {
     /// Postcard failed (the output buffer is too small).
     Postcard,
 }
+
+impl core::fmt::Display for HeaderEncodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::LabelsNeedVersion2 => write!(f, "format version 1 cannot hold a labels section"),
+            Self::PrunedRowsNeedVersion3 => {
+                write!(f, "format versions 1 and 2 cannot hold a pruned word embedding table")
+            }
+            Self::Int4NeedsVersion4 => write!(f, "format versions 1 to 3 cannot hold int4 tensors"),
+            Self::Int4EmbeddingsNeedVersion5 => write!(f, "format versions 1 to 4 cannot hold int4 word embeddings"),
+            Self::UnknownVersion(v) => write!(f, "format version {v} is not one this build writes"),
+            Self::Postcard => write!(f, "the model file header does not fit its buffer (postcard)"),
+        }
+    }
+}
+
+impl core::error::Error for HeaderEncodeError {}
 
 impl FileHeader {
     /// The lowest format version that holds this header: 5 with int4 word embeddings, else 4 with

@@ -18,6 +18,8 @@ pub struct LabelsSpec<'v> {
 }
 
 /// Why a labels section cannot be written or read.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LabelsError {
@@ -81,8 +83,7 @@ impl fmt::Display for LabelsError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for LabelsError {}
+impl core::error::Error for LabelsError {}
 
 /// The labels of a model file, borrowed from it: `labels.label(1) == Some("positive")`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -120,7 +120,10 @@ pub enum HeadSpans {
 }
 
 /// Why no layout exists for a header.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// An inner dimension exceeds [`MAX_INNER_DIM`].
     DimensionTooLarge { field: &'static str, value: usize },

@@ -48,7 +48,10 @@ pub struct KeptWordRows<'k> {
 }
 
 /// Why a model file could not be written.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum WriteError<E> {
     /// The tensor source failed (a missing or misshaped tensor); its error is kept.
     Source(E),
@@ -96,8 +99,7 @@ impl<E: fmt::Display> fmt::Display for WriteError<E> {
     }
 }
 
-#[cfg(feature = "std")]
-impl<E: fmt::Debug + fmt::Display> std::error::Error for WriteError<E> {}
+impl<E: fmt::Debug + fmt::Display> core::error::Error for WriteError<E> {}
 
 /// The header and layout of a file, with the data offset settled: the header's varints grow with
 /// the offsets they hold, so the offset is recomputed until it no longer moves.

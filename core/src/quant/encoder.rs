@@ -27,8 +27,8 @@ use super::error::RunError;
 use super::kernels::{self, PackedB};
 use super::linear::{accumulate_columns, linear, quantize_rows, QRows};
 use super::math::{gelu_in_place, layer_norm_in_place, softmax_in_place};
-use super::parallel::{Parallel, Sequential, MAX_WORKERS};
-use super::prepack::PackedWeights;
+use super::options::RunOptions;
+use super::parallel::{Parallel, MAX_WORKERS};
 use super::quantize::quantize_row_i16;
 use super::weights::{QLayerNorm, QLinear};
 use crate::config::HeadKind;
@@ -41,11 +41,11 @@ use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 
 /// Rows per block that [`Model::run`] tries, largest first; it takes the largest that fits the
-/// arena it is given. The last is [`MIN_ROWS_PER_BLOCK`], so [`Model::arena_bytes`] is the least
-/// `run` accepts.
+/// arena it is given. The last is [`MIN_ROWS_PER_BLOCK`], so [`Model::arena_bytes`] of
+/// [`ArenaOptions::SMALLEST`] is the least `run` accepts.
 const ROW_BLOCKS: [usize; 7] = [128, 64, 32, 16, 8, 4, MIN_ROWS_PER_BLOCK];
 
-/// Rows per block of the smallest arena, [`Model::arena_bytes`]: two rows let every kernel tile
+/// Rows per block of the smallest arena ([`ArenaOptions::SMALLEST`]): two rows let every kernel tile
 /// reuse a weight row twice at a cost of a few KiB.
 pub const MIN_ROWS_PER_BLOCK: usize = 2;
 
@@ -237,85 +237,43 @@ impl<'a> LayerWeights<'a> {
 }
 
 impl<'a> Model<'a> {
-    /// Exact arena size for [`Model::run`] on `seq_len` tokens in the smallest plan
-    /// ([`ArenaOptions::SMALLEST`]); `run` accepts no less. ELECTRA-Small at 128 tokens: 120 KiB.
-    /// A larger arena makes `run` faster (see [`Model::arena_bytes_for`]).
-    pub fn arena_bytes(&self, seq_len: usize) -> usize {
-        self.arena_bytes_with(seq_len, ArenaOptions::SMALLEST)
-    }
-
-    /// Exact arena size with `rows_per_block` rows per block and `workers` workers (no cache of
-    /// the quantized hidden state; `usize::MAX` if that overflows).
-    pub fn arena_bytes_for(&self, seq_len: usize, rows_per_block: usize, workers: usize) -> usize {
-        let options = ArenaOptions { rows_per_block, workers, cache_quantized_hidden: false };
-        self.arena_bytes_with(seq_len, options)
-    }
-
-    /// Exact arena size for the plan `options` (`usize::MAX` if that overflows). Given at least
-    /// this much, `run` uses that plan or a faster one.
-    pub fn arena_bytes_with(&self, seq_len: usize, options: ArenaOptions) -> usize {
+    /// Exact arena size in bytes for [`Model::run`] on `seq_len` tokens in the plan `options`
+    /// (`usize::MAX` if that overflows). Given at least this much, `run` uses that plan or a
+    /// faster one. [`ArenaOptions::SMALLEST`] gives the least `run` accepts (ELECTRA-Small at 128
+    /// tokens: 120 KiB); more rows per block, workers and the cache buy speed with memory.
+    pub fn arena_bytes(&self, seq_len: usize, options: ArenaOptions) -> usize {
         let rows = options.rows_per_block.max(MIN_ROWS_PER_BLOCK);
         let dims = Dims::new(self.config(), self.head(), seq_len, rows, options.cache_quantized_hidden);
         Plan::new(&dims).ok().and_then(|p| p.total(options.workers.max(1))).unwrap_or(usize::MAX)
     }
 
-    /// Runs one sequence (no padding) on one core. `token_types` defaults to all 0. `arena` must be
-    /// 4-byte aligned and at least [`Model::arena_bytes`]`(ids.len())` bytes; the logits are a
-    /// slice of it.
-    pub fn run<'r>(
+    /// Runs one sequence through the encoder and the head; the logits are a slice of `arena`.
+    ///
+    /// - `input`: the token ids, and optionally token types (all 0 when absent) and an HF
+    ///   `attention_mask` (`0` = padding: no token attends to it; its own logits are computed like
+    ///   HF's and mean nothing). A sequence on its own needs no mask; it is for batched host input.
+    ///   Checked first ([`SequenceInput::validate`]), as the float path checks it.
+    /// - `arena`: 4-byte aligned, at least [`Model::arena_bytes`]`(T, options)` bytes for
+    ///   [`ArenaOptions::SMALLEST`] with `workers: options.parallel.workers()`. Of the plans that
+    ///   fit, `run` takes the one with the most rows per block, and the cache of the quantized
+    ///   hidden state if it also fits.
+    /// - `options`: [`RunOptions::default`] (one core) or other workers and pre-packed weights.
+    ///
+    /// The logits are the same bits for every arena, every option and every kernel twin.
+    pub fn run<'r, P: Parallel>(
         &self,
-        ids: &[u32],
-        token_types: Option<&[u32]>,
+        input: &SequenceInput<'_>,
         arena: &'r mut [u8],
+        options: &RunOptions<'_, P>,
     ) -> Result<Logits<'r>, RunError> {
-        self.run_with(ids, token_types, arena, &Sequential)
-    }
-
-    /// [`Model::run`] with the work of each phase spread over `parallel`'s workers; the arena must
-    /// hold [`Model::arena_bytes_with`] with `workers: parallel.workers()` and the smallest other
-    /// options. Of the plans that fit, `run` takes the one with the most rows per block, and the
-    /// cache of the quantized hidden state if it also fits.
-    pub fn run_with<'r, P: Parallel>(
-        &self,
-        ids: &[u32],
-        token_types: Option<&[u32]>,
-        arena: &'r mut [u8],
-        parallel: &P,
-    ) -> Result<Logits<'r>, RunError> {
-        self.run_masked(ids, token_types, None, arena, parallel)
-    }
-
-    /// [`Model::run_with`] with an HF `attention_mask` (`0` = padding: no token attends to it;
-    /// its own logits are computed like HF's and mean nothing). For batched host input; a
-    /// sequence on its own needs no mask.
-    pub fn run_masked<'r, P: Parallel>(
-        &self,
-        ids: &[u32],
-        token_types: Option<&[u32]>,
-        attention_mask: Option<&[u8]>,
-        arena: &'r mut [u8],
-        parallel: &P,
-    ) -> Result<Logits<'r>, RunError> {
-        self.run_prepacked(ids, token_types, attention_mask, None, arena, parallel)
-    }
-
-    /// [`Model::run_masked`] with the encoder weights pre-packed by [`Model::pack_weights`] (from
-    /// this model): the packed kernel then skips packing them. Same logits, bit for bit.
-    pub fn run_prepacked<'r, P: Parallel>(
-        &self,
-        ids: &[u32],
-        token_types: Option<&[u32]>,
-        attention_mask: Option<&[u8]>,
-        packed: Option<&PackedWeights>,
-        arena: &'r mut [u8],
-        parallel: &P,
-    ) -> Result<Logits<'r>, RunError> {
+        let RunOptions { parallel, packed } = *options;
+        let SequenceInput { input_ids: ids, token_type_ids: token_types, attention_mask } = *input;
         if let Some(packed) = packed {
             packed.check_source(self)?;
         }
         let config = *self.config();
         let t = ids.len();
-        SequenceInput { input_ids: ids, token_type_ids: token_types, attention_mask }.validate(&config)?;
+        input.validate(&config)?;
         // A mask of all ones is the same as no mask: the unmasked attention kernel is then used.
         let key_mask = attention_mask.filter(|mask| mask.contains(&0));
         let workers = parallel.workers().max(1);
@@ -333,7 +291,7 @@ impl<'a> Model<'a> {
         };
         let chosen = ROW_BLOCKS.iter().find_map(|&r| fits(r.min(t), true).or_else(|| fits(r.min(t), false)));
         let Some((d, plan)) = chosen else {
-            let needed = self.arena_bytes_with(t, ArenaOptions { workers, ..ArenaOptions::SMALLEST });
+            let needed = self.arena_bytes(t, ArenaOptions { workers, ..ArenaOptions::SMALLEST });
             return Err(RunError::ArenaTooSmall { needed, found: arena.len() });
         };
 

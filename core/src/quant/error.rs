@@ -3,6 +3,8 @@ use crate::model_file::ModelFileError;
 use core::fmt;
 
 /// Why [`crate::model_file::Model::run`] refused an input or an arena.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum RunError {

@@ -4,7 +4,7 @@
 //! version 4, chosen per tensor): int32 sums per group, f32 across groups ([`kernels::int4`]).
 //!
 //! - [`kernels`]: the integer matrix products and their SIMD twins.
-//! - [`encoder`]: `Model::run` (one sequence, caller arena, optional parallel workers).
+//! - [`encoder`]: `Model::run` (one sequence, caller arena, [`RunOptions`]: workers, pre-packed weights).
 //! - [`arena`]: what the arena holds and how large it is.
 //!
 //! Why dynamic per-row activation scales rather than calibrated ones: they need no calibration
@@ -18,6 +18,7 @@ pub mod error;
 pub mod kernels;
 pub mod linear;
 pub mod math;
+pub mod options;
 pub mod parallel;
 pub mod prepack;
 pub mod quantize;
@@ -26,5 +27,6 @@ pub mod weights;
 pub use arena::ArenaOptions;
 pub use encoder::{Logits, MIN_ROWS_PER_BLOCK};
 pub use error::RunError;
+pub use options::RunOptions;
 pub use parallel::{Parallel, Sequential, MAX_WORKERS};
 pub use prepack::PackedWeights;

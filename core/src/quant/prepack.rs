@@ -5,7 +5,7 @@
 //! sequence on one core) packing costs about as much as the multiplication itself. The host packs
 //! every encoder linear once ([`Model::pack_weights`], into a buffer the caller owns: the core
 //! allocates nothing), views them with [`Model::packed_weights`] and passes that to
-//! [`Model::run_prepacked`]. The model file and its
+//! [`Model::run`] ([`super::RunOptions::packed`]). The model file and its
 //! in-file weight layout are unchanged; the firmware never packs (`packed_weights_bytes` is 0
 //! where there is no packed kernel). Logits are the same bits with or without: the sums are
 //! exact integer sums either way.

@@ -3,6 +3,8 @@
 use core::fmt;
 
 /// Why a `vocab.txt` or its index was refused.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VocabError {
@@ -70,11 +72,13 @@ impl fmt::Display for VocabError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for VocabError {}
+impl core::error::Error for VocabError {}
 
 /// Why text could not be encoded into the caller's buffers.
+///
+/// `#[non_exhaustive]`: a later version may add variants; match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenizeError {
     /// The output buffer filled up before the text was done; nothing is truncated silently.
     BufferFull {
@@ -101,5 +105,4 @@ impl fmt::Display for TokenizeError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for TokenizeError {}
+impl core::error::Error for TokenizeError {}

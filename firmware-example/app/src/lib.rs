@@ -25,11 +25,13 @@ use config::{ARENA_BYTES, ARENA_ROWS, MAX_SEQ_LEN, MODEL_PATH, TEXTS};
 use core::fmt::{self, Display, Write as _};
 use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_semihosting::{hprint, hprintln};
-use electra_core::model_file::{Labels, Model, ProblemType};
 use electra_core::math;
+use electra_core::model_file::ProblemType;
 use electra_core::quant::kernels;
-use electra_core::tokenizer::Tokenizer;
-use electra_core::{ElectraConfig, HeadKind};
+use electra_core::{ArenaOptions, ElectraConfig, HeadKind, Labels, Model, RunOptions, SequenceInput, Tokenizer};
+
+/// The plan the arena was sized for: `ARENA_ROWS` rows per block, one core, no cache.
+const ARENA_PLAN: ArenaOptions = ArenaOptions { rows_per_block: ARENA_ROWS, ..ArenaOptions::SMALLEST };
 
 /// What the shared program needs to know about the board it runs on; each board crate (`boards/*`) defines one.
 pub struct Board {
@@ -206,7 +208,6 @@ fn softmax_at(row: &[f32], class: usize) -> f32 {
     math::exp(row[class] - max) / sum
 }
 
-
 extern "C" {
     /// Defined in each board's memory.x: the start of the `FLASH` (code) region.
     static _flash_origin: u8;
@@ -375,7 +376,7 @@ pub fn run(board: &Board) -> ! {
     let mut most_needed = (0, 0);
     for (n, text) in TEXTS.iter().enumerate() {
         let tokens = classify(&model, &tokenizer, &counter, arena, n, text, labels);
-        most_needed = most_needed.max((model.arena_bytes_for(tokens, ARENA_ROWS, 1), tokens));
+        most_needed = most_needed.max((model.arena_bytes(tokens, ARENA_PLAN), tokens));
     }
 
     let flash_used = core::ptr::addr_of!(_flash_used_end) as usize - core::ptr::addr_of!(_flash_origin) as usize;
@@ -428,13 +429,15 @@ fn classify(
         tokenize_instructions
     );
 
-    let needed = model.arena_bytes_for(ids.len(), ARENA_ROWS, 1);
+    let needed = model.arena_bytes(ids.len(), ARENA_PLAN);
     if needed > arena.len() {
         fail(format_args!("arena of {} bytes, {} tokens need {}", arena.len(), ids.len(), needed));
     }
     let head = model.head();
     let start = counter.ticks();
-    let logits = model.run(ids, None, arena).unwrap_or_else(|e| fail(format_args!("inference: {}", e)));
+    let logits = model
+        .run(&SequenceInput::ids(ids), arena, &RunOptions::default())
+        .unwrap_or_else(|e| fail(format_args!("inference: {}", e)));
     let instructions = counter.instructions_since(start);
     let (rows, cols) = match head {
         HeadKind::ReplacedTokenDetection => (ids.len(), 1),

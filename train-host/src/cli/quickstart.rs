@@ -12,6 +12,7 @@ use crate::pretrain::evaluate::{evaluate, format_table, load_pair, EvalOptions, 
 use crate::pretrain::trainer::{objective_for_vocab, open_data, pretrain, SessionOptions, Trainer};
 use crate::pretrain::{ModelPair, RunConfig, BUNDLED_VOCAB};
 use anyhow::{bail, Context};
+use electra_core::{ArenaOptions, RunOptions, SequenceInput};
 use electra_pipeline::shard::ShardOptions;
 use electra_pipeline::tokenizer::HostTokenizer;
 use std::path::{Path, PathBuf};
@@ -380,9 +381,9 @@ fn classify_samples(model_file: &Path) -> anyhow::Result<()> {
         ids.extend(tokenizer.encode(review)?);
         ids.truncate(SEQ_LEN - 1);
         ids.push(special.sep);
-        let mut arena = vec![0u32; model.arena_bytes(ids.len()).div_ceil(4)];
+        let mut arena = vec![0u32; model.arena_bytes(ids.len(), ArenaOptions::SMALLEST).div_ceil(4)];
         let logits = model
-            .run(&ids, None, bytemuck::cast_slice_mut(&mut arena))
+            .run(&SequenceInput::ids(&ids), bytemuck::cast_slice_mut(&mut arena), &RunOptions::default())
             .map_err(|e| anyhow::anyhow!("int8 model: {e:?}"))?
             .values
             .to_vec();

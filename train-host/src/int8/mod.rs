@@ -5,15 +5,15 @@
 //! let file = ModelFile::read(path)?;
 //! let model = file.model()?;                       // checks everything once; keep it
 //! let mut arena = Arena::for_model(&model, seq_len, workers);
-//! let logits = model.run_with(&ids, None, arena.bytes_mut(), &RayonParallel::new(workers))?;
+//! let pool = RayonParallel::new(workers);
+//! let logits = model.run(&SequenceInput::ids(&ids), arena.bytes_mut(), &RunOptions::default().parallel(&pool))?;
 //! ```
 
 use crate::export::TaskLabels;
 use crate::infer::{InferError, InputSeq, Logits, LogitsModel};
 use electra_core::model_file::{Model, ModelFileError};
-use electra_core::quant::Sequential;
-use electra_core::quant::{ArenaOptions, PackedWeights, Parallel, RunError, MAX_WORKERS};
-use electra_core::{ElectraConfig, HeadKind, InputError};
+use electra_core::quant::{ArenaOptions, PackedWeights, Parallel, RunError, RunOptions, MAX_WORKERS};
+use electra_core::{ElectraConfig, HeadKind, InputError, SequenceInput};
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -96,7 +96,7 @@ pub struct Arena {
 impl Arena {
     /// Room for `seq_len` tokens in the fast plan for `workers` workers ([`ArenaOptions::fast`]).
     pub fn for_model(model: &Model, seq_len: usize, workers: usize) -> Self {
-        Self::with_len(model.arena_bytes_with(seq_len, ArenaOptions::fast(workers)))
+        Self::with_len(model.arena_bytes(seq_len, ArenaOptions::fast(workers)))
     }
 
     pub fn with_len(len: usize) -> Self {
@@ -273,17 +273,15 @@ impl LogitsModel for Int8Model {
                     let source = RunError::Input(InputError::SequenceTooLong { len: t, max_positions });
                     return Err(InferError::Int8Sequence { index, source });
                 }
-                let mut arena = Arena::try_with_len(model.arena_bytes_with(t, ArenaOptions::fast(1)))
-                    .map_err(InferError::Int8File)?;
+                let mut arena =
+                    Arena::try_with_len(model.arena_bytes(t, ArenaOptions::fast(1))).map_err(InferError::Int8File)?;
+                let input = SequenceInput {
+                    input_ids: &seq.input_ids,
+                    token_type_ids: seq.token_type_ids.as_deref(),
+                    attention_mask: seq.attention_mask.as_deref(),
+                };
                 let logits = model
-                    .run_prepacked(
-                        &seq.input_ids,
-                        seq.token_type_ids.as_deref(),
-                        seq.attention_mask.as_deref(),
-                        packed.as_ref(),
-                        arena.bytes_mut(),
-                        &Sequential,
-                    )
+                    .run(&input, arena.bytes_mut(), &RunOptions::default().packed(packed.as_ref()))
                     .map_err(|source| InferError::Int8Sequence { index, source })?;
                 let values = logits.values.to_vec();
                 Ok(match self.head {
