@@ -18,6 +18,8 @@
 use anyhow::Context;
 use clap::Parser;
 use electra_core::{ElectraConfig, HeadKind};
+// SplitMix64 for the bits, Box-Muller for normal samples: fixed-seed, the pipeline's one copy of it.
+use electra_pipeline::rng::SplitMix64 as Rng;
 use electra_train::checkpoint::atomic::write_dir_atomically;
 use electra_train::checkpoint::{hf_config_json, write_hf_files, CheckpointError, NamedTensor};
 use std::path::{Path, PathBuf};
@@ -50,30 +52,6 @@ struct Args {
     /// A sequence classifier whose outputs are regression scores (`problem_type: "regression"`).
     #[arg(long)]
     regression: bool,
-}
-
-/// SplitMix64 for the bits, Box-Muller for normal samples: fixed-seed and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let u1 = self.uniform().max(f64::MIN_POSITIVE);
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
 }
 
 /// The tensors of the ELECTRA discriminator with `head` (`ElectraForPreTraining` or a classifier) under their HF
