@@ -43,13 +43,7 @@ pub fn predict(model: &TaskModel, encoded: &[Encoded], batch_size: usize) -> Res
     let one_batch_per_core = cores > 1 && batches.len() >= 2 * cores;
     let run = |indices: &Vec<usize>, threads: Threads| -> Result<Vec<(usize, Prediction)>, FinetuneError> {
         let batch = pad_batch(encoded, indices);
-        let tokens = Tokens {
-            batch_size: batch.batch_size,
-            seq_len: batch.seq_len,
-            input_ids: &batch.input_ids,
-            token_type_ids: &batch.token_type_ids,
-            attention_mask: &batch.attention_mask,
-        };
+        let tokens = Tokens::from(&batch);
         let logits = model.logits_on(&tokens, threads)?;
         let predictions = batch.examples.iter().enumerate().map(|(row, &example)| {
             let prediction = match model.kind {

@@ -316,13 +316,7 @@ impl Run {
 
     /// One optimizer step on `batch`; returns the loss and what the optimizer reported.
     fn train_step(&mut self, batch: &PaddedBatch) -> Result<(f32, f32, f32), FinetuneError> {
-        let tokens = Tokens {
-            batch_size: batch.batch_size,
-            seq_len: batch.seq_len,
-            input_ids: &batch.input_ids,
-            token_type_ids: &batch.token_type_ids,
-            attention_mask: &batch.attention_mask,
-        };
+        let tokens = Tokens::from(batch);
         let labels = if self.data.meta.is_regression() {
             Labels::Scores(&batch.scores)
         } else {

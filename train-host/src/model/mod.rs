@@ -52,6 +52,32 @@ pub struct Tokens<'a> {
     pub attention_mask: &'a [u8],
 }
 
+/// A pre-training batch from the shard reader, as the model reads it.
+impl<'a> From<&'a electra_pipeline::reader::Batch> for Tokens<'a> {
+    fn from(b: &'a electra_pipeline::reader::Batch) -> Self {
+        Self {
+            batch_size: b.batch_size,
+            seq_len: b.seq_len,
+            input_ids: &b.input_ids,
+            token_type_ids: &b.token_type_ids,
+            attention_mask: &b.attention_mask,
+        }
+    }
+}
+
+/// A padded fine-tuning batch, as the model reads it.
+impl<'a> From<&'a crate::finetune::data::PaddedBatch> for Tokens<'a> {
+    fn from(b: &'a crate::finetune::data::PaddedBatch) -> Self {
+        Self {
+            batch_size: b.batch_size,
+            seq_len: b.seq_len,
+            input_ids: &b.input_ids,
+            token_type_ids: &b.token_type_ids,
+            attention_mask: &b.attention_mask,
+        }
+    }
+}
+
 impl<'a> Tokens<'a> {
     /// `N = B·T`.
     pub fn rows(&self) -> usize {

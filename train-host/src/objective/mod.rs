@@ -419,13 +419,7 @@ mod tests {
     }
 
     fn tokens(b: &Batch) -> Tokens<'_> {
-        Tokens {
-            batch_size: b.batch_size,
-            seq_len: b.seq_len,
-            input_ids: &b.input_ids,
-            token_type_ids: &b.token_type_ids,
-            attention_mask: &b.attention_mask,
-        }
+        Tokens::from(b)
     }
 
     #[test]

@@ -58,13 +58,7 @@ impl ElectraPretraining {
         share: &mut StepShare<'_>,
         gradients_final: &mut GradientsFinal<'_>,
     ) -> Result<StepStats, ModelError> {
-        let tokens = Tokens {
-            batch_size: batch.batch_size,
-            seq_len: batch.seq_len,
-            input_ids: &batch.input_ids,
-            token_type_ids: &batch.token_type_ids,
-            attention_mask: &batch.attention_mask,
-        };
+        let tokens = Tokens::from(batch);
         tokens.validate(&self.disc_config)?;
         opts.validate(self.disc_config.vocab_size)?;
         // Read before the masking's draw, without advancing the RNG: a function of the RNG state this step starts

@@ -117,13 +117,7 @@ pub fn evaluate(
             break;
         }
         let batch = batch?;
-        let tokens = Tokens {
-            batch_size: batch.batch_size,
-            seq_len: batch.seq_len,
-            input_ids: &batch.input_ids,
-            token_type_ids: &batch.token_type_ids,
-            attention_mask: &batch.attention_mask,
-        };
+        let tokens = Tokens::from(&batch);
         tokens.validate(&model.disc_config).map_err(|e| PretrainError::Invalid { message: e.to_string() })?;
         // The same masking as `ElectraPretraining::step_gradients`, and a Gumbel-max draw per masked position
         // from one seeded stream, so an evaluation is reproducible for a given seed.
