@@ -8,6 +8,18 @@ use super::weights::QLayerNorm;
 use crate::float::reduce::{max, sum, sum_by};
 use crate::math::{exp, gelu};
 use crate::simd::multiversion;
+use half::f16;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+
+/// Rows of the f16 hidden state (its bits, as the arena holds them) into f32.
+pub(crate) fn load_f16(bits: &[u16], out: &mut [f32]) {
+    bits.reinterpret_cast::<f16>().convert_to_f32_slice(out);
+}
+
+/// f32 rows into the f16 hidden state's bits.
+pub(crate) fn store_f16(x: &[f32], bits: &mut [u16]) {
+    bits.reinterpret_cast_mut::<f16>().convert_from_f32_slice(x);
+}
 
 multiversion! {
     /// GELU of every element.

@@ -4,7 +4,9 @@
 //! version 4, chosen per tensor): int32 sums per group, f32 across groups ([`kernels::int4`]).
 //!
 //! - [`kernels`]: the integer matrix products and their SIMD twins.
-//! - [`encoder`]: `Model::run` (one sequence, caller arena, [`RunOptions`]: workers, pre-packed weights).
+//! - [`encoder`]: `Model::run` (one sequence, caller arena, [`RunOptions`]: workers, pre-packed weights),
+//!   the layers in order; its parts (private modules): `embeddings`, `attention`, `encoder_layer`
+//!   (attention output and FFN), `head`, and `tasks` (the arena plan and the per-worker split).
 //! - [`arena`]: what the arena holds and how large it is.
 //!
 //! Why dynamic per-row activation scales rather than calibrated ones: they need no calibration
@@ -13,8 +15,12 @@
 //! anyway. The accuracy test `core/tests/int8_accuracy.rs` measures both on the same model.
 
 pub mod arena;
+mod attention;
+mod embeddings;
 pub mod encoder;
+mod encoder_layer;
 pub mod error;
+mod head;
 pub mod kernels;
 pub mod linear;
 pub mod math;
@@ -22,6 +28,7 @@ pub mod options;
 pub mod parallel;
 pub mod prepack;
 pub mod quantize;
+mod tasks;
 pub mod weights;
 
 pub use arena::ArenaOptions;
