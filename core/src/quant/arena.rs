@@ -66,8 +66,9 @@ impl<'s> Carver<'s> {
     }
 }
 
-/// How large an arena [`crate::model_file::Model::run`] plans for: the smallest is
-/// [`ArenaOptions::SMALLEST`]; more rows per block, one scratch per worker, and a cache of the
+/// The plan an arena is sized for ([`crate::model_file::Model::arena_bytes`]`(seq_len, options)`)
+/// and [`crate::model_file::Model::run`] then uses (or a faster one that also fits): the smallest
+/// is [`ArenaOptions::SMALLEST`]; more rows per block, one scratch per worker, and a cache of the
 /// quantized hidden state each buy speed with memory. The logits are the same bits in every plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArenaOptions {
@@ -81,7 +82,8 @@ pub struct ArenaOptions {
 }
 
 impl ArenaOptions {
-    /// What [`crate::model_file::Model::arena_bytes`] plans: 2 rows per block, one worker, no cache.
+    /// The least arena `run` accepts on one core: 2 rows per block ([`super::MIN_ROWS_PER_BLOCK`]),
+    /// one worker, no cache (ELECTRA-Small at 128 tokens: 123,200 bytes).
     pub const SMALLEST: Self = Self { rows_per_block: 2, workers: 1, cache_quantized_hidden: false };
 
     /// A plan for speed on a host: 128 rows per block (each packed weight panel of the AVX-512
