@@ -18,24 +18,27 @@ multiversion! {
 /// Additive mask value of a key that must not be attended: HF adds `torch.finfo(dtype).min`.
 pub const MASKED_SCORE: f32 = f32::MIN;
 
-/// Softmax of one row of attention scores in place, after adding HF's additive padding mask
-/// (`key_mask[j] == 0` → `scores[j] += f32::MIN`). Subtracting the row maximum keeps `exp` in range;
-/// a fully masked row therefore comes out uniform, exactly as HF's float32 attention does.
-pub fn masked_softmax_in_place(scores: &mut [f32], key_mask: Option<&[u8]>) {
-    if let Some(mask) = key_mask {
-        for (s, &m) in scores.iter_mut().zip(mask) {
-            if m == 0 {
-                *s += MASKED_SCORE;
+multiversion! {
+    /// Softmax of one row of attention scores in place, after adding HF's additive padding mask
+    /// (`key_mask[j] == 0` → `scores[j] += f32::MIN`; `None`: no padding). Subtracting the row maximum keeps
+    /// `exp` in range; a fully masked row therefore comes out uniform, exactly as HF's float32 attention does.
+    /// The one softmax of the project: the float and the int8 encoder both call it.
+    pub fn masked_softmax_in_place(scores: &mut [f32], key_mask: Option<&[u8]>) {
+        if let Some(mask) = key_mask {
+            for (s, &m) in scores.iter_mut().zip(mask) {
+                if m == 0 {
+                    *s += MASKED_SCORE;
+                }
             }
         }
-    }
-    let max = reduce::max(scores);
-    for s in scores.iter_mut() {
-        *s = exp(*s - max);
-    }
-    let inv = 1.0 / reduce::sum(scores);
-    for s in scores.iter_mut() {
-        *s *= inv;
+        let max = reduce::max(scores);
+        for s in scores.iter_mut() {
+            *s = exp(*s - max);
+        }
+        let inv = 1.0 / reduce::sum(scores);
+        for s in scores.iter_mut() {
+            *s *= inv;
+        }
     }
 }
 

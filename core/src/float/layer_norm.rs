@@ -1,6 +1,7 @@
 //! `nn.LayerNorm` over the last dimension, with HF's `layer_norm_eps` (1e-12 for ELECTRA).
 
 use super::reduce;
+use crate::simd::multiversion;
 
 /// One LayerNorm's parameters, borrowed: `weight` (γ) and `bias` (β), both `[N]`.
 #[derive(Clone, Copy, Debug)]
@@ -9,18 +10,26 @@ pub struct LayerNormWeights<'a> {
     pub bias: &'a [f32],
 }
 
-/// Normalises every row of `x [T, N]` in place: `(x - mean) / sqrt(var + eps) · γ + β`, with the
-/// biased variance as PyTorch computes it. Two passes (mean, then squared deviations) keep the
-/// variance accurate when the mean is large compared with the spread.
-pub fn layer_norm_forward(w: LayerNormWeights<'_>, eps: f32, x: &mut [f32]) {
-    let n = w.weight.len();
-    for row in x.chunks_exact_mut(n) {
-        let mean = reduce::sum(row) / n as f32;
-        let var = reduce::sum_by(row, |v| (v - mean) * (v - mean)) / n as f32;
+multiversion! {
+    /// `x ← (x - mean) / sqrt(var + eps) · γ + β` over one row `x [N]`, with the biased variance as PyTorch
+    /// computes it. Two passes (mean, then squared deviations) keep the variance accurate when the mean is large
+    /// compared with the spread. The one LayerNorm of the inference paths: the float and the int8 encoder both
+    /// call it (the trainer's, which also keeps `x̂` for the backward pass, is tested against it).
+    pub fn layer_norm_row(x: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+        let n = x.len() as f32;
+        let mean = reduce::sum(x) / n;
+        let var = reduce::sum_by(x, |v| (v - mean) * (v - mean)) / n;
         let inv_std = 1.0 / libm::sqrtf(var + eps);
-        for ((v, g), b) in row.iter_mut().zip(w.weight).zip(w.bias) {
+        for ((v, g), b) in x.iter_mut().zip(weight).zip(bias) {
             *v = (*v - mean) * inv_std * g + b;
         }
+    }
+}
+
+/// Normalises every row of `x [T, N]` in place ([`layer_norm_row`]).
+pub fn layer_norm_forward(w: LayerNormWeights<'_>, eps: f32, x: &mut [f32]) {
+    for row in x.chunks_exact_mut(w.weight.len()) {
+        layer_norm_row(row, w.weight, w.bias, eps);
     }
 }
 

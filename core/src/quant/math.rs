@@ -1,13 +1,13 @@
-//! The float parts of the int8 encoder: LayerNorm, softmax, GELU, over rows.
+//! The float parts of the int8 encoder: LayerNorm, softmax, GELU over rows, and the f16 hidden state.
 //!
-//! `exp` and GELU are the project's one definition ([`crate::math`]), and the sums and maxima the float
-//! encoder's ([`crate::float::reduce`], eight fixed lanes: they vectorize while keeping one summation
-//! order everywhere). Each loop is compiled per SIMD tier by [`crate::simd::multiversion!`].
+//! LayerNorm, softmax and GELU are the float encoder's loops ([`crate::float`]), each compiled per SIMD tier
+//! by [`crate::simd::multiversion!`] over the project's one scalar definitions ([`crate::math`]): both
+//! inference paths run the same code, so the same bits.
 
 use super::weights::QLayerNorm;
-use crate::float::reduce::{max, sum, sum_by};
-use crate::math::{exp, gelu};
-use crate::simd::multiversion;
+pub use crate::float::activation::gelu_in_place;
+use crate::float::activation::masked_softmax_in_place;
+use crate::float::layer_norm::layer_norm_row;
 use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 
@@ -21,40 +21,17 @@ pub(crate) fn store_f16(x: &[f32], bits: &mut [u16]) {
     bits.reinterpret_cast_mut::<f16>().convert_from_f32_slice(x);
 }
 
-multiversion! {
-    /// GELU of every element.
-    pub fn gelu_in_place(x: &mut [f32]) {
-        for v in x {
-            *v = gelu(*v);
-        }
-    }
+/// `x ← LayerNorm(x)` over one row, HF semantics: the float encoder's [`layer_norm_row`].
+#[inline]
+pub fn layer_norm_in_place(x: &mut [f32], ln: &QLayerNorm) {
+    layer_norm_row(x, ln.weight, ln.bias, ln.eps);
 }
 
-multiversion! {
-    /// In-place softmax of one row of attention scores.
-    pub fn softmax_in_place(x: &mut [f32]) {
-        let max = max(x);
-        for v in x.iter_mut() {
-            *v = exp(*v - max);
-        }
-        let inv = 1.0 / sum(x);
-        for v in x.iter_mut() {
-            *v *= inv;
-        }
-    }
-}
-
-multiversion! {
-    /// `x ← LayerNorm(x)` over one row, HF semantics: biased variance, `eps` inside the root.
-    pub fn layer_norm_in_place(x: &mut [f32], ln: &QLayerNorm) {
-        let n = x.len() as f32;
-        let mean = sum(x) / n;
-        let squares = sum_by(x, |v| (v - mean) * (v - mean));
-        let inv_std = 1.0 / libm::sqrtf(squares / n + ln.eps);
-        for ((v, &g), &b) in x.iter_mut().zip(ln.weight).zip(ln.bias) {
-            *v = (*v - mean) * inv_std * g + b;
-        }
-    }
+/// In-place softmax of one row of attention scores (no padding): the float encoder's
+/// [`masked_softmax_in_place`].
+#[inline]
+pub fn softmax_in_place(x: &mut [f32]) {
+    masked_softmax_in_place(x, None);
 }
 
 #[cfg(test)]

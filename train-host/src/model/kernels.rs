@@ -92,14 +92,9 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// GELU (exact erf form) in place, `x ← x·Φ(x)`, for inference: no slope is kept.
-    pub fn gelu_in_place(x: &mut [f32]) {
-        for x in x.iter_mut() {
-            *x *= math::normal_cdf(*x);
-        }
-    }
-}
+/// GELU (exact erf form) in place, `x ← x·Φ(x)`, for inference: no slope is kept. The float encoder's loop
+/// in core, so inference in the trainer and in `electra infer` is one piece of code.
+pub use electra_core::float::activation::gelu_in_place;
 
 multiversion! {
     /// In place: `d ← d · GELU'(u)`, with the slopes `GELU'(u)` that [`gelu_forward`] left.
