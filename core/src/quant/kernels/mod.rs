@@ -359,6 +359,11 @@ mod tests {
         // Every small shape, for every tile and tail path...
         let small: vec::Vec<usize> = (1..=14).collect();
         let small_ks = [1, 2, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 256, 300];
+        // Under Miri (scripts/reliability/miri.sh) only the scalar twin runs (no SIMD detected) and the shapes
+        // below take hours interpreted: a few small ones, with k on either side of 4 and 16, still reach every
+        // index the scalar loops compute.
+        let (small, small_ks): (vec::Vec<usize>, &[usize]) =
+            if cfg!(miri) { (vec![1, 2, 3, 5], &[1, 3, 4, 5, 17]) } else { (small, &small_ks) };
         // ...and shapes past every blocking: more rows than a micro-tile and a row chunk, more
         // columns than a panel, k past a block of `k` (odd sizes on either side of each).
         let large_ms = [1, 7, 13, 19, 20, 64, 130, 260];
@@ -400,10 +405,16 @@ mod tests {
         std::println!("kernel twins on this machine: {:?}", twins.iter().map(|t| t.name()).collect::<vec::Vec<_>>());
         for twin in &twins {
             let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
-            assert_eq!(check_twin(twin, &small, &small, &small_ks, 7, &mut scratch), Ok(()));
-            assert_eq!(check_twin(twin, &large_ms, &large_ns, &large_ks, 11, &mut scratch), Ok(()));
+            assert_eq!(check_twin(twin, &small, &small, small_ks, 7, &mut scratch), Ok(()));
+            if !cfg!(miri) {
+                assert_eq!(check_twin(twin, &large_ms, &large_ns, &large_ks, 11, &mut scratch), Ok(()));
+            }
         }
-        assert_eq!(selftest(), Ok(()));
+        // With selftest (9x9 shapes, k up to 130) this test had not finished after 75 s interpreted; natively
+        // it runs here and in the firmware's boot check.
+        if !cfg!(miri) {
+            assert_eq!(selftest(), Ok(()));
+        }
     }
 
     /// The pre-packed kernel against the scalar product on views of one packed matrix: column
