@@ -24,6 +24,7 @@ pub struct HfCheckpoint {
     pub tensors: BTreeMap<String, Tensor>,
 }
 
+const CONFIG_FILE: &str = "config.json";
 const SINGLE_FILE: &str = "model.safetensors";
 const SHARD_INDEX: &str = "model.safetensors.index.json";
 /// The prefix of the encoder's tensors in every head class (`ElectraModel` saves them without it).
@@ -33,19 +34,46 @@ impl HfCheckpoint {
     /// Loads `dir/config.json` and either `dir/model.safetensors` or the shards that
     /// `dir/model.safetensors.index.json` lists.
     pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
-        let config_path = dir.join("config.json");
+        let config_path = dir.join(CONFIG_FILE);
         let text = read_to_string(&config_path)?;
-        let (config, head) = config_from_hf_json(&config_path, &text)?;
-
-        let mut tensors = BTreeMap::new();
-        let index_path = dir.join(SHARD_INDEX);
-        if index_path.exists() {
-            for shard in shard_files(&index_path)? {
-                read_safetensors(&dir.join(shard), &mut tensors)?;
+        Self::assemble(dir, &text, |tensors| {
+            let index_path = dir.join(SHARD_INDEX);
+            if index_path.exists() {
+                for shard in shard_files(&index_path)? {
+                    read_safetensors(&dir.join(shard), tensors)?;
+                }
+                Ok(())
+            } else {
+                read_safetensors(&dir.join(SINGLE_FILE), tensors)
             }
-        } else {
-            read_safetensors(&dir.join(SINGLE_FILE), &mut tensors)?;
-        }
+        })
+    }
+
+    /// [`HfCheckpoint::load`] on a single-file checkpoint already in memory: `config_json` and `safetensors` are
+    /// the contents of `dir/config.json` and `dir/model.safetensors`, and errors name those paths. The parsing and
+    /// checks are the ones `load` runs (it calls the same code once it has read the files), so that a fuzzer can
+    /// feed checkpoints without writing files per input.
+    pub fn from_bytes(dir: &Path, config_json: &[u8], safetensors: &[u8]) -> Result<Self, CheckpointError> {
+        let config_path = dir.join(CONFIG_FILE);
+        // The error `read_to_string` gives for a file that is not UTF-8.
+        let text = std::str::from_utf8(config_json).map_err(|e| CheckpointError::Io {
+            path: config_path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        Self::assemble(dir, text, |tensors| parse_safetensors(&dir.join(SINGLE_FILE), safetensors, tensors))
+    }
+
+    /// Parses `config_text` (the contents of `dir/config.json`) first, so that a bad config is reported before any
+    /// tensor is read, then fills the tensors with `read_tensors` and checks them against the config.
+    fn assemble(
+        dir: &Path,
+        config_text: &str,
+        read_tensors: impl FnOnce(&mut BTreeMap<String, Tensor>) -> Result<(), CheckpointError>,
+    ) -> Result<Self, CheckpointError> {
+        let config_path = dir.join(CONFIG_FILE);
+        let (config, head) = config_from_hf_json(&config_path, config_text)?;
+        let mut tensors = BTreeMap::new();
+        read_tensors(&mut tensors)?;
         let checkpoint = Self { dir: dir.to_path_buf(), config, head, tensors };
         checkpoint.check_config_against_tensors(&config_path)?;
         Ok(checkpoint)
@@ -132,7 +160,12 @@ fn shard_files(index_path: &Path) -> Result<Vec<String>, CheckpointError> {
 
 fn read_safetensors(path: &Path, into: &mut BTreeMap<String, Tensor>) -> Result<(), CheckpointError> {
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    let file = SafeTensors::deserialize(&bytes)
+    parse_safetensors(path, &bytes, into)
+}
+
+/// The tensors of a `.safetensors` file's contents `bytes` (read from `path`, which errors name), as float32.
+fn parse_safetensors(path: &Path, bytes: &[u8], into: &mut BTreeMap<String, Tensor>) -> Result<(), CheckpointError> {
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| CheckpointError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
     for (name, view) in file.tensors() {
         let raw = view.data();
@@ -181,6 +214,24 @@ mod tests {
             err.as_deref(),
             Some("tensor `electra.embeddings_project.weight` has shape [64, 32], the config needs [64, 64]")
         );
+        Ok(())
+    }
+
+    /// `from_bytes` is what `load` runs on the files: the same checkpoint, and errors that name the files.
+    #[test]
+    fn from_bytes_matches_load_and_names_the_files() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = fixture("cls");
+        let config = std::fs::read(dir.join(CONFIG_FILE))?;
+        let tensors = std::fs::read(dir.join(SINGLE_FILE))?;
+        let loaded = HfCheckpoint::load(&dir)?;
+        let parsed = HfCheckpoint::from_bytes(&dir, &config, &tensors)?;
+        assert_eq!((parsed.config, parsed.head), (loaded.config, loaded.head));
+        assert_eq!(parsed.tensors, loaded.tensors);
+
+        let bad_utf8 = HfCheckpoint::from_bytes(&dir, b"{\xff}", &tensors).err().map(|e| e.to_string());
+        assert!(bad_utf8.as_ref().is_some_and(|e| e.contains("config.json")), "{bad_utf8:?}");
+        let truncated = HfCheckpoint::from_bytes(&dir, &config, &tensors[..100]).err().map(|e| e.to_string());
+        assert!(truncated.as_ref().is_some_and(|e| e.contains("model.safetensors")), "{truncated:?}");
         Ok(())
     }
 }

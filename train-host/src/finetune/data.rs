@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::rng::TrainRng;
 
-pub use read::{read_tagged, read_text_examples};
+pub use read::{read_tagged, read_tagged_from_bytes, read_text_examples, read_text_examples_from_bytes};
 
 /// Longest line (or quoted CSV record) a reader accepts: files are untrusted, and a buffer is never sized from
 /// them before this check.

@@ -81,11 +81,32 @@ fn format(path: &Path) -> Result<Format, DataError> {
 /// finding its columns as `columns` says or by the task's and common names. [`Task::Tagging`] reads as
 /// [`Task::Custom`] here (tagging files go through [`read_tagged`]).
 pub fn read_text_examples(path: &Path, task: Task, columns: &Columns) -> Result<Vec<TextExample>, DataError> {
+    read_text_source(Source { path, bytes: None }, task, columns)
+}
+
+/// [`read_text_examples`] on a file's contents already in memory: `path` gives the format (its extension) and
+/// names the file in errors. The text formats only (TSV, CSV, JSON lines): Parquet, read column-wise from its
+/// file, is refused here as [`DataError::UnknownFormat`]. The readers are the ones [`read_text_examples`] runs,
+/// so that a fuzzer feeding bytes exercises the CLI's parsing without a file write per input.
+pub fn read_text_examples_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    task: Task,
+    columns: &Columns,
+) -> Result<Vec<TextExample>, DataError> {
+    if matches!(format(path)?, Format::Parquet) {
+        return Err(DataError::UnknownFormat { path: path.to_owned() });
+    }
+    read_text_source(Source { path, bytes: Some(bytes) }, task, columns)
+}
+
+fn read_text_source(src: Source<'_>, task: Task, columns: &Columns) -> Result<Vec<TextExample>, DataError> {
+    let path = src.path;
     let examples = match format(path)? {
-        Format::Tsv => read_delimited(path, task, columns, Sep::Tab)?,
+        Format::Tsv => read_delimited(src, task, columns, Sep::Tab)?,
         // The STS benchmark's own `sts-*.csv` are tab-separated: a first line with more tabs than commas is TSV.
-        Format::Csv => read_delimited(path, task, columns, csv_separator(path)?)?,
-        Format::JsonLines => read_jsonl(path, task, columns)?,
+        Format::Csv => read_delimited(src, task, columns, csv_separator(src)?)?,
+        Format::JsonLines => read_jsonl(src, task, columns)?,
         Format::Parquet => read_parquet(path, task, columns)?,
     };
     if examples.is_empty() {
@@ -97,7 +118,21 @@ pub fn read_text_examples(path: &Path, task: Task, columns: &Columns) -> Result<
 /// Reads CoNLL: `word … tag` per line, whitespace-separated, a blank line between sentences, `-DOCSTART-` lines
 /// skipped (they end a sentence). The tag is column `tag_column` (0-based), default the last.
 pub fn read_tagged(path: &Path, tag_column: Option<usize>) -> Result<Vec<TaggedSentence>, DataError> {
-    let mut lines = Lines::open(path)?;
+    read_tagged_source(Source { path, bytes: None }, tag_column)
+}
+
+/// [`read_tagged`] on a file's contents already in memory; `path` names the file in errors.
+pub fn read_tagged_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    tag_column: Option<usize>,
+) -> Result<Vec<TaggedSentence>, DataError> {
+    read_tagged_source(Source { path, bytes: Some(bytes) }, tag_column)
+}
+
+fn read_tagged_source(src: Source<'_>, tag_column: Option<usize>) -> Result<Vec<TaggedSentence>, DataError> {
+    let path = src.path;
+    let mut lines = src.lines()?;
     let malformed = |line, message: String| DataError::MalformedConll { path: path.to_owned(), line, message };
     let mut sentences = Vec::new();
     let mut current: Option<TaggedSentence> = None;
@@ -128,21 +163,39 @@ pub fn read_tagged(path: &Path, tag_column: Option<usize>) -> Result<Vec<TaggedS
     Ok(sentences)
 }
 
+/// What a text reader reads: the file at `path`, or (`bytes`) its contents already in memory. Either way `path`
+/// names the file in errors.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    path: &'a Path,
+    bytes: Option<&'a [u8]>,
+}
+
+impl<'a> Source<'a> {
+    /// The lines from the start (a file is opened anew each time: the CSV separator check reads it twice).
+    fn lines(self) -> Result<Lines<'a>, DataError> {
+        let reader: Box<dyn BufRead + 'a> = match self.bytes {
+            Some(bytes) => Box::new(bytes),
+            None => {
+                let file =
+                    File::open(self.path).map_err(|source| DataError::Io { path: self.path.to_owned(), source })?;
+                Box::new(BufReader::new(file))
+            }
+        };
+        Ok(Lines { reader, path: self.path.to_owned(), line: 0, buf: Vec::new() })
+    }
+}
+
 /// Physical lines of a text file, without their terminators, checked for length and UTF-8; a UTF-8 BOM on the
 /// first line (MRPC's files) is dropped.
-struct Lines {
-    reader: BufReader<File>,
+struct Lines<'a> {
+    reader: Box<dyn BufRead + 'a>,
     path: PathBuf,
     line: usize,
     buf: Vec<u8>,
 }
 
-impl Lines {
-    fn open(path: &Path) -> Result<Self, DataError> {
-        let file = File::open(path).map_err(|source| DataError::Io { path: path.to_owned(), source })?;
-        Ok(Self { reader: BufReader::new(file), path: path.to_owned(), line: 0, buf: Vec::new() })
-    }
-
+impl Lines<'_> {
     /// The next line and its 1-based number.
     fn next_line(&mut self) -> Result<Option<(usize, &str)>, DataError> {
         self.buf.clear();
@@ -183,8 +236,8 @@ enum Sep {
     Comma,
 }
 
-fn csv_separator(path: &Path) -> Result<Sep, DataError> {
-    let mut lines = Lines::open(path)?;
+fn csv_separator(src: Source<'_>) -> Result<Sep, DataError> {
+    let mut lines = src.lines()?;
     while let Some((_, text)) = lines.next_line()? {
         if !text.is_empty() {
             let count = |c| text.bytes().filter(|&b| b == c).count();
@@ -195,12 +248,12 @@ fn csv_separator(path: &Path) -> Result<Sep, DataError> {
 }
 
 /// Records of a TSV or CSV file, with the line each starts on; empty lines are skipped.
-struct Rows {
-    lines: Lines,
+struct Rows<'a> {
+    lines: Lines<'a>,
     sep: Sep,
 }
 
-impl Rows {
+impl Rows<'_> {
     fn next_row(&mut self) -> Result<Option<(usize, Vec<String>)>, DataError> {
         loop {
             let Some((line, text)) = self.lines.next_line()? else { return Ok(None) };
@@ -451,8 +504,9 @@ fn example(
 /// files without a header) unless the first row has a `sentence` column (its test file). Rows of a file with a
 /// header must have the header's field count; rows of a headerless file need the fields asked for (the STS
 /// benchmark's rows have 7 or 9).
-fn read_delimited(path: &Path, task: Task, columns: &Columns, sep: Sep) -> Result<Vec<TextExample>, DataError> {
-    let mut rows = Rows { lines: Lines::open(path)?, sep };
+fn read_delimited(src: Source<'_>, task: Task, columns: &Columns, sep: Sep) -> Result<Vec<TextExample>, DataError> {
+    let path = src.path;
+    let mut rows = Rows { lines: src.lines()?, sep };
     let Some((first_line, first)) = rows.next_row()? else { return Ok(Vec::new()) };
     let specs = [&columns.text_a, &columns.text_b, &columns.label];
     let indexed = specs.iter().any(|s| s.as_deref().and_then(spec_index).is_some());
@@ -486,9 +540,10 @@ fn read_delimited(path: &Path, task: Task, columns: &Columns, sep: Sep) -> Resul
 }
 
 /// JSON lines: one object per line; columns are found from the first object's keys.
-fn read_jsonl(path: &Path, task: Task, columns: &Columns) -> Result<Vec<TextExample>, DataError> {
+fn read_jsonl(src: Source<'_>, task: Task, columns: &Columns) -> Result<Vec<TextExample>, DataError> {
     use serde_json::Value;
-    let mut lines = Lines::open(path)?;
+    let path = src.path;
+    let mut lines = src.lines()?;
     let malformed = |line, message: String| DataError::MalformedJson { path: path.to_owned(), line, message };
     let mut names: Option<(String, Option<String>, Option<String>)> = None;
     let mut examples = Vec::new();

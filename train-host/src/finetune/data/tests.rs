@@ -705,3 +705,36 @@ fn pad_batch_pads_to_the_longest() {
     let empty = pad_batch(&tagged, &[]);
     assert_eq!((empty.batch_size, empty.seq_len, empty.input_ids.len()), (0, 0, 0));
 }
+
+/// The byte-level readers (what the fuzz target calls) give what the file readers give, errors included.
+#[test]
+fn readers_from_bytes_match_the_file_readers() {
+    let texts: &[(&str, &str)] = &[
+        ("t.tsv", "sentence\tlabel\nhello there\t1\nbad one\t0\n"),
+        ("t.tsv", "#1 String\t#2 String\tQuality\n\u{feff}a\tb\t1\n"),
+        ("t.csv", "text,label\n\"a, quoted\nfield\",1\nplain,0\n"),
+        ("t.csv", "text,label\n\"never closed,1\n"),
+        ("t.csv", "a\tb\tc,d\n"),
+        ("t.jsonl", "{\"text\": \"x\", \"label\": \"pos\"}\n\n{\"text\": \"y\", \"label\": \"neg\"}\n"),
+        ("t.jsonl", "{\"text\": \"x\"\n"),
+        ("t.tsv", ""),
+    ];
+    for &(name, contents) in texts {
+        let (_dir, path) = file(name, contents.as_bytes());
+        for task in [Task::Custom, Task::Mrpc] {
+            let from_file = read_text_examples(&path, task, &Columns::default()).map_err(|e| e.to_string());
+            let from_bytes = read_text_examples_from_bytes(&path, contents.as_bytes(), task, &Columns::default())
+                .map_err(|e| e.to_string());
+            assert_eq!(from_bytes, from_file, "{name}: {contents:?}");
+        }
+    }
+    let conll = "-DOCSTART- O\n\nEU B-ORG\nrejects O\n\nGerman B-MISC\n";
+    let (_dir, path) = file("t.conll", conll.as_bytes());
+    for column in [None, Some(1), Some(0), Some(5)] {
+        let from_file = read_tagged(&path, column).map_err(|e| e.to_string());
+        let from_bytes = read_tagged_from_bytes(&path, conll.as_bytes(), column).map_err(|e| e.to_string());
+        assert_eq!(from_bytes, from_file, "tag column {column:?}");
+    }
+    let parquet = read_text_examples_from_bytes(Path::new("t.parquet"), b"PAR1", Task::Custom, &Columns::default());
+    assert!(matches!(parquet, Err(DataError::UnknownFormat { .. })));
+}
