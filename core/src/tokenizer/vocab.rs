@@ -64,6 +64,11 @@ const TOKENS_PER_BUCKET: usize = 4;
 /// One spare slot per this many tokens (load ≈ 0.985). At load 1.0 the last buckets need ~`slots` pilot tries each
 /// and can exhaust the 16-bit pilot; 1.5 % spare keeps the last tries near 64 for 2 KB on BERT's vocab.
 const SPARE_SLOT_EVERY: usize = 64;
+/// At least this many spare slots, whatever the size: repeated lines (a later duplicate wins, as in HF) take runs
+/// of consecutive free slots, which a small table with a single spare slot rarely has. 16 slots are 64 bytes; a
+/// vocabulary of 960 tokens or more gets at least this many from [`SPARE_SLOT_EVERY`] anyway (BERT's index is
+/// unchanged).
+const MIN_SPARE_SLOTS: usize = 16;
 /// Pilots are `u16`: the search for a bucket stops after this many tries.
 const PILOTS: u32 = 1 << 16;
 /// Seeds tried before the build gives up; each changes every slot position. Failing even one seed is rare
@@ -200,16 +205,25 @@ fn block_shift(vocab: &[u8]) -> u32 {
         .unwrap_or(0)
 }
 
-/// Sizes of every part of the index, all functions of the token count and the block shift.
+/// Sizes of every part of the index, all functions of the token count, the block shift and the slot count.
 #[derive(Clone, Copy)]
 struct Shape {
     tokens: usize,
     shift: u32,
+    slots: usize,
 }
 
 impl Shape {
+    /// The shape [`build_index`] writes for `tokens` lines.
+    fn for_build(tokens: usize, shift: u32) -> Self {
+        Self::with_min_spare(tokens, shift, MIN_SPARE_SLOTS)
+    }
+    /// With at least `min_spare` spare slots (1: the shape of indexes built before [`MIN_SPARE_SLOTS`]).
+    fn with_min_spare(tokens: usize, shift: u32, min_spare: usize) -> Self {
+        Self { tokens, shift, slots: tokens + (tokens / SPARE_SLOT_EVERY + 1).max(min_spare) }
+    }
     fn slots(self) -> usize {
-        self.tokens + self.tokens / SPARE_SLOT_EVERY + 1
+        self.slots
     }
     fn buckets(self) -> usize {
         self.tokens.div_ceil(TOKENS_PER_BUCKET)
@@ -234,7 +248,7 @@ pub fn index_len(vocab_txt: &[u8]) -> usize {
     if tokens == 0 {
         return HEADER_WORDS;
     }
-    Shape { tokens, shift: block_shift(vocab_txt) }.words()
+    Shape::for_build(tokens, block_shift(vocab_txt)).words()
 }
 
 /// The index's parts, split out of one slice.
@@ -348,11 +362,24 @@ impl<'a> Lines<'a> {
 /// but `index` itself: the slots hold the sorted hashes and the line starts the taken-slot bitmap while the pilots
 /// are searched, and both are rewritten afterwards.
 pub fn build_index(vocab_txt: &[u8], index: &mut [u32]) -> Result<(), VocabError> {
-    build_with(vocab_txt, index, PILOTS, SEEDS)
+    build_with(vocab_txt, index, PILOTS, SEEDS, MIN_SPARE_SLOTS)
 }
 
-/// [`build_index`] with the search bounds as parameters, so that a test can make the search fail.
-pub(crate) fn build_with(vocab_txt: &[u8], index: &mut [u32], pilots: u32, seeds: u32) -> Result<(), VocabError> {
+/// [`index_len`] for an index with at least `min_spare` spare slots (tests: the shape of older indexes).
+#[cfg(test)]
+pub(crate) fn index_len_with_min_spare(vocab_txt: &[u8], min_spare: usize) -> usize {
+    Shape::with_min_spare(count_lines(vocab_txt), block_shift(vocab_txt), min_spare).words()
+}
+
+/// [`build_index`] with the search bounds and the spare-slot floor as parameters, so that a test can make the
+/// search fail or build an index of the older shape.
+pub(crate) fn build_with(
+    vocab_txt: &[u8],
+    index: &mut [u32],
+    pilots: u32,
+    seeds: u32,
+    min_spare: usize,
+) -> Result<(), VocabError> {
     let tokens = count_lines(vocab_txt);
     if tokens == 0 {
         return Err(VocabError::Empty);
@@ -360,7 +387,7 @@ pub(crate) fn build_with(vocab_txt: &[u8], index: &mut [u32], pilots: u32, seeds
     if tokens > MAX_TOKENS || u32::try_from(vocab_txt.len()).is_err() {
         return Err(VocabError::TooLarge { bytes: vocab_txt.len(), tokens });
     }
-    let shape = Shape { tokens, shift: block_shift(vocab_txt) };
+    let shape = Shape::with_min_spare(tokens, block_shift(vocab_txt), min_spare);
     let expected = shape.words();
     if index.len() != expected {
         return Err(VocabError::IndexSize { expected, actual: index.len() });
@@ -599,14 +626,19 @@ pub(crate) fn open<'a>(vocab: &'a [u8], index: &'a [u32]) -> Result<Opened<'a>, 
     if shift > MAX_BLOCK_SHIFT {
         return Err(VocabError::IndexFormat);
     }
-    let shape = Shape { tokens, shift };
+    // The slot count is the header's: any count from one spare slot (indexes built before MIN_SPARE_SLOTS, which
+    // differ only below 960 tokens) up to what `build_index` gives now reads the same way.
+    let slots = header[H_SLOTS] as usize;
+    if slots <= tokens || slots > Shape::for_build(tokens, shift).slots() {
+        return Err(VocabError::IndexFormat);
+    }
+    let shape = Shape { tokens, shift, slots };
     let expected = shape.words();
     if index.len() != expected {
         return Err(VocabError::IndexSize { expected, actual: index.len() });
     }
     let longest_chain = header[H_LONGEST_CHAIN];
-    if header[H_SLOTS] as usize != shape.slots()
-        || header[H_BUCKETS] as usize != shape.buckets()
+    if header[H_BUCKETS] as usize != shape.buckets()
         || header[H_SEED] >= SEEDS
         || longest_chain == 0
         || longest_chain as usize > tokens
