@@ -19,8 +19,18 @@ fi
 start=$SECONDS
 passed=0
 failed=0
+# A step named NN-name.bg.sh starts in the background at its turn (its output into target/test-logs/) and is waited
+# for after the last step: it runs beside the steps that leave a core idle (QEMU, pip). Its result counts the same.
+background=()
 for step in scripts/test.d/*.sh; do
   name=$(basename "$step" .sh)
+  if [[ $name == *.bg ]]; then
+    mkdir -p target/test-logs
+    echo "=== $name: started in the background (target/test-logs/$name.log) ==="
+    bash "$step" >"target/test-logs/$name.log" 2>&1 &
+    background+=("$name:$!:$SECONDS")
+    continue
+  fi
   banner "$name"
   step_start=$SECONDS
   if bash "$step"; then
@@ -31,6 +41,24 @@ for step in scripts/test.d/*.sh; do
     echo "--- step $name FAILED ($((SECONDS - step_start)) s)" >&2
     # Later steps may depend on this one; stop here so the first failure is the one reported.
     break
+  fi
+done
+for entry in "${background[@]}"; do
+  IFS=: read -r name pid step_start <<<"$entry"
+  if [ "$failed" -gt 0 ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    continue
+  fi
+  banner "$name (background)"
+  if wait "$pid"; then
+    cat "target/test-logs/$name.log"
+    passed=$((passed + 1))
+    echo "--- step $name ok ($((SECONDS - step_start)) s since it started)"
+  else
+    cat "target/test-logs/$name.log" >&2
+    failed=$((failed + 1))
+    echo "--- step $name FAILED ($((SECONDS - step_start)) s since it started)" >&2
   fi
 done
 echo

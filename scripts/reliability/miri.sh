@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the core's unit tests and its model-file integration tests under Miri (issue 17, "Miri").
 #
-# Usage: scripts/reliability/miri.sh [--subset] [extra MIRIFLAGS...]
+# Usage: scripts/reliability/miri.sh [--subset | --install] [extra MIRIFLAGS...]
+#   --install      only install the nightly toolchain with miri and rust-src (the test command's step 10).
 #   (no --subset)  every test of `--lib` and `--test model_file`: the long run, hours interpreted.
 #   --subset       the parser, the scalar kernel twins on small shapes, layout and labels parsing: the tests
 #                  that finished in seconds under Miri (docs/RELIABILITY.md, "Miri", has the timings).
@@ -11,10 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 subset=false
-if [ "${1:-}" = "--subset" ]; then
-    subset=true
-    shift
-fi
+install_only=false
+case "${1:-}" in
+    --subset) subset=true; shift ;;
+    # Only the toolchain (step 10 of the test command, so that no rustup install runs beside other steps).
+    --install) install_only=true; shift ;;
+esac
 
 # The toolchain the runs in docs/RELIABILITY.md used: rustc 1.97.0-nightly (e50aa6fba 2026-05-19).
 TOOLCHAIN=${MIRI_TOOLCHAIN:-nightly}
@@ -31,6 +34,7 @@ for component in miri rust-src; do
     fi
 done
 cargo +"$TOOLCHAIN" miri --version || { echo "miri.sh: cargo miri does not run" >&2; exit 1; }
+$install_only && exit 0
 
 # A separate target dir, so the shared release cache of the workspace is not rebuilt for Miri.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/miri}"

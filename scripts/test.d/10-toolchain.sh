@@ -9,3 +9,6 @@ if ! rustup target list --installed | grep -qx thumbv7em-none-eabihf; then
 fi
 apt_install libopenmpi-dev openmpi-bin libclang-dev
 command -v mpicc >/dev/null || die "mpicc not found after installing libopenmpi-dev"
+# The nightly toolchain with miri and rust-src for the Miri step (45-miri.bg.sh), installed here, before any step
+# runs in the background, so that no two rustup installs ever run at once.
+bash scripts/reliability/miri.sh --install || die "installing the nightly toolchain with miri and rust-src failed"

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Runs in the background (the `.bg` in its name: scripts/test.sh starts it after step 40 and waits for it after the
+# last step), beside the steps that leave a core idle (QEMU, pip); its toolchain is installed in step 10.
 # Undefined behaviour (issue 17): the core's parser, scalar kernel twins on small shapes and layout/labels parsing
 # under Miri, `scripts/reliability/miri.sh --subset` (nightly with miri and rust-src, installed if missing; fails
 # if it cannot). The full run is `scripts/reliability/miri.sh`; docs/RELIABILITY.md ("Miri") lists what the subset
