@@ -254,17 +254,21 @@ fn tokens_with_equal_hashes_all_resolve() {
     assert_eq!(tok.verify(&index), Ok(()));
 }
 
-/// Every line of many generated vocabularies (sizes 1 to 600, with duplicates, trailing whitespace, CRLF, empty
-/// and non-ASCII lines) looks up to its own id, or to the last line with the same token.
-#[test]
-fn every_token_round_trips() {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
+/// A xorshift64 stream from `state` (nonzero): cheap fixed-seed draws for the generated vocabularies.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state
-    };
+    }
+}
+
+/// Every line of many generated vocabularies (sizes 1 to 600, with duplicates, trailing whitespace, CRLF, empty
+/// and non-ASCII lines) looks up to its own id, or to the last line with the same token.
+#[test]
+fn every_token_round_trips() {
+    let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
     for size in (1..40).chain([63, 64, 65, 127, 128, 129, 255, 256, 257, 600]) {
         let mut vocab = Vec::new();
         for _ in 0..size {
@@ -302,13 +306,7 @@ fn every_token_round_trips() {
 /// table with one spare slot rarely has), and the rest spent up to 25 ms each in the pilot search.
 #[test]
 fn small_vocabularies_with_many_repeated_lines_build() {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
     for _ in 0..3000 {
         let lines = 5 + (next() % 60) as usize;
         let mut vocab = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n".to_vec();

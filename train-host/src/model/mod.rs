@@ -52,31 +52,24 @@ pub struct Tokens<'a> {
     pub attention_mask: &'a [u8],
 }
 
-/// A pre-training batch from the shard reader, as the model reads it.
-impl<'a> From<&'a electra_pipeline::reader::Batch> for Tokens<'a> {
-    fn from(b: &'a electra_pipeline::reader::Batch) -> Self {
-        Self {
-            batch_size: b.batch_size,
-            seq_len: b.seq_len,
-            input_ids: &b.input_ids,
-            token_type_ids: &b.token_type_ids,
-            attention_mask: &b.attention_mask,
+/// `Tokens::from(&batch)` for the batch types that carry the model's inputs under the same field names: the shard
+/// reader's pre-training `Batch` and fine-tuning's `PaddedBatch`.
+macro_rules! tokens_from_batch {
+    ($($batch:ty),*) => {$(
+        impl<'a> From<&'a $batch> for Tokens<'a> {
+            fn from(b: &'a $batch) -> Self {
+                Self {
+                    batch_size: b.batch_size,
+                    seq_len: b.seq_len,
+                    input_ids: &b.input_ids,
+                    token_type_ids: &b.token_type_ids,
+                    attention_mask: &b.attention_mask,
+                }
+            }
         }
-    }
+    )*};
 }
-
-/// A padded fine-tuning batch, as the model reads it.
-impl<'a> From<&'a crate::finetune::data::PaddedBatch> for Tokens<'a> {
-    fn from(b: &'a crate::finetune::data::PaddedBatch) -> Self {
-        Self {
-            batch_size: b.batch_size,
-            seq_len: b.seq_len,
-            input_ids: &b.input_ids,
-            token_type_ids: &b.token_type_ids,
-            attention_mask: &b.attention_mask,
-        }
-    }
-}
+tokens_from_batch!(electra_pipeline::reader::Batch, crate::finetune::data::PaddedBatch);
 
 impl<'a> Tokens<'a> {
     /// `N = B·T`.
