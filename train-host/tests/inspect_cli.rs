@@ -1,6 +1,7 @@
-//! `electra inspect FILE` and `electra export --keep-tokens-from`: the table of what takes the bytes
-//! adds up to the file, a pruned file keeps the rows of the texts' tokens, counts the tokens that read
-//! a dropped row, and a damaged file is a typed error naming it.
+//! `electra inspect FILE` and `electra export --keep-tokens-from [--keep-tokens-min-count N]`: the
+//! table of what takes the bytes adds up to the file, a pruned file keeps the rows of the texts'
+//! tokens (those seen N times), counts the tokens that read a dropped row, and a damaged file is a
+//! typed error naming it.
 
 mod common;
 
@@ -34,6 +35,30 @@ fn inspect_tabulates_full_and_pruned_files() {
     ]));
     // [PAD] [UNK] [CLS] [SEP] [MASK] w7 w9 w12; five tokens read.
     assert!(said.contains("8 of 1000 word embedding rows kept (5 tokens read)"), "{said}");
+    // --keep-tokens-min-count 2: of the texts' tokens only w9 occurs twice; the special tokens always stay.
+    let frequent = path("frequent.elq");
+    let said = stdout(&electra(&[
+        "export",
+        "--model",
+        model,
+        "--out",
+        &frequent,
+        "--vocab",
+        vocab,
+        "--tokenizer-index",
+        "--keep-tokens-from",
+        texts.to_str().unwrap(),
+        "--keep-tokens-min-count",
+        "2",
+    ]));
+    assert!(
+        said.contains("6 of 1000 word embedding rows kept: tokens seen at least 2 times (5 tokens read)"),
+        "{said}"
+    );
+    let refused =
+        electra(&["export", "--model", model, "--out", &frequent, "--vocab", vocab, "--keep-tokens-min-count", "2"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("--keep-tokens-from"), "{err}");
 
     let full_table = stdout(&electra(&["inspect", &full]));
     let pruned_table = stdout(&electra(&["inspect", &pruned]));

@@ -1,10 +1,10 @@
 //! `electra export --model HF_DIR --out FILE [--vocab vocab.txt] [--keep-tokens-from TEXT...]
-//! [--weights int8|int4] [--embeddings int8|int4] [--group-size N] [--embedding-group-size N]
+//! [--keep-tokens-min-count N] [--weights int8|int4] [--embeddings int8|int4] [--group-size N] [--embedding-group-size N]
 //! [--keep-int8 SPEC...]`: an HF ELECTRA checkpoint → an int8 (or int4-encoder, int4 word
 //! embeddings) model file for microcontrollers (and `electra infer --model FILE`); a classifier's
 //! label names and problem type travel with it.
 
-use crate::export::export_with;
+use crate::export::{export_with, KeepTokens};
 use anyhow::bail;
 use clap::{Parser, ValueEnum};
 use electra_core::model_file::layout::LAYER_LINEAR_NAMES;
@@ -56,6 +56,10 @@ pub struct Args {
     /// tokens; every other token reads `[UNK]`'s row. Typically the task's training file.
     #[arg(long, requires = "vocab", num_args = 1..)]
     pub keep_tokens_from: Vec<PathBuf>,
+    /// With `--keep-tokens-from`: keep only the tokens that occur at least this many times in those
+    /// files (rare tokens then read `[UNK]`'s row too; smaller file, measured in docs/BENCHMARKS.md).
+    #[arg(long, requires = "keep_tokens_from", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_tokens_min_count: u32,
     /// How the encoder layers' matrices are stored: int8, or int4 with one scale per group of
     /// input channels (about 0.53 of the bytes; activations stay int8).
     #[arg(long, value_enum, default_value = "int8")]
@@ -141,7 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &args.out,
         args.vocab.as_deref(),
         args.tokenizer_index,
-        &args.keep_tokens_from,
+        &KeepTokens { from: args.keep_tokens_from.clone(), min_count: args.keep_tokens_min_count },
         int4,
         word_int4_group,
     )?;
@@ -156,6 +160,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => String::new(),
     };
     let kept = match summary.kept_rows {
+        Some(k) if args.keep_tokens_min_count > 1 => format!(
+            "; {} of {} word embedding rows kept: tokens seen at least {} times ({} tokens read)",
+            k.kept, k.vocab_size, args.keep_tokens_min_count, k.text_tokens
+        ),
         Some(k) => format!("; {} of {} word embedding rows kept ({} tokens read)", k.kept, k.vocab_size, k.text_tokens),
         None => String::new(),
     };

@@ -106,31 +106,54 @@ pub struct Extras<'v> {
     pub word_int4_group: Option<u32>,
 }
 
-/// The ids to keep for `--keep-tokens-from`: every token the vocab's own WordPiece (the device's
-/// tokenizer) yields for each line of `texts`, plus the five special tokens, sorted. Returns them
-/// and the number of tokens read.
-pub fn kept_token_ids(vocab: &[u8], texts: &[PathBuf]) -> Result<(Vec<u32>, usize), ExportError> {
+/// Which word embedding rows `--keep-tokens-from` keeps: the tokens that occur in `from` (each
+/// line tokenized by the vocab's own WordPiece, the device's tokenizer) at least `min_count` times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeepTokens {
+    /// The text files whose tokens are kept (typically the task's training file); empty: every row.
+    pub from: Vec<PathBuf>,
+    /// Occurrences a token needs to be kept (1: every token that occurs). A token seen once or twice in
+    /// fine-tuning barely moved from its initial row, so dropping it to `[UNK]`'s trades little accuracy
+    /// for its bytes; docs/BENCHMARKS.md ("Model size") measures it.
+    pub min_count: u32,
+}
+
+impl KeepTokens {
+    /// Every row (no pruning).
+    pub const ALL: Self = Self { from: Vec::new(), min_count: 1 };
+
+    /// The tokens of `from`, each kept if it occurs at all.
+    pub fn from_texts(from: &[PathBuf]) -> Self {
+        Self { from: from.to_vec(), min_count: 1 }
+    }
+}
+
+/// The ids [`KeepTokens`] keeps: every token the vocab's own WordPiece yields at least
+/// `min_count` times over the lines of its texts, plus the five special tokens, sorted. Returns
+/// them and the number of tokens read.
+pub fn kept_token_ids(vocab: &[u8], keep: &KeepTokens) -> Result<(Vec<u32>, usize), ExportError> {
     let index = tokenizer_index_of(vocab)?;
     let tokenizer = electra_core::tokenizer::Tokenizer::new(vocab, &index).map_err(ExportError::Vocab)?;
-    let mut keep = vec![false; tokenizer.vocab_size()];
-    let special = tokenizer.special();
-    for id in [special.pad, special.unk, special.cls, special.sep, special.mask] {
-        keep[id as usize] = true;
-    }
+    let mut counts = vec![0u32; tokenizer.vocab_size()];
     let mut tokens = 0;
-    for path in texts {
+    for path in &keep.from {
         let bytes = std::fs::read(path).map_err(|source| ExportError::Io { path: path.clone(), source })?;
         for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
             let line =
                 std::str::from_utf8(line).map_err(|_| ExportError::NotUtf8 { path: path.clone(), line: n + 1 })?;
-            // Ids come from this vocab's tokenizer, so they index `keep`.
+            // Ids come from this vocab's tokenizer, so they index `counts`.
             tokenizer.for_each_id(line, |id| {
-                keep[id as usize] = true;
+                counts[id as usize] = counts[id as usize].saturating_add(1);
                 tokens += 1;
             });
         }
     }
-    let ids = keep.iter().enumerate().filter(|(_, &k)| k).map(|(id, _)| id as u32).collect();
+    let special = tokenizer.special();
+    for id in [special.pad, special.unk, special.cls, special.sep, special.mask] {
+        counts[id as usize] = u32::MAX;
+    }
+    let min_count = keep.min_count.max(1);
+    let ids = counts.iter().enumerate().filter(|(_, &c)| c >= min_count).map(|(id, _)| id as u32).collect();
     Ok((ids, tokens))
 }
 
@@ -327,19 +350,19 @@ pub fn export(
     vocab: Option<&Path>,
     tokenizer_index: bool,
 ) -> Result<ExportSummary, ExportError> {
-    export_keeping(model_dir, out, vocab, tokenizer_index, &[])
+    export_keeping(model_dir, out, vocab, tokenizer_index, &KeepTokens::ALL)
 }
 
-/// [`export`] that keeps only the word embedding rows of the tokens in `keep_tokens_from` (when
-/// not empty; see [`kept_token_ids`]); needs `vocab`.
+/// [`export`] that keeps only the word embedding rows `keep` names (when its texts are not empty;
+/// see [`kept_token_ids`]); needs `vocab`.
 pub fn export_keeping(
     model_dir: &Path,
     out: &Path,
     vocab: Option<&Path>,
     tokenizer_index: bool,
-    keep_tokens_from: &[PathBuf],
+    keep: &KeepTokens,
 ) -> Result<ExportSummary, ExportError> {
-    export_with(model_dir, out, vocab, tokenizer_index, keep_tokens_from, None, None)
+    export_with(model_dir, out, vocab, tokenizer_index, keep, None, None)
 }
 
 /// [`export_keeping`] with the encoder linears `int4` names stored as int4 (format version 4), and
@@ -349,11 +372,11 @@ pub fn export_with(
     out: &Path,
     vocab: Option<&Path>,
     tokenizer_index: bool,
-    keep_tokens_from: &[PathBuf],
+    keep: &KeepTokens,
     int4: Option<Int4Tensors>,
     word_int4_group: Option<u32>,
 ) -> Result<ExportSummary, ExportError> {
-    if !keep_tokens_from.is_empty() && vocab.is_none() {
+    if !keep.from.is_empty() && vocab.is_none() {
         return Err(ExportError::KeepTokensWithoutVocab);
     }
     let checkpoint = HfCheckpoint::load(model_dir)?;
@@ -365,8 +388,8 @@ pub fn export_with(
         Some(path) => Some(std::fs::read(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?),
         None => None,
     };
-    let kept = match (&vocab_bytes, keep_tokens_from.is_empty()) {
-        (Some(vocab), false) => Some(kept_token_ids(vocab, keep_tokens_from)?),
+    let kept = match (&vocab_bytes, keep.from.is_empty()) {
+        (Some(vocab), false) => Some(kept_token_ids(vocab, keep)?),
         _ => None,
     };
     let extras = Extras {
