@@ -23,6 +23,7 @@ out="$ELECTRA_REPO/target/firmware-small"
 mkdir -p "$out"
 # A paragraph of the bundled corpus, long enough to fill 128 tokens (the firmware truncates to ELECTRA_MAX_SEQ_LEN).
 TEXT="$(sed -n 3p data/corpus/us-speeches/inaugural/1789-Washington.txt)"
+printf '%s\n' "$TEXT" >"$out/text.txt"
 
 cargo run -q --release -p electra-train --example random_checkpoint -- \
   --preset small --seed 1 --vocab data/vocab.txt --out "$out/small-checkpoint"
@@ -35,15 +36,9 @@ for rows in ${ARENA_ROWS:-2}; do
     log="$out/qemu-$board-T$tokens-R$rows.log"
     # The M4F's logs keep the names they had before there were other boards.
     [ "$board" = mps2-an386 ] && log="$out/qemu-T$tokens-R$rows.log"
-    target=$(firmware_board_setting "$board" target)
-    runner=$(firmware_board_setting "$board" runner)
-    (cd "firmware-example/boards/$board" && ELECTRA_MODEL_FILE="$out/electra-small.elq" ELECTRA_TEXT="$TEXT" \
-      ELECTRA_MAX_SEQ_LEN=$tokens ELECTRA_ARENA_ROWS=$rows cargo build -q --release) || die "firmware build failed"
-    status=0
-    # shellcheck disable=SC2086 # the runner is a command line (the board's .cargo/config.toml): split it into words
-    timeout "$FIRMWARE_TIMEOUT_S" $runner "firmware-example/target/$target/release/$board" </dev/null >"$log" 2>&1 \
-      || status=$?
-    [ "$status" -eq 0 ] || { cat "$log"; die "$board exited with status $status at $tokens tokens (log: $log)"; }
+    # Build and boot as every firmware step does (scripts/lib.sh; model-files.sh too): fails on a timeout or a
+    # non-zero exit. The arena setting reaches the firmware's build script through the environment.
+    ELECTRA_ARENA_ROWS=$rows firmware_boot "$board" "$out/electra-small.elq" "$out/text.txt" "$tokens" "$log"
     grep -q "instructions per inference: [0-9]* ($tokens tokens)" "$log" || die "no $tokens-token inference in $log"
     echo "== ELECTRA-Small on $board, $tokens tokens, arena for $rows rows per block ($log)"
     grep -E '^(electra-firmware:|FPU:|memory:|model:|tokenizer:|int8 kernel|instructions per|  multiply|flash:|RAM:|  stack)' \
