@@ -177,6 +177,7 @@ impl fmt::Display for LayoutError {
                 "int4 word embedding group size {group_size} is not an even divisor of the embedding width {dim} \
                  (electra.embeddings.word_embeddings.weight)"
             ),
+            Self::F16ScalesWithoutInt4 => write!(f, "f16 group scales, but no tensor is int4"),
         }
     }
 }

@@ -1,10 +1,11 @@
-//! The bytes of a model file, versions 1 to 5.
+//! The bytes of a model file, versions 1 to 6.
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  MAGIC                     "\x89ELQ\r\n\x1a\n" (PNG-style: catches text-mode and 7-bit damage)
 //!      8     4  format version, u32 LE    1; 2 with a labels section; 3 with pruned word embeddings;
-//!                                          4 with int4 encoder weights; 5 with int4 word embeddings
+//!                                          4 with int4 encoder weights; 5 with int4 word embeddings;
+//!                                          6 with f16 int4 group scales
 //!     12     4  header length, u32 LE     bytes of the postcard header that follows the preamble
 //!     16     8  file length, u64 LE       the whole file, so truncation is told apart from corruption
 //!     24     4  CRC32 (IEEE), u32 LE      over every byte of the file except these four
@@ -15,7 +16,8 @@
 //! ```
 //!
 //! Every number is little-endian. Tensors are read in place: `I8` as `&[i8]`, `F32` as `&[f32]`,
-//! `U32` as `&[u32]`, `U8` as `&[u8]`, which is why the buffer must be 4-byte aligned in memory.
+//! `F16` as `&[u16]` (IEEE binary16 bits), `U32` as `&[u32]`, `U8` as `&[u8]`, which is why the
+//! buffer must be 4-byte aligned in memory.
 //!
 //! # Versions
 //!
@@ -36,6 +38,9 @@
 //!   new scheme needs the new version: a reader built for version 4 would fail to decode the
 //!   unknown variant as a garbled header, so the version tells it first that the file is newer.
 //!   A file with int8 word embeddings stays version 1 to 4.
+//! - Version 6: `int4_scales` appended ([`GroupScaleType`]): with [`GroupScaleType::F16`] every
+//!   int4 group scale (encoder linears and word table) is stored as IEEE f16, dtype `F16`, half the
+//!   bytes of f32 (see below). A file with f32 group scales stays version 1 to 5.
 //!
 //! # int4 encoder weights (version 4)
 //!
@@ -72,6 +77,15 @@
 //! `G` is even and divides `E` (checked by the layout). The position and token-type tables are
 //! small (`max_position_embeddings` and `type_vocab_size` rows) and stay int8 per row. A masked-LM
 //! head's tied output layer reads the int4 table as an int4 linear `[V, E]`.
+//!
+//! # f16 group scales (version 6)
+//!
+//! With `int4_scales` = [`GroupScaleType::F16`], each `<name>.weight_scale` of an int4 tensor has
+//! dtype `F16` (shape unchanged, 2 bytes a scale). The writer picks the f16 scale first, the
+//! smallest f16 at or above `max |w| / 7` of the group, then rounds `w / scale` into `[-7, 7]`, so no
+//! weight is clipped and the nibbles suit the stored scale; a kernel widens each scale to f32
+//! (exact) once per group. Per-output-channel scales of int8 tensors, biases and LayerNorms stay f32.
+//! Scales must be finite and non-negative, as f32 ones.
 //!
 //! # The word row map (version 3)
 //!
@@ -115,7 +129,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 8] = *b"\x89ELQ\r\n\x1a\n";
 /// The newest format version this build reads and writes (files without labels are written as
 /// version 1; see the module docs).
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The version of a file without a labels section: what every build before version 2 wrote.
 pub const FORMAT_VERSION_WITHOUT_LABELS: u32 = 1;
 /// The version of the labels section's own layout, stored in its first four bytes, so the section
@@ -151,6 +165,8 @@ pub enum DType {
     U32,
     /// int4 weights, two per byte (format version 4; see the module docs).
     I4,
+    /// IEEE binary16, as `u16` bits: int4 group scales (format version 6; see the module docs).
+    F16,
 }
 
 impl DType {
@@ -160,6 +176,7 @@ impl DType {
         match self {
             Self::I8 | Self::U8 => Some(elements),
             Self::F32 | Self::U32 => elements.checked_mul(4),
+            Self::F16 => elements.checked_mul(2),
             Self::I4 if elements.is_multiple_of(2) => Some(elements / 2),
             Self::I4 => None,
         }
@@ -204,6 +221,28 @@ impl Int4Tensors {
             Some(self.group_size as usize)
         } else {
             None
+        }
+    }
+}
+
+/// How the group scales of int4 tensors are stored (format version 6; see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupScaleType {
+    /// f32, 4 bytes a scale (versions 4 and 5 know only this).
+    #[default]
+    F32,
+    /// IEEE f16, 2 bytes a scale: 10 bits of mantissa, a relative step of at most 2⁻¹¹ against the
+    /// int4 step of 1/7 of the group's range, and a range (6·10⁻⁸ to 65504) far past any trained
+    /// weight's `max |w| / 7`.
+    F16,
+}
+
+impl GroupScaleType {
+    /// The dtype of the scale tensors.
+    pub const fn dtype(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::F16 => DType::F16,
         }
     }
 }
@@ -318,8 +357,8 @@ impl ProblemType {
     }
 }
 
-/// The fixed part of the header (versions 4 and 5; version 3 lacks `int4`, version 2 also `word_rows`,
-/// version 1 also `labels_bytes`, see [`FileHeader::version`]).
+/// The fixed part of the header (version 6; versions 4 and 5 lack `int4_scales`, version 3 also `int4`,
+/// version 2 also `word_rows`, version 1 also `labels_bytes`, see [`FileHeader::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileHeader {
     pub config: ElectraConfig,
@@ -339,6 +378,8 @@ pub struct FileHeader {
     pub word_rows: Option<u64>,
     /// Which encoder linears are int4 (version 4; see the module docs).
     pub int4: Option<Int4Tensors>,
+    /// How the int4 group scales are stored (version 6; f32 in older versions).
+    pub int4_scales: GroupScaleType,
 }
 
 /// The fields of [`FileHeader`] that every version has, in its order: version 1's header. Versions 2 and 3
@@ -360,6 +401,8 @@ struct HeaderV1 {
 type HeaderV2 = (HeaderV1, Option<u64>);
 /// Version 3's header: version 2's, then `word_rows`.
 type HeaderV3 = (HeaderV1, Option<u64>, Option<u64>);
+/// Versions 4 and 5's header: version 3's, then `int4`.
+type HeaderV4 = (HeaderV1, Option<u64>, Option<u64>, Option<Int4Tensors>);
 
 /// Why a header could not be encoded.
 ///
@@ -375,6 +418,8 @@ pub enum HeaderEncodeError {
     Int4NeedsVersion4,
     /// Versions 1 to 4 cannot hold int4 word embeddings.
     Int4EmbeddingsNeedVersion5,
+    /// Versions 1 to 5 cannot hold f16 group scales.
+    F16ScalesNeedVersion6,
     /// A version this build does not write.
     UnknownVersion(u32),
     /// Postcard failed (the output buffer is too small).
@@ -390,6 +435,7 @@ impl core::fmt::Display for HeaderEncodeError {
             }
             Self::Int4NeedsVersion4 => write!(f, "format versions 1 to 3 cannot hold int4 tensors"),
             Self::Int4EmbeddingsNeedVersion5 => write!(f, "format versions 1 to 4 cannot hold int4 word embeddings"),
+            Self::F16ScalesNeedVersion6 => write!(f, "format versions 1 to 5 cannot hold f16 group scales"),
             Self::UnknownVersion(v) => write!(f, "format version {v} is not one this build writes"),
             Self::Postcard => write!(f, "the model file header does not fit its buffer (postcard)"),
         }
@@ -399,10 +445,13 @@ impl core::fmt::Display for HeaderEncodeError {
 impl core::error::Error for HeaderEncodeError {}
 
 impl FileHeader {
-    /// The lowest format version that holds this header: 5 with int4 word embeddings, else 4 with
-    /// int4 tensors, else 3 with pruned word embeddings, else 2 with a labels section, else 1.
+    /// The lowest format version that holds this header: 6 with f16 group scales, else 5 with int4
+    /// word embeddings, else 4 with int4 tensors, else 3 with pruned word embeddings, else 2 with a
+    /// labels section, else 1.
     pub const fn version(&self) -> u32 {
-        if self.quantization.word_int4_group().is_some() {
+        if matches!(self.int4_scales, GroupScaleType::F16) {
+            6
+        } else if self.quantization.word_int4_group().is_some() {
             5
         } else if self.int4.is_some() {
             4
@@ -428,8 +477,14 @@ impl FileHeader {
         }
     }
 
-    /// A header from version 1's fields and the later versions' optional sections (`int4`: version 4's).
-    const fn from_v1_fields(v1: HeaderV1, labels_bytes: Option<u64>, word_rows: Option<u64>) -> Self {
+    /// A header from version 1's fields and the later versions' optional sections (f32 group scales:
+    /// all but version 6 have them).
+    const fn from_v1_fields(
+        v1: HeaderV1,
+        labels_bytes: Option<u64>,
+        word_rows: Option<u64>,
+        int4: Option<Int4Tensors>,
+    ) -> Self {
         Self {
             config: v1.config,
             head: v1.head,
@@ -440,11 +495,15 @@ impl FileHeader {
             tokenizer_index_words: v1.tokenizer_index_words,
             labels_bytes,
             word_rows,
-            int4: None,
+            int4,
+            int4_scales: GroupScaleType::F32,
         }
     }
 
     fn older(&self, version: u32) -> Result<Older, HeaderEncodeError> {
+        if version < 6 && matches!(self.int4_scales, GroupScaleType::F16) {
+            return Err(HeaderEncodeError::F16ScalesNeedVersion6);
+        }
         if version < 5 && self.quantization.word_int4_group().is_some() {
             return Err(HeaderEncodeError::Int4EmbeddingsNeedVersion5);
         }
@@ -459,7 +518,8 @@ impl FileHeader {
             1 => Ok(Older::V1(self.v1_fields())),
             2 => Ok(Older::V2((self.v1_fields(), self.labels_bytes))),
             3 => Ok(Older::V3((self.v1_fields(), self.labels_bytes, self.word_rows))),
-            4 | 5 => Ok(Older::Current),
+            4 | 5 => Ok(Older::V4((self.v1_fields(), self.labels_bytes, self.word_rows, self.int4))),
+            6 => Ok(Older::Current),
             other => Err(HeaderEncodeError::UnknownVersion(other)),
         }
     }
@@ -471,6 +531,7 @@ impl FileHeader {
             Older::V1(v1) => postcard::serialize_with_flavor(&v1, size()),
             Older::V2(v2) => postcard::serialize_with_flavor(&v2, size()),
             Older::V3(v3) => postcard::serialize_with_flavor(&v3, size()),
+            Older::V4(v4) => postcard::serialize_with_flavor(&v4, size()),
             Older::Current => postcard::serialize_with_flavor(self, size()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
@@ -482,12 +543,13 @@ impl FileHeader {
             Older::V1(v1) => postcard::to_slice(&v1, out).map(|b| b.len()),
             Older::V2(v2) => postcard::to_slice(&v2, out).map(|b| b.len()),
             Older::V3(v3) => postcard::to_slice(&v3, out).map(|b| b.len()),
+            Older::V4(v4) => postcard::to_slice(&v4, out).map(|b| b.len()),
             Older::Current => postcard::to_slice(self, out).map(|b| b.len()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
     }
 
-    /// Decodes a header of `version` (1 to 5) from the start of `bytes`; returns it and the bytes
+    /// Decodes a header of `version` (1 to 6) from the start of `bytes`; returns it and the bytes
     /// after it (the tensor directory), or `None` when they are not one (int4 word embeddings in a
     /// header older than version 5 included: no writer made one).
     pub fn decode(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
@@ -502,17 +564,21 @@ impl FileHeader {
         match version {
             1 => {
                 let (v1, rest) = postcard::take_from_bytes::<HeaderV1>(bytes).ok()?;
-                Some((Self::from_v1_fields(v1, None, None), rest))
+                Some((Self::from_v1_fields(v1, None, None, None), rest))
             }
             2 => {
                 let ((v1, labels_bytes), rest) = postcard::take_from_bytes::<HeaderV2>(bytes).ok()?;
-                Some((Self::from_v1_fields(v1, labels_bytes, None), rest))
+                Some((Self::from_v1_fields(v1, labels_bytes, None, None), rest))
             }
             3 => {
                 let ((v1, labels_bytes, word_rows), rest) = postcard::take_from_bytes::<HeaderV3>(bytes).ok()?;
-                Some((Self::from_v1_fields(v1, labels_bytes, word_rows), rest))
+                Some((Self::from_v1_fields(v1, labels_bytes, word_rows, None), rest))
             }
-            4 | 5 => postcard::take_from_bytes::<Self>(bytes).ok(),
+            4 | 5 => {
+                let ((v1, labels_bytes, word_rows, int4), rest) = postcard::take_from_bytes::<HeaderV4>(bytes).ok()?;
+                Some((Self::from_v1_fields(v1, labels_bytes, word_rows, int4), rest))
+            }
+            6 => postcard::take_from_bytes::<Self>(bytes).ok(),
             _ => None,
         }
     }
@@ -523,6 +589,7 @@ enum Older {
     V1(HeaderV1),
     V2(HeaderV2),
     V3(HeaderV3),
+    V4(HeaderV4),
     Current,
 }
 

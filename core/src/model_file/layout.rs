@@ -10,7 +10,7 @@
 //! vocab, tokenizer index and labels section (version 2), in that order.
 //! Every tensor starts at a multiple of [`TENSOR_ALIGN`].
 
-use super::format::{DType, Int4Tensors, LAYER_LINEARS, TENSOR_ALIGN};
+use super::format::{DType, GroupScaleType, Int4Tensors, LAYER_LINEARS, TENSOR_ALIGN};
 use crate::config::{ElectraConfig, HeadKind};
 use core::fmt::Write;
 
@@ -147,6 +147,9 @@ pub enum LayoutError {
     /// The int4 word embeddings' group size is zero, odd, or does not divide the embedding width
     /// `dim` (format version 5).
     Int4EmbeddingGroupSize { group_size: u32, dim: usize },
+    /// The header says the int4 group scales are f16 (format version 6) but no tensor is int4
+    /// (a writer never writes one).
+    F16ScalesWithoutInt4,
 }
 
 /// Every tensor's place in the file.
@@ -165,6 +168,8 @@ pub struct Layout {
     pub embeddings_project: Option<LinearSpans>,
     /// Which encoder linears are int4 (format version 4).
     pub int4: Option<Int4Tensors>,
+    /// How every int4 tensor's group scales are stored (f16: format version 6).
+    pub int4_scales: GroupScaleType,
     first_layer: LayerSpans,
     /// Bytes of a layer in which every linear is int8 (every layer when there is no int4).
     layer_stride: usize,
@@ -180,6 +185,8 @@ pub struct Layout {
 /// Hands out aligned spans in file order, with every sum checked.
 struct Cursor {
     at: usize,
+    /// The dtype of int4 group scales.
+    group_scales: DType,
 }
 
 impl Cursor {
@@ -200,13 +207,15 @@ impl Cursor {
 
     /// An int8 linear, or an int4 one with groups of `group` (which must divide `n_in`).
     fn linear_q(&mut self, n_out: usize, n_in: usize, group: Option<usize>) -> Result<LinearSpans, LayoutError> {
-        let (dtype, scales) = match group {
-            None => (DType::I8, n_out),
-            Some(g) => (DType::I4, Self::rows(n_out, n_in.checked_div(g).ok_or(LayoutError::TooLarge)?)?),
+        let (dtype, scales, scale_dtype) = match group {
+            None => (DType::I8, n_out, DType::F32),
+            Some(g) => {
+                (DType::I4, Self::rows(n_out, n_in.checked_div(g).ok_or(LayoutError::TooLarge)?)?, self.group_scales)
+            }
         };
         Ok(LinearSpans {
             weight: self.take(Self::rows(n_out, n_in)?, dtype)?,
-            scale: self.take(scales, DType::F32)?,
+            scale: self.take(scales, scale_dtype)?,
             bias: self.take(n_out, DType::F32)?,
             n_out,
             n_in,
@@ -239,13 +248,15 @@ impl Cursor {
 
     /// An int8 table, or an int4 one with groups of `group` (which must divide `dim`).
     fn embedding_q(&mut self, rows: usize, dim: usize, group: Option<usize>) -> Result<EmbeddingSpans, LayoutError> {
-        let (dtype, scales) = match group {
-            None => (DType::I8, rows),
-            Some(g) => (DType::I4, Self::rows(rows, dim.checked_div(g).ok_or(LayoutError::TooLarge)?)?),
+        let (dtype, scales, scale_dtype) = match group {
+            None => (DType::I8, rows, DType::F32),
+            Some(g) => {
+                (DType::I4, Self::rows(rows, dim.checked_div(g).ok_or(LayoutError::TooLarge)?)?, self.group_scales)
+            }
         };
         Ok(EmbeddingSpans {
             weight: self.take(Self::rows(rows, dim)?, dtype)?,
-            scale: self.take(scales, DType::F32)?,
+            scale: self.take(scales, scale_dtype)?,
             rows,
             dim,
             group,
@@ -267,7 +278,8 @@ impl Layout {
     /// `index_words` words when given, and a labels section of `labels_bytes`; a word table of
     /// `word_rows` rows and a row map when pruned (else `vocab_size` rows), int4 in groups of
     /// `word_int4_group` when given (format version 5), and the encoder linears `int4` names
-    /// stored as int4. The config must already be valid.
+    /// stored as int4, their group scales (and the int4 word table's) stored as `int4_scales` says
+    /// (f16: format version 6). The config must already be valid.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &ElectraConfig,
@@ -279,6 +291,7 @@ impl Layout {
         word_rows: Option<usize>,
         word_int4_group: Option<u32>,
         int4: Option<Int4Tensors>,
+        int4_scales: GroupScaleType,
     ) -> Result<Self, LayoutError> {
         for (field, value) in [
             ("embedding_size", config.embedding_size),
@@ -291,7 +304,10 @@ impl Layout {
             }
         }
         let (v, e, h, f) = (config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size);
-        let mut cursor = Cursor { at: data_offset };
+        if int4_scales == GroupScaleType::F16 && int4.is_none() && word_int4_group.is_none() {
+            return Err(LayoutError::F16ScalesWithoutInt4);
+        }
+        let mut cursor = Cursor { at: data_offset, group_scales: int4_scales.dtype() };
         let word_group = match word_int4_group {
             // Even, so a group never ends mid-byte; dividing E, so it never straddles a row.
             Some(g) if g == 0 || !g.is_multiple_of(2) || !e.is_multiple_of(g as usize) => {
@@ -383,6 +399,7 @@ impl Layout {
             embeddings_layer_norm,
             embeddings_project,
             int4,
+            int4_scales,
             first_layer,
             layer_stride,
             head_spans,
@@ -401,7 +418,7 @@ impl Layout {
         // Walks the layers before it (a dozen small sums); `new` already laid out every layer of
         // this config without overflow, so the fallback below is never taken.
         let (h, f) = (self.config.hidden_size, self.config.intermediate_size);
-        let mut cursor = Cursor { at: self.first_layer.query.weight.offset };
+        let mut cursor = Cursor { at: self.first_layer.query.weight.offset, group_scales: self.int4_scales.dtype() };
         for l in 0..index {
             if cursor.layer(h, f, groups_of(Some(&int4), l)).is_err() {
                 return self.first_layer;
@@ -486,7 +503,8 @@ impl Layout {
                     }
                     Some(g) => {
                         emit(p.name(".weight"), DType::I4, [s.n_out, s.n_in], s.weight)?;
-                        emit(p.name(".weight_scale"), DType::F32, [s.n_out, s.n_in / g.max(1)], s.scale)?;
+                        let dtype = self.int4_scales.dtype();
+                        emit(p.name(".weight_scale"), dtype, [s.n_out, s.n_in / g.max(1)], s.scale)?;
                         emit(p.name(".bias"), DType::F32, [1, s.n_out], s.bias)
                     }
                 },
@@ -501,7 +519,7 @@ impl Layout {
                     }
                     Some(g) => {
                         emit(p.name(".weight"), DType::I4, [s.rows, s.dim], s.weight)?;
-                        emit(p.name(".weight_scale"), DType::F32, [s.rows, s.dim / g.max(1)], s.scale)
+                        emit(p.name(".weight_scale"), self.int4_scales.dtype(), [s.rows, s.dim / g.max(1)], s.scale)
                     }
                 },
                 Group::Bias(p, span, n) => emit(p.name(".bias"), DType::F32, [1, n], span),
@@ -657,8 +675,19 @@ mod tests {
             for head in all_heads() {
                 let extras = [(None, None, None), (Some(1001), None, None), (Some(77), Some(13), None)];
                 for extras in extras.into_iter().chain([(None, None, Some(21)), (Some(77), Some(13), Some(40))]) {
-                    let layout =
-                        Layout::new(&config, head, 128, extras.0, extras.1, extras.2, None, None, None).unwrap();
+                    let layout = Layout::new(
+                        &config,
+                        head,
+                        128,
+                        extras.0,
+                        extras.1,
+                        extras.2,
+                        None,
+                        None,
+                        None,
+                        GroupScaleType::F32,
+                    )
+                    .unwrap();
                     let mut next = 128;
                     let mut last_end = 0;
                     layout
@@ -680,8 +709,19 @@ mod tests {
     #[test]
     fn names_fit_and_follow_hf() {
         let config = ElectraConfig { num_hidden_layers: 1000, ..ElectraConfig::tiny() };
-        let layout =
-            Layout::new(&config, HeadKind::ReplacedTokenDetection, 64, None, None, None, None, None, None).unwrap();
+        let layout = Layout::new(
+            &config,
+            HeadKind::ReplacedTokenDetection,
+            64,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            GroupScaleType::F32,
+        )
+        .unwrap();
         let mut names = std::vec::Vec::new();
         layout
             .try_for_each_entry(|e| -> Result<(), ()> {
@@ -708,6 +748,7 @@ mod tests {
             None,
             None,
             None,
+            GroupScaleType::F32,
         )
         .unwrap();
         assert!(layout.file_len < 14 << 20, "{}", layout.file_len);
@@ -717,10 +758,12 @@ mod tests {
     fn int4_word_table_takes_half_a_byte_a_value_plus_group_scales_and_refuses_bad_groups() {
         let config = ElectraConfig::small();
         let head = HeadKind::SequenceClassification { num_labels: 2 };
-        let int8 = Layout::new(&config, head, 64, None, None, None, None, None, None).unwrap();
+        let int8 = Layout::new(&config, head, 64, None, None, None, None, None, None, GroupScaleType::F32).unwrap();
         let (v, e) = (config.vocab_size, config.embedding_size);
         for g in [2usize, 32, 128] {
-            let int4 = Layout::new(&config, head, 64, None, None, None, None, Some(g as u32), None).unwrap();
+            let int4 =
+                Layout::new(&config, head, 64, None, None, None, None, Some(g as u32), None, GroupScaleType::F32)
+                    .unwrap();
             let w = int4.word_embeddings;
             assert_eq!((w.group, w.weight.len, w.scale.len), (Some(g), v * e / 2, v * (e / g) * 4));
             assert_eq!(int8.word_embeddings.group, None);
@@ -730,11 +773,12 @@ mod tests {
             assert_eq!(int4.file_len < int8.file_len, g > 2, "g{g}");
         }
         // Pruned and int4 together: the map still follows the scales.
-        let both = Layout::new(&config, head, 64, None, None, None, Some(1000), Some(32), None).unwrap();
+        let both =
+            Layout::new(&config, head, 64, None, None, None, Some(1000), Some(32), None, GroupScaleType::F32).unwrap();
         assert!(both.word_row_map.is_some_and(|m| m.offset > both.word_embeddings.scale.offset));
         for g in [0u32, 3, 48, 256] {
             assert_eq!(
-                Layout::new(&config, head, 64, None, None, None, None, Some(g), None),
+                Layout::new(&config, head, 64, None, None, None, None, Some(g), None, GroupScaleType::F32),
                 Err(LayoutError::Int4EmbeddingGroupSize { group_size: g, dim: e })
             );
         }
@@ -744,8 +788,9 @@ mod tests {
     fn pruned_word_table_has_its_map_next_and_refuses_bad_row_counts() {
         let config = ElectraConfig::tiny();
         let head = HeadKind::SequenceClassification { num_labels: 2 };
-        let full = Layout::new(&config, head, 64, None, None, None, None, None, None).unwrap();
-        let pruned = Layout::new(&config, head, 64, None, None, None, Some(7), None, None).unwrap();
+        let full = Layout::new(&config, head, 64, None, None, None, None, None, None, GroupScaleType::F32).unwrap();
+        let pruned =
+            Layout::new(&config, head, 64, None, None, None, Some(7), None, None, GroupScaleType::F32).unwrap();
         assert_eq!(pruned.word_embeddings.rows, 7);
         let map = pruned.word_row_map.unwrap();
         assert_eq!(map.len, 8 * 4);
@@ -756,11 +801,11 @@ mod tests {
         assert_eq!(pruned.tensor_count(), full.tensor_count() + 1);
         let v = config.vocab_size;
         for rows in [0, v + 1] {
-            let got = Layout::new(&config, head, 64, None, None, None, Some(rows), None, None);
+            let got = Layout::new(&config, head, 64, None, None, None, Some(rows), None, None, GroupScaleType::F32);
             assert_eq!(got, Err(LayoutError::BadWordRows { rows, vocab_size: v }));
         }
         assert_eq!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3), None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3), None, None, GroupScaleType::F32),
             Err(LayoutError::PrunedTiedHead)
         );
     }
@@ -769,17 +814,17 @@ mod tests {
     fn absurd_sizes_are_errors_not_overflows() {
         let config = ElectraConfig { vocab_size: usize::MAX / 2, ..ElectraConfig::tiny() };
         assert_eq!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None, GroupScaleType::F32),
             Err(LayoutError::TooLarge)
         );
         let config = ElectraConfig { hidden_size: 1 << 20, num_attention_heads: 1, ..ElectraConfig::tiny() };
         assert!(matches!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None),
+            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None, GroupScaleType::F32),
             Err(LayoutError::DimensionTooLarge { field: "hidden_size", .. })
         ));
         let head = HeadKind::TokenClassification { num_labels: 0 };
         assert_eq!(
-            Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None, None, None),
+            Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None, None, None, GroupScaleType::F32),
             Err(LayoutError::NoLabels)
         );
     }

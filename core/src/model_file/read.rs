@@ -5,6 +5,7 @@ use super::format::*;
 use super::labels::{self, Labels};
 use super::layout::{align_up, Group, LayerSpans, Layout, LinearSpans, Span, TensorName};
 use crate::config::{ElectraConfig, HeadKind};
+use crate::quant::kernels::int4::Scales;
 use crate::quant::weights::{QEmbedding, QLayerNorm, QLinear};
 
 /// A model file checked and borrowed in place. Cheap to copy; holds no tensor data of its own.
@@ -123,6 +124,7 @@ impl<'a> Model<'a> {
             to_usize(header.word_rows)?,
             header.quantization.word_int4_group(),
             header.int4,
+            header.int4_scales,
         )
         .map_err(ModelFileError::BadLayout)?;
 
@@ -208,16 +210,22 @@ impl<'a> Model<'a> {
             Some(index) => Err(ModelFileError::BadValue { tensor: name, index }),
             None => Ok(()),
         };
+        let check_scales = |name: TensorName, scales: Scales<'a>| match (0..scales.len())
+            .position(|i| !scales.get(i).is_finite() || scales.get(i) < 0.0)
+        {
+            Some(index) => Err(ModelFileError::BadValue { tensor: name, index }),
+            None => Ok(()),
+        };
         self.layout.try_for_each_group(|group| match group {
             Group::Linear(p, s) => {
-                check(p.name(".weight_scale"), self.f32s(s.scale)?, true)?;
+                check_scales(p.name(".weight_scale"), self.scales(s.scale, s.group.is_some())?)?;
                 check(p.name(".bias"), self.f32s(s.bias)?, false)
             }
             Group::LayerNorm(p, s) => {
                 check(p.name(".weight"), self.f32s(s.weight)?, false)?;
                 check(p.name(".bias"), self.f32s(s.bias)?, false)
             }
-            Group::Embedding(p, s) => check(p.name(".weight_scale"), self.f32s(s.scale)?, true),
+            Group::Embedding(p, s) => check_scales(p.name(".weight_scale"), self.scales(s.scale, s.group.is_some())?),
             Group::Bias(p, span, _) => check(p.name(".bias"), self.f32s(span)?, false),
             Group::Vocab(_) | Group::TokenizerIndex(_) | Group::Labels(_) | Group::WordRowMap(_) => Ok(()),
         })
@@ -266,13 +274,18 @@ impl<'a> Model<'a> {
         self.layout.int4
     }
 
+    /// How the int4 group scales are stored (f16: format version 6).
+    pub fn int4_scales(&self) -> GroupScaleType {
+        self.layout.int4_scales
+    }
+
     /// The group size of the int4 word embedding table (format version 5), if it is int4.
     pub fn word_embeddings_int4_group(&self) -> Option<usize> {
         self.layout.word_embeddings.group
     }
 
     /// The format version in the file's preamble (1; 2 with labels; 3 with pruned word embeddings;
-    /// 4 with int4 encoder weights; 5 with int4 word embeddings).
+    /// 4 with int4 encoder weights; 5 with int4 word embeddings; 6 with f16 int4 group scales).
     pub fn format_version(&self) -> u32 {
         u32_at(self.bytes, VERSION_AT)
     }
@@ -305,6 +318,16 @@ impl<'a> Model<'a> {
         bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())
     }
 
+    /// The scales at `span`: f32, or f16 for an int4 tensor's (`int4`) in a file with f16 group
+    /// scales (format version 6).
+    pub(crate) fn scales(&self, span: Span, int4: bool) -> Result<Scales<'a>, ModelFileError> {
+        if int4 && self.layout.int4_scales == GroupScaleType::F16 {
+            Ok(Scales::F16(bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())?))
+        } else {
+            Ok(Scales::F32(self.f32s(span)?))
+        }
+    }
+
     fn u32s(&self, span: Span) -> Result<&'a [u32], ModelFileError> {
         bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())
     }
@@ -316,7 +339,7 @@ impl<'a> Model<'a> {
     pub(crate) fn linear(&self, s: LinearSpans) -> Result<QLinear<'a>, ModelFileError> {
         Ok(QLinear {
             weight: self.i8s(s.weight)?,
-            scale: self.f32s(s.scale)?,
+            scale: self.scales(s.scale, s.group.is_some())?,
             bias: self.f32s(s.bias)?,
             n_out: s.n_out,
             n_in: s.n_in,
@@ -341,7 +364,7 @@ impl<'a> Model<'a> {
         };
         Ok(QEmbedding {
             weight: self.i8s(s.weight)?,
-            scale: self.f32s(s.scale)?,
+            scale: self.scales(s.scale, s.group.is_some())?,
             rows: s.rows,
             dim: s.dim,
             group: s.group,

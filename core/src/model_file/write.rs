@@ -13,7 +13,7 @@ use super::labels::{self, LabelsError, LabelsSpec};
 use super::layout::{align_up, Group, Layout, LayoutError, Span, TensorName};
 use super::read::{check_word_row_map, count_lines, file_crc};
 use crate::config::{ConfigError, ElectraConfig, HeadKind};
-use crate::quant::quantize::{quantize_group_i4, quantize_row};
+use crate::quant::quantize::{quantize_group_i4, quantize_group_i4_f16, quantize_row};
 use core::fmt;
 use postcard::ser_flavors::Size;
 
@@ -36,6 +36,9 @@ pub struct ModelFileSpec<'v> {
     /// version 5; even, dividing `embedding_size`), quantized exactly as an int4 encoder linear;
     /// `None`: int8 rows. The position and token-type tables stay int8 either way.
     pub word_int4_group: Option<u32>,
+    /// How the group scales of every int4 tensor are stored: f32, or f16 (format version 6; half
+    /// the scale bytes). Must be f32 when nothing is int4.
+    pub int4_scales: GroupScaleType,
 }
 
 /// The word embedding rows to keep (`electra export --keep-tokens-from`; format version 3).
@@ -73,6 +76,9 @@ pub enum WriteError<E> {
     BadKeptRows(WordRowMapError),
     /// The kept word rows do not include `[UNK]`'s, which dropped ids read.
     UnkNotKept { unk: u32 },
+    /// A group of the int4 tensor has a scale (`max |w| / 7`) beyond f16's largest finite value, so
+    /// f16 group scales cannot hold it (`--scales f32` can).
+    ScaleOutOfF16Range { tensor: TensorName, scale: f32 },
     /// The header could not be encoded (a postcard error; not expected).
     Encode,
 }
@@ -94,6 +100,9 @@ impl<E: fmt::Display> fmt::Display for WriteError<E> {
             Self::BadLabels(e) => write!(f, "labels: {e}"),
             Self::BadKeptRows(e) => write!(f, "kept word embedding rows: {e}"),
             Self::UnkNotKept { unk } => write!(f, "kept word embedding rows lack [UNK] (id {unk})"),
+            Self::ScaleOutOfF16Range { tensor, scale } => {
+                write!(f, "tensor `{tensor}` has an int4 group scale of {scale}, beyond f16's range (65504)")
+            }
             Self::Encode => write!(f, "model file header could not be encoded"),
         }
     }
@@ -150,6 +159,7 @@ fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHead
             word_rows,
             spec.word_int4_group,
             spec.int4,
+            spec.int4_scales,
         )
         .map_err(WriteError::BadLayout)?;
         let header = FileHeader {
@@ -163,6 +173,7 @@ fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHead
             labels_bytes: labels_bytes.map(|n| n as u64),
             word_rows: word_rows.map(|n| n as u64),
             int4: spec.int4,
+            int4_scales: spec.int4_scales,
         };
         let mut header_len = header.encoded_len(header.version()).map_err(|_| WriteError::Encode)?;
         layout.try_for_each_entry(|e| {
@@ -248,12 +259,14 @@ pub fn write_model_file_keeping<'s, E>(
         }
         Ok(values)
     };
+    let f16_scales = spec.int4_scales == GroupScaleType::F16;
     layout.try_for_each_group(|group| match group {
         Group::Linear(p, s) => {
             let weight = fetch(p.name(".weight"), &[s.n_out, s.n_in])?;
             match s.group {
                 None => write_quantized_rows(out, weight, s.n_in, s.weight, s.scale),
-                Some(group) => write_int4_groups(out, weight, group, s.weight, s.scale),
+                Some(group) => write_int4_groups(out, weight, group, s.weight, s.scale, f16_scales)
+                    .map_err(|scale| WriteError::ScaleOutOfF16Range { tensor: p.name(".weight"), scale })?,
             }
             write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n_out])?);
             Ok(())
@@ -262,14 +275,17 @@ pub fn write_model_file_keeping<'s, E>(
             // The int8 table's row, or the int4 table's groups (the layout checked that the group
             // size is even and divides the row), with their scales.
             let write_rows = |out: &mut [u8], weight: &[f32], q: Span, scale: Span| match s.group {
-                None => write_quantized_rows(out, weight, s.dim, q, scale),
-                Some(group) => write_int4_groups(out, weight, group, q, scale),
+                None => {
+                    write_quantized_rows(out, weight, s.dim, q, scale);
+                    Ok(())
+                }
+                Some(group) => write_int4_groups(out, weight, group, q, scale, f16_scales)
+                    .map_err(|scale| WriteError::ScaleOutOfF16Range { tensor: p.name(".weight"), scale }),
             };
             match keep.filter(|_| s == layout.word_embeddings) {
                 None => {
                     let weight = fetch(p.name(".weight"), &[s.rows, s.dim])?;
-                    write_rows(out, weight, s.weight, s.scale);
-                    Ok(())
+                    write_rows(out, weight, s.weight, s.scale)
                 }
                 Some(keep) => {
                     let weight = fetch(p.name(".weight"), &[spec.config.vocab_size, s.dim])?;
@@ -279,7 +295,7 @@ pub fn write_model_file_keeping<'s, E>(
                     for (row, &id) in keep.ids.iter().enumerate() {
                         let at = |span: Span, width: usize| Span { offset: span.offset + row * width, len: width };
                         let w = &weight[id as usize * s.dim..(id as usize + 1) * s.dim];
-                        write_rows(out, w, at(s.weight, q_width), at(s.scale, scale_width));
+                        write_rows(out, w, at(s.weight, q_width), at(s.scale, scale_width))?;
                     }
                     Ok(())
                 }
@@ -346,15 +362,30 @@ fn write_quantized_rows(out: &mut [u8], weight: &[f32], cols: usize, q_span: Spa
 
 /// Quantizes `weight` (row-major, groups of `group` never straddling a row: the layout checked
 /// that `group` divides the row width) one group at a time into the int4 span, and the group
-/// scales, in the same order, into the scale span (after the int4 one).
-fn write_int4_groups(out: &mut [u8], weight: &[f32], group: usize, q_span: Span, scale_span: Span) {
+/// scales, in the same order, into the scale span (after the int4 one): f32, or f16 when
+/// `f16_scales`. `Err(scale)`: a group's scale is beyond f16's range.
+fn write_int4_groups(
+    out: &mut [u8],
+    weight: &[f32],
+    group: usize,
+    q_span: Span,
+    scale_span: Span,
+    f16_scales: bool,
+) -> Result<(), f32> {
     let (left, right) = out.split_at_mut(scale_span.offset);
     let q = &mut left[q_span.offset..q_span.offset + q_span.len];
     let scale_bytes = &mut right[..scale_span.len];
     let groups = q.chunks_exact_mut(group / 2).zip(weight.chunks_exact(group));
-    for ((q_group, w_group), scale) in groups.zip(scale_bytes.chunks_exact_mut(4)) {
-        scale.copy_from_slice(&quantize_group_i4(w_group, q_group).to_le_bytes());
+    if f16_scales {
+        for ((q_group, w_group), scale) in groups.zip(scale_bytes.chunks_exact_mut(2)) {
+            scale.copy_from_slice(&quantize_group_i4_f16(w_group, q_group)?.to_le_bytes());
+        }
+    } else {
+        for ((q_group, w_group), scale) in groups.zip(scale_bytes.chunks_exact_mut(4)) {
+            scale.copy_from_slice(&quantize_group_i4(w_group, q_group).to_le_bytes());
+        }
     }
+    Ok(())
 }
 
 fn write_f32s(out: &mut [u8], span: Span, values: &[f32]) {

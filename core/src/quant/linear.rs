@@ -35,7 +35,7 @@ pub fn linear(x: QRows, w: &QLinear, out: &mut [f32]) {
     }
     let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut out[..x.rows * n]);
     kernels::gemm_i8_packed(x.rows, n, w.n_in, x.q, x.stride, w.weight, w.n_in, w.packed.as_ref(), acc, n);
-    scale_and_bias(acc, n, x.scale, w.scale, w.bias);
+    scale_and_bias(acc, n, x.scale, w.scale.f32s(), w.bias);
 }
 
 multiversion! {
@@ -96,5 +96,5 @@ pub fn accumulate_columns(x: QRows, w: &QLinear, k0: usize, k: usize, sums: &mut
     }
     let packed = w.packed.map(|p| p.values_from(k0));
     kernels::gemm_i8_packed(x.rows, n, k, x.q, x.stride, &w.weight[k0..], w.n_in, packed.as_ref(), sums, n);
-    scale_and_add(acc, sums, n, x.scale, w.scale);
+    scale_and_add(acc, sums, n, x.scale, w.scale.f32s());
 }

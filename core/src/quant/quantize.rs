@@ -78,6 +78,34 @@ pub fn quantize_group_i4(x: &[f32], out: &mut [u8]) -> f32 {
     amax / QMAX_I4
 }
 
+/// [`quantize_group_i4`] with the scale stored as f16 (model file format version 6): the scale is
+/// the smallest f16 at or above `max |x| / 7` (so no weight is clipped), and the weights are
+/// rounded against that stored scale, so `scale · q` is what a reader computes. Returns the
+/// scale's f16 bits, or `Err(max |x| / 7)` when that is beyond f16's largest finite value (or not
+/// finite).
+pub fn quantize_group_i4_f16(x: &[f32], out: &mut [u8]) -> Result<u16, f32> {
+    let amax = max_abs(x);
+    let wanted = amax / QMAX_I4;
+    if !wanted.is_finite() || wanted > half::f16::MAX.to_f32() {
+        return Err(wanted);
+    }
+    if amax == 0.0 {
+        out.iter_mut().for_each(|b| *b = 0);
+        return Ok(0);
+    }
+    let mut scale = half::f16::from_f32(wanted);
+    if scale.to_f32() < wanted {
+        // Round-to-nearest went down: the next f16 up (positive, so the next bit pattern).
+        scale = half::f16::from_bits(scale.to_bits() + 1);
+    }
+    let inv = 1.0 / scale.to_f32();
+    let q = |v: f32| (round_to_i32((v * inv).clamp(-QMAX_I4, QMAX_I4)) & 0xf) as u8;
+    for (byte, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
+        *byte = q(pair[0]) | (q(pair[1]) << 4);
+    }
+    Ok(scale.to_bits())
+}
+
 /// The int4 value in the low (`high == false`) or high nibble of `byte`, sign-extended.
 #[inline(always)]
 pub fn nibble(byte: u8, high: bool) -> i8 {
@@ -135,6 +163,31 @@ mod tests {
         for (&v, &qi) in x.iter().zip(&q) {
             assert!((v - scale * qi as f32).abs() <= scale * 0.5 + 1e-7, "{v} {qi}");
         }
+    }
+
+    #[test]
+    fn f16_group_scales_never_clip_and_round_against_the_stored_scale() {
+        // Groups whose max / 7 is exact in f16 (3.5 / 7), needs rounding up (0.1 / 7), is subnormal
+        // in f16 (1e-6 / 7), and a weight of 0.1 times a few magnitudes.
+        for amax in [3.5f32, 0.1, 1e-6, 40.0, 0.013] {
+            let x: [f32; 8] = [amax, -amax, 0.5 * amax, -0.31 * amax, 0.0, 0.07 * amax, -0.93 * amax, 0.49 * amax];
+            let mut out = [0u8; 4];
+            let bits = quantize_group_i4_f16(&x, &mut out).unwrap();
+            let scale = half::f16::from_bits(bits).to_f32();
+            assert!(scale >= amax / QMAX_I4, "{amax}: scale {scale} below max / 7");
+            // The next f16 down would clip: the scale is the smallest that does not.
+            assert!(half::f16::from_bits(bits - 1).to_f32() < amax / QMAX_I4, "{amax}");
+            for (c, &v) in x.iter().enumerate() {
+                let q = nibble(out[c / 2], c % 2 == 1);
+                assert!((-7..=7).contains(&q));
+                assert!((v - scale * q as f32).abs() <= scale * 0.5 * (1.0 + 1e-6), "{amax} {c}: {v} vs {q}·{scale}");
+            }
+        }
+        let mut out = [0xffu8; 2];
+        assert_eq!(quantize_group_i4_f16(&[0.0; 4], &mut out), Ok(0));
+        assert_eq!(out, [0, 0]);
+        assert_eq!(quantize_group_i4_f16(&[7.0e5, 0.0], &mut out[..1]), Err(1.0e5));
+        assert!(quantize_group_i4_f16(&[f32::INFINITY, 0.0], &mut out[..1]).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Borrowed views of one model file's tensors, as the int8 encoder reads them.
 
-use super::kernels::int4::I4Weights;
+use super::kernels::int4::{I4Weights, Scales};
 use super::kernels::PackedB;
 use super::quantize::nibble;
 
@@ -11,8 +11,9 @@ pub struct QLinear<'a> {
     /// int8: `[n_out, n_in]` row-major (HF `Linear.weight` layout). int4: the `[n_out, n_in / 2]`
     /// bytes of packed nibbles (see [`I4Weights`]).
     pub weight: &'a [i8],
-    /// int8: `[n_out]`, one scale per output channel. int4: `[n_out, n_in / group]`.
-    pub scale: &'a [f32],
+    /// int8: `[n_out]`, one f32 scale per output channel. int4: `[n_out, n_in / group]`, f32 or
+    /// (format version 6) f16.
+    pub scale: Scales<'a>,
     /// `[n_out]`.
     pub bias: &'a [f32],
     pub n_out: usize,
@@ -40,7 +41,7 @@ impl<'a> QLinear<'a> {
         }
         QLinear {
             weight: &self.weight[start * self.n_in..(start + len) * self.n_in],
-            scale: &self.scale[start..start + len],
+            scale: self.scale.range(start, start + len),
             bias: &self.bias[start..start + len],
             n_out: len,
             n_in: self.n_in,
@@ -78,8 +79,8 @@ pub struct QEmbedding<'a> {
     /// `c` of a row in the low nibble of byte `c / 2` for even `c`, the high one for odd `c`
     /// (as an int4 linear's, see [`I4Weights`]).
     pub weight: &'a [i8],
-    /// int8: `[rows]`. int4: `[rows, dim / group]`.
-    pub scale: &'a [f32],
+    /// int8: `[rows]`, f32. int4: `[rows, dim / group]`, f32 or (format version 6) f16.
+    pub scale: Scales<'a>,
     pub rows: usize,
     pub dim: usize,
     /// Columns per scale of an int4 table; `None`: int8 (checked by `Model::from_bytes`: even,
@@ -113,7 +114,7 @@ impl<'a> QEmbedding<'a> {
     pub fn add_row(&self, id: usize, acc: &mut [f32]) {
         let index = self.row_of(id);
         let Some(group) = self.group else {
-            let scale = self.scale[index];
+            let scale = self.scale.get(index);
             let row = &self.weight[index * self.dim..(index + 1) * self.dim];
             for (a, &q) in acc.iter_mut().zip(row) {
                 *a += scale * q as f32;
@@ -127,8 +128,10 @@ impl<'a> QEmbedding<'a> {
         // Even and at least 2 whatever the caller built (a file's is checked): never a panic.
         let group = group.max(2) & !1;
         let groups = self.dim / group;
-        let scales = &self.scale[index * groups..(index + 1) * groups];
-        for ((acc, bytes), &scale) in acc.chunks_exact_mut(group).zip(bytes.chunks_exact(group / 2)).zip(scales) {
+        let scales = self.scale.range(index * groups, (index + 1) * groups);
+        let groups = acc.chunks_exact_mut(group).zip(bytes.chunks_exact(group / 2));
+        for (g, (acc, bytes)) in groups.enumerate().take(scales.len()) {
+            let scale = scales.get(g);
             for (pair, &byte) in acc.chunks_exact_mut(2).zip(bytes) {
                 pair[0] += scale * nibble(byte, false) as f32;
                 pair[1] += scale * nibble(byte, true) as f32;
@@ -195,7 +198,7 @@ mod tests {
             nibbles[3 * DIM / 2] = 0x78;
             let table = QEmbedding {
                 weight: bytemuck::cast_slice(&nibbles),
-                scale: &scales,
+                scale: Scales::F32(&scales),
                 rows: ROWS,
                 dim: DIM,
                 group: Some(group),
@@ -231,7 +234,7 @@ mod tests {
         let map = [0u32, 4, 9];
         let table = QEmbedding {
             weight: bytemuck::cast_slice(&nibbles),
-            scale: &scales,
+            scale: Scales::F32(&scales),
             rows: 2,
             dim: 4,
             group: Some(4),

@@ -1,14 +1,14 @@
 //! `electra export --model HF_DIR --out FILE [--vocab vocab.txt] [--keep-tokens-from TEXT...]
-//! [--keep-tokens-min-count N] [--weights int8|int4] [--embeddings int8|int4] [--group-size N] [--embedding-group-size N]
-//! [--keep-int8 SPEC...]`: an HF ELECTRA checkpoint → an int8 (or int4-encoder, int4 word
+//! [--keep-tokens-min-count N] [--weights int8|int4] [--embeddings int8|int4] [--group-size N]
+//! [--embedding-group-size N] [--group-scales f32|f16] [--keep-int8 SPEC...]`: an HF ELECTRA checkpoint → an int8 (or int4-encoder, int4 word
 //! embeddings) model file for microcontrollers (and `electra infer --model FILE`); a classifier's
 //! label names and problem type travel with it.
 
-use crate::export::{export_with, KeepTokens};
+use crate::export::{export_with, KeepTokens, Storage};
 use anyhow::bail;
 use clap::{Parser, ValueEnum};
 use electra_core::model_file::layout::LAYER_LINEAR_NAMES;
-use electra_core::model_file::Int4Tensors;
+use electra_core::model_file::{GroupScaleType, Int4Tensors};
 use std::path::PathBuf;
 
 /// How the encoder's matrices are stored.
@@ -29,6 +29,16 @@ pub enum Embeddings {
     /// int4, one scale per group of `--embedding-group-size` columns of a row (format version 5);
     /// the position and token-type tables (a few hundred rows) stay int8.
     Int4,
+}
+
+/// How int4 group scales are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GroupScales {
+    /// f32, 4 bytes a scale; read by every build that reads int4 (format version 4 and 5 files).
+    F32,
+    /// f16, 2 bytes a scale (format version 6: needs a build of this version or later): half the
+    /// scale bytes, a scale within 2⁻¹¹ of f32's.
+    F16,
 }
 
 /// Input channels per int4 scale when `--group-size` is not given: measured on SST-2
@@ -77,6 +87,10 @@ pub struct Args {
     /// embedding size) [default: --group-size].
     #[arg(long)]
     pub embedding_group_size: Option<u32>,
+    /// With `--weights int4` or `--embeddings int4`: how the group scales are stored (f16 halves
+    /// their bytes; format version 6).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub group_scales: GroupScales,
     /// With `--weights int4`: encoder tensors to keep int8 (the sensitive ones): a layer index
     /// (`0`: all of layer 0), a linear of every layer (`query`, `key`, `value`, `attention.output`,
     /// `intermediate`, `output`), or both (`11:output`).
@@ -140,14 +154,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Embeddings::Int8 => None,
     };
+    let int4_scales = match args.group_scales {
+        GroupScales::F16 if int4.is_none() && word_int4_group.is_none() => {
+            bail!("--group-scales f16 applies to --weights int4 or --embeddings int4")
+        }
+        GroupScales::F16 => GroupScaleType::F16,
+        GroupScales::F32 => GroupScaleType::F32,
+    };
     let summary = export_with(
         &args.model,
         &args.out,
         args.vocab.as_deref(),
         args.tokenizer_index,
         &KeepTokens { from: args.keep_tokens_from.clone(), min_count: args.keep_tokens_min_count },
-        int4,
-        word_int4_group,
+        Storage { int4, word_int4_group, int4_scales },
     )?;
     let extras = match (summary.vocab_embedded, summary.tokenizer_index_embedded) {
         (true, true) => "vocab and tokenizer index embedded",
@@ -177,6 +197,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let weights = match summary.word_int4_group {
         Some(g) => format!("{weights}; word embeddings int4 in groups of {g}"),
         None => weights,
+    };
+    let weights = match summary.int4_scales {
+        GroupScaleType::F16 => format!("{weights}; f16 group scales"),
+        _ => weights,
     };
     println!(
         "wrote {} ({} bytes, {:.2} MiB; head {}{labels}; {extras}{kept}{weights})",

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use electra_core::model_file::format::DType;
 use electra_core::model_file::layout::{EntrySpec, LAYER_LINEAR_NAMES, WORD_ROW_MAP_NAME};
-use electra_core::model_file::Model;
+use electra_core::model_file::{GroupScaleType, Model};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -29,13 +29,13 @@ const SECTIONS: [&str; 16] = [
     "header and tensor directory",
     "word embeddings (int8 rows + scales)",
     "word embeddings (int4 rows)",
-    "word embedding int4 group scales (f32)",
+    "word embedding int4 group scales",
     "word embedding row map",
     "position + token type embeddings",
     "embedding LayerNorm + projection",
     "encoder int8 matrices",
     "encoder int4 matrices",
-    "encoder int4 group scales (f32)",
+    "encoder int4 group scales",
     "encoder scales, biases, LayerNorms (f32)",
     "head",
     "vocab",
@@ -117,16 +117,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(map) = model.word_row_map() {
         println!("word embeddings pruned: {} of {} rows kept", map.len() - 1, config.vocab_size);
     }
+    let scale = match model.int4_scales() {
+        GroupScaleType::F16 => "f16",
+        _ => "f32",
+    };
     if let Some(g) = model.word_embeddings_int4_group() {
         println!(
-            "word embeddings int4 in groups of {g} (f32 scale per group); position and token type embeddings int8"
+            "word embeddings int4 in groups of {g} ({scale} scale per group); position and token type embeddings int8"
         );
     }
     if let Some(t) = model.int4_tensors() {
         let layers = config.num_hidden_layers;
         let int4: u32 = t.layers.iter().map(|m| m.count_ones()).sum();
         println!(
-            "encoder weights int4 in groups of {}: {int4} of {} matrices (f32 scale per group)",
+            "encoder weights int4 in groups of {}: {int4} of {} matrices ({scale} scale per group)",
             t.group_size,
             layers * LAYER_LINEAR_NAMES.len()
         );

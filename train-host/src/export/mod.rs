@@ -8,8 +8,8 @@
 
 use crate::checkpoint::{try_filled, CheckpointError, HfCheckpoint};
 use electra_core::model_file::{
-    model_file_len_keeping, write_model_file_keeping, Int4Tensors, KeptWordRows, LabelsSpec, Model, ModelFileSpec,
-    ProblemType, WriteError,
+    model_file_len_keeping, write_model_file_keeping, GroupScaleType, Int4Tensors, KeptWordRows, LabelsSpec, Model,
+    ModelFileSpec, ProblemType, WriteError,
 };
 use electra_core::HeadKind;
 use electra_pipeline::atomic_file::write_bytes_atomically;
@@ -90,8 +90,8 @@ impl From<CheckpointError> for ExportError {
 pub struct Extras<'v> {
     /// The raw `vocab.txt`, for on-device tokenization.
     pub vocab: Option<&'v [u8]>,
-    /// Also the prebuilt tokenizer index (about 20 bytes per token: 0.6 MB for BERT's vocab), so the
-    /// device needs neither RAM nor build-time tooling for it.
+    /// Also the prebuilt tokenizer index (about 6.6 bytes per token: 0.2 MB for BERT's vocab), so
+    /// the device needs neither RAM nor build-time tooling for it.
     pub tokenizer_index: bool,
     /// A classifier's label names and problem type (the file's labels section, format version 2).
     pub labels: Option<&'v TaskLabels>,
@@ -104,6 +104,8 @@ pub struct Extras<'v> {
     /// Store the word embedding table int4 with one scale per group of this many columns (format
     /// version 5); the position and token-type tables stay int8.
     pub word_int4_group: Option<u32>,
+    /// How the int4 group scales are stored: f32, or f16 (format version 6).
+    pub int4_scales: GroupScaleType,
 }
 
 /// Which word embedding rows `--keep-tokens-from` keeps: the tokens that occur in `from` (each
@@ -288,6 +290,7 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
         labels,
         int4: extras.int4.map(|t| t.for_layers(checkpoint.config.num_hidden_layers)),
         word_int4_group: extras.word_int4_group,
+        int4_scales: extras.int4_scales,
     };
     let keep = match (extras.keep_ids, vocab) {
         (None, _) => None,
@@ -331,6 +334,8 @@ pub struct ExportSummary {
     pub int4: Option<Int4Tensors>,
     /// The int4 word table's group size, as the file records it.
     pub word_int4_group: Option<usize>,
+    /// How the file stores the int4 group scales.
+    pub int4_scales: GroupScaleType,
 }
 
 /// How a word embedding table was pruned.
@@ -362,19 +367,36 @@ pub fn export_keeping(
     tokenizer_index: bool,
     keep: &KeepTokens,
 ) -> Result<ExportSummary, ExportError> {
-    export_with(model_dir, out, vocab, tokenizer_index, keep, None, None)
+    export_with(model_dir, out, vocab, tokenizer_index, keep, Storage::INT8)
 }
 
-/// [`export_keeping`] with the encoder linears `int4` names stored as int4 (format version 4), and
-/// the word embedding table int4 in groups of `word_int4_group` when given (format version 5).
+/// How [`export_with`] stores the weights: which encoder linears are int4, whether the word table
+/// is int4, and how int4 group scales are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Storage {
+    /// The encoder linears to store as int4 (format version 4); bits past the model's layers are
+    /// dropped.
+    pub int4: Option<Int4Tensors>,
+    /// The word embedding table int4 in groups of this many columns (format version 5).
+    pub word_int4_group: Option<u32>,
+    /// f32 or f16 (format version 6) group scales for every int4 tensor.
+    pub int4_scales: GroupScaleType,
+}
+
+impl Storage {
+    /// Everything int8 (int8 per-row scales are f32).
+    pub const INT8: Self = Self { int4: None, word_int4_group: None, int4_scales: GroupScaleType::F32 };
+}
+
+/// [`export_keeping`] with the weights stored as `storage` says (int4 encoder linears, format
+/// version 4; an int4 word table, version 5; f16 group scales, version 6).
 pub fn export_with(
     model_dir: &Path,
     out: &Path,
     vocab: Option<&Path>,
     tokenizer_index: bool,
     keep: &KeepTokens,
-    int4: Option<Int4Tensors>,
-    word_int4_group: Option<u32>,
+    storage: Storage,
 ) -> Result<ExportSummary, ExportError> {
     if !keep.from.is_empty() && vocab.is_none() {
         return Err(ExportError::KeepTokensWithoutVocab);
@@ -397,8 +419,9 @@ pub fn export_with(
         tokenizer_index,
         labels: labels.as_ref(),
         keep_ids: kept.as_ref().map(|(ids, _)| ids.as_slice()),
-        int4,
-        word_int4_group,
+        int4: storage.int4,
+        word_int4_group: storage.word_int4_group,
+        int4_scales: storage.int4_scales,
     };
     let bytes = model_file_bytes(&checkpoint, extras)?;
     // The exact bytes must pass the device-side checks before they replace anything.
@@ -406,7 +429,8 @@ pub fn export_with(
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     let read_back =
         Model::from_bytes(&bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()]).map_err(ExportError::ReadBack)?;
-    let (int4_tensors, word_group) = (read_back.int4_tensors(), read_back.word_embeddings_int4_group());
+    let (int4_tensors, word_group, int4_scales) =
+        (read_back.int4_tensors(), read_back.word_embeddings_int4_group(), read_back.int4_scales());
     write_bytes_atomically(out, &bytes)?;
     Ok(ExportSummary {
         out: out.to_path_buf(),
@@ -417,6 +441,7 @@ pub fn export_with(
         labels,
         int4: int4_tensors,
         word_int4_group: word_group,
+        int4_scales,
         kept_rows: kept.map(|(ids, text_tokens)| KeptRows {
             kept: ids.len(),
             vocab_size: checkpoint.config.vocab_size,

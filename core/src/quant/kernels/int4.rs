@@ -27,6 +27,57 @@ use crate::simd::multiversion;
 #[path = "x86_int4.rs"]
 pub mod x86_int4;
 
+/// Scales as a model file stores them: f32, or (int4 group scales, format version 6) IEEE f16
+/// bits, widened to f32 where a kernel reads one: once per group of inputs and output, so the
+/// widening costs `1 / group` of the products. Widening is exact, so an f16 scale reads as the
+/// same f32 on every machine and in every twin.
+#[derive(Clone, Copy, Debug)]
+pub enum Scales<'w> {
+    F32(&'w [f32]),
+    F16(&'w [u16]),
+}
+
+impl<'w> Scales<'w> {
+    /// Number of scales.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(s) => s.len(),
+            Self::F16(s) => s.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Scale `i` as f32.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> f32 {
+        match self {
+            Self::F32(s) => s[i],
+            Self::F16(s) => half::f16::from_bits(s[i]).to_f32(),
+        }
+    }
+
+    /// Scales `[start, end)`.
+    pub fn range(&self, start: usize, end: usize) -> Self {
+        match self {
+            Self::F32(s) => Self::F32(&s[start..end]),
+            Self::F16(s) => Self::F16(&s[start..end]),
+        }
+    }
+
+    /// The f32 scales; empty for f16 ones. Per-output-channel scales (int8 linears and embedding
+    /// rows) are always f32: the layout gives f16 to int4 group scales only.
+    pub fn f32s(&self) -> &'w [f32] {
+        match self {
+            Self::F32(s) => s,
+            Self::F16(_) => &[],
+        }
+    }
+}
+
 /// An int4 weight matrix `[n, n_in]` as the kernels read it, viewed from input channel `k0` on.
 #[derive(Clone, Copy, Debug)]
 pub struct I4Weights<'w> {
@@ -34,7 +85,7 @@ pub struct I4Weights<'w> {
     /// `p`, the high nibble for odd `p`.
     pub nibbles: &'w [u8],
     /// Row `j` is `j · (n_in / group) ..`: one scale per group of `group` inputs.
-    pub scales: &'w [f32],
+    pub scales: Scales<'w>,
     /// Inputs per row of the whole matrix (even, a multiple of `group`).
     pub n_in: usize,
     /// Inputs per scale (even, non-zero).
@@ -54,7 +105,7 @@ impl<'w> I4Weights<'w> {
         let (bytes, groups) = (self.n_in / 2, self.groups());
         Self {
             nibbles: &self.nibbles[start * bytes..(start + len) * bytes],
-            scales: &self.scales[start * groups..(start + len) * groups],
+            scales: self.scales.range(start * groups, (start + len) * groups),
             ..*self
         }
     }
@@ -98,7 +149,7 @@ pub fn gemm_i8_i4_scalar(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: 
                 let end = ((g + 1) * b.group).min(b.k0 + k);
                 let sum: i32 =
                     (p..end).map(|q| a[i * lda + q - b.k0] as i32 * nibble(row[q / 2], q % 2 == 1) as i32).sum();
-                acc += b.scales[j * groups + g] * sum as f32;
+                acc += b.scales.get(j * groups + g) * sum as f32;
                 p = end;
             }
             c[i * ldc + j] = acc;
@@ -192,7 +243,7 @@ pub fn gemm_i8_i4_via(
                 }
                 for ii in 0..mb {
                     for jj in 0..nb {
-                        let scale = b.scales[(j0 + jj) * groups + g];
+                        let scale = b.scales.get((j0 + jj) * groups + g);
                         c[(i0 + ii) * ldc + j0 + jj] += scale * sums[ii * TILE + jj] as f32;
                     }
                 }
@@ -262,7 +313,7 @@ fn same_bits(
 /// product behind the int4 unpacking with the definition bit for bit, including that it leaves
 /// the stride padding of `c` alone; and the same for the twin's [`dedicated`] int4 kernel, where it
 /// has one. `scratch.b` holds the nibbles, `scratch.c_ref`/`c_twin` the
-/// f32 outputs (as bits) and, past `m · (n + 1)`, the scales.
+/// f32 outputs (as bits) and, past `m · (n + 1)`, the scales (f32, then the same as f16).
 pub fn check_i4_twin(
     twin: &Twin,
     ms: &[usize],
@@ -294,23 +345,36 @@ pub fn check_i4_twin(
                         };
                     }
                     let out_len = m * ldc;
+                    let n_scales = n * (k / group);
                     let (c_ref, scales_ref) = s.c_ref.split_at_mut(out_len);
-                    let scales: &mut [f32] = bytemuck::cast_slice_mut(&mut scales_ref[..n * (k / group)]);
-                    for v in scales.iter_mut() {
-                        *v = match rng.next() % 8 {
-                            0 => 0.0,
-                            1 => 1e30,
-                            _ => (rng.next() % 10_000) as f32 * 1.7e-6,
+                    let (f32_words, f16_words) = scales_ref.split_at_mut(n_scales);
+                    let scales: &mut [f32] = bytemuck::cast_slice_mut(f32_words);
+                    let scales16: &mut [u16] = &mut bytemuck::cast_slice_mut(f16_words)[..n_scales];
+                    for (v, v16) in scales.iter_mut().zip(scales16.iter_mut()) {
+                        let (f32_value, f16_value) = match rng.next() % 8 {
+                            0 => (0.0, 0.0),
+                            // Large: past f16's range for the f32 scales, f16's largest finite
+                            // value for the f16 ones.
+                            1 => (1e30, 65504.0),
+                            _ => {
+                                let v = (rng.next() % 10_000) as f32 * 1.7e-6;
+                                (v, v)
+                            }
                         };
+                        *v = f32_value;
+                        *v16 = half::f16::from_f32(f16_value).to_bits();
                     }
                     let nibbles: &[u8] = bytemuck::cast_slice(&s.b[..n * k / 2]);
                     let c_ref: &mut [f32] = bytemuck::cast_slice_mut(c_ref);
                     let c_twin: &mut [f32] = bytemuck::cast_slice_mut(&mut s.c_twin[..out_len]);
                     // The whole row, a view starting mid-group (odd too, for the scalar unpack
                     // path) running to the end, and one from input 8 (mid-group for groups of 16
-                    // or more, yet aligned for the dedicated x86 kernel's 8-input lanes).
+                    // or more, yet aligned for the dedicated x86 kernel's 8-input lanes); each
+                    // with f32 and with f16 scales.
                     let mid = (group / 2) | 1;
-                    for k0 in [0, mid.min(k.saturating_sub(1)), 8 % k.max(1)] {
+                    let views = [0, mid.min(k.saturating_sub(1)), 8 % k.max(1)];
+                    let stored = [Scales::F32(scales), Scales::F16(scales16)];
+                    for (k0, scales) in views.into_iter().flat_map(|k0| stored.map(|s| (k0, s))) {
                         let kv = k - k0;
                         let b = I4Weights { nibbles, scales, n_in: k, group, k0 };
                         let sentinel = f32::from_bits(0x5a5a_5a5a);
@@ -399,12 +463,18 @@ mod tests {
         // Two groups of 2: w = [[1·s0, -2·s0, 3·s1, -8·s1]], a = [1, 2, 3, 4].
         let nibbles = [0xe1_u8, 0x83];
         let scales = [0.5f32, 0.25];
-        let b = I4Weights { nibbles: &nibbles, scales: &scales, n_in: 4, group: 2, k0: 0 };
+        let b = I4Weights { nibbles: &nibbles, scales: Scales::F32(&scales), n_in: 4, group: 2, k0: 0 };
         let mut c = [0f32];
         gemm_i8_i4_scalar(1, 1, 4, &[1, 2, 3, 4], 4, &b, &mut c, 1);
         assert_eq!(c[0], 0.5 * (1.0 - 4.0) + 0.25 * (9.0 - 32.0));
         // From input 1: the first group is partial.
         gemm_i8_i4_scalar(1, 1, 3, &[2, 3, 4], 3, &b.values_from(1), &mut c, 1);
         assert_eq!(c[0], 0.5 * (-4.0) + 0.25 * (9.0 - 32.0));
+        // The same scales stored as f16 (both exact in f16) give the same bits.
+        let scales16 = [half::f16::from_f32(0.5).to_bits(), half::f16::from_f32(0.25).to_bits()];
+        let b16 = I4Weights { scales: Scales::F16(&scales16), ..b };
+        let mut c16 = [0f32];
+        gemm_i8_i4_scalar(1, 1, 3, &[2, 3, 4], 3, &b16.values_from(1), &mut c16, 1);
+        assert_eq!(c16[0].to_bits(), c[0].to_bits());
     }
 }

@@ -331,7 +331,7 @@ pub fn check_twin(
 /// Device self-test: the twin [`best`] picks, against the scalar one, on shapes that exercise
 /// every tile and tail path of every twin (`m, n ≤ 9`; `k` from 1 to 130), then the same twin
 /// behind the int4 unpacking ([`int4::check_i4_twin`]) against the int4 definition. Uses about
-/// 11 KiB of stack and no heap. Returns the first disagreement.
+/// 12 KiB of stack and no heap. Returns the first disagreement.
 pub fn selftest() -> Result<(), Mismatch> {
     const ROWS: usize = 9;
     const SIZES: [usize; ROWS] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -340,8 +340,9 @@ pub fn selftest() -> Result<(), Mismatch> {
     let mut a8 = [0i8; ROWS * LD];
     let mut a16 = [0i16; ROWS * LD];
     let mut b = [0i8; ROWS * LD];
-    // The int4 harness keeps the scales after the outputs: ROWS · 128 / 2 at most.
-    let mut c_ref = [0i32; ROWS * (ROWS + 1) + ROWS * 64];
+    // The int4 harness keeps the scales after the outputs: ROWS · 128 / 2 f32 words at most, then
+    // as many f16 ones (half as many words).
+    let mut c_ref = [0i32; ROWS * (ROWS + 1) + ROWS * 96];
     let mut c_twin = [0i32; ROWS * (ROWS + 1)];
     let mut scratch = Scratch { a8: &mut a8, a16: &mut a16, b: &mut b, c_ref: &mut c_ref, c_twin: &mut c_twin };
     check_twin(&best(), &SIZES, &SIZES, &KS, 0x00e1_ec7a, &mut scratch)?;

@@ -93,7 +93,7 @@ unsafe fn avx2_body(m: usize, n: usize, k: usize, a: &[i8], lda: usize, b: &I4We
                             w_tile[o * NR + jj] = word ^ 0x8888_8888;
                         }
                         for s in 0..nseg {
-                            scales[s * NR + jj] = b.scales[(j0 + jj) * groups + g0 + s];
+                            scales[s * NR + jj] = b.scales.get((j0 + jj) * groups + g0 + s);
                         }
                     } else {
                         // Lanes past n: computed, never stored.
