@@ -68,6 +68,34 @@ fn int4_export_halves_the_encoder_matrices_and_inspect_shows_them() {
 }
 
 #[test]
+fn max_positions_keeps_the_first_rows_and_refuses_longer_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let model = fixture("cls");
+    let model = model.to_str().unwrap();
+    let (full, cut) = (path("full.elq"), path("cut.elq"));
+    stdout(&electra(&["export", "--model", model, "--out", &full]));
+    let said = stdout(&electra(&["export", "--model", model, "--out", &cut, "--max-positions", "8"]));
+    assert!(said.contains("; 8 positions"), "{said}");
+    let (tf, tc) = (stdout(&electra(&["inspect", &full])), stdout(&electra(&["inspect", &cut])));
+    // The fixture's table: 64 positions of 32 int8 values and an f32 scale each (and 2 token types).
+    let saved =
+        row(&tf, "position + token type embeddings").unwrap() - row(&tc, "position + token type embeddings").unwrap();
+    assert_eq!(saved, (64 - 8) * (32 + 4), "{tf}\n{tc}");
+    // The kept rows are the same rows: logits of sequences that fit are bit for bit the full file's.
+    let input = "{\"ids\": [2, 7, 9, 3]}\n{\"ids\": [2, 7, 9, 11, 12, 13, 14, 3]}\n";
+    assert_eq!(logits_of(Path::new(&cut), input), logits_of(Path::new(&full), input));
+    let longer = infer(Path::new(&cut), "{\"ids\": [2, 7, 9, 11, 12, 13, 14, 15, 3]}\n", 1).unwrap_err();
+    assert!(longer.contains("longer than the model's 8 positions"), "{longer}");
+    for asked in ["0", "65"] {
+        let out = electra(&["export", "--model", model, "--out", &cut, "--max-positions", asked]);
+        assert!(!out.status.success(), "--max-positions {asked}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(asked == "0" || err.contains("the model has 64 positions"), "{err}");
+    }
+}
+
+#[test]
 fn group_sizes_that_do_not_fit_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.elq");

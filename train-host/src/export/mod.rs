@@ -39,6 +39,8 @@ pub enum ExportError {
     KeepTokensWithoutVocab,
     /// A `--keep-tokens-from` file has a line that is not UTF-8.
     NotUtf8 { path: PathBuf, line: usize },
+    /// `--max-positions` is zero or more than the checkpoint's `max_position_embeddings`.
+    MaxPositions { dir: PathBuf, asked: usize, model: usize },
 }
 
 impl fmt::Display for ExportError {
@@ -59,6 +61,12 @@ impl fmt::Display for ExportError {
                 write!(f, "keeping only the tokens of some texts needs the vocab that tokenizes them (--vocab)")
             }
             Self::NotUtf8 { path, line } => write!(f, "{}:{line}: not UTF-8", path.display()),
+            Self::MaxPositions { dir, asked, model } => write!(
+                f,
+                "{}: --max-positions {asked}: the model has {model} positions (max_position_embeddings); \
+                 keep between 1 and {model}",
+                dir.display()
+            ),
         }
     }
 }
@@ -106,6 +114,9 @@ pub struct Extras<'v> {
     pub word_int4_group: Option<u32>,
     /// How the int4 group scales are stored: f32, or f16 (format version 6).
     pub int4_scales: GroupScaleType,
+    /// Keep only the first this many rows of the position embedding table: the file's
+    /// `max_position_embeddings` becomes this, and it runs sequences of at most this many tokens.
+    pub max_positions: Option<usize>,
 }
 
 /// Which word embedding rows `--keep-tokens-from` keeps: the tokens that occur in `from` (each
@@ -282,8 +293,17 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
     };
     let names: Vec<&str> = extras.labels.map(|l| l.names.iter().map(String::as_str).collect()).unwrap_or_default();
     let labels = extras.labels.map(|l| LabelsSpec { names: &names, problem_type: l.problem_type });
+    // A position table cut to its first rows: the same rows, row-major, so a prefix of the tensor.
+    let full_positions = checkpoint.config.max_position_embeddings;
+    let mut config = checkpoint.config;
+    if let Some(asked) = extras.max_positions {
+        if asked == 0 || asked > full_positions {
+            return Err(ExportError::MaxPositions { dir: checkpoint.dir.clone(), asked, model: full_positions });
+        }
+        config.max_position_embeddings = asked;
+    }
     let spec = ModelFileSpec {
-        config: checkpoint.config,
+        config,
         head: checkpoint.head,
         vocab,
         tokenizer_index: index.as_deref(),
@@ -307,9 +327,18 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
     // Bounded by the tensors: `HfCheckpoint::load` checked every dimension of the config against them.
     let len = model_file_len_keeping(&spec, keep).map_err(write_error)?;
     let mut out = try_filled(len, 0u8, "the model file")?;
-    write_model_file_keeping(&spec, keep, |name, shape| checkpoint.get(name, shape), &mut out).map_err(write_error)?;
+    let source = |name: &str, shape: &[usize]| match (name, shape) {
+        (POSITION_TABLE, &[rows, width]) if rows < full_positions => {
+            Ok(&checkpoint.get(name, &[full_positions, width])?[..rows * width])
+        }
+        _ => checkpoint.get(name, shape),
+    };
+    write_model_file_keeping(&spec, keep, source, &mut out).map_err(write_error)?;
     Ok(out)
 }
+
+/// The position embedding table's HF name.
+const POSITION_TABLE: &str = "electra.embeddings.position_embeddings.weight";
 
 fn tokenizer_index_of(vocab: &[u8]) -> Result<Vec<u32>, ExportError> {
     let mut index = try_filled(electra_core::tokenizer::index_len(vocab), 0u32, "the tokenizer index")?;
@@ -381,11 +410,14 @@ pub struct Storage {
     pub word_int4_group: Option<u32>,
     /// f32 or f16 (format version 6) group scales for every int4 tensor.
     pub int4_scales: GroupScaleType,
+    /// Keep the first this many rows of the position table (see [`Extras::max_positions`]).
+    pub max_positions: Option<usize>,
 }
 
 impl Storage {
-    /// Everything int8 (int8 per-row scales are f32).
-    pub const INT8: Self = Self { int4: None, word_int4_group: None, int4_scales: GroupScaleType::F32 };
+    /// Everything int8 (int8 per-row scales are f32), every position kept.
+    pub const INT8: Self =
+        Self { int4: None, word_int4_group: None, int4_scales: GroupScaleType::F32, max_positions: None };
 }
 
 /// [`export_keeping`] with the weights stored as `storage` says (int4 encoder linears, format
@@ -422,6 +454,7 @@ pub fn export_with(
         int4: storage.int4,
         word_int4_group: storage.word_int4_group,
         int4_scales: storage.int4_scales,
+        max_positions: storage.max_positions,
     };
     let bytes = model_file_bytes(&checkpoint, extras)?;
     // The exact bytes must pass the device-side checks before they replace anything.
