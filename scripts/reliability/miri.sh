@@ -3,9 +3,10 @@
 #
 # Usage: scripts/reliability/miri.sh [--subset | --install] [extra MIRIFLAGS...]
 #   --install      only install the nightly toolchain with miri and rust-src (the test command's step 10).
-#   (no --subset)  every test of `--lib` and `--test model_file`: the long run, hours interpreted.
-#   --subset       the parser, the scalar kernel twins on small shapes, layout and labels parsing: the tests
-#                  that finished in seconds under Miri (docs/RELIABILITY.md, "Miri", has the timings).
+#   (no --subset)  every test of `--lib` (hours interpreted) and `--test model_file` (12 min interpreted).
+#   --subset       the parser, the scalar kernel twins on small shapes, layout and labels parsing: the unit tests
+#                  that finished in seconds under Miri; then 11 of the 22 model-file tests (2.5 min together)
+#                  (docs/RELIABILITY.md, "Miri", has the timings).
 #   e.g. scripts/reliability/miri.sh -Zmiri-strict-provenance -Zmiri-symbolic-alignment-check
 # See docs/RELIABILITY.md ("Miri") for what runs, what is left out of the subset and why, and the last result.
 set -euo pipefail
@@ -77,3 +78,25 @@ skips=()
 for s in "${LIB_SKIPS[@]}"; do skips+=(--skip "$s"); done
 time cargo +"$TOOLCHAIN" miri test "${BUILD[@]}" -p electra-core --lib -- --test-threads=1 \
     "${LIB_FILTERS[@]}" "${skips[@]}"
+
+# The model-file integration tests that fit in about 2.5 min of Miri's clock together (one process, so the
+# micro files they share are built once: ~19 s interpreted each). They take the cfg(miri) forms in
+# core/tests/model_file.rs (one representative head or int4 set per loop, 3-token forward passes). The other
+# tests of that file (the property tests, the pruned-map and int4 tests: 9.8 min more) run in the full run above;
+# docs/RELIABILITY.md ("Miri") has each test's time.
+MODEL_FILE_TESTS=(
+    crafted_directories_with_valid_crc_are_typed_errors
+    each_header_version_is_the_next_one_less_its_last_field
+    files_without_labels_are_version_1_as_before
+    int4_sets_that_do_not_fit_are_write_errors
+    kept_rows_that_cannot_be_a_map_are_write_errors
+    labels_that_do_not_fit_the_head_are_write_errors
+    magic_is_png_style
+    round_trip_every_head
+    skipping_the_checksum_still_checks_everything_else
+    typed_errors_for_each_kind_of_damage
+    version_2_without_labels_reads
+)
+# --report-time (nightly libtest) prints each test's time on Miri's clock.
+time cargo +"$TOOLCHAIN" miri test "${BUILD[@]}" -p electra-core --test model_file -- --test-threads=1 \
+    -Z unstable-options --report-time --exact "${MODEL_FILE_TESTS[@]}"
