@@ -3,7 +3,8 @@
 //! Files with a labels section (format version 2) go through the same checks as those without
 //! (version 1, byte for byte what earlier builds wrote), and so do files with a pruned word
 //! embedding table and its id → row map (version 3), files with int4 encoder weights
-//! (version 4), and files with int4 word embeddings (version 5).
+//! (version 4), files with int4 word embeddings (version 5), and files whose int4 group scales are
+//! f16 (version 6).
 
 mod common;
 
@@ -198,6 +199,30 @@ fn int4_words_micro_file_built(head: HeadKind, group: u32, pruned: bool, int4: O
     let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
     write_model_file_keeping(&spec, keep, |name, shape| model.get(name, shape), &mut out).unwrap();
     AlignedBytes::from(&out)
+}
+
+/// [`int4_words_micro_file`] with every int4 group scale (encoder and word table) stored as f16
+/// (format version 6).
+fn f16_scales_micro_file(head: HeadKind, pruned: bool, int4: Option<Int4Tensors>) -> Arc<AlignedBytes> {
+    shared(format!("f16 scales {head:?} {pruned} {int4:?}"), || {
+        let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+        let vocab = micro_vocab();
+        let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
+        electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
+        let spec = ModelFileSpec {
+            vocab: Some(&vocab),
+            tokenizer_index: Some(&index),
+            labels: micro_labels(head),
+            int4,
+            word_int4_group: Some(MICRO_WORD_GROUP),
+            int4_scales: GroupScaleType::F16,
+            ..weights_only(model.config, head)
+        };
+        let keep = pruned.then_some(KeptWordRows { ids: &KEPT, unk: 1 });
+        let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
+        write_model_file_keeping(&spec, keep, |name, shape| model.get(name, shape), &mut out).unwrap();
+        AlignedBytes::from(&out)
+    })
 }
 
 /// Recomputes the CRC after an edit, so that the edit reaches the checks behind it.
@@ -982,6 +1007,133 @@ fn int4_word_tables_that_do_not_fit_are_typed_errors() {
 }
 
 #[test]
+fn f16_group_scales_round_trip_as_version_6_and_track_f32_scales() {
+    // An f16 scale is the f32 one rounded up by at most 2⁻¹⁰ of itself (never down, so no weight
+    // clips), and a weight may then round to the neighbouring nibble: on the harsh random micro
+    // model (std 0.2, 4-bit everything) the logits stay close to the f32-scale file's (0.9983 the
+    // worst measured: the replaced-token head's 8 logits with only the word table int4; 0.9999 or
+    // more for the other heads). A wrong scale index, byte order or dtype scrambles every int4
+    // product, far below this.
+    const MIN_CORRELATION: f64 = 0.995;
+    use electra_core::model_file::format::DType;
+    // Under Miri one head and one int4 set (the loops' other cases are the same code paths).
+    for head in miri_or(&HEADS[..], &HEADS[2..3]) {
+        let head = *head;
+        for int4 in miri_or(&[None, Some(MICRO_INT4), Some(MICRO_INT4_MIXED)][..], &[Some(MICRO_INT4_MIXED)][..]) {
+            let int4 = *int4;
+            let file = f16_scales_micro_file(head, false, int4);
+            let f32_scales = int4_words_micro_file(head, MICRO_WORD_GROUP, false, int4);
+            assert_eq!(version(file.bytes()), 6);
+            let model = Model::from_bytes(file.bytes()).unwrap();
+            assert_eq!((model.int4_scales(), model.int4_tensors()), (GroupScaleType::F16, int4));
+            let (header, entries) = directory(file.bytes());
+            assert_eq!(header.int4_scales, GroupScaleType::F16);
+            // Every int4 tensor's scales are F16 (2 bytes each), every other scale F32.
+            let mut f16_scales = 0;
+            for e in entries.iter().filter(|e| e.name.ends_with(".weight_scale")) {
+                let weight = entries.iter().find(|w| w.name == e.name.trim_end_matches("_scale")).unwrap();
+                let count = e.shape[0] * e.shape[1];
+                match weight.dtype {
+                    DType::I4 => {
+                        assert_eq!((e.dtype, e.len), (DType::F16, 2 * count), "{}", e.name);
+                        f16_scales += count as usize;
+                    }
+                    _ => assert_eq!((e.dtype, e.len), (DType::F32, 4 * count), "{}", e.name),
+                }
+            }
+            assert!(f16_scales > 0 && file.bytes().len() < f32_scales.bytes().len());
+            let ids = [2, 7, 8, 20, 33, 39, 9, 3];
+            let (a, b) = (logits(file.bytes(), &ids), logits(f32_scales.bytes(), &ids));
+            assert!(a.iter().all(|v| v.is_finite()));
+            let r = common::correlation(&a, &b);
+            println!("{head:?} {int4:?}: f16 vs f32 group scales, logit correlation {r:.5}");
+            assert!(r > MIN_CORRELATION, "{head:?} {int4:?}: correlation {r}");
+        }
+    }
+    // Pruned too: a dropped id reads [UNK]'s row, as with f32 scales.
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let (full, pruned) = (f16_scales_micro_file(head, false, None), f16_scales_micro_file(head, true, None));
+    assert_dropped_ids_read_unk(full.bytes(), pruned.bytes(), "f16 scales");
+}
+
+#[test]
+fn f16_scale_sections_that_do_not_fit_are_typed_errors() {
+    use electra_core::model_file::format::DType;
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let file = f16_scales_micro_file(head, false, Some(MICRO_INT4));
+    let (header, entries) = directory(file.bytes());
+    assert_eq!(parse(&rewrite(file.bytes(), &header, &entries)), Ok(()), "rewriting unchanged must round-trip");
+    // The header saying f32 over f16 scales, and f16 over an f32-scale file: the directory disagrees.
+    let as_f32 = FileHeader { int4_scales: GroupScaleType::F32, ..header };
+    assert!(matches!(
+        parse(&rewrite_as(5, file.bytes(), &as_f32, &entries)),
+        Err(ModelFileError::TensorMismatch { field: "dtype", .. })
+    ));
+    let other = int4_words_micro_file(head, MICRO_WORD_GROUP, false, Some(MICRO_INT4));
+    let (other_header, other_entries) = directory(other.bytes());
+    let as_f16 = FileHeader { int4_scales: GroupScaleType::F16, ..other_header };
+    assert!(matches!(
+        parse(&rewrite_as(6, other.bytes(), &as_f16, &other_entries)),
+        Err(ModelFileError::TensorMismatch { field: "dtype", .. })
+    ));
+    // f16 scales in a file where nothing is int4.
+    let int8 = micro_file_with_labels(head, true);
+    let (int8_header, int8_entries) = directory(int8.bytes());
+    let f16_int8 = FileHeader { int4_scales: GroupScaleType::F16, ..int8_header };
+    assert_eq!(
+        parse(&rewrite_as(6, int8.bytes(), &f16_int8, &int8_entries)),
+        Err(ModelFileError::BadLayout(LayoutError::F16ScalesWithoutInt4))
+    );
+    // Versions 1 to 5 cannot say f16; a v6 header read as version 5 is not a valid file.
+    assert!(header.encode(5, &mut [0u8; 512]).is_err());
+    let mut as_v5 = file.bytes().to_vec();
+    as_v5[8..12].copy_from_slice(&5u32.to_le_bytes());
+    fix_crc(&mut as_v5);
+    assert!(parse(&as_v5).is_err());
+    // A scale entry one byte short, or declared with f32's length.
+    let scale =
+        entries.iter().position(|e| e.name == "electra.encoder.layer.0.attention.self.query.weight_scale").unwrap();
+    assert_eq!(entries[scale].dtype, DType::F16);
+    for (len, what) in [(entries[scale].len - 1, "a byte short"), (entries[scale].len * 2, "f32's length")] {
+        let mut e = entries.clone();
+        e[scale].len = len;
+        assert!(
+            matches!(parse(&rewrite(file.bytes(), &header, &e)), Err(ModelFileError::TensorMismatch { .. })),
+            "{what}"
+        );
+    }
+    // Bad f16 scale values: NaN, infinite, negative.
+    let scale_at = entries[scale].offset as usize + 2 * 3;
+    for bad in [0x7e00u16, 0x7c00, 0xb800] {
+        let mut bytes = file.bytes().to_vec();
+        bytes[scale_at..scale_at + 2].copy_from_slice(&bad.to_le_bytes());
+        fix_crc(&mut bytes);
+        assert!(
+            matches!(parse(&bytes), Err(ModelFileError::BadValue { ref tensor, index: 3 })
+                if tensor == "electra.encoder.layer.0.attention.self.query.weight_scale"),
+            "{bad:#06x}"
+        );
+    }
+    // The writer: f16 scales with nothing int4, and a group whose scale f16 cannot hold, by name.
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let spec = ModelFileSpec { int4_scales: GroupScaleType::F16, ..weights_only(model.config, head) };
+    let err = electra_core::model_file::model_file_len::<String>(&spec).unwrap_err();
+    assert!(matches!(err, WriteError::BadLayout(LayoutError::F16ScalesWithoutInt4)), "{err}");
+    let spec = ModelFileSpec { int4: Some(MICRO_INT4), ..spec };
+    let name = "electra.encoder.layer.1.intermediate.dense.weight";
+    let huge: Vec<f32> = model.get(name, &[24, 16]).unwrap().iter().map(|v| v * 1e7).collect();
+    let mut out = vec![0u8; electra_core::model_file::model_file_len::<String>(&spec).unwrap()];
+    let err = electra_core::model_file::write_model_file(
+        &spec,
+        |n, shape| if n == name { Ok(&huge[..]) } else { model.get(n, shape) },
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(matches!(err, WriteError::ScaleOutOfF16Range { ref tensor, .. } if tensor == name), "{err}");
+    assert!(err.to_string().contains(name) && err.to_string().contains("f16"), "{err}");
+}
+
+#[test]
 fn magic_is_png_style() {
     assert_eq!(&MAGIC[1..4], b"ELQ");
 }
@@ -1025,16 +1177,16 @@ fn skipping_the_checksum_still_checks_everything_else() {
 /// The files the property tests damage: every head without labels (version 1), then the
 /// classifiers with labels (version 2), with and without the vocab before them, then pruned word
 /// tables (version 3), with and without labels, then int4 encoders (version 4), all int4 and mixed,
-/// then int4 word embeddings (version 5): alone, pruned, under an int4 encoder, and a masked-LM head
-/// tied to them.
-const FUZZ_FILES: usize = 16;
+/// then int4 word embeddings (version 5): alone, pruned, under an int4 encoder, then f16 group
+/// scales (version 6, pruned, under a mixed int4 encoder), and a masked-LM head tied to int4 rows.
+const FUZZ_FILES: usize = 17;
 
 /// Property cases per test under Miri: enough to reach several of the `MIRI_FUZZ_FILES` files.
 const MIRI_CASES: u32 = 12;
 
-/// The `fuzz_file`s the property tests damage under Miri: one of each format version (1 to 5), each
+/// The `fuzz_file`s the property tests damage under Miri: one of each format version (1 to 6), each
 /// a file that another test builds under Miri too, so that one run builds it once.
-const MIRI_FUZZ_FILES: [usize; 5] = [0, 5, 8, 10, 13];
+const MIRI_FUZZ_FILES: [usize; 6] = [0, 5, 8, 10, 13, 15];
 
 /// `fuzz_file(which)`, under Miri one of `MIRI_FUZZ_FILES`.
 fn fuzz_file_for(which: usize) -> Arc<AlignedBytes> {
@@ -1058,6 +1210,7 @@ fn fuzz_file(which: usize) -> Arc<AlignedBytes> {
         12 => int4_words_micro_file(LABELLED[0], MICRO_WORD_GROUP, false, None),
         13 => int4_words_micro_file(LABELLED[1], MICRO_WORD_GROUP, true, None),
         14 => int4_words_micro_file(HEADS[0], 2, false, Some(MICRO_INT4_MIXED)),
+        15 => f16_scales_micro_file(LABELLED[0], true, Some(MICRO_INT4_MIXED)),
         _ => int4_words_micro_file(HeadKind::MaskedLm, 8, false, None),
     }
 }
