@@ -41,7 +41,7 @@ pub const NAME: &str = "arm-dsp";
 pub const NAME: &str = "arm-dsp-portable";
 
 #[cfg(electra_arm_dsp)]
-mod op {
+pub(super) mod op {
     use core::arch::asm;
 
     #[inline(always)]
@@ -95,7 +95,7 @@ mod op {
 }
 
 #[cfg(not(electra_arm_dsp))]
-mod op {
+pub(super) mod op {
     //! The instructions' definitions from the ARMv7-M Architecture Reference Manual.
 
     /// `SXTB16 Rd, Rm`: bytes 0 and 2, sign-extended to the low and high halfwords.

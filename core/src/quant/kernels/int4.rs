@@ -23,6 +23,8 @@ use super::{GemmI8, Mismatch, Rng, Scratch, Twin};
 use crate::quant::quantize::nibble;
 use crate::simd::multiversion;
 
+#[path = "arm_dsp_int4.rs"]
+pub mod arm_dsp_int4;
 #[cfg(target_arch = "x86_64")]
 #[path = "x86_int4.rs"]
 pub mod x86_int4;
@@ -254,9 +256,12 @@ pub fn gemm_i8_i4_via(
 }
 
 /// The dedicated int4 kernel that goes with the int8 twin `twin` on this machine, if there is one
-/// (x86 with AVX2: `x86_int4`, for every x86 tier, since each has AVX2); without one, the int4
-/// product is [`gemm_i8_i4_via`] that twin.
+/// (x86 with AVX2: `x86_int4`, for every x86 tier, since each has AVX2; the Arm DSP twin, real or
+/// portable: `arm_dsp_int4`); without one, the int4 product is [`gemm_i8_i4_via`] that twin.
 pub fn dedicated(twin: &Twin) -> Option<GemmI8I4> {
+    if matches!(twin.name(), "arm-dsp" | "arm-dsp-portable") {
+        return Some(arm_dsp_int4::gemm_i8_i4);
+    }
     #[cfg(target_arch = "x86_64")]
     if matches!(twin.name(), "avx2" | "avx512-vnni-256" | "avx512-vnni-packed" | "avx512-vnni") {
         return x86_int4::avx2();
