@@ -16,6 +16,7 @@ pub mod corpus;
 pub mod encode;
 pub mod lock;
 pub mod packing;
+pub mod parquet_guard;
 pub mod reader;
 pub mod rng;
 pub mod shard;

@@ -320,10 +320,16 @@ impl ShardReader {
     }
 }
 
+/// One call into the parquet crate on a shard's bytes (see [`crate::parquet_guard`]): its error, or a
+/// panic inside it, becomes [`ReaderError::Parquet`] naming the file.
+fn parquet_call<T, E: fmt::Display>(path: &Path, call: impl FnOnce() -> Result<T, E>) -> Result<T, ReaderError> {
+    let parquet_err = |message: String| ReaderError::Parquet { path: path.to_path_buf(), message };
+    crate::parquet_guard::catch_decoder_panic(call).map_err(parquet_err)?.map_err(|e| parquet_err(e.to_string()))
+}
+
 fn open_shard(path: &Path, vocab_sha256: &str, seq_len: usize) -> Result<OpenShard, ReaderError> {
     let file = File::open(path).map_err(|source| ReaderError::Io { path: path.to_path_buf(), source })?;
-    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-        .map_err(|e| ReaderError::Parquet { path: path.to_path_buf(), message: e.to_string() })?;
+    let metadata = parquet_call(path, || ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))?;
     let foreign = |reason: String| ReaderError::ForeignShard { path: path.to_path_buf(), reason };
     match footer_value(&metadata, format::META_FORMAT_VERSION) {
         None => return Err(foreign(format!("no {} in the footer metadata", format::META_FORMAT_VERSION))),
@@ -376,16 +382,16 @@ fn read_row_group(
     out: &mut Vec<Example>,
 ) -> Result<(), ReaderError> {
     let path = &shard.path;
-    let parquet_err = |e: &dyn fmt::Display| ReaderError::Parquet { path: path.clone(), message: e.to_string() };
     let file = File::open(path).map_err(|source| ReaderError::Io { path: path.clone(), source })?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
-        .with_row_groups(vec![g])
-        .with_batch_size(4096)
-        .build()
-        .map_err(|e| parquet_err(&e))?;
+    let mut reader = parquet_call(path, || {
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
+            .with_row_groups(vec![g])
+            .with_batch_size(4096)
+            .build()
+    })?;
     let mut row = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| parquet_err(&e))?;
+    // Each batch is decoded by the parquet crate: one guarded call per batch.
+    while let Some(batch) = parquet_call(path, || reader.next().transpose())? {
         let ids = batch.column(0).as_list::<i32>();
         let b_starts = batch.column(1).as_primitive::<UInt32Type>();
         for r in 0..batch.num_rows() {

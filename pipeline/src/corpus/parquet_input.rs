@@ -8,6 +8,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::parquet_guard::catch_decoder_panic;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
@@ -43,7 +44,9 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> CorpusError {
 
 fn metadata(path: &Path) -> Result<ArrowReaderMetadata, CorpusError> {
     let file = File::open(path).map_err(|e| CorpusError::io(path, e))?;
-    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| parquet_error(path, e))
+    catch_decoder_panic(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
+        .map_err(|message| parquet_error(path, message))?
+        .map_err(|e| parquet_error(path, e))
 }
 
 fn is_text_type(t: &DataType) -> bool {
@@ -120,17 +123,20 @@ pub(crate) fn read_range(
         first_row.push(row_groups[..g].iter().map(|rg| rg.num_rows().max(0) as u64).sum());
     }
     for (i, &g) in groups.iter().enumerate() {
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            file.try_clone().map_err(|e| CorpusError::io(path, e))?,
-            meta.clone(),
-        )
-        .with_projection(mask.clone())
-        .with_row_groups(vec![g])
-        .with_batch_size(READ_BATCH_ROWS)
-        .build()
+        let clone = file.try_clone().map_err(|e| CorpusError::io(path, e))?;
+        // Every call into the parquet crate goes through the one guard (crate::parquet_guard).
+        let guarded = |message: String| parquet_error(shown, message);
+        let mut reader = catch_decoder_panic(|| {
+            ParquetRecordBatchReaderBuilder::new_with_metadata(clone, meta.clone())
+                .with_projection(mask.clone())
+                .with_row_groups(vec![g])
+                .with_batch_size(READ_BATCH_ROWS)
+                .build()
+        })
+        .map_err(guarded)?
         .map_err(err)?;
         let mut row = first_row[i];
-        for batch in reader {
+        while let Some(batch) = catch_decoder_panic(|| reader.next()).map_err(guarded)? {
             let batch: RecordBatch = batch.map_err(|e| parquet_error(shown, e))?;
             let column = batch.column(0);
             for r in 0..column.len() {

@@ -10,6 +10,7 @@ use arrow_array::types::{
 };
 use arrow_array::Array;
 use arrow_schema::DataType;
+use electra_pipeline::parquet_guard::catch_decoder_panic;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -602,7 +603,11 @@ fn is_label_type(t: &DataType) -> bool {
 fn read_parquet(path: &Path, task: Task, columns: &Columns) -> Result<Vec<TextExample>, DataError> {
     let err = |message: String| DataError::Parquet { path: path.to_owned(), message };
     let file = File::open(path).map_err(|source| DataError::Io { path: path.to_owned(), source })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| err(e.to_string()))?;
+    // Every call into the parquet crate on the file's bytes goes through the one guard
+    // (electra_pipeline::parquet_guard): a panic inside it is this file's error too.
+    let builder = catch_decoder_panic(|| ParquetRecordBatchReaderBuilder::try_new(file))
+        .map_err(err)?
+        .map_err(|e| err(e.to_string()))?;
     let fields = builder.schema().fields().clone();
     let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
     let layout = layout_by_name(path, task, columns, &names, true)?;
@@ -616,13 +621,14 @@ fn read_parquet(path: &Path, task: Task, columns: &Columns) -> Result<Vec<TextEx
     }
     let roots = layout.columns();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
-    let reader =
-        builder.with_projection(mask).with_batch_size(PARQUET_BATCH_ROWS).build().map_err(|e| err(e.to_string()))?;
+    let mut reader = catch_decoder_panic(|| builder.with_projection(mask).with_batch_size(PARQUET_BATCH_ROWS).build())
+        .map_err(err)?
+        .map_err(|e| err(e.to_string()))?;
     // Projected columns keep the file's order.
     let at = |i: usize| roots.iter().position(|&r| r == i).unwrap_or_default();
     let mut examples = Vec::new();
     let mut row = 0usize;
-    for batch in reader {
+    while let Some(batch) = catch_decoder_panic(|| reader.next()).map_err(err)? {
         let batch = batch.map_err(|e| err(e.to_string()))?;
         if batch.num_columns() != roots.len() {
             return Err(err(format!("read {} columns where {} were asked for", batch.num_columns(), roots.len())));
