@@ -14,10 +14,13 @@
 //!
 //! The fast twins ([`gemm_i8_i4_via`]) unpack a tile of weight rows to int8 (one group, at most
 //! [`SEGMENT`] values, at a time: [`unpack_nibbles`], vectorized) and hand it to an int8 twin of
-//! [`super`]: the Cortex-M4 through `SXTB16` + `SMLAD` pairs, aarch64 through `sdot`, each
-//! unchanged. Unpacking costs `1 / m` of the multiply (one pass over the tile per row block of `a`).
-//! On x86 (every tier has AVX2) [`gemm_i8_i4`] uses the dedicated kernel `x86_int4` instead,
-//! which keeps 8 outputs' group sums in vector lanes rather than reducing each output per group.
+//! [`super`] (aarch64 through `sdot`, Helium through `VMLADAVA`), each unchanged. Unpacking costs
+//! `1 / m` of the multiply (one pass over the tile per row block of `a`). Two targets have a
+//! dedicated kernel instead ([`dedicated`]): x86 (every tier has AVX2) `x86_int4`, which keeps 8
+//! outputs' group sums in vector lanes rather than reducing each output per group, and the Arm DSP
+//! cores (M4, M7, M33) `arm_dsp_int4`, which widens masked nibbles with `SXTB16` straight into
+//! `SMLAD` pairs, never writing unpacked weights to memory (2.4-2.6× fewer instructions per
+//! ELECTRA-Small inference than the unpacking path on the M4; docs/BOARDS.md).
 
 use super::{GemmI8, Mismatch, Rng, Scratch, Twin};
 use crate::quant::quantize::nibble;
