@@ -178,11 +178,17 @@ const MICRO_WORD_GROUP: u32 = 4;
 /// `int4` names int4.
 fn int4_words_micro_file(head: HeadKind, group: u32, pruned: bool, int4: Option<Int4Tensors>) -> Arc<AlignedBytes> {
     shared(format!("int4 words {head:?} {group} {pruned} {int4:?}"), || {
-        int4_words_micro_file_built(head, group, pruned, int4)
+        int4_words_micro_file_built(head, group, pruned, int4, GroupScaleType::F32)
     })
 }
 
-fn int4_words_micro_file_built(head: HeadKind, group: u32, pruned: bool, int4: Option<Int4Tensors>) -> AlignedBytes {
+fn int4_words_micro_file_built(
+    head: HeadKind,
+    group: u32,
+    pruned: bool,
+    int4: Option<Int4Tensors>,
+    int4_scales: GroupScaleType,
+) -> AlignedBytes {
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
     let vocab = micro_vocab();
     let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
@@ -193,6 +199,7 @@ fn int4_words_micro_file_built(head: HeadKind, group: u32, pruned: bool, int4: O
         labels: micro_labels(head),
         int4,
         word_int4_group: Some(group),
+        int4_scales,
         ..weights_only(model.config, head)
     };
     let keep = pruned.then_some(KeptWordRows { ids: &KEPT, unk: 1 });
@@ -202,26 +209,10 @@ fn int4_words_micro_file_built(head: HeadKind, group: u32, pruned: bool, int4: O
 }
 
 /// [`int4_words_micro_file`] with every int4 group scale (encoder and word table) stored as f16
-/// (format version 6).
+/// (format version 6), word rows in groups of `MICRO_WORD_GROUP`.
 fn f16_scales_micro_file(head: HeadKind, pruned: bool, int4: Option<Int4Tensors>) -> Arc<AlignedBytes> {
     shared(format!("f16 scales {head:?} {pruned} {int4:?}"), || {
-        let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
-        let vocab = micro_vocab();
-        let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
-        electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
-        let spec = ModelFileSpec {
-            vocab: Some(&vocab),
-            tokenizer_index: Some(&index),
-            labels: micro_labels(head),
-            int4,
-            word_int4_group: Some(MICRO_WORD_GROUP),
-            int4_scales: GroupScaleType::F16,
-            ..weights_only(model.config, head)
-        };
-        let keep = pruned.then_some(KeptWordRows { ids: &KEPT, unk: 1 });
-        let mut out = vec![0u8; model_file_len_keeping::<String>(&spec, keep).unwrap()];
-        write_model_file_keeping(&spec, keep, |name, shape| model.get(name, shape), &mut out).unwrap();
-        AlignedBytes::from(&out)
+        int4_words_micro_file_built(head, MICRO_WORD_GROUP, pruned, int4, GroupScaleType::F16)
     })
 }
 

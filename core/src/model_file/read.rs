@@ -211,7 +211,8 @@ impl<'a> Model<'a> {
             None => Ok(()),
         };
         let check_scales = |name: TensorName, scales: Scales<'a>| match (0..scales.len())
-            .position(|i| !scales.get(i).is_finite() || scales.get(i) < 0.0)
+            .map(|i| scales.get(i))
+            .position(|v| !v.is_finite() || v < 0.0)
         {
             Some(index) => Err(ModelFileError::BadValue { tensor: name, index }),
             None => Ok(()),
