@@ -31,6 +31,12 @@ use crate::shard::Manifest;
 /// Rows held in the per-rank shuffle buffer unless set otherwise (~8 MB at T = 128).
 pub const DEFAULT_SHUFFLE_ROWS: usize = 16384;
 
+/// Most uncompressed page bytes one value of a shard column may need (the bound the page check puts on
+/// a page's declared size, which the decoder reserves): both columns are INT32, at most 4 bytes a value
+/// (plain, or a bit-packed dictionary index), and each of the two level streams at most 2 bytes a value
+/// (a run of one: a 1-byte run header and a 1-byte level). 8 bytes, doubled for margin.
+const SHARD_PAGE_BYTES_PER_VALUE: u64 = 16;
+
 /// A batch of padded examples, row-major `[B, T]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
@@ -63,6 +69,7 @@ pub struct Example {
 
 /// Why a shard directory cannot be read. Every variant names the file.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReaderError {
     /// A file could not be opened or read.
     Io { path: PathBuf, source: std::io::Error },
@@ -76,6 +83,9 @@ pub enum ReaderError {
     Parquet { path: PathBuf, message: String },
     /// A readable Parquet file that is not an electra shard of this format (missing metadata, other schema).
     ForeignShard { path: PathBuf, reason: String },
+    /// A row group's page headers are malformed or claim more than the shard can hold, found before the
+    /// Parquet decoder runs on them (it would trust them: see [`crate::parquet_guard::check_row_group_pages`]).
+    CorruptPages { path: PathBuf, reason: String },
     /// A shard holds a different number of rows than the manifest says.
     RowCountMismatch { path: PathBuf, manifest: u64, file: u64 },
     /// A shard's bytes do not hash to the sha256 the manifest lists (see [`ShardReader::verify_checksums`]).
@@ -106,6 +116,9 @@ impl fmt::Display for ReaderError {
             }
             ReaderError::ForeignShard { path, reason } => {
                 write!(f, "{} is not an electra shard (format {FORMAT_VERSION}): {reason}", path.display())
+            }
+            ReaderError::CorruptPages { path, reason } => {
+                write!(f, "{} is corrupt (not decoded): {reason}", path.display())
             }
             ReaderError::RowCountMismatch { path, manifest, file } => {
                 write!(f, "{} holds {file} rows, but the manifest lists {manifest}", path.display())
@@ -383,6 +396,14 @@ fn read_row_group(
 ) -> Result<(), ReaderError> {
     let path = &shard.path;
     let file = File::open(path).map_err(|source| ReaderError::Io { path: path.clone(), source })?;
+    // The decoder trusts page headers and can loop on a corrupt one (issue 17's second finding): they are
+    // walked first, bounded. A row holds at most seq_len ids, one value each (an empty list one level).
+    let limits = crate::parquet_guard::PageLimits {
+        max_values: shard.row_group_rows[g].saturating_mul(seq_len.max(1) as u64),
+        max_bytes_per_value: SHARD_PAGE_BYTES_PER_VALUE,
+    };
+    crate::parquet_guard::check_row_group_pages(&file, shard.metadata.metadata(), g, limits)
+        .map_err(|reason| ReaderError::CorruptPages { path: path.clone(), reason })?;
     let mut reader = parquet_call(path, || {
         ParquetRecordBatchReaderBuilder::new_with_metadata(file, shard.metadata.clone())
             .with_row_groups(vec![g])
