@@ -53,7 +53,7 @@
 //! # /// `electra export` writes from a fine-tuned checkpoint, built here so that the example runs.
 //! # /// The file in 8-byte aligned words, and its length in bytes.
 //! # fn tiny_sentiment_model() -> Result<(Vec<u64>, usize), Box<dyn std::error::Error>> {
-//! #     use electra_core::model_file::{model_file_len, write_model_file, GroupScaleType, LabelsSpec, ModelFileSpec, ProblemType};
+//! #     use electra_core::model_file::{model_file_len, write_model_file, FloatType, LabelsSpec, ModelFileSpec, ProblemType};
 //! #     use electra_core::{ElectraConfig, HeadKind};
 //! #     let vocab = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ncat\nsat\n.\non\nmat\n";
 //! #     let config = ElectraConfig {
@@ -78,7 +78,8 @@
 //! #         labels: Some(LabelsSpec { names: &["negative", "positive"], problem_type: ProblemType::SingleLabelClassification }),
 //! #         int4: None,
 //! #         word_int4_group: None,
-//! #         int4_scales: GroupScaleType::F32,
+//! #         int4_scales: FloatType::F32,
+//! #         biases_and_norms: FloatType::F32,
 //! #     };
 //! #     // Every tensor reads a prefix of one table of small made-up values.
 //! #     let values: Vec<f32> = (0..4096u32).map(|i| ((i * 7919 % 61) as f32 - 30.0) / 100.0).collect();

@@ -14,7 +14,7 @@ use electra_core::model_file::{
     model_file_len_keeping, write_model_file_keeping, KeptWordRows, LabelsError, LabelsSpec, Model, ModelFileError,
     ModelFileSpec, ProblemType, WordRowMapError, WriteError, FORMAT_VERSION,
 };
-use electra_core::model_file::{GroupScaleType, Int4Tensors, LayoutError};
+use electra_core::model_file::{FloatType, Int4Tensors, LayoutError};
 use electra_core::{ArenaOptions, ElectraConfig, HeadKind, RunOptions, SequenceInput};
 use proptest::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -129,7 +129,8 @@ fn weights_only(config: ElectraConfig, head: HeadKind) -> ModelFileSpec<'static>
         labels: None,
         int4: None,
         word_int4_group: None,
-        int4_scales: GroupScaleType::F32,
+        int4_scales: FloatType::F32,
+        biases_and_norms: FloatType::F32,
     }
 }
 
@@ -178,7 +179,7 @@ const MICRO_WORD_GROUP: u32 = 4;
 /// `int4` names int4.
 fn int4_words_micro_file(head: HeadKind, group: u32, pruned: bool, int4: Option<Int4Tensors>) -> Arc<AlignedBytes> {
     shared(format!("int4 words {head:?} {group} {pruned} {int4:?}"), || {
-        int4_words_micro_file_built(head, group, pruned, int4, GroupScaleType::F32)
+        int4_words_micro_file_built(head, group, pruned, int4, FloatType::F32)
     })
 }
 
@@ -187,7 +188,7 @@ fn int4_words_micro_file_built(
     group: u32,
     pruned: bool,
     int4: Option<Int4Tensors>,
-    int4_scales: GroupScaleType,
+    int4_scales: FloatType,
 ) -> AlignedBytes {
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
     let vocab = micro_vocab();
@@ -212,7 +213,50 @@ fn int4_words_micro_file_built(
 /// (format version 6), word rows in groups of `MICRO_WORD_GROUP`.
 fn f16_scales_micro_file(head: HeadKind, pruned: bool, int4: Option<Int4Tensors>) -> Arc<AlignedBytes> {
     shared(format!("f16 scales {head:?} {pruned} {int4:?}"), || {
-        int4_words_micro_file_built(head, MICRO_WORD_GROUP, pruned, int4, GroupScaleType::F16)
+        int4_words_micro_file_built(head, MICRO_WORD_GROUP, pruned, int4, FloatType::F16)
+    })
+}
+
+/// Whether `name` is a bias or a LayerNorm parameter: what f16 biases and LayerNorms (format
+/// version 7) store as f16.
+fn is_bias_or_norm(name: &str) -> bool {
+    name.ends_with(".bias") || name.ends_with("LayerNorm.weight")
+}
+
+/// A micro file (vocab, index and a classifier's labels) of the random micro model whose biases
+/// and LayerNorms are stored as `biases_and_norms` says, with the encoder linears `int4` names int4
+/// and their group scales stored as `int4_scales` says. With `rounded`, every bias and LayerNorm
+/// value is first rounded to f16, so an f32 file holds exactly what an f16 one widens to.
+fn f16_biases_micro_file(
+    head: HeadKind,
+    int4: Option<Int4Tensors>,
+    int4_scales: FloatType,
+    biases_and_norms: FloatType,
+    rounded: bool,
+) -> Arc<AlignedBytes> {
+    shared(format!("biases {head:?} {int4:?} {int4_scales:?} {biases_and_norms:?} {rounded}"), || {
+        let mut model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+        if rounded {
+            for (name, (_, values)) in model.tensors.iter_mut().filter(|(name, _)| is_bias_or_norm(name)) {
+                values.iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32());
+                assert!(values.iter().any(|&v| v != 0.0), "{name}: random_affine gives every bias values");
+            }
+        }
+        let vocab = micro_vocab();
+        let mut index = vec![0u32; electra_core::tokenizer::index_len(&vocab)];
+        electra_core::tokenizer::build_index(&vocab, &mut index).unwrap();
+        let spec = ModelFileSpec {
+            vocab: Some(&vocab),
+            tokenizer_index: Some(&index),
+            labels: micro_labels(head),
+            int4,
+            int4_scales,
+            biases_and_norms,
+            ..weights_only(model.config, head)
+        };
+        let mut out = vec![0u8; electra_core::model_file::model_file_len::<String>(&spec).unwrap()];
+        electra_core::model_file::write_model_file(&spec, |name, shape| model.get(name, shape), &mut out).unwrap();
+        AlignedBytes::from(&out)
     })
 }
 
@@ -1016,9 +1060,9 @@ fn f16_group_scales_round_trip_as_version_6_and_track_f32_scales() {
             let f32_scales = int4_words_micro_file(head, MICRO_WORD_GROUP, false, int4);
             assert_eq!(version(file.bytes()), 6);
             let model = Model::from_bytes(file.bytes()).unwrap();
-            assert_eq!((model.int4_scales(), model.int4_tensors()), (GroupScaleType::F16, int4));
+            assert_eq!((model.int4_scales(), model.int4_tensors()), (FloatType::F16, int4));
             let (header, entries) = directory(file.bytes());
-            assert_eq!(header.int4_scales, GroupScaleType::F16);
+            assert_eq!(header.int4_scales, FloatType::F16);
             // Every int4 tensor's scales are F16 (2 bytes each), every other scale F32.
             let mut f16_scales = 0;
             for e in entries.iter().filter(|e| e.name.ends_with(".weight_scale")) {
@@ -1055,14 +1099,14 @@ fn f16_scale_sections_that_do_not_fit_are_typed_errors() {
     let (header, entries) = directory(file.bytes());
     assert_eq!(parse(&rewrite(file.bytes(), &header, &entries)), Ok(()), "rewriting unchanged must round-trip");
     // The header saying f32 over f16 scales, and f16 over an f32-scale file: the directory disagrees.
-    let as_f32 = FileHeader { int4_scales: GroupScaleType::F32, ..header };
+    let as_f32 = FileHeader { int4_scales: FloatType::F32, ..header };
     assert!(matches!(
         parse(&rewrite_as(5, file.bytes(), &as_f32, &entries)),
         Err(ModelFileError::TensorMismatch { field: "dtype", .. })
     ));
     let other = int4_words_micro_file(head, MICRO_WORD_GROUP, false, Some(MICRO_INT4));
     let (other_header, other_entries) = directory(other.bytes());
-    let as_f16 = FileHeader { int4_scales: GroupScaleType::F16, ..other_header };
+    let as_f16 = FileHeader { int4_scales: FloatType::F16, ..other_header };
     assert!(matches!(
         parse(&rewrite_as(6, other.bytes(), &as_f16, &other_entries)),
         Err(ModelFileError::TensorMismatch { field: "dtype", .. })
@@ -1070,7 +1114,7 @@ fn f16_scale_sections_that_do_not_fit_are_typed_errors() {
     // f16 scales in a file where nothing is int4.
     let int8 = micro_file_with_labels(head, true);
     let (int8_header, int8_entries) = directory(int8.bytes());
-    let f16_int8 = FileHeader { int4_scales: GroupScaleType::F16, ..int8_header };
+    let f16_int8 = FileHeader { int4_scales: FloatType::F16, ..int8_header };
     assert_eq!(
         parse(&rewrite_as(6, int8.bytes(), &f16_int8, &int8_entries)),
         Err(ModelFileError::BadLayout(LayoutError::F16ScalesWithoutInt4))
@@ -1107,7 +1151,7 @@ fn f16_scale_sections_that_do_not_fit_are_typed_errors() {
     }
     // The writer: f16 scales with nothing int4, and a group whose scale f16 cannot hold, by name.
     let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
-    let spec = ModelFileSpec { int4_scales: GroupScaleType::F16, ..weights_only(model.config, head) };
+    let spec = ModelFileSpec { int4_scales: FloatType::F16, ..weights_only(model.config, head) };
     let err = electra_core::model_file::model_file_len::<String>(&spec).unwrap_err();
     assert!(matches!(err, WriteError::BadLayout(LayoutError::F16ScalesWithoutInt4)), "{err}");
     let spec = ModelFileSpec { int4: Some(MICRO_INT4), ..spec };
@@ -1121,6 +1165,104 @@ fn f16_scale_sections_that_do_not_fit_are_typed_errors() {
     )
     .unwrap_err();
     assert!(matches!(err, WriteError::ScaleOutOfF16Range { ref tensor, .. } if tensor == name), "{err}");
+    assert!(err.to_string().contains(name) && err.to_string().contains("f16"), "{err}");
+}
+
+#[test]
+fn f16_biases_and_norms_round_trip_as_version_7_and_compute_what_their_widened_values_do() {
+    use electra_core::model_file::format::DType;
+    // Widening f16 is exact and every kernel reads the widened value in the same arithmetic, so an
+    // f16 file equals, bit for bit, the f32 file of the same values rounded to f16: the int8 and
+    // int4 epilogues, the attention output's bias, every LayerNorm and the masked-LM head's bias.
+    let cases = [(None, FloatType::F32), (Some(MICRO_INT4_MIXED), FloatType::F32), (Some(MICRO_INT4), FloatType::F16)];
+    for head in miri_or(&HEADS[..], &HEADS[2..3]) {
+        let head = *head;
+        for (int4, scales) in miri_or(&cases[..], &cases[1..2]) {
+            let (int4, scales) = (*int4, *scales);
+            let half = f16_biases_micro_file(head, int4, scales, FloatType::F16, false);
+            let widened = f16_biases_micro_file(head, int4, scales, FloatType::F32, true);
+            assert_eq!(version(half.bytes()), 7);
+            let model = Model::from_bytes(half.bytes()).unwrap();
+            assert_eq!((model.biases_and_norms_type(), model.int4_scales()), (FloatType::F16, scales));
+            let (header, entries) = directory(half.bytes());
+            assert_eq!(header.biases_and_norms, FloatType::F16);
+            let mut halves = 0;
+            for e in &entries {
+                let count = (e.shape[0] * e.shape[1]) as usize;
+                if is_bias_or_norm(e.name) {
+                    assert_eq!((e.dtype, e.len), (DType::F16, 2 * count as u64), "{}", e.name);
+                    halves += count;
+                } else if !e.name.ends_with(".weight_scale") {
+                    // Group scales follow `int4_scales`, checked by the version-6 tests.
+                    assert_ne!(e.dtype, DType::F16, "{}", e.name);
+                }
+            }
+            assert!(halves > 0 && half.bytes().len() < widened.bytes().len());
+            let ids = [2, 7, 8, 20, 33, 39, 9, 3];
+            let (a, b) = (logits(half.bytes(), &ids), logits(widened.bytes(), &ids));
+            assert!(a.iter().all(|v| v.is_finite()));
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{head:?} {int4:?} {scales:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn f16_bias_sections_that_do_not_fit_are_typed_errors() {
+    let head = HeadKind::SequenceClassification { num_labels: 3 };
+    let file = f16_biases_micro_file(head, Some(MICRO_INT4_MIXED), FloatType::F32, FloatType::F16, false);
+    let (header, entries) = directory(file.bytes());
+    assert_eq!(parse(&rewrite(file.bytes(), &header, &entries)), Ok(()), "rewriting unchanged must round-trip");
+    // The header saying f32 over f16 biases, and f16 over an f32 file: the directory disagrees.
+    let as_f32 = FileHeader { biases_and_norms: FloatType::F32, ..header };
+    assert!(matches!(
+        parse(&rewrite_as(4, file.bytes(), &as_f32, &entries)),
+        Err(ModelFileError::TensorMismatch { field: "dtype", .. })
+    ));
+    let other = micro_file_with_labels(head, true);
+    let (other_header, other_entries) = directory(other.bytes());
+    let as_f16 = FileHeader { biases_and_norms: FloatType::F16, ..other_header };
+    assert!(matches!(
+        parse(&rewrite_as(7, other.bytes(), &as_f16, &other_entries)),
+        Err(ModelFileError::TensorMismatch { field: "dtype", .. })
+    ));
+    // Versions 1 to 6 cannot say f16 biases; a version-7 file read as version 6 is not valid.
+    assert!(header.encode(6, &mut [0u8; 512]).is_err());
+    let mut as_v6 = file.bytes().to_vec();
+    as_v6[8..12].copy_from_slice(&6u32.to_le_bytes());
+    fix_crc(&mut as_v6);
+    assert!(parse(&as_v6).is_err());
+    // NaN and infinite f16 values, in a bias and in a LayerNorm weight, named with their index.
+    for name in ["electra.encoder.layer.1.intermediate.dense.bias", "electra.encoder.layer.0.output.LayerNorm.weight"] {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        for bad in [0x7e00u16, 0xfc00] {
+            let mut bytes = file.bytes().to_vec();
+            let at = entry.offset as usize + 2 * 5;
+            bytes[at..at + 2].copy_from_slice(&bad.to_le_bytes());
+            fix_crc(&mut bytes);
+            assert!(
+                matches!(parse(&bytes), Err(ModelFileError::BadValue { ref tensor, index: 5 }) if tensor == name),
+                "{name} {bad:#06x}"
+            );
+        }
+    }
+    // The writer: a bias f16 cannot hold is refused by name.
+    let model = HfModel::random(micro_config(), head, Init { std: 0.2, random_affine: true }, 11);
+    let spec = ModelFileSpec { biases_and_norms: FloatType::F16, ..weights_only(model.config, head) };
+    let name = "classifier.dense.bias";
+    let mut huge = model.get(name, &[16]).unwrap().to_vec();
+    huge[3] = 1e5;
+    let mut out = vec![0u8; electra_core::model_file::model_file_len::<String>(&spec).unwrap()];
+    let err = electra_core::model_file::write_model_file(
+        &spec,
+        |n, shape| if n == name { Ok(&huge[..]) } else { model.get(n, shape) },
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(matches!(err, WriteError::ValueOutOfF16Range { ref tensor, value } if tensor == name && value == 1e5));
     assert!(err.to_string().contains(name) && err.to_string().contains("f16"), "{err}");
 }
 
@@ -1169,8 +1311,9 @@ fn skipping_the_checksum_still_checks_everything_else() {
 /// classifiers with labels (version 2), with and without the vocab before them, then pruned word
 /// tables (version 3), with and without labels, then int4 encoders (version 4), all int4 and mixed,
 /// then int4 word embeddings (version 5): alone, pruned, under an int4 encoder, then f16 group
-/// scales (version 6, pruned, under a mixed int4 encoder), and a masked-LM head tied to int4 rows.
-const FUZZ_FILES: usize = 17;
+/// scales (version 6, pruned, under a mixed int4 encoder), a masked-LM head tied to int4 rows, and
+/// f16 biases and LayerNorms (version 7, under a mixed int4 encoder with f16 scales).
+const FUZZ_FILES: usize = 18;
 
 /// Property cases per test under Miri: enough to reach several of the `MIRI_FUZZ_FILES` files.
 const MIRI_CASES: u32 = 12;
@@ -1202,7 +1345,8 @@ fn fuzz_file(which: usize) -> Arc<AlignedBytes> {
         13 => int4_words_micro_file(LABELLED[1], MICRO_WORD_GROUP, true, None),
         14 => int4_words_micro_file(HEADS[0], 2, false, Some(MICRO_INT4_MIXED)),
         15 => f16_scales_micro_file(LABELLED[0], true, Some(MICRO_INT4_MIXED)),
-        _ => int4_words_micro_file(HeadKind::MaskedLm, 8, false, None),
+        16 => int4_words_micro_file(HeadKind::MaskedLm, 8, false, None),
+        _ => f16_biases_micro_file(LABELLED[0], Some(MICRO_INT4_MIXED), FloatType::F16, FloatType::F16, false),
     }
 }
 

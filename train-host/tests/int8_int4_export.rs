@@ -17,6 +17,13 @@ use std::path::Path;
 /// at 0.988 against float; a scrambled scale would be far below).
 const MIN_F16_SCALES_CORRELATION: f64 = 0.995;
 
+/// How far f16 biases and LayerNorms may move the logits of the classifier fixture, relative to the
+/// largest: each value moves by at most 2⁻¹¹ of itself (round to nearest), but a moved activation
+/// can flip the rounding of its int8 quantization (a step of 1/127 of its row's range) and the
+/// flips add up through the layers: 0.0147 measured on this fixture (int4 g32, int4 word rows). A
+/// bias read from the wrong place or in the wrong byte order moves them by tens of percent.
+const MAX_F16_BIASES_MOVE: f64 = 0.05;
+
 #[test]
 fn int4_export_halves_the_encoder_matrices_and_inspect_shows_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,6 +72,31 @@ fn int4_export_halves_the_encoder_matrices_and_inspect_shows_them() {
     let refused = electra(&["export", "--model", model, "--out", &f16, "--group-scales", "f16"]);
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && err.contains("--group-scales f16 applies to"), "{err}");
+
+    // f16 biases and LayerNorms on top: version 7, the encoder's biases and LayerNorms (all that row
+    // holds when every matrix is int4) in half the bytes, and the logits those of the f32 file
+    // within f16's rounding of the biases (core/tests/model_file.rs shows them bit for bit equal to
+    // an f32 file of the rounded values).
+    let (half, full) = (path("f16-biases.elq"), path("f16-scales.elq"));
+    let args = [&args[..], &["--biases-and-norms", "f16"]].concat();
+    let said = stdout(&electra(&[&["export", "--model", model, "--out", &half][..], &args].concat()));
+    assert!(said.contains("f16 biases and LayerNorms"), "{said}");
+    let th = stdout(&electra(&["inspect", &half]));
+    assert!(th.contains("format version 7") && th.contains("biases and LayerNorm parameters f16"), "{th}");
+    let biases = |t: &str| row(t, "encoder scales, biases, LayerNorms");
+    assert_eq!(biases(&th).map(|b| 2 * b), biases(&t16), "{th}");
+    assert_eq!(row(&th, "total"), Some(std::fs::metadata(&half).unwrap().len() as usize));
+    std::fs::copy(&f16, &full).unwrap();
+    let input = "{\"ids\": [2, 7, 9, 3]}\n{\"ids\": [2, 7, 9, 11, 12, 13, 14, 3]}\n";
+    let (lh, lf) = (logits_of(Path::new(&half), input), logits_of(Path::new(&full), input));
+    let moved = relative_difference(&lh, &lf);
+    println!("f16 vs f32 biases and LayerNorms: max |difference| / max |logit| {moved:.6}");
+    assert!(moved < MAX_F16_BIASES_MOVE, "{lh:?} {lf:?}");
+    // And an int8 file: every bias and LayerNorm f16, nothing int4.
+    let int8_half = path("int8-f16-biases.elq");
+    stdout(&electra(&["export", "--model", model, "--out", &int8_half, "--biases-and-norms", "f16"]));
+    let t = stdout(&electra(&["inspect", &int8_half]));
+    assert!(t.contains("format version 7") && !t.contains("int4"), "{t}");
 }
 
 #[test]

@@ -52,7 +52,8 @@ fn pretrained_discriminator_int8_matches_float() {
         labels: None,
         int4: None,
         word_int4_group: None,
-        int4_scales: electra_core::model_file::GroupScaleType::F32,
+        int4_scales: electra_core::model_file::FloatType::F32,
+        biases_and_norms: electra_core::model_file::FloatType::F32,
     };
     let mut file = vec![0u32; model_file_len::<String>(&spec).unwrap().div_ceil(4)];
     let len = model_file_len::<String>(&spec).unwrap();

@@ -10,19 +10,47 @@ pub struct LayerNormWeights<'a> {
     pub bias: &'a [f32],
 }
 
+/// The mean and `1 / sqrt(var + eps)` of one row: two passes (mean, then squared deviations) keep
+/// the variance accurate when the mean is large compared with the spread.
+#[inline(always)]
+fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = reduce::sum(x) / n;
+    let var = reduce::sum_by(x, |v| (v - mean) * (v - mean)) / n;
+    (mean, 1.0 / libm::sqrtf(var + eps))
+}
+
+/// `x ← (x - mean) · inv_std · γ + β`.
+#[inline(always)]
+fn row_apply(x: &mut [f32], mean: f32, inv_std: f32, weight: &[f32], bias: &[f32]) {
+    for ((v, g), b) in x.iter_mut().zip(weight).zip(bias) {
+        *v = (*v - mean) * inv_std * g + b;
+    }
+}
+
 multiversion! {
     /// `x ← (x - mean) / sqrt(var + eps) · γ + β` over one row `x [N]`, with the biased variance as PyTorch
-    /// computes it. Two passes (mean, then squared deviations) keep the variance accurate when the mean is large
-    /// compared with the spread. The one LayerNorm of the inference paths: the float and the int8 encoder both
+    /// computes it. The one LayerNorm of the inference paths: the float and the int8 encoder both
     /// call it (the trainer's, which also keeps `x̂` for the backward pass, is tested against it).
     pub fn layer_norm_row(x: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
-        let n = x.len() as f32;
-        let mean = reduce::sum(x) / n;
-        let var = reduce::sum_by(x, |v| (v - mean) * (v - mean)) / n;
-        let inv_std = 1.0 / libm::sqrtf(var + eps);
-        for ((v, g), b) in x.iter_mut().zip(weight).zip(bias) {
-            *v = (*v - mean) * inv_std * g + b;
-        }
+        let (mean, inv_std) = row_stats(x, eps);
+        row_apply(x, mean, inv_std, weight, bias);
+    }
+}
+
+multiversion! {
+    /// [`layer_norm_row`] in two steps, for parameters that arrive a run at a time (f16 ones widened
+    /// on the stack, model file version 7): this is its first step, `(mean, inv_std)` of the row.
+    pub fn layer_norm_stats(x: &[f32], eps: f32) -> (f32, f32) {
+        row_stats(x, eps)
+    }
+}
+
+multiversion! {
+    /// [`layer_norm_row`]'s second step over part of a row: `x ← (x - mean) · inv_std · γ + β`, the
+    /// same bits as the whole-row call.
+    pub fn layer_norm_apply(x: &mut [f32], mean: f32, inv_std: f32, weight: &[f32], bias: &[f32]) {
+        row_apply(x, mean, inv_std, weight, bias);
     }
 }
 

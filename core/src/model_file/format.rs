@@ -1,11 +1,12 @@
-//! The bytes of a model file, versions 1 to 6.
+//! The bytes of a model file, versions 1 to 7.
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  MAGIC                     "\x89ELQ\r\n\x1a\n" (PNG-style: catches text-mode and 7-bit damage)
 //!      8     4  format version, u32 LE    1; 2 with a labels section; 3 with pruned word embeddings;
 //!                                          4 with int4 encoder weights; 5 with int4 word embeddings;
-//!                                          6 with f16 int4 group scales
+//!                                          6 with f16 int4 group scales; 7 with f16 biases
+//!                                          and LayerNorms
 //!     12     4  header length, u32 LE     bytes of the postcard header that follows the preamble
 //!     16     8  file length, u64 LE       the whole file, so truncation is told apart from corruption
 //!     24     4  CRC32 (IEEE), u32 LE      over every byte of the file except these four
@@ -38,9 +39,12 @@
 //!   new scheme needs the new version: a reader built for version 4 would fail to decode the
 //!   unknown variant as a garbled header, so the version tells it first that the file is newer.
 //!   A file with int8 word embeddings stays version 1 to 4.
-//! - Version 6: `int4_scales` appended ([`GroupScaleType`]): with [`GroupScaleType::F16`] every
+//! - Version 6: `int4_scales` appended ([`FloatType`]): with [`FloatType::F16`] every
 //!   int4 group scale (encoder linears and word table) is stored as IEEE f16, dtype `F16`, half the
 //!   bytes of f32 (see below). A file with f32 group scales stays version 1 to 5.
+//! - Version 7: `biases_and_norms` appended ([`FloatType`]): with [`FloatType::F16`] every bias
+//!   (linears' and the masked-LM head's) and every LayerNorm weight and bias is stored as IEEE f16,
+//!   dtype `F16` (see below). A file with f32 biases and LayerNorms stays version 1 to 6.
 //!
 //! # int4 encoder weights (version 4)
 //!
@@ -80,12 +84,19 @@
 //!
 //! # f16 group scales (version 6)
 //!
-//! With `int4_scales` = [`GroupScaleType::F16`], each `<name>.weight_scale` of an int4 tensor has
+//! With `int4_scales` = [`FloatType::F16`], each `<name>.weight_scale` of an int4 tensor has
 //! dtype `F16` (shape unchanged, 2 bytes a scale). The writer picks the f16 scale first, the
 //! smallest f16 at or above `max |w| / 7` of the group, then rounds `w / scale` into `[-7, 7]`, so no
 //! weight is clipped and the nibbles suit the stored scale; a kernel widens each scale to f32
-//! (exact) once per group. Per-output-channel scales of int8 tensors, biases and LayerNorms stay f32.
-//! Scales must be finite and non-negative, as f32 ones.
+//! (exact) once per group. Per-output-channel scales of int8 tensors stay f32; biases and
+//! LayerNorms follow `biases_and_norms` (version 7). Scales must be finite and non-negative, as f32 ones.
+//!
+//! # f16 biases and LayerNorms (version 7)
+//!
+//! With `biases_and_norms` = [`FloatType::F16`], every `.bias` tensor and every LayerNorm
+//! `.weight` has dtype `F16` (shape unchanged, 2 bytes a value), rounded to nearest by the writer.
+//! The encoder widens them to f32 (exactly) where it reads them, so a version-7 file computes
+//! bit for bit what a file with the same values widened to f32 would. Values must be finite.
 //!
 //! # The word row map (version 3)
 //!
@@ -129,7 +140,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 8] = *b"\x89ELQ\r\n\x1a\n";
 /// The newest format version this build reads and writes (files without labels are written as
 /// version 1; see the module docs).
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// The version of a file without a labels section: what every build before version 2 wrote.
 pub const FORMAT_VERSION_WITHOUT_LABELS: u32 = 1;
 /// The version of the labels section's own layout, stored in its first four bytes, so the section
@@ -225,20 +236,22 @@ impl Int4Tensors {
     }
 }
 
-/// How the group scales of int4 tensors are stored (format version 6; see the module docs).
+/// How one class of float vectors is stored: the int4 group scales (format version 6) and the
+/// biases and LayerNorm parameters (format version 7; see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GroupScaleType {
-    /// f32, 4 bytes a scale (versions 4 and 5 know only this).
+pub enum FloatType {
+    /// f32, 4 bytes a value (versions 1 to 5 know only this).
     #[default]
     F32,
-    /// IEEE f16, 2 bytes a scale: 10 bits of mantissa, a relative step of at most 2⁻¹¹ against the
-    /// int4 step of 1/7 of the group's range, and a range (6·10⁻⁸ to 65504) far past any trained
-    /// weight's `max |w| / 7`.
+    /// IEEE f16, 2 bytes a value: 10 bits of mantissa, a relative step of at most 2⁻¹¹ (against
+    /// the int4 step of 1/7 of a group's range for a scale; against the int8 activations' step of
+    /// 1/127 of a row's range for a bias or a LayerNorm parameter), and a range (6·10⁻⁸ to 65504)
+    /// far past any trained weight's `max |w| / 7`, bias or LayerNorm gain.
     F16,
 }
 
-impl GroupScaleType {
-    /// The dtype of the scale tensors.
+impl FloatType {
+    /// The dtype of the tensors stored this way.
     pub const fn dtype(self) -> DType {
         match self {
             Self::F32 => DType::F32,
@@ -357,7 +370,8 @@ impl ProblemType {
     }
 }
 
-/// The fixed part of the header (version 6; versions 4 and 5 lack `int4_scales`, version 3 also `int4`,
+/// The fixed part of the header (version 7; version 6 lacks `biases_and_norms`, versions 4 and 5 also
+/// `int4_scales`, version 3 also `int4`,
 /// version 2 also `word_rows`, version 1 also `labels_bytes`, see [`FileHeader::version`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileHeader {
@@ -379,7 +393,9 @@ pub struct FileHeader {
     /// Which encoder linears are int4 (version 4; see the module docs).
     pub int4: Option<Int4Tensors>,
     /// How the int4 group scales are stored (version 6; f32 in older versions).
-    pub int4_scales: GroupScaleType,
+    pub int4_scales: FloatType,
+    /// How biases and LayerNorm parameters are stored (version 7; f32 in older versions).
+    pub biases_and_norms: FloatType,
 }
 
 /// The fields of [`FileHeader`] that every version has, in its order: version 1's header. Versions 2 and 3
@@ -403,6 +419,8 @@ type HeaderV2 = (HeaderV1, Option<u64>);
 type HeaderV3 = (HeaderV1, Option<u64>, Option<u64>);
 /// Versions 4 and 5's header: version 3's, then `int4`.
 type HeaderV4 = (HeaderV1, Option<u64>, Option<u64>, Option<Int4Tensors>);
+/// Version 6's header: version 4's, then `int4_scales`.
+type HeaderV6 = (HeaderV1, Option<u64>, Option<u64>, Option<Int4Tensors>, FloatType);
 
 /// Why a header could not be encoded.
 ///
@@ -420,6 +438,8 @@ pub enum HeaderEncodeError {
     Int4EmbeddingsNeedVersion5,
     /// Versions 1 to 5 cannot hold f16 group scales.
     F16ScalesNeedVersion6,
+    /// Versions 1 to 6 cannot hold f16 biases and LayerNorms.
+    F16BiasesNeedVersion7,
     /// A version this build does not write.
     UnknownVersion(u32),
     /// Postcard failed (the output buffer is too small).
@@ -436,6 +456,9 @@ impl core::fmt::Display for HeaderEncodeError {
             Self::Int4NeedsVersion4 => write!(f, "format versions 1 to 3 cannot hold int4 tensors"),
             Self::Int4EmbeddingsNeedVersion5 => write!(f, "format versions 1 to 4 cannot hold int4 word embeddings"),
             Self::F16ScalesNeedVersion6 => write!(f, "format versions 1 to 5 cannot hold f16 group scales"),
+            Self::F16BiasesNeedVersion7 => {
+                write!(f, "format versions 1 to 6 cannot hold f16 biases and LayerNorm parameters")
+            }
             Self::UnknownVersion(v) => write!(f, "format version {v} is not one this build writes"),
             Self::Postcard => write!(f, "the model file header does not fit its buffer (postcard)"),
         }
@@ -445,11 +468,13 @@ impl core::fmt::Display for HeaderEncodeError {
 impl core::error::Error for HeaderEncodeError {}
 
 impl FileHeader {
-    /// The lowest format version that holds this header: 6 with f16 group scales, else 5 with int4
-    /// word embeddings, else 4 with int4 tensors, else 3 with pruned word embeddings, else 2 with a
-    /// labels section, else 1.
+    /// The lowest format version that holds this header: 7 with f16 biases and LayerNorms, else 6
+    /// with f16 group scales, else 5 with int4 word embeddings, else 4 with int4 tensors, else 3
+    /// with pruned word embeddings, else 2 with a labels section, else 1.
     pub const fn version(&self) -> u32 {
-        if matches!(self.int4_scales, GroupScaleType::F16) {
+        if matches!(self.biases_and_norms, FloatType::F16) {
+            7
+        } else if matches!(self.int4_scales, FloatType::F16) {
             6
         } else if self.quantization.word_int4_group().is_some() {
             5
@@ -477,13 +502,14 @@ impl FileHeader {
         }
     }
 
-    /// A header from version 1's fields and the later versions' optional sections (f32 group scales:
-    /// all but version 6 have them).
+    /// A header from version 1's fields and the later versions' optional sections (f32 biases and
+    /// LayerNorms: all but version 7 have them).
     const fn from_v1_fields(
         v1: HeaderV1,
         labels_bytes: Option<u64>,
         word_rows: Option<u64>,
         int4: Option<Int4Tensors>,
+        int4_scales: FloatType,
     ) -> Self {
         Self {
             config: v1.config,
@@ -496,12 +522,16 @@ impl FileHeader {
             labels_bytes,
             word_rows,
             int4,
-            int4_scales: GroupScaleType::F32,
+            int4_scales,
+            biases_and_norms: FloatType::F32,
         }
     }
 
     fn older(&self, version: u32) -> Result<Older, HeaderEncodeError> {
-        if version < 6 && matches!(self.int4_scales, GroupScaleType::F16) {
+        if version < 7 && matches!(self.biases_and_norms, FloatType::F16) {
+            return Err(HeaderEncodeError::F16BiasesNeedVersion7);
+        }
+        if version < 6 && matches!(self.int4_scales, FloatType::F16) {
             return Err(HeaderEncodeError::F16ScalesNeedVersion6);
         }
         if version < 5 && self.quantization.word_int4_group().is_some() {
@@ -519,7 +549,8 @@ impl FileHeader {
             2 => Ok(Older::V2((self.v1_fields(), self.labels_bytes))),
             3 => Ok(Older::V3((self.v1_fields(), self.labels_bytes, self.word_rows))),
             4 | 5 => Ok(Older::V4((self.v1_fields(), self.labels_bytes, self.word_rows, self.int4))),
-            6 => Ok(Older::Current),
+            6 => Ok(Older::V6((self.v1_fields(), self.labels_bytes, self.word_rows, self.int4, self.int4_scales))),
+            7 => Ok(Older::Current),
             other => Err(HeaderEncodeError::UnknownVersion(other)),
         }
     }
@@ -532,6 +563,7 @@ impl FileHeader {
             Older::V2(v2) => postcard::serialize_with_flavor(&v2, size()),
             Older::V3(v3) => postcard::serialize_with_flavor(&v3, size()),
             Older::V4(v4) => postcard::serialize_with_flavor(&v4, size()),
+            Older::V6(v6) => postcard::serialize_with_flavor(&v6, size()),
             Older::Current => postcard::serialize_with_flavor(self, size()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
@@ -544,12 +576,13 @@ impl FileHeader {
             Older::V2(v2) => postcard::to_slice(&v2, out).map(|b| b.len()),
             Older::V3(v3) => postcard::to_slice(&v3, out).map(|b| b.len()),
             Older::V4(v4) => postcard::to_slice(&v4, out).map(|b| b.len()),
+            Older::V6(v6) => postcard::to_slice(&v6, out).map(|b| b.len()),
             Older::Current => postcard::to_slice(self, out).map(|b| b.len()),
         }
         .map_err(|_| HeaderEncodeError::Postcard)
     }
 
-    /// Decodes a header of `version` (1 to 6) from the start of `bytes`; returns it and the bytes
+    /// Decodes a header of `version` (1 to 7) from the start of `bytes`; returns it and the bytes
     /// after it (the tensor directory), or `None` when they are not one (int4 word embeddings in a
     /// header older than version 5 included: no writer made one).
     pub fn decode(version: u32, bytes: &[u8]) -> Option<(Self, &[u8])> {
@@ -564,21 +597,26 @@ impl FileHeader {
         match version {
             1 => {
                 let (v1, rest) = postcard::take_from_bytes::<HeaderV1>(bytes).ok()?;
-                Some((Self::from_v1_fields(v1, None, None, None), rest))
+                Some((Self::from_v1_fields(v1, None, None, None, FloatType::F32), rest))
             }
             2 => {
                 let ((v1, labels_bytes), rest) = postcard::take_from_bytes::<HeaderV2>(bytes).ok()?;
-                Some((Self::from_v1_fields(v1, labels_bytes, None, None), rest))
+                Some((Self::from_v1_fields(v1, labels_bytes, None, None, FloatType::F32), rest))
             }
             3 => {
                 let ((v1, labels_bytes, word_rows), rest) = postcard::take_from_bytes::<HeaderV3>(bytes).ok()?;
-                Some((Self::from_v1_fields(v1, labels_bytes, word_rows, None), rest))
+                Some((Self::from_v1_fields(v1, labels_bytes, word_rows, None, FloatType::F32), rest))
             }
             4 | 5 => {
                 let ((v1, labels_bytes, word_rows, int4), rest) = postcard::take_from_bytes::<HeaderV4>(bytes).ok()?;
-                Some((Self::from_v1_fields(v1, labels_bytes, word_rows, int4), rest))
+                Some((Self::from_v1_fields(v1, labels_bytes, word_rows, int4, FloatType::F32), rest))
             }
-            6 => postcard::take_from_bytes::<Self>(bytes).ok(),
+            6 => {
+                let ((v1, labels_bytes, word_rows, int4, int4_scales), rest) =
+                    postcard::take_from_bytes::<HeaderV6>(bytes).ok()?;
+                Some((Self::from_v1_fields(v1, labels_bytes, word_rows, int4, int4_scales), rest))
+            }
+            7 => postcard::take_from_bytes::<Self>(bytes).ok(),
             _ => None,
         }
     }
@@ -590,6 +628,7 @@ enum Older {
     V2(HeaderV2),
     V3(HeaderV3),
     V4(HeaderV4),
+    V6(HeaderV6),
     Current,
 }
 

@@ -10,7 +10,7 @@
 //! vocab, tokenizer index and labels section (version 2), in that order.
 //! Every tensor starts at a multiple of [`TENSOR_ALIGN`].
 
-use super::format::{DType, GroupScaleType, Int4Tensors, LAYER_LINEARS, TENSOR_ALIGN};
+use super::format::{DType, FloatType, Int4Tensors, LAYER_LINEARS, TENSOR_ALIGN};
 use crate::config::{ElectraConfig, HeadKind};
 use core::fmt::Write;
 
@@ -169,7 +169,9 @@ pub struct Layout {
     /// Which encoder linears are int4 (format version 4).
     pub int4: Option<Int4Tensors>,
     /// How every int4 tensor's group scales are stored (f16: format version 6).
-    pub int4_scales: GroupScaleType,
+    pub int4_scales: FloatType,
+    /// How every bias and LayerNorm parameter is stored (f16: format version 7).
+    pub biases_and_norms: FloatType,
     first_layer: LayerSpans,
     /// Bytes of a layer in which every linear is int8 (every layer when there is no int4).
     layer_stride: usize,
@@ -187,6 +189,8 @@ struct Cursor {
     at: usize,
     /// The dtype of int4 group scales.
     group_scales: DType,
+    /// The dtype of biases and LayerNorm parameters.
+    params: DType,
 }
 
 impl Cursor {
@@ -216,7 +220,7 @@ impl Cursor {
         Ok(LinearSpans {
             weight: self.take(Self::rows(n_out, n_in)?, dtype)?,
             scale: self.take(scales, scale_dtype)?,
-            bias: self.take(n_out, DType::F32)?,
+            bias: self.take(n_out, self.params)?,
             n_out,
             n_in,
             group,
@@ -239,7 +243,7 @@ impl Cursor {
     }
 
     fn layer_norm(&mut self, n: usize) -> Result<LayerNormSpans, LayoutError> {
-        Ok(LayerNormSpans { weight: self.take(n, DType::F32)?, bias: self.take(n, DType::F32)?, n })
+        Ok(LayerNormSpans { weight: self.take(n, self.params)?, bias: self.take(n, self.params)?, n })
     }
 
     fn embedding(&mut self, rows: usize, dim: usize) -> Result<EmbeddingSpans, LayoutError> {
@@ -279,7 +283,8 @@ impl Layout {
     /// `word_rows` rows and a row map when pruned (else `vocab_size` rows), int4 in groups of
     /// `word_int4_group` when given (format version 5), and the encoder linears `int4` names
     /// stored as int4, their group scales (and the int4 word table's) stored as `int4_scales` says
-    /// (f16: format version 6). The config must already be valid.
+    /// (f16: format version 6), and every bias and LayerNorm parameter as `biases_and_norms` says
+    /// (f16: format version 7). The config must already be valid.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &ElectraConfig,
@@ -291,7 +296,8 @@ impl Layout {
         word_rows: Option<usize>,
         word_int4_group: Option<u32>,
         int4: Option<Int4Tensors>,
-        int4_scales: GroupScaleType,
+        int4_scales: FloatType,
+        biases_and_norms: FloatType,
     ) -> Result<Self, LayoutError> {
         for (field, value) in [
             ("embedding_size", config.embedding_size),
@@ -304,10 +310,11 @@ impl Layout {
             }
         }
         let (v, e, h, f) = (config.vocab_size, config.embedding_size, config.hidden_size, config.intermediate_size);
-        if int4_scales == GroupScaleType::F16 && int4.is_none() && word_int4_group.is_none() {
+        if int4_scales == FloatType::F16 && int4.is_none() && word_int4_group.is_none() {
             return Err(LayoutError::F16ScalesWithoutInt4);
         }
-        let mut cursor = Cursor { at: data_offset, group_scales: int4_scales.dtype() };
+        let mut cursor =
+            Cursor { at: data_offset, group_scales: int4_scales.dtype(), params: biases_and_norms.dtype() };
         let word_group = match word_int4_group {
             // Even, so a group never ends mid-byte; dividing E, so it never straddles a row.
             Some(g) if g == 0 || !g.is_multiple_of(2) || !e.is_multiple_of(g as usize) => {
@@ -353,7 +360,7 @@ impl Layout {
             HeadKind::MaskedLm => HeadSpans::MaskedLm {
                 dense: cursor.linear(e, h)?,
                 layer_norm: cursor.layer_norm(e)?,
-                bias: cursor.take(v, DType::F32)?,
+                bias: cursor.take(v, biases_and_norms.dtype())?,
             },
             HeadKind::SequenceClassification { num_labels } => {
                 if num_labels == 0 {
@@ -400,6 +407,7 @@ impl Layout {
             embeddings_project,
             int4,
             int4_scales,
+            biases_and_norms,
             first_layer,
             layer_stride,
             head_spans,
@@ -418,7 +426,11 @@ impl Layout {
         // Walks the layers before it (a dozen small sums); `new` already laid out every layer of
         // this config without overflow, so the fallback below is never taken.
         let (h, f) = (self.config.hidden_size, self.config.intermediate_size);
-        let mut cursor = Cursor { at: self.first_layer.query.weight.offset, group_scales: self.int4_scales.dtype() };
+        let mut cursor = Cursor {
+            at: self.first_layer.query.weight.offset,
+            group_scales: self.int4_scales.dtype(),
+            params: self.biases_and_norms.dtype(),
+        };
         for l in 0..index {
             if cursor.layer(h, f, groups_of(Some(&int4), l)).is_err() {
                 return self.first_layer;
@@ -491,6 +503,7 @@ impl Layout {
 
     /// Calls `f` for every directory entry in file order.
     pub fn try_for_each_entry<E>(&self, mut f: impl FnMut(&EntrySpec) -> Result<(), E>) -> Result<(), E> {
+        let params = self.biases_and_norms.dtype();
         self.try_for_each_group(|group| {
             let mut emit =
                 |name: TensorName, dtype, shape: [usize; 2], span| f(&EntrySpec { name, dtype, shape, span });
@@ -499,18 +512,18 @@ impl Layout {
                     None => {
                         emit(p.name(".weight"), DType::I8, [s.n_out, s.n_in], s.weight)?;
                         emit(p.name(".weight_scale"), DType::F32, [1, s.n_out], s.scale)?;
-                        emit(p.name(".bias"), DType::F32, [1, s.n_out], s.bias)
+                        emit(p.name(".bias"), params, [1, s.n_out], s.bias)
                     }
                     Some(g) => {
                         emit(p.name(".weight"), DType::I4, [s.n_out, s.n_in], s.weight)?;
                         let dtype = self.int4_scales.dtype();
                         emit(p.name(".weight_scale"), dtype, [s.n_out, s.n_in / g.max(1)], s.scale)?;
-                        emit(p.name(".bias"), DType::F32, [1, s.n_out], s.bias)
+                        emit(p.name(".bias"), params, [1, s.n_out], s.bias)
                     }
                 },
                 Group::LayerNorm(p, s) => {
-                    emit(p.name(".weight"), DType::F32, [1, s.n], s.weight)?;
-                    emit(p.name(".bias"), DType::F32, [1, s.n], s.bias)
+                    emit(p.name(".weight"), params, [1, s.n], s.weight)?;
+                    emit(p.name(".bias"), params, [1, s.n], s.bias)
                 }
                 Group::Embedding(p, s) => match s.group {
                     None => {
@@ -522,7 +535,7 @@ impl Layout {
                         emit(p.name(".weight_scale"), self.int4_scales.dtype(), [s.rows, s.dim / g.max(1)], s.scale)
                     }
                 },
-                Group::Bias(p, span, n) => emit(p.name(".bias"), DType::F32, [1, n], span),
+                Group::Bias(p, span, n) => emit(p.name(".bias"), params, [1, n], span),
                 Group::Vocab(span) => emit(Prefix::top(VOCAB_NAME).name(""), DType::U8, [1, span.len], span),
                 Group::TokenizerIndex(span) => {
                     emit(Prefix::top(TOKENIZER_INDEX_NAME).name(""), DType::U32, [1, span.len / 4], span)
@@ -637,7 +650,7 @@ pub enum Group {
     Linear(Prefix, LinearSpans),
     LayerNorm(Prefix, LayerNormSpans),
     Embedding(Prefix, EmbeddingSpans),
-    /// A lone f32 bias vector of `n` values (the generator's `generator_lm_head.bias`).
+    /// A lone bias vector of `n` values (the generator's `generator_lm_head.bias`).
     Bias(Prefix, Span, usize),
     Vocab(Span),
     TokenizerIndex(Span),
@@ -685,7 +698,8 @@ mod tests {
                         None,
                         None,
                         None,
-                        GroupScaleType::F32,
+                        FloatType::F32,
+                        FloatType::F32,
                     )
                     .unwrap();
                     let mut next = 128;
@@ -719,7 +733,8 @@ mod tests {
             None,
             None,
             None,
-            GroupScaleType::F32,
+            FloatType::F32,
+            FloatType::F32,
         )
         .unwrap();
         let mut names = std::vec::Vec::new();
@@ -748,7 +763,8 @@ mod tests {
             None,
             None,
             None,
-            GroupScaleType::F32,
+            FloatType::F32,
+            FloatType::F32,
         )
         .unwrap();
         assert!(layout.file_len < 14 << 20, "{}", layout.file_len);
@@ -758,12 +774,24 @@ mod tests {
     fn int4_word_table_takes_half_a_byte_a_value_plus_group_scales_and_refuses_bad_groups() {
         let config = ElectraConfig::small();
         let head = HeadKind::SequenceClassification { num_labels: 2 };
-        let int8 = Layout::new(&config, head, 64, None, None, None, None, None, None, GroupScaleType::F32).unwrap();
+        let int8 =
+            Layout::new(&config, head, 64, None, None, None, None, None, None, FloatType::F32, FloatType::F32).unwrap();
         let (v, e) = (config.vocab_size, config.embedding_size);
         for g in [2usize, 32, 128] {
-            let int4 =
-                Layout::new(&config, head, 64, None, None, None, None, Some(g as u32), None, GroupScaleType::F32)
-                    .unwrap();
+            let int4 = Layout::new(
+                &config,
+                head,
+                64,
+                None,
+                None,
+                None,
+                None,
+                Some(g as u32),
+                None,
+                FloatType::F32,
+                FloatType::F32,
+            )
+            .unwrap();
             let w = int4.word_embeddings;
             assert_eq!((w.group, w.weight.len, w.scale.len), (Some(g), v * e / 2, v * (e / g) * 4));
             assert_eq!(int8.word_embeddings.group, None);
@@ -773,12 +801,24 @@ mod tests {
             assert_eq!(int4.file_len < int8.file_len, g > 2, "g{g}");
         }
         // Pruned and int4 together: the map still follows the scales.
-        let both =
-            Layout::new(&config, head, 64, None, None, None, Some(1000), Some(32), None, GroupScaleType::F32).unwrap();
+        let both = Layout::new(
+            &config,
+            head,
+            64,
+            None,
+            None,
+            None,
+            Some(1000),
+            Some(32),
+            None,
+            FloatType::F32,
+            FloatType::F32,
+        )
+        .unwrap();
         assert!(both.word_row_map.is_some_and(|m| m.offset > both.word_embeddings.scale.offset));
         for g in [0u32, 3, 48, 256] {
             assert_eq!(
-                Layout::new(&config, head, 64, None, None, None, None, Some(g), None, GroupScaleType::F32),
+                Layout::new(&config, head, 64, None, None, None, None, Some(g), None, FloatType::F32, FloatType::F32),
                 Err(LayoutError::Int4EmbeddingGroupSize { group_size: g, dim: e })
             );
         }
@@ -788,9 +828,11 @@ mod tests {
     fn pruned_word_table_has_its_map_next_and_refuses_bad_row_counts() {
         let config = ElectraConfig::tiny();
         let head = HeadKind::SequenceClassification { num_labels: 2 };
-        let full = Layout::new(&config, head, 64, None, None, None, None, None, None, GroupScaleType::F32).unwrap();
+        let full =
+            Layout::new(&config, head, 64, None, None, None, None, None, None, FloatType::F32, FloatType::F32).unwrap();
         let pruned =
-            Layout::new(&config, head, 64, None, None, None, Some(7), None, None, GroupScaleType::F32).unwrap();
+            Layout::new(&config, head, 64, None, None, None, Some(7), None, None, FloatType::F32, FloatType::F32)
+                .unwrap();
         assert_eq!(pruned.word_embeddings.rows, 7);
         let map = pruned.word_row_map.unwrap();
         assert_eq!(map.len, 8 * 4);
@@ -801,11 +843,35 @@ mod tests {
         assert_eq!(pruned.tensor_count(), full.tensor_count() + 1);
         let v = config.vocab_size;
         for rows in [0, v + 1] {
-            let got = Layout::new(&config, head, 64, None, None, None, Some(rows), None, None, GroupScaleType::F32);
+            let got = Layout::new(
+                &config,
+                head,
+                64,
+                None,
+                None,
+                None,
+                Some(rows),
+                None,
+                None,
+                FloatType::F32,
+                FloatType::F32,
+            );
             assert_eq!(got, Err(LayoutError::BadWordRows { rows, vocab_size: v }));
         }
         assert_eq!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, Some(3), None, None, GroupScaleType::F32),
+            Layout::new(
+                &config,
+                HeadKind::MaskedLm,
+                64,
+                None,
+                None,
+                None,
+                Some(3),
+                None,
+                None,
+                FloatType::F32,
+                FloatType::F32
+            ),
             Err(LayoutError::PrunedTiedHead)
         );
     }
@@ -814,17 +880,53 @@ mod tests {
     fn absurd_sizes_are_errors_not_overflows() {
         let config = ElectraConfig { vocab_size: usize::MAX / 2, ..ElectraConfig::tiny() };
         assert_eq!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None, GroupScaleType::F32),
+            Layout::new(
+                &config,
+                HeadKind::MaskedLm,
+                64,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                FloatType::F32,
+                FloatType::F32
+            ),
             Err(LayoutError::TooLarge)
         );
         let config = ElectraConfig { hidden_size: 1 << 20, num_attention_heads: 1, ..ElectraConfig::tiny() };
         assert!(matches!(
-            Layout::new(&config, HeadKind::MaskedLm, 64, None, None, None, None, None, None, GroupScaleType::F32),
+            Layout::new(
+                &config,
+                HeadKind::MaskedLm,
+                64,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                FloatType::F32,
+                FloatType::F32
+            ),
             Err(LayoutError::DimensionTooLarge { field: "hidden_size", .. })
         ));
         let head = HeadKind::TokenClassification { num_labels: 0 };
         assert_eq!(
-            Layout::new(&ElectraConfig::tiny(), head, 64, None, None, None, None, None, None, GroupScaleType::F32),
+            Layout::new(
+                &ElectraConfig::tiny(),
+                head,
+                64,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                FloatType::F32,
+                FloatType::F32
+            ),
             Err(LayoutError::NoLabels)
         );
     }

@@ -20,7 +20,7 @@ mod read;
 mod write;
 
 pub use error::{ModelFileError, WordRowMapError};
-pub use format::{GroupScaleType, Int4Tensors, ProblemType, FORMAT_VERSION, MAGIC};
+pub use format::{FloatType, Int4Tensors, ProblemType, FORMAT_VERSION, MAGIC};
 pub use labels::{LabelIter, Labels, LabelsError, LabelsSpec};
 pub use layout::{LayoutError, MAX_INNER_DIM};
 pub use read::Model;

@@ -5,6 +5,7 @@ use super::format::*;
 use super::labels::{self, Labels};
 use super::layout::{align_up, Group, LayerSpans, Layout, LinearSpans, Span, TensorName};
 use crate::config::{ElectraConfig, HeadKind};
+use crate::quant::floats::Floats;
 use crate::quant::kernels::int4::Scales;
 use crate::quant::weights::{QEmbedding, QLayerNorm, QLinear};
 
@@ -125,6 +126,7 @@ impl<'a> Model<'a> {
             header.quantization.word_int4_group(),
             header.int4,
             header.int4_scales,
+            header.biases_and_norms,
         )
         .map_err(ModelFileError::BadLayout)?;
 
@@ -203,31 +205,25 @@ impl<'a> Model<'a> {
     /// Every float parameter must be finite, and every scale non-negative: a file can carry a valid
     /// CRC and still have been written wrong.
     fn check_values(&self) -> Result<(), ModelFileError> {
-        let check = |name: TensorName, values: &[f32], is_scale: bool| match values
-            .iter()
-            .position(|v| !v.is_finite() || (is_scale && *v < 0.0))
-        {
-            Some(index) => Err(ModelFileError::BadValue { tensor: name, index }),
-            None => Ok(()),
-        };
-        let check_scales = |name: TensorName, scales: Scales<'a>| match (0..scales.len())
-            .map(|i| scales.get(i))
-            .position(|v| !v.is_finite() || v < 0.0)
+        // Each value is widened once (f16 ones exactly), whatever its storage.
+        let check = |name: TensorName, values: Floats<'a>, is_scale: bool| match (0..values.len())
+            .map(|i| values.get(i))
+            .position(|v| !v.is_finite() || (is_scale && v < 0.0))
         {
             Some(index) => Err(ModelFileError::BadValue { tensor: name, index }),
             None => Ok(()),
         };
         self.layout.try_for_each_group(|group| match group {
             Group::Linear(p, s) => {
-                check_scales(p.name(".weight_scale"), self.scales(s.scale, s.group.is_some())?)?;
-                check(p.name(".bias"), self.f32s(s.bias)?, false)
+                check(p.name(".weight_scale"), self.scales(s.scale, s.group.is_some())?, true)?;
+                check(p.name(".bias"), self.biases_and_norms(s.bias)?, false)
             }
             Group::LayerNorm(p, s) => {
-                check(p.name(".weight"), self.f32s(s.weight)?, false)?;
-                check(p.name(".bias"), self.f32s(s.bias)?, false)
+                check(p.name(".weight"), self.biases_and_norms(s.weight)?, false)?;
+                check(p.name(".bias"), self.biases_and_norms(s.bias)?, false)
             }
-            Group::Embedding(p, s) => check_scales(p.name(".weight_scale"), self.scales(s.scale, s.group.is_some())?),
-            Group::Bias(p, span, _) => check(p.name(".bias"), self.f32s(span)?, false),
+            Group::Embedding(p, s) => check(p.name(".weight_scale"), self.scales(s.scale, s.group.is_some())?, true),
+            Group::Bias(p, span, _) => check(p.name(".bias"), self.biases_and_norms(span)?, false),
             Group::Vocab(_) | Group::TokenizerIndex(_) | Group::Labels(_) | Group::WordRowMap(_) => Ok(()),
         })
     }
@@ -276,8 +272,13 @@ impl<'a> Model<'a> {
     }
 
     /// How the int4 group scales are stored (f16: format version 6).
-    pub fn int4_scales(&self) -> GroupScaleType {
+    pub fn int4_scales(&self) -> FloatType {
         self.layout.int4_scales
+    }
+
+    /// How the biases and LayerNorm parameters are stored (f16: format version 7).
+    pub fn biases_and_norms_type(&self) -> FloatType {
+        self.layout.biases_and_norms
     }
 
     /// The group size of the int4 word embedding table (format version 5), if it is int4.
@@ -286,7 +287,8 @@ impl<'a> Model<'a> {
     }
 
     /// The format version in the file's preamble (1; 2 with labels; 3 with pruned word embeddings;
-    /// 4 with int4 encoder weights; 5 with int4 word embeddings; 6 with f16 int4 group scales).
+    /// 4 with int4 encoder weights; 5 with int4 word embeddings; 6 with f16 int4 group scales; 7 with
+    /// f16 biases and LayerNorms).
     pub fn format_version(&self) -> u32 {
         u32_at(self.bytes, VERSION_AT)
     }
@@ -315,15 +317,28 @@ impl<'a> Model<'a> {
         ModelFileError::Misaligned { address: self.bytes.as_ptr() as usize, required: BUFFER_ALIGN }
     }
 
-    pub(crate) fn f32s(&self, span: Span) -> Result<&'a [f32], ModelFileError> {
+    fn f32s(&self, span: Span) -> Result<&'a [f32], ModelFileError> {
         bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())
+    }
+
+    fn f16s(&self, span: Span) -> Result<&'a [u16], ModelFileError> {
+        bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())
+    }
+
+    /// The bias or LayerNorm parameter at `span`: f32, or f16 in a file with f16 biases and
+    /// LayerNorms (format version 7).
+    pub(crate) fn biases_and_norms(&self, span: Span) -> Result<Floats<'a>, ModelFileError> {
+        match self.layout.biases_and_norms {
+            FloatType::F16 => Ok(Floats::F16(self.f16s(span)?)),
+            FloatType::F32 => Ok(Floats::F32(self.f32s(span)?)),
+        }
     }
 
     /// The scales at `span`: f32, or f16 for an int4 tensor's (`int4`) in a file with f16 group
     /// scales (format version 6).
     pub(crate) fn scales(&self, span: Span, int4: bool) -> Result<Scales<'a>, ModelFileError> {
-        if int4 && self.layout.int4_scales == GroupScaleType::F16 {
-            Ok(Scales::F16(bytemuck::try_cast_slice(self.raw(span)?).map_err(|_| self.misaligned())?))
+        if int4 && self.layout.int4_scales == FloatType::F16 {
+            Ok(Scales::F16(self.f16s(span)?))
         } else {
             Ok(Scales::F32(self.f32s(span)?))
         }
@@ -341,7 +356,7 @@ impl<'a> Model<'a> {
         Ok(QLinear {
             weight: self.i8s(s.weight)?,
             scale: self.scales(s.scale, s.group.is_some())?,
-            bias: self.f32s(s.bias)?,
+            bias: self.biases_and_norms(s.bias)?,
             n_out: s.n_out,
             n_in: s.n_in,
             group: s.group,
@@ -351,8 +366,8 @@ impl<'a> Model<'a> {
 
     pub(crate) fn layer_norm(&self, s: super::layout::LayerNormSpans) -> Result<QLayerNorm<'a>, ModelFileError> {
         Ok(QLayerNorm {
-            weight: self.f32s(s.weight)?,
-            bias: self.f32s(s.bias)?,
+            weight: self.biases_and_norms(s.weight)?,
+            bias: self.biases_and_norms(s.bias)?,
             eps: self.layout.config.layer_norm_eps,
         })
     }

@@ -38,7 +38,10 @@ pub struct ModelFileSpec<'v> {
     pub word_int4_group: Option<u32>,
     /// How the group scales of every int4 tensor are stored: f32, or f16 (format version 6; half
     /// the scale bytes). Must be f32 when nothing is int4.
-    pub int4_scales: GroupScaleType,
+    pub int4_scales: FloatType,
+    /// How every bias and LayerNorm parameter is stored: f32, or f16 rounded to nearest (format
+    /// version 7; half their bytes).
+    pub biases_and_norms: FloatType,
 }
 
 /// The word embedding rows to keep (`electra export --keep-tokens-from`; format version 3).
@@ -79,6 +82,9 @@ pub enum WriteError<E> {
     /// A group of the int4 tensor has a scale (`max |w| / 7`) beyond f16's largest finite value, so
     /// f16 group scales cannot hold it (`--scales f32` can).
     ScaleOutOfF16Range { tensor: TensorName, scale: f32 },
+    /// A bias or LayerNorm value beyond f16's largest finite value, so f16 biases and LayerNorms
+    /// cannot hold it (f32 ones can).
+    ValueOutOfF16Range { tensor: TensorName, value: f32 },
     /// The header could not be encoded (a postcard error; not expected).
     Encode,
 }
@@ -102,6 +108,12 @@ impl<E: fmt::Display> fmt::Display for WriteError<E> {
             Self::UnkNotKept { unk } => write!(f, "kept word embedding rows lack [UNK] (id {unk})"),
             Self::ScaleOutOfF16Range { tensor, scale } => {
                 write!(f, "tensor `{tensor}` has an int4 group scale of {scale}, beyond f16's range (65504)")
+            }
+            Self::ValueOutOfF16Range { tensor, value } => {
+                write!(
+                    f,
+                    "tensor `{tensor}` holds {value}, beyond f16's range (65504): store biases and LayerNorms as f32"
+                )
             }
             Self::Encode => write!(f, "model file header could not be encoded"),
         }
@@ -160,6 +172,7 @@ fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHead
             spec.word_int4_group,
             spec.int4,
             spec.int4_scales,
+            spec.biases_and_norms,
         )
         .map_err(WriteError::BadLayout)?;
         let header = FileHeader {
@@ -174,6 +187,7 @@ fn plan<E>(spec: &ModelFileSpec, keep: Option<KeptWordRows>) -> Result<(FileHead
             word_rows: word_rows.map(|n| n as u64),
             int4: spec.int4,
             int4_scales: spec.int4_scales,
+            biases_and_norms: spec.biases_and_norms,
         };
         let mut header_len = header.encoded_len(header.version()).map_err(|_| WriteError::Encode)?;
         layout.try_for_each_entry(|e| {
@@ -259,7 +273,12 @@ pub fn write_model_file_keeping<'s, E>(
         }
         Ok(values)
     };
-    let f16_scales = spec.int4_scales == GroupScaleType::F16;
+    let f16_scales = spec.int4_scales == FloatType::F16;
+    let f16_params = spec.biases_and_norms == FloatType::F16;
+    let write_params = |out: &mut [u8], name: TensorName, span: Span, values: &[f32]| {
+        write_floats(out, span, values, f16_params)
+            .map_err(|value| WriteError::ValueOutOfF16Range { tensor: name, value })
+    };
     layout.try_for_each_group(|group| match group {
         Group::Linear(p, s) => {
             let weight = fetch(p.name(".weight"), &[s.n_out, s.n_in])?;
@@ -268,8 +287,7 @@ pub fn write_model_file_keeping<'s, E>(
                 Some(group) => write_int4_groups(out, weight, group, s.weight, s.scale, f16_scales)
                     .map_err(|scale| WriteError::ScaleOutOfF16Range { tensor: p.name(".weight"), scale })?,
             }
-            write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n_out])?);
-            Ok(())
+            write_params(out, p.name(".bias"), s.bias, fetch(p.name(".bias"), &[s.n_out])?)
         }
         Group::Embedding(p, s) => {
             // The int8 table's row, or the int4 table's groups (the layout checked that the group
@@ -315,14 +333,10 @@ pub fn write_model_file_keeping<'s, E>(
             Ok(())
         }
         Group::LayerNorm(p, s) => {
-            write_f32s(out, s.weight, fetch(p.name(".weight"), &[s.n])?);
-            write_f32s(out, s.bias, fetch(p.name(".bias"), &[s.n])?);
-            Ok(())
+            write_params(out, p.name(".weight"), s.weight, fetch(p.name(".weight"), &[s.n])?)?;
+            write_params(out, p.name(".bias"), s.bias, fetch(p.name(".bias"), &[s.n])?)
         }
-        Group::Bias(p, span, n) => {
-            write_f32s(out, span, fetch(p.name(".bias"), &[n])?);
-            Ok(())
-        }
+        Group::Bias(p, span, n) => write_params(out, p.name(".bias"), span, fetch(p.name(".bias"), &[n])?),
         Group::Vocab(span) => {
             if let Some(vocab) = spec.vocab {
                 out[span.offset..span.offset + span.len].copy_from_slice(vocab);
@@ -388,8 +402,22 @@ fn write_int4_groups(
     Ok(())
 }
 
-fn write_f32s(out: &mut [u8], span: Span, values: &[f32]) {
-    for (chunk, v) in out[span.offset..span.offset + span.len].chunks_exact_mut(4).zip(values) {
-        chunk.copy_from_slice(&v.to_le_bytes());
+/// Writes `values` into `span` as f32, or as f16 rounded to nearest when `f16`. `Err(value)`: a
+/// value beyond f16's range.
+fn write_floats(out: &mut [u8], span: Span, values: &[f32], f16: bool) -> Result<(), f32> {
+    let bytes = &mut out[span.offset..span.offset + span.len];
+    if !f16 {
+        for (chunk, v) in bytes.chunks_exact_mut(4).zip(values) {
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        return Ok(());
     }
+    for (chunk, &v) in bytes.chunks_exact_mut(2).zip(values) {
+        let half = half::f16::from_f32(v);
+        if !half.is_finite() {
+            return Err(v);
+        }
+        chunk.copy_from_slice(&half.to_bits().to_le_bytes());
+    }
+    Ok(())
 }

@@ -93,9 +93,11 @@ pub(super) fn block_rows(
         // x1 = LN(x + bo + Σ_h ctx_h · Wo[:, h·D..(h+1)·D]ᵀ)
         let acc = &mut s.acc[..n * h];
         load_f16(hidden_rows, acc);
-        for row in acc.chunks_exact_mut(h) {
-            row.iter_mut().zip(w.attention_output.bias).for_each(|(a, b)| *a += b);
-        }
+        w.attention_output.bias.for_each_f32_run(|c0, bias| {
+            for row in acc.chunks_exact_mut(h) {
+                row[c0..].iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+            }
+        });
         for head in 0..d.a {
             let at = head * t * dd + r0 * dd;
             let ctx =

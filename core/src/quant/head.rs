@@ -44,7 +44,7 @@ impl<'a> Model<'a> {
                     // The output layer is tied to the word embeddings: per-row scales are exactly
                     // per-output-channel scales (an int4 table's group scales, an int4 linear's).
                     let word = self.embedding(self.layout().word_embeddings)?;
-                    let lm = word.as_linear(self.f32s(bias)?);
+                    let lm = word.as_linear(self.biases_and_norms(bias)?);
                     linear(y, &lm, out);
                 }
                 HeadSpans::TokenClassification { classifier } => linear(x, &self.linear(classifier)?, out),

@@ -30,19 +30,22 @@ pub fn linear(x: QRows, w: &QLinear, out: &mut [f32]) {
         // int4: the kernel leaves `Σ_g scale[o, g] · sum_g` in f32; then the row scale and bias.
         let out = &mut out[..x.rows * n];
         kernels::int4::gemm_i8_i4(x.rows, n, w.n_in, x.q, x.stride, &i4, out, n);
-        row_scale_and_bias(out, n, x.scale, w.bias);
+        // f32 biases in one run; f16 ones (format version 7) a widened run of columns at a time.
+        w.bias.for_each_f32_run(|c0, bias| row_scale_and_bias(out, n, c0, x.scale, bias));
         return;
     }
     let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut out[..x.rows * n]);
     kernels::gemm_i8_packed(x.rows, n, w.n_in, x.q, x.stride, w.weight, w.n_in, w.packed.as_ref(), acc, n);
-    scale_and_bias(acc, n, x.scale, w.scale.f32s(), w.bias);
+    let w_scale = w.scale.f32s();
+    w.bias.for_each_f32_run(|c0, bias| scale_and_bias(acc, n, c0, x.scale, &w_scale[c0..], bias));
 }
 
 multiversion! {
-    /// `v ← v · x_scale[r] · w_scale[o] + bias[o]` over int32 sums `[rows, n]`, leaving f32 bits.
-    fn scale_and_bias(acc: &mut [i32], n: usize, x_scale: &[f32], w_scale: &[f32], bias: &[f32]) {
+    /// `v ← v · x_scale[r] · w_scale[o] + bias[o]` over int32 sums `[rows, n]`, leaving f32 bits,
+    /// for the columns `o` in `[c0, c0 + bias.len())` (`w_scale` and `bias` start at `c0`).
+    fn scale_and_bias(acc: &mut [i32], n: usize, c0: usize, x_scale: &[f32], w_scale: &[f32], bias: &[f32]) {
         for (row, &xs) in acc.chunks_exact_mut(n).zip(x_scale) {
-            for ((v, &ws), &b) in row.iter_mut().zip(w_scale).zip(bias) {
+            for ((v, &ws), &b) in row[c0..].iter_mut().zip(w_scale).zip(bias) {
                 *v = ((*v as f32) * (xs * ws) + b).to_bits() as i32;
             }
         }
@@ -50,10 +53,11 @@ multiversion! {
 }
 
 multiversion! {
-    /// `v ← v · x_scale[r] + bias[o]` over f32 `[rows, n]` (an int4 product's output).
-    fn row_scale_and_bias(out: &mut [f32], n: usize, x_scale: &[f32], bias: &[f32]) {
+    /// `v ← v · x_scale[r] + bias[o]` over f32 `[rows, n]` (an int4 product's output), for the
+    /// columns `o` in `[c0, c0 + bias.len())` (`bias` starts at `c0`).
+    fn row_scale_and_bias(out: &mut [f32], n: usize, c0: usize, x_scale: &[f32], bias: &[f32]) {
         for (row, &xs) in out.chunks_exact_mut(n).zip(x_scale) {
-            for (v, &b) in row.iter_mut().zip(bias) {
+            for (v, &b) in row[c0..].iter_mut().zip(bias) {
                 *v = *v * xs + b;
             }
         }

@@ -4,10 +4,11 @@
 //! by [`crate::simd::multiversion!`] over the project's one scalar definitions ([`crate::math`]): both
 //! inference paths run the same code, so the same bits.
 
+use super::floats::{Floats, WIDEN_RUN};
 use super::weights::QLayerNorm;
 pub use crate::float::activation::gelu_in_place;
 use crate::float::activation::masked_softmax_in_place;
-use crate::float::layer_norm::layer_norm_row;
+use crate::float::layer_norm::{layer_norm_apply, layer_norm_row, layer_norm_stats};
 use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 
@@ -21,10 +22,22 @@ pub(crate) fn store_f16(x: &[f32], bits: &mut [u16]) {
     bits.reinterpret_cast_mut::<f16>().convert_from_f32_slice(x);
 }
 
-/// `x ← LayerNorm(x)` over one row, HF semantics: the float encoder's [`layer_norm_row`].
+/// `x ← LayerNorm(x)` over one row, HF semantics: the float encoder's [`layer_norm_row`]. f16
+/// parameters (format version 7) are widened [`WIDEN_RUN`] at a time on the stack and applied in
+/// runs by the same code, so they give the bits f32 parameters of the widened values would.
 #[inline]
 pub fn layer_norm_in_place(x: &mut [f32], ln: &QLayerNorm) {
-    layer_norm_row(x, ln.weight, ln.bias, ln.eps);
+    if let (Floats::F32(weight), Floats::F32(bias)) = (ln.weight, ln.bias) {
+        return layer_norm_row(x, weight, bias, ln.eps);
+    }
+    let (mean, inv_std) = layer_norm_stats(x, ln.eps);
+    let (mut weight, mut bias) = ([0.0f32; WIDEN_RUN], [0.0f32; WIDEN_RUN]);
+    for (run, x) in x.chunks_mut(WIDEN_RUN).enumerate() {
+        let (weight, bias) = (&mut weight[..x.len()], &mut bias[..x.len()]);
+        ln.weight.widen_into(run * WIDEN_RUN, weight);
+        ln.bias.widen_into(run * WIDEN_RUN, bias);
+        layer_norm_apply(x, mean, inv_std, weight, bias);
+    }
 }
 
 /// In-place softmax of one row of attention scores (no padding): the float encoder's
@@ -53,11 +66,16 @@ mod tests {
         let mut x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
         let g = [2.0f32; 10];
         let b = [0.5f32; 10];
-        layer_norm_in_place(&mut x, &QLayerNorm { weight: &g, bias: &b, eps: 1e-12 });
+        let mut x16 = x;
+        layer_norm_in_place(&mut x, &QLayerNorm { weight: Floats::F32(&g), bias: Floats::F32(&b), eps: 1e-12 });
         let std = (8.25f32).sqrt();
         for (i, v) in x.iter().enumerate() {
             let want = (i as f32 + 1.0 - 5.5) / std * 2.0 + 0.5;
             assert!((v - want).abs() < 1e-5, "{v} {want}");
         }
+        // f16 parameters holding the same values (2 and 0.5 are exact in f16): the same bits.
+        let (g16, b16) = ([f16::from_f32(2.0).to_bits(); 10], [f16::from_f32(0.5).to_bits(); 10]);
+        layer_norm_in_place(&mut x16, &QLayerNorm { weight: Floats::F16(&g16), bias: Floats::F16(&b16), eps: 1e-12 });
+        assert_eq!(x16.map(f32::to_bits), x.map(f32::to_bits));
     }
 }

@@ -20,6 +20,7 @@ mod embeddings;
 pub mod encoder;
 mod encoder_layer;
 pub mod error;
+pub mod floats;
 mod head;
 pub mod kernels;
 pub mod linear;

@@ -1,5 +1,6 @@
 //! Borrowed views of one model file's tensors, as the int8 encoder reads them.
 
+use super::floats::Floats;
 use super::kernels::int4::{I4Weights, Scales};
 use super::kernels::PackedB;
 use super::quantize::nibble;
@@ -14,8 +15,8 @@ pub struct QLinear<'a> {
     /// int8: `[n_out]`, one f32 scale per output channel. int4: `[n_out, n_in / group]`, f32 or
     /// (format version 6) f16.
     pub scale: Scales<'a>,
-    /// `[n_out]`.
-    pub bias: &'a [f32],
+    /// `[n_out]`, f32 or (format version 7) f16.
+    pub bias: Floats<'a>,
     pub n_out: usize,
     pub n_in: usize,
     /// Inputs per scale of int4 weights; `None`: int8.
@@ -33,7 +34,7 @@ impl<'a> QLinear<'a> {
             return QLinear {
                 weight: bytemuck::cast_slice(rows.nibbles),
                 scale: rows.scales,
-                bias: &self.bias[start..start + len],
+                bias: self.bias.range(start, start + len),
                 n_out: len,
                 packed: None,
                 ..*self
@@ -42,7 +43,7 @@ impl<'a> QLinear<'a> {
         QLinear {
             weight: &self.weight[start * self.n_in..(start + len) * self.n_in],
             scale: self.scale.range(start, start + len),
-            bias: &self.bias[start..start + len],
+            bias: self.bias.range(start, start + len),
             n_out: len,
             n_in: self.n_in,
             group: None,
@@ -66,8 +67,9 @@ impl<'a> QLinear<'a> {
 /// A `LayerNorm` in float.
 #[derive(Clone, Copy, Debug)]
 pub struct QLayerNorm<'a> {
-    pub weight: &'a [f32],
-    pub bias: &'a [f32],
+    /// `[n]`, f32 or (format version 7) f16, as `bias`.
+    pub weight: Floats<'a>,
+    pub bias: Floats<'a>,
     pub eps: f32,
 }
 
@@ -142,7 +144,7 @@ impl<'a> QEmbedding<'a> {
     /// The tied output layer of a masked-LM head: this table as a linear `[rows, dim]` (int8 per
     /// row, or int4 in groups: per-row scales are per-output-channel scales, and an int4 row's
     /// groups are an int4 linear's), with `bias`.
-    pub fn as_linear<'b>(&self, bias: &'b [f32]) -> QLinear<'b>
+    pub fn as_linear<'b>(&self, bias: Floats<'b>) -> QLinear<'b>
     where
         'a: 'b,
     {
@@ -249,7 +251,7 @@ mod tests {
         assert_eq!(gather(9), [-2.0, -4.0, -6.0, -8.0]);
         assert_eq!(gather(5), gather(4), "a dropped id reads [UNK]'s row");
         // The tied output layer sees the same nibbles and scales as an int4 linear.
-        let lm = table.as_linear(&[0.0, 0.0]);
+        let lm = table.as_linear(Floats::F32(&[0.0, 0.0]));
         assert_eq!((lm.n_out, lm.n_in, lm.group, lm.scale.len()), (2, 4, Some(4), 2));
     }
 }

@@ -159,7 +159,8 @@ impl HfModel {
             labels,
             int4,
             word_int4_group: None,
-            int4_scales: electra_core::model_file::GroupScaleType::F32,
+            int4_scales: electra_core::model_file::FloatType::F32,
+            biases_and_norms: electra_core::model_file::FloatType::F32,
         };
         let len = model_file_len::<String>(&spec).unwrap();
         let mut out = vec![0u8; len];

@@ -8,7 +8,7 @@ use crate::export::{export_with, KeepTokens, Storage};
 use anyhow::bail;
 use clap::{Parser, ValueEnum};
 use electra_core::model_file::layout::LAYER_LINEAR_NAMES;
-use electra_core::model_file::{GroupScaleType, Int4Tensors};
+use electra_core::model_file::{FloatType, Int4Tensors};
 use std::path::PathBuf;
 
 /// How the encoder's matrices are stored.
@@ -31,14 +31,23 @@ pub enum Embeddings {
     Int4,
 }
 
-/// How int4 group scales are stored.
+/// How a class of float vectors (int4 group scales; biases and LayerNorms) is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GroupScales {
-    /// f32, 4 bytes a scale; read by every build that reads int4 (format version 4 and 5 files).
+pub enum FloatStorage {
+    /// f32, 4 bytes a value; read by every build.
     F32,
-    /// f16, 2 bytes a scale (format version 6: needs a build of this version or later): half the
-    /// scale bytes, a scale within 2⁻¹¹ of f32's.
+    /// f16, 2 bytes a value, within 2⁻¹¹ of f32's (format version 6 for group scales, 7 for
+    /// biases and LayerNorms: needs a build of that version or later).
     F16,
+}
+
+impl From<FloatStorage> for FloatType {
+    fn from(storage: FloatStorage) -> Self {
+        match storage {
+            FloatStorage::F32 => FloatType::F32,
+            FloatStorage::F16 => FloatType::F16,
+        }
+    }
 }
 
 /// Input channels per int4 scale when `--group-size` is not given: measured on SST-2
@@ -90,7 +99,11 @@ pub struct Args {
     /// With `--weights int4` or `--embeddings int4`: how the group scales are stored (f16 halves
     /// their bytes; format version 6).
     #[arg(long, value_enum, default_value = "f32")]
-    pub group_scales: GroupScales,
+    pub group_scales: FloatStorage,
+    /// How every bias and LayerNorm parameter is stored (f16 halves their bytes, 80 KB for
+    /// ELECTRA-Small; format version 7).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub biases_and_norms: FloatStorage,
     /// Keep only the first N rows of the position embedding table: the file then runs sequences of
     /// at most N tokens (longer input is refused, or truncated by `evaluate`), and saves
     /// (max_position_embeddings − N) int8 rows (49 KB for ELECTRA-Small at N = 128).
@@ -159,20 +172,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Embeddings::Int8 => None,
     };
-    let int4_scales = match args.group_scales {
-        GroupScales::F16 if int4.is_none() && word_int4_group.is_none() => {
-            bail!("--group-scales f16 applies to --weights int4 or --embeddings int4")
-        }
-        GroupScales::F16 => GroupScaleType::F16,
-        GroupScales::F32 => GroupScaleType::F32,
-    };
+    if args.group_scales == FloatStorage::F16 && int4.is_none() && word_int4_group.is_none() {
+        bail!("--group-scales f16 applies to --weights int4 or --embeddings int4")
+    }
+    let (int4_scales, biases_and_norms) = (args.group_scales.into(), args.biases_and_norms.into());
     let summary = export_with(
         &args.model,
         &args.out,
         args.vocab.as_deref(),
         args.tokenizer_index,
         &KeepTokens { from: args.keep_tokens_from.clone(), min_count: args.keep_tokens_min_count },
-        Storage { int4, word_int4_group, int4_scales, max_positions: args.max_positions.map(|n| n as usize) },
+        Storage {
+            int4,
+            word_int4_group,
+            int4_scales,
+            biases_and_norms,
+            max_positions: args.max_positions.map(|n| n as usize),
+        },
     )?;
     let extras = match (summary.vocab_embedded, summary.tokenizer_index_embedded) {
         (true, true) => "vocab and tokenizer index embedded",
@@ -204,7 +220,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => weights,
     };
     let weights = match summary.int4_scales {
-        GroupScaleType::F16 => format!("{weights}; f16 group scales"),
+        FloatType::F16 => format!("{weights}; f16 group scales"),
+        _ => weights,
+    };
+    let weights = match summary.biases_and_norms {
+        FloatType::F16 => format!("{weights}; f16 biases and LayerNorms"),
         _ => weights,
     };
     let weights = match args.max_positions {

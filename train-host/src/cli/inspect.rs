@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use electra_core::model_file::format::DType;
 use electra_core::model_file::layout::{EntrySpec, LAYER_LINEAR_NAMES, WORD_ROW_MAP_NAME};
-use electra_core::model_file::{GroupScaleType, Model};
+use electra_core::model_file::{FloatType, Model};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -36,7 +36,7 @@ const SECTIONS: [&str; 16] = [
     "encoder int8 matrices",
     "encoder int4 matrices",
     "encoder int4 group scales",
-    "encoder scales, biases, LayerNorms (f32)",
+    "encoder scales, biases, LayerNorms",
     "head",
     "vocab",
     "tokenizer index",
@@ -118,13 +118,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("word embeddings pruned: {} of {} rows kept", map.len() - 1, config.vocab_size);
     }
     let scale = match model.int4_scales() {
-        GroupScaleType::F16 => "f16",
+        FloatType::F16 => "f16",
         _ => "f32",
     };
     if let Some(g) = model.word_embeddings_int4_group() {
         println!(
             "word embeddings int4 in groups of {g} ({scale} scale per group); position and token type embeddings int8"
         );
+    }
+    if model.biases_and_norms_type() == FloatType::F16 {
+        println!("biases and LayerNorm parameters f16");
     }
     if let Some(t) = model.int4_tensors() {
         let layers = config.num_hidden_layers;

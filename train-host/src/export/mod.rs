@@ -8,7 +8,7 @@
 
 use crate::checkpoint::{try_filled, CheckpointError, HfCheckpoint};
 use electra_core::model_file::{
-    model_file_len_keeping, write_model_file_keeping, GroupScaleType, Int4Tensors, KeptWordRows, LabelsSpec, Model,
+    model_file_len_keeping, write_model_file_keeping, FloatType, Int4Tensors, KeptWordRows, LabelsSpec, Model,
     ModelFileSpec, ProblemType, WriteError,
 };
 use electra_core::HeadKind;
@@ -113,7 +113,9 @@ pub struct Extras<'v> {
     /// version 5); the position and token-type tables stay int8.
     pub word_int4_group: Option<u32>,
     /// How the int4 group scales are stored: f32, or f16 (format version 6).
-    pub int4_scales: GroupScaleType,
+    pub int4_scales: FloatType,
+    /// How biases and LayerNorm parameters are stored: f32, or f16 (format version 7).
+    pub biases_and_norms: FloatType,
     /// Keep only the first this many rows of the position embedding table: the file's
     /// `max_position_embeddings` becomes this, and it runs sequences of at most this many tokens.
     pub max_positions: Option<usize>,
@@ -311,6 +313,7 @@ pub fn model_file_bytes(checkpoint: &HfCheckpoint, extras: Extras) -> Result<Vec
         int4: extras.int4.map(|t| t.for_layers(checkpoint.config.num_hidden_layers)),
         word_int4_group: extras.word_int4_group,
         int4_scales: extras.int4_scales,
+        biases_and_norms: extras.biases_and_norms,
     };
     let keep = match (extras.keep_ids, vocab) {
         (None, _) => None,
@@ -364,7 +367,9 @@ pub struct ExportSummary {
     /// The int4 word table's group size, as the file records it.
     pub word_int4_group: Option<usize>,
     /// How the file stores the int4 group scales.
-    pub int4_scales: GroupScaleType,
+    pub int4_scales: FloatType,
+    /// How the file stores biases and LayerNorm parameters.
+    pub biases_and_norms: FloatType,
 }
 
 /// How a word embedding table was pruned.
@@ -409,15 +414,22 @@ pub struct Storage {
     /// The word embedding table int4 in groups of this many columns (format version 5).
     pub word_int4_group: Option<u32>,
     /// f32 or f16 (format version 6) group scales for every int4 tensor.
-    pub int4_scales: GroupScaleType,
+    pub int4_scales: FloatType,
+    /// f32 or f16 (format version 7) biases and LayerNorm parameters.
+    pub biases_and_norms: FloatType,
     /// Keep the first this many rows of the position table (see [`Extras::max_positions`]).
     pub max_positions: Option<usize>,
 }
 
 impl Storage {
     /// Everything int8 (int8 per-row scales are f32), every position kept.
-    pub const INT8: Self =
-        Self { int4: None, word_int4_group: None, int4_scales: GroupScaleType::F32, max_positions: None };
+    pub const INT8: Self = Self {
+        int4: None,
+        word_int4_group: None,
+        int4_scales: FloatType::F32,
+        biases_and_norms: FloatType::F32,
+        max_positions: None,
+    };
 }
 
 /// [`export_keeping`] with the weights stored as `storage` says (int4 encoder linears, format
@@ -454,6 +466,7 @@ pub fn export_with(
         int4: storage.int4,
         word_int4_group: storage.word_int4_group,
         int4_scales: storage.int4_scales,
+        biases_and_norms: storage.biases_and_norms,
         max_positions: storage.max_positions,
     };
     let bytes = model_file_bytes(&checkpoint, extras)?;
@@ -475,6 +488,7 @@ pub fn export_with(
         int4: int4_tensors,
         word_int4_group: word_group,
         int4_scales,
+        biases_and_norms: read_back.biases_and_norms_type(),
         kept_rows: kept.map(|(ids, text_tokens)| KeptRows {
             kept: ids.len(),
             vocab_size: checkpoint.config.vocab_size,

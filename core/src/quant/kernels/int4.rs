@@ -36,52 +36,7 @@ pub mod x86_int4;
 /// bits, widened to f32 where a kernel reads one: once per group of inputs and output, so the
 /// widening costs `1 / group` of the products. Widening is exact, so an f16 scale reads as the
 /// same f32 on every machine and in every twin.
-#[derive(Clone, Copy, Debug)]
-pub enum Scales<'w> {
-    F32(&'w [f32]),
-    F16(&'w [u16]),
-}
-
-impl<'w> Scales<'w> {
-    /// Number of scales.
-    pub fn len(&self) -> usize {
-        match self {
-            Self::F32(s) => s.len(),
-            Self::F16(s) => s.len(),
-        }
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Scale `i` as f32.
-    #[inline(always)]
-    pub fn get(&self, i: usize) -> f32 {
-        match self {
-            Self::F32(s) => s[i],
-            Self::F16(s) => half::f16::from_bits(s[i]).to_f32(),
-        }
-    }
-
-    /// Scales `[start, end)`.
-    pub fn range(&self, start: usize, end: usize) -> Self {
-        match self {
-            Self::F32(s) => Self::F32(&s[start..end]),
-            Self::F16(s) => Self::F16(&s[start..end]),
-        }
-    }
-
-    /// The f32 scales; empty for f16 ones. Per-output-channel scales (int8 linears and embedding
-    /// rows) are always f32: the layout gives f16 to int4 group scales only.
-    pub fn f32s(&self) -> &'w [f32] {
-        match self {
-            Self::F32(s) => s,
-            Self::F16(_) => &[],
-        }
-    }
-}
+pub use crate::quant::floats::Floats as Scales;
 
 /// An int4 weight matrix `[n, n_in]` as the kernels read it, viewed from input channel `k0` on.
 #[derive(Clone, Copy, Debug)]
