@@ -9,9 +9,10 @@
 //! Only the parquet call goes inside: a panic in this project's own checks stays a panic (a bug to
 //! fix, not bad input).
 //!
-//! A panic guard cannot bound time, and the crate can also loop: [`check_row_group_pages`] walks every
-//! page header of a row group with a bounded parser before the crate decodes it (the second finding of
-//! issue 17, `fuzz/regressions/shard_reader/timeout-b6e46536…`, explained there).
+//! A panic guard cannot bound time, and the crate can also loop: [`check_footer`] bounds what its footer
+//! parser can skip without reading, and [`check_row_group_pages`] walks every page header of a row group
+//! with a bounded parser before the crate decodes it (the second and third findings of issue 17,
+//! `fuzz/regressions/shard_reader/timeout-…`, explained there).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -30,6 +31,98 @@ pub fn catch_decoder_panic<T>(call: impl FnOnce() -> T) -> Result<T, String> {
             .unwrap_or_else(|| "no message".to_string());
         format!("the Parquet decoder failed on corrupt data ({message})")
     })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The footer, bounded before the parquet crate parses it.
+//
+// Why: parquet 60.1 parses the footer (FileMetaData) from memory with a Thrift reader that is strict about
+// bytes, so every element it reads or skips costs at least one byte of the footer, except one kind: when it
+// skips an unknown field, it skips a bool element of a list or set, and the entries of a map of (bool, bool),
+// as zero bytes, and runs the element count read from the footer (up to 2^31 - 1). A 29-byte footer holding
+// such a list of 1.2 billion bools (fuzz/regressions/shard_reader/timeout-ab7141df…) kept the fuzz build busy
+// for more than 10 s in `ArrowReaderMetadata::load`, before any check of ours.
+//
+// The parser's cursor only moves forward, so it reads the header of such a container at most once at each
+// position of the footer, and the zero-byte steps it can take are at most the sum, over every position, of
+// the count a bool-list header or a (bool, bool) map header at that position would give (decoded as the
+// crate decodes it). `check_footer` computes that sum without parsing (every position is taken as a possible
+// header) and refuses a footer where it exceeds FOOTER_EMPTY_SKIPS. An honest footer comes nowhere near: its
+// only candidates are bytes that happen to look like such headers (an ASCII byte before a quote reads as a
+// map of up to 127 (bool, bool) entries): 7,702 for the seed shard's 1,821-byte footer.
+// ---------------------------------------------------------------------------------------------------
+
+/// Most zero-byte skip steps a footer may allow the crate's parser (see above): 2^24 steps of a function
+/// that returns at once take milliseconds, against more than 10 s for the 2^30 the fuzz input asked for.
+pub const FOOTER_EMPTY_SKIPS: u64 = 1 << 24;
+
+/// Refuses a Parquet footer on which the crate's parser could spin (see the comment above); reads the
+/// footer (its length checked against the file's first). A file too short to hold a footer passes: the
+/// crate reports that itself, without looping.
+pub fn check_footer(file: &File) -> Result<(), String> {
+    let file_len = file.metadata().map_err(|e| e.to_string())?.len();
+    if file_len < 12 {
+        return Ok(());
+    }
+    let tail = read_range(file, file_len - 8, 8).map_err(|e| e.to_string())?;
+    let footer_len = tail.get(..4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes);
+    let Some(start) = (file_len - 8).checked_sub(u64::from(footer_len)).filter(|&s| s >= 4) else {
+        return Ok(());
+    };
+    let footer = read_range(file, start, u64::from(footer_len)).map_err(|e| e.to_string())?;
+    let steps = footer_empty_skips(&footer);
+    if steps > FOOTER_EMPTY_SKIPS {
+        return Err(format!(
+            "the footer holds containers of bools with up to {steps} elements in all (at most {FOOTER_EMPTY_SKIPS} \
+             are read): a corrupt footer the Parquet decoder would spin on"
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes of a varint decoded at a candidate position before it is taken as the largest count: an honest
+/// count takes at most 5.
+const MAX_CANDIDATE_VARINT: usize = 16;
+
+/// The bound on the crate's zero-byte skip steps over `footer` (see the comment above).
+fn footer_empty_skips(footer: &[u8]) -> u64 {
+    let is_bool = |t: u8| matches!(t, 1 | 2);
+    let mut total = 0u64;
+    for (p, &h) in footer.iter().enumerate() {
+        // A list or set header: the count in the high nibble, or 15 and a varint after it.
+        if is_bool(h & 0x0f) {
+            let count = match h >> 4 {
+                15 => candidate_count(&footer[p + 1..]).map_or(0, |(count, _)| count),
+                n => u64::from(n),
+            };
+            total = total.saturating_add(count);
+        }
+        // A map header: a varint count, then the key and value types.
+        if let Some((count, len)) = candidate_count(&footer[p..]) {
+            if footer.get(p + len).is_some_and(|&kv| is_bool(kv >> 4) && is_bool(kv & 0x0f)) {
+                total = total.saturating_add(count);
+            }
+        }
+    }
+    total
+}
+
+/// The count the crate would read from a varint at the start of `bytes` (parquet's `read_vlq`, then
+/// `i32::try_from`: a larger value is refused there, 0 steps) and the varint's length; `None` if `bytes` ends
+/// inside it. A varint longer than MAX_CANDIDATE_VARINT counts as the largest count the crate accepts.
+fn candidate_count(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().enumerate() {
+        if i >= MAX_CANDIDATE_VARINT {
+            let len = bytes.iter().position(|&b| b & 0x80 == 0)? + 1;
+            return Some((i32::MAX as u64, len));
+        }
+        value |= u64::from(b & 0x7f).wrapping_shl(7 * i as u32);
+        if b & 0x80 == 0 {
+            return Some((if value <= i32::MAX as u64 { value } else { 0 }, i + 1));
+        }
+    }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -461,6 +554,26 @@ mod tests {
         let code = 3;
         let err = catch_decoder_panic(|| -> u8 { panic!("page {code}") });
         assert_eq!(err, Err("the Parquet decoder failed on corrupt data (page 3)".into()));
+    }
+
+    #[test]
+    fn the_footer_bound_counts_bool_containers_at_every_position() {
+        // The fuzz input's footer: nested lists down to a list of 1.2 billion bools (0xf1, then a varint).
+        let footer = [
+            0xd9, 0xd9, 0xd9, 0x00, 0x0b, 0x2c, 0xd9, 0xd9, 0xd9, 0xb1, 0xb1, 0xb1, 0x31, 0xb1, 0xb1, 0xb1, 0xb1, 0xb1,
+            0xb1, 0xf1, 0xd9, 0xd9, 0xd9, 0xd9, 0x04, 0x00, 0x00, 0x78, 0xc0,
+        ];
+        assert!(footer_empty_skips(&footer) > 1_000_000_000);
+        // A map of 2^30 (bool, bool) entries.
+        assert!(footer_empty_skips(&[0x80, 0x80, 0x80, 0x80, 0x04, 0x11]) >= 1 << 30);
+        // Counts past i32 are refused by the crate itself: no steps.
+        assert_eq!(footer_empty_skips(&[0xf1, 0x80, 0x80, 0x80, 0x80, 0x08]), 0);
+        // Short lists count their nibble: 0x31 is 3 bools, 'a' (0x61) and 'b' 6 each; an ASCII byte before a
+        // quote (0x22, the type byte of a (bool, bool) map) is a map count: 'a' 97, plus the quote read as a list
+        // of 2.
+        assert_eq!(footer_empty_skips(&[0x31]), 3);
+        assert_eq!(footer_empty_skips(b"ab"), 12);
+        assert_eq!(footer_empty_skips(b"a\""), 6 + 97 + 2);
     }
 
     const LIMITS: PageLimits = PageLimits { max_values: 100, max_bytes_per_value: 16 };

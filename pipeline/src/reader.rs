@@ -86,6 +86,9 @@ pub enum ReaderError {
     /// A row group's page headers are malformed or claim more than the shard can hold, found before the
     /// Parquet decoder runs on them (it would trust them: see [`crate::parquet_guard::check_row_group_pages`]).
     CorruptPages { path: PathBuf, reason: String },
+    /// A shard's footer would make the Parquet decoder spin, found before it parses it
+    /// ([`crate::parquet_guard::check_footer`]).
+    CorruptFooter { path: PathBuf, reason: String },
     /// A shard holds a different number of rows than the manifest says.
     RowCountMismatch { path: PathBuf, manifest: u64, file: u64 },
     /// A shard's bytes do not hash to the sha256 the manifest lists (see [`ShardReader::verify_checksums`]).
@@ -117,7 +120,7 @@ impl fmt::Display for ReaderError {
             ReaderError::ForeignShard { path, reason } => {
                 write!(f, "{} is not an electra shard (format {FORMAT_VERSION}): {reason}", path.display())
             }
-            ReaderError::CorruptPages { path, reason } => {
+            ReaderError::CorruptPages { path, reason } | ReaderError::CorruptFooter { path, reason } => {
                 write!(f, "{} is corrupt (not decoded): {reason}", path.display())
             }
             ReaderError::RowCountMismatch { path, manifest, file } => {
@@ -342,6 +345,8 @@ fn parquet_call<T, E: fmt::Display>(path: &Path, call: impl FnOnce() -> Result<T
 
 fn open_shard(path: &Path, vocab_sha256: &str, seq_len: usize) -> Result<OpenShard, ReaderError> {
     let file = File::open(path).map_err(|source| ReaderError::Io { path: path.to_path_buf(), source })?;
+    crate::parquet_guard::check_footer(&file)
+        .map_err(|reason| ReaderError::CorruptFooter { path: path.to_path_buf(), reason })?;
     let metadata = parquet_call(path, || ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))?;
     let foreign = |reason: String| ReaderError::ForeignShard { path: path.to_path_buf(), reason };
     match footer_value(&metadata, format::META_FORMAT_VERSION) {

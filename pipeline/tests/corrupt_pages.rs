@@ -1,4 +1,5 @@
-//! Corrupt page headers are refused before the Parquet decoder reads them (issue 17, second fuzz finding).
+//! Corrupt page headers and footers are refused before the Parquet decoder reads them (issue 17, second and
+//! third fuzz findings).
 //!
 //! Cause: parquet 60.1 reads a page header with a Thrift reader that is not bounded by the column chunk, skips
 //! bytes past the end of the file as if they were there, and runs a container's element count read from the file.
@@ -54,6 +55,21 @@ fn a_page_header_with_a_map_of_265_million_entries_is_refused_in_bounded_time() 
     // The same error on every read: training's path (epoch_batches) reads row groups the same way.
     let batch = reader.epoch_batches(0, 2, 0, 1, 7).next().unwrap();
     assert!(matches!(batch, Err(ReaderError::CorruptPages { .. })));
+}
+
+#[test]
+fn a_footer_with_a_list_of_a_billion_bools_is_refused_in_bounded_time() {
+    // Cause: parquet's footer parser skips an unknown field's bool list elements as zero bytes and runs the
+    // count read from the footer; this 29-byte footer nests lists down to one of 1.2 billion bools (more than
+    // 10 s in the fuzz build, inside ShardReader::open).
+    let input = repo().join("fuzz/regressions/shard_reader/timeout-ab7141df7335b5cf13e6fb7c6748bda17a9035bd");
+    let (shard, sha, seq_len) = shard_dir("footer", &std::fs::read(input).unwrap());
+    let started = Instant::now();
+    let err = ShardReader::open(shard.parent().unwrap(), &sha, seq_len).err().unwrap();
+    let took = started.elapsed();
+    assert!(matches!(err, ReaderError::CorruptFooter { .. }), "{err}");
+    assert!(err.to_string().contains(&shard.display().to_string()), "{err}");
+    assert!(took < BOUNDED, "took {took:?}");
 }
 
 #[test]
