@@ -66,6 +66,7 @@ LIB_FILTERS=(
     model_file::layout::tests::small_discriminator_fits_in_14_mib
     quant::kernels::
     quant::math::tests::
+    quant::floats::tests::f16_runs_and_widening_read_the_same_values_as_get
     float::activation::tests::
     float::layer_norm::tests::
     float::linear::tests::

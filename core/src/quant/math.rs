@@ -4,22 +4,20 @@
 //! by [`crate::simd::multiversion!`] over the project's one scalar definitions ([`crate::math`]): both
 //! inference paths run the same code, so the same bits.
 
-use super::floats::{Floats, WIDEN_RUN};
+use super::floats::{narrow_f16_slice, widen_f16_slice, Floats, WIDEN_RUN};
 use super::weights::QLayerNorm;
 pub use crate::float::activation::gelu_in_place;
 use crate::float::activation::masked_softmax_in_place;
 use crate::float::layer_norm::{layer_norm_apply, layer_norm_row, layer_norm_stats};
-use half::f16;
-use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 
 /// Rows of the f16 hidden state (its bits, as the arena holds them) into f32.
 pub(crate) fn load_f16(bits: &[u16], out: &mut [f32]) {
-    bits.reinterpret_cast::<f16>().convert_to_f32_slice(out);
+    widen_f16_slice(bits, out);
 }
 
 /// f32 rows into the f16 hidden state's bits.
 pub(crate) fn store_f16(x: &[f32], bits: &mut [u16]) {
-    bits.reinterpret_cast_mut::<f16>().convert_from_f32_slice(x);
+    narrow_f16_slice(x, bits);
 }
 
 /// `x ← LayerNorm(x)` over one row, HF semantics: the float encoder's [`layer_norm_row`]. f16
@@ -50,6 +48,7 @@ pub fn softmax_in_place(x: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::f16;
 
     #[test]
     fn softmax_and_layer_norm() {

@@ -316,6 +316,17 @@ pub fn run(board: &Board) -> ! {
         counter.instructions_since(start)
     );
 
+    // The f16 conversions (the hidden state, f16 scales, biases and LayerNorms) in the FPU's VCVTB against their
+    // software definition, on every f16 value.
+    let start = counter.ticks();
+    if let Err(m) = electra_core::quant::floats::check_f16_twins() {
+        fail(format_args!(
+            "f16 conversion self-test: {} of {:#010x} gave {:#010x} instead of {:#010x}",
+            m.conversion, m.input, m.found, m.expected
+        ));
+    }
+    hprintln!("f16 conversion self-test: matches the definition ({} instructions)", counter.instructions_since(start));
+
     // The model, checked (magic, version, CRC32 over the whole file, directory, layout, labels) and borrowed in place.
     let model_bytes: &'static [u8] = &MODEL_FILE.0;
     let start = counter.ticks();

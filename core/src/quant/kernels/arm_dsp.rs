@@ -293,7 +293,7 @@ fn tiles_2x2(
     c1: &mut [i32],
     keep: i32,
 ) {
-    if tiles == 0 || steps == 0 || steps % 4 != 0 {
+    if tiles == 0 || steps == 0 || !steps.is_multiple_of(4) {
         tiles_2x2_rust(panel, b, ldb, steps, tiles, c0, c1, keep);
         return;
     }
@@ -522,7 +522,7 @@ const _: () = {
 #[cfg(electra_arm_dsp)]
 #[inline(always)]
 fn tiles_4x1(panel: &[u32], b: &[i8], ldb: usize, steps: usize, tiles: usize, c: &mut [i32], ldc: usize, keep: i32) {
-    if tiles == 0 || steps == 0 || steps % 4 != 0 {
+    if tiles == 0 || steps == 0 || !steps.is_multiple_of(4) {
         tiles_4x1_rust(panel, b, ldb, steps, tiles, c, ldc, keep);
         return;
     }

@@ -186,7 +186,7 @@ impl Scale for f32 {
 impl Scale for u16 {
     #[inline(always)]
     fn widen(self) -> f32 {
-        half::f16::from_bits(self).to_f32()
+        crate::quant::floats::widen_f16(self)
     }
 }
 
@@ -300,7 +300,7 @@ fn outputs<const R: usize>(
                 match b.scales {
                     Scales::F32(s) => add_run(&mut acc, x, weights, per_group, s[scales].iter().copied()),
                     Scales::F16(s) => {
-                        let widen = |&h: &u16| half::f16::from_bits(h).to_f32();
+                        let widen = |&h: &u16| crate::quant::floats::widen_f16(h);
                         add_run(&mut acc, x, weights, per_group, s[scales].iter().map(widen))
                     }
                 }
