@@ -5,7 +5,9 @@
 #   1. a sentiment classifier: `electra finetune` on a few hundred of the bundled movie reviews (data/classification),
 #      from a random tiny encoder (the point is the device path, not accuracy: one epoch, 64 tokens, seconds);
 #   2. a chunk tagger: `electra finetune --task tagging` on 200 CoNLL-style sentences generated here from a toy
-#      grammar (CoNLL-2000 itself is research-licensed and not bundled).
+#      grammar (CoNLL-2000 itself is research-licensed and not bundled);
+#   3. the sentiment classifier again, exported as small as the format allows (int4, pruned, f16: format 7), on the
+#      M4F and the M55 (the two int4 kernels).
 # Each is exported to an int8 model file (the label names travel in its labels section), the firmware is built
 # around it for several sentences (ELECTRA_TEXTS), prints each sentence's label and probability (or each token's
 # tag), and scripts/py/compare_firmware.py checks every logit against int8 `electra infer` on the same ids, bit for
@@ -95,3 +97,25 @@ firmware_boot mps2-an386 "$out/tagger.elq" "$out/tagger-device/texts.txt" "$MAX_
 grep -q '^  head: token classification, single_label_classification (from the model file), labels O, ' \
   "$out/tagger-device/qemu.log" || die "the firmware did not name the tags from the model file"
 firmware_check "$out/tagger-device" "$out/tagger-device/texts.txt" "$MAX_SEQ_LEN" "$out/tagger.elq"
+
+# --- 3. The compact model file on both int4 kernels -------------------------------------------------------------
+# The sentiment classifier in the smallest format: int4 encoder linears and word rows, the word table pruned to
+# the training text, f16 group scales, biases and LayerNorms, the position table cut to MAX_SEQ_LEN (model file
+# format 7). The M4F runs the SMLAD int4 kernel (the M7's and M33's too: the same code), the M55 Helium behind the
+# unpacking; each must give the host's logits bit for bit, as with the int8 files. (Every board's boot also checks
+# its int4 kernel and its f16 conversions against their definitions: step 50.)
+python3 -c 'import json, sys; [print(json.loads(l)["text"]) for l in open(sys.argv[1], encoding="utf-8")]' \
+  "$out/reviews-train.jsonl" >"$out/reviews-train.txt"
+electra_bin export --model "$out/sentiment/model" --vocab data/vocab.txt --tokenizer-index \
+  --weights int4 --group-size 32 --embeddings int4 --embedding-group-size 16 --keep-tokens-from "$out/reviews-train.txt" \
+  --group-scales f16 --biases-and-norms f16 --max-positions "$MAX_SEQ_LEN" --out "$out/sentiment-compact.elq"
+inspected=$(electra_bin inspect "$out/sentiment-compact.elq")
+grep -q ': format version 7,' <<<"$inspected" || die "the compact sentiment file is not format version 7: $inspected"
+COMPACT_BOARDS=(mps2-an386 mps3-an547)
+for board in "${COMPACT_BOARDS[@]}"; do
+  mkdir -p "$out/compact-$board"
+  firmware_boot "$board" "$out/sentiment-compact.elq" "$out/sentiment-device/texts.txt" "$MAX_SEQ_LEN" \
+    "$out/compact-$board/qemu.log"
+  firmware_check "$out/compact-$board" "$out/sentiment-device/texts.txt" "$MAX_SEQ_LEN" "$out/sentiment-compact.elq"
+done
+echo "compact (int4, pruned, f16) sentiment file: logits identical to the host's on ${COMPACT_BOARDS[*]}"

@@ -47,7 +47,18 @@ enum Command {
     BenchInfer(electra_train::cli::bench_infer::Args),
 }
 
+/// Writing to a closed pipe (`electra inspect FILE | head -1`) ends the process quietly, as it does
+/// for every Unix tool, instead of panicking inside `println!`: Rust's runtime ignores SIGPIPE unless
+/// told otherwise.
+#[cfg(unix)]
+fn default_sigpipe() {
+    // SAFETY: sets one signal's disposition back to the default before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 fn main() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    default_sigpipe();
     electra_train::memory::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
