@@ -697,6 +697,19 @@ fn each_header_version_is_the_next_one_less_its_last_field() {
         assert_eq!(pair[1], [&pair[0][..], &[0]].concat(), "version {} = version {v} + None", v + 1);
         assert_eq!(FileHeader::decode(v, &pair[0]), Some((header, &[][..])), "version {v} reads back");
     }
+    // Version 5 is version 4's header; 6 appends `int4_scales` and 7 `biases_and_norms`, each an enum
+    // whose first variant (f32) postcard writes as the one byte 0.
+    let at = |v: u32| {
+        let mut out = vec![0u8; header.encoded_len(v).unwrap()];
+        assert_eq!(header.encode(v, &mut out), Ok(out.len()), "version {v}");
+        out
+    };
+    assert_eq!(at(5), at(4));
+    assert_eq!(at(6), [&at(5)[..], &[0]].concat(), "version 6 = version 5 + f32 scales");
+    assert_eq!(at(7), [&at(6)[..], &[0]].concat(), "version 7 = version 6 + f32 biases");
+    for v in 5..=7 {
+        assert_eq!(FileHeader::decode(v, &at(v)), Some((header, &[][..])), "version {v} reads back");
+    }
 }
 
 /// Logits of `ids` on the file `bytes`.

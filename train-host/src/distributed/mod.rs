@@ -101,7 +101,9 @@ pub struct World {
     pool: Vec<Vec<f32>>,
 }
 
-/// A part of the gradient blob on its way to the communication thread.
+/// A part of the gradient blob on its way to the communication thread. (Only the MPI backend reads
+/// its fields and builds [`ReducedBucket`]s: a build without the `mpi` feature posts buckets to no one.)
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) struct GradBucket {
     pub offset: usize,
     pub values: Vec<f32>,
@@ -110,6 +112,7 @@ pub(crate) struct GradBucket {
 }
 
 /// A bucket summed over all ranks.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
 pub(crate) struct ReducedBucket {
     pub offset: usize,
     pub sums: Vec<f32>,
