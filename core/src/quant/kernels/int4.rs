@@ -15,12 +15,15 @@
 //! The fast twins ([`gemm_i8_i4_via`]) unpack a tile of weight rows to int8 (one group, at most
 //! [`SEGMENT`] values, at a time: [`unpack_nibbles`], vectorized) and hand it to an int8 twin of
 //! [`super`] (aarch64 through `sdot`, Helium through `VMLADAVA`), each unchanged. Unpacking costs
-//! `1 / m` of the multiply (one pass over the tile per row block of `a`). Two targets have a
+//! `1 / m` of the multiply (one pass over the tile per row block of `a`). Three targets have a
 //! dedicated kernel instead ([`dedicated`]): x86 (every tier has AVX2) `x86_int4`, which keeps 8
-//! outputs' group sums in vector lanes rather than reducing each output per group, and the Arm DSP
+//! outputs' group sums in vector lanes rather than reducing each output per group; the Arm DSP
 //! cores (M4, M7, M33) `arm_dsp_int4`, which widens masked nibbles with `SXTB16` straight into
 //! `SMLAD` pairs, never writing unpacked weights to memory (2.4-2.6× fewer instructions per
-//! ELECTRA-Small inference than the unpacking path on the M4; docs/BOARDS.md).
+//! ELECTRA-Small inference than the unpacking path on the M4; docs/BOARDS.md); and the Cortex-M55
+//! `helium_int4`, which sign-extends 32 nibbles in two vector registers by shifts and feeds them to
+//! `VMLADAVA` against an even/odd-split activation panel (1.7× fewer instructions per inference
+//! than the unpacking path through the Helium twin; docs/BOARDS.md).
 
 use super::{GemmI8, Mismatch, Rng, Scratch, Twin};
 use crate::quant::quantize::nibble;
@@ -28,6 +31,8 @@ use crate::simd::multiversion;
 
 #[path = "arm_dsp_int4.rs"]
 pub mod arm_dsp_int4;
+#[path = "helium_int4.rs"]
+pub mod helium_int4;
 #[cfg(target_arch = "x86_64")]
 #[path = "x86_int4.rs"]
 pub mod x86_int4;
@@ -215,10 +220,14 @@ pub fn gemm_i8_i4_via(
 
 /// The dedicated int4 kernel that goes with the int8 twin `twin` on this machine, if there is one
 /// (x86 with AVX2: `x86_int4`, for every x86 tier, since each has AVX2; the Arm DSP twin, real or
-/// portable: `arm_dsp_int4`); without one, the int4 product is [`gemm_i8_i4_via`] that twin.
+/// portable: `arm_dsp_int4`; the Helium twin, real or portable: `helium_int4`); without one, the
+/// int4 product is [`gemm_i8_i4_via`] that twin.
 pub fn dedicated(twin: &Twin) -> Option<GemmI8I4> {
     if matches!(twin.name(), "arm-dsp" | "arm-dsp-portable") {
         return Some(arm_dsp_int4::gemm_i8_i4);
+    }
+    if matches!(twin.name(), "helium" | "helium-portable") {
+        return Some(helium_int4::gemm_i8_i4);
     }
     #[cfg(target_arch = "x86_64")]
     if matches!(twin.name(), "avx2" | "avx512-vnni-256" | "avx512-vnni-packed" | "avx512-vnni") {
