@@ -212,6 +212,28 @@ pub fn check_row_group_pages(
     Ok(())
 }
 
+/// [`PageLimits`] for a Parquet file this project knows nothing more of (a Parquet corpus of `electra
+/// shard`, a Parquet task file of `finetune`/`evaluate`): up to [`ANY_FILE_VALUES_PER_ROW`] list items a row
+/// and a value as large as a page can declare. Only the page-header walk bounds the crate's work then
+/// (the loops of issue 17's findings); a shard's reader knows its rows and sequence length and bounds more.
+pub fn any_file_limits(rows: i64) -> PageLimits {
+    PageLimits {
+        max_values: u64::try_from(rows).unwrap_or(0).max(1).saturating_mul(ANY_FILE_VALUES_PER_ROW),
+        max_bytes_per_value: i32::MAX as u64,
+    }
+}
+
+/// Most values a row of a Parquet file of unknown layout may hold (its list items), for [`any_file_limits`]:
+/// far past a corpus document's or a task example's, and still a bound on what a page may claim.
+pub const ANY_FILE_VALUES_PER_ROW: u64 = 1 << 20;
+
+/// [`check_row_group_pages`] with [`any_file_limits`], for row group `row_group` of a Parquet file of
+/// unknown layout.
+pub fn check_any_row_group(file: &File, metadata: &ParquetMetaData, row_group: usize) -> Result<(), String> {
+    let rows = metadata.row_groups().get(row_group).map_or(0, |rg| rg.num_rows());
+    check_row_group_pages(file, metadata, row_group, any_file_limits(rows))
+}
+
 /// `len` bytes of `file` from `start`; the caller checked the range against the file's length.
 fn read_range(file: &File, start: u64, len: u64) -> std::io::Result<Vec<u8>> {
     let len = usize::try_from(len).map_err(|_| std::io::Error::other("range too long for memory"))?;

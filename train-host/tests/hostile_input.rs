@@ -283,3 +283,39 @@ fn a_read_only_output_directory_is_a_clear_error_naming_it() {
     assert_refused(&out, &format!("cannot write to {}", ro.join(".electra.lock").display()), "pretrain");
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).expect("chmod back for cleanup");
 }
+
+/// The two footers the shard_reader campaign found the Parquet decoder spinning on (fuzz/regressions/shard_reader/,
+/// docs/RELIABILITY.md), given to the other two Parquet readers: a corpus for `electra shard` and a task file for
+/// `electra evaluate`. Both walk the footer, bounded, before the crate parses it, and refuse it naming the file.
+#[test]
+fn parquet_footers_the_decoder_spins_on_are_refused_by_every_parquet_reader() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/shard_reader");
+    let vocab = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/vocab.txt");
+    // The classifier fixture with a vocab of its 1,000 ids (the first lines of BERT's), so that `evaluate` gets as
+    // far as the task file.
+    let classifier = tmp.path().join("cls");
+    std::fs::create_dir_all(&classifier).expect("mkdir");
+    for name in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixture("cls").join(name), classifier.join(name)).expect("copy the fixture");
+    }
+    let bert = std::fs::read_to_string(&vocab).expect("vocab");
+    let lines: Vec<&str> = bert.lines().take(1000).collect();
+    std::fs::write(classifier.join("vocab.txt"), lines.join("\n") + "\n").expect("write vocab");
+    for input in
+        ["timeout-7471e3479aa359d3b0c69993b6ebe2029c5528ad", "timeout-ab7141df7335b5cf13e6fb7c6748bda17a9035bd"]
+    {
+        let file = tmp.path().join(format!("{input}.parquet"));
+        std::fs::copy(regressions.join(input), &file).expect("copy the input");
+        let out = tmp.path().join(format!("shards-{input}"));
+        let shard = electra_limited(&["shard", "--corpus", s(&file), "--vocab", s(&vocab), "--out", s(&out)], b"");
+        assert_refused(
+            &shard,
+            &format!("Parquet input {}: the footer holds containers of bools", file.display()),
+            input,
+        );
+        let evaluate =
+            electra_limited(&["evaluate", "--model", s(&classifier), "--task", "sst2", "--dev", s(&file)], b"");
+        assert_refused(&evaluate, &format!("{}: the footer holds containers of bools", file.display()), input);
+    }
+}

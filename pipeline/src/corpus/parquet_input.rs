@@ -8,7 +8,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::parquet_guard::catch_decoder_panic;
+use crate::parquet_guard::{catch_decoder_panic, check_any_row_group, check_footer};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
@@ -44,6 +44,8 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> CorpusError {
 
 fn metadata(path: &Path) -> Result<ArrowReaderMetadata, CorpusError> {
     let file = File::open(path).map_err(|e| CorpusError::io(path, e))?;
+    // The crate's footer parser can spin on a crafted footer (issue 17): bounded first.
+    check_footer(&file).map_err(|message| parquet_error(path, message))?;
     catch_decoder_panic(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
         .map_err(|message| parquet_error(path, message))?
         .map_err(|e| parquet_error(path, e))
@@ -124,8 +126,10 @@ pub(crate) fn read_range(
     }
     for (i, &g) in groups.iter().enumerate() {
         let clone = file.try_clone().map_err(|e| CorpusError::io(path, e))?;
-        // Every call into the parquet crate goes through the one guard (crate::parquet_guard).
+        // Every call into the parquet crate goes through the one guard (crate::parquet_guard), after its
+        // page headers are walked, bounded (the crate's decoder can loop on a corrupt one).
         let guarded = |message: String| parquet_error(shown, message);
+        check_any_row_group(&file, meta.metadata(), g).map_err(guarded)?;
         let mut reader = catch_decoder_panic(|| {
             ParquetRecordBatchReaderBuilder::new_with_metadata(clone, meta.clone())
                 .with_projection(mask.clone())

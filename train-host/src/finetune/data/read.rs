@@ -10,7 +10,7 @@ use arrow_array::types::{
 };
 use arrow_array::Array;
 use arrow_schema::DataType;
-use electra_pipeline::parquet_guard::catch_decoder_panic;
+use electra_pipeline::parquet_guard::{catch_decoder_panic, check_any_row_group, check_footer};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
@@ -604,10 +604,16 @@ fn read_parquet(path: &Path, task: Task, columns: &Columns) -> Result<Vec<TextEx
     let err = |message: String| DataError::Parquet { path: path.to_owned(), message };
     let file = File::open(path).map_err(|source| DataError::Io { path: path.to_owned(), source })?;
     // Every call into the parquet crate on the file's bytes goes through the one guard
-    // (electra_pipeline::parquet_guard): a panic inside it is this file's error too.
+    // (electra_pipeline::parquet_guard): a panic inside it is this file's error too. The crate can also
+    // loop on a crafted footer or page header (issue 17): both are walked, bounded, before it decodes.
+    check_footer(&file).map_err(err)?;
+    let checked = file.try_clone().map_err(|source| DataError::Io { path: path.to_owned(), source })?;
     let builder = catch_decoder_panic(|| ParquetRecordBatchReaderBuilder::try_new(file))
         .map_err(err)?
         .map_err(|e| err(e.to_string()))?;
+    for row_group in 0..builder.metadata().num_row_groups() {
+        check_any_row_group(&checked, builder.metadata(), row_group).map_err(err)?;
+    }
     let fields = builder.schema().fields().clone();
     let names: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
     let layout = layout_by_name(path, task, columns, &names, true)?;
