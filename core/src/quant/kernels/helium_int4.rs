@@ -5,28 +5,32 @@
 //! `p`, the high one for odd `p`. One `vldrb.u8` loads them; `vshl.i8 #4` then `vshr.s8 #4` gives
 //! the 16 even inputs' values, `vshr.s8 #4` alone the 16 odd ones'. The activation rows are
 //! rearranged once per call into a panel on the stack (2 KiB) in the matching order: per 32
-//! inputs, row 0's 16 even-index values, its 16 odd ones, then row 1's. Each of the two activation
-//! rows then takes two `vldrb.u8` and two `VMLADAVA` per 32 inputs, sharing the weights' unpack:
+//! inputs, row 0's 16 even-index values, its 16 odd ones, then row 1's. Two weight rows are
+//! unpacked per step, and each of the panel's four vectors is loaded once and multiplied into two
+//! of the four sums (2 activation rows × 2 weight rows):
 //!
 //! ```text
-//!   2:  vldrb.u8    q0, [w], #16      ; 32 nibbles of the weight row
+//!   2:  vldrb.u8    q0, [w0], #16     ; 32 nibbles of weight row 0
 //!       vshl.i8     q1, q0, #4
-//!       vshr.s8     q1, q1, #4        ; even inputs
-//!       vshr.s8     q0, q0, #4        ; odd inputs
-//!       vldrb.u8    q2, [x], #16      ; row 0, even inputs
-//!       vmladava.s8 r0, q2, q1
-//!       vldrb.u8    q3, [x], #16      ; row 0, odd inputs
-//!       vmladava.s8 r0, q3, q0
-//!       (the same for row 1 into r2)
+//!       vshr.s8     q1, q1, #4        ; its even inputs
+//!       vshr.s8     q0, q0, #4        ; its odd inputs
+//!       (the same for weight row 1 into q3, q2)
+//!       vldrb.u8    q4, [x], #16      ; activation row 0, even inputs
+//!       vmladava.s8 r0, q4, q1
+//!       vmladava.s8 r4, q4, q3
+//!       vldrb.u8    q5, [x], #16      ; activation row 0, odd inputs
+//!       vmladava.s8 r0, q5, q0
+//!       vmladava.s8 r4, q5, q2
+//!       (the same for activation row 1 into r2, r8)
 //!       le          lr, 2b
 //! ```
 //!
-//! 13 instructions per 64 multiply-accumulates (0.20 per MAC) in the loop, against the unpacking
-//! path's store and reload of every weight plus the int8 twin's 0.14. The loop runs over one
-//! group's part; per group the two exact int32 sums go to a small array (6 instructions), and the
-//! float steps `acc + scale · sum` run in Rust afterwards, in increasing group order as in the
-//! definition. The float accumulator lives in `c` between panel blocks (an f32 store and load are
-//! exact).
+//! 21 instructions per 128 multiply-accumulates (0.16 per MAC) in the loop, against the unpacking
+//! path's store and reload of every weight plus the int8 twin's 0.14 (a last odd weight row: 13
+//! per 64, 0.20). The loop runs over one group's part; per group the exact int32 sums go to a
+//! small array (8 instructions), and the float steps `acc + scale · sum` run in Rust afterwards,
+//! in increasing group order as in the definition. The float accumulator lives in `c` between
+//! panel blocks (an f32 store and load are exact).
 //!
 //! The panel covers inputs from `k0` on in steps of 32, so this kernel takes views where `k0`,
 //! `k` and `group` are multiples of 32 (every product of ELECTRA's encoders: hidden 256, heads of
@@ -93,7 +97,6 @@ struct Run {
 /// rows, into the first `live` rows of `c`. The view's shape fits (see [`gemm_i8_i4`]).
 fn block(n: usize, k: usize, rows: [&[i8]; ROWS], live: usize, b: &I4Weights, c: &mut [f32], ldc: usize) {
     let (group, k0, k_end) = (b.group, b.k0, b.k0 + k);
-    let (bytes, groups) = (b.n_in / 2, b.n_in / group);
     let mut panel = [0i8; PANEL_BYTES];
     let (g_first, g_end) = (k0 / group, k_end.div_ceil(group));
     let part = |g: usize| ((g * group).max(k0), ((g + 1) * group).min(k_end));
@@ -130,40 +133,77 @@ fn block(n: usize, k: usize, rows: [&[i8]; ROWS], live: usize, b: &I4Weights, c:
             at += len;
         }
         let first = g0 == g_first;
-        let mut sums = [[0i32; ROWS]; CAPACITY];
-        let mut widened = [0f32; CAPACITY];
-        for j in 0..n {
-            let w_row = &b.nibbles[j * bytes..(j + 1) * bytes];
-            let mut acc = [0f32; ROWS];
-            if !first {
-                for (r, v) in acc.iter_mut().enumerate().take(live) {
-                    *v = c[r * ldc + j];
-                }
-            }
-            for run in &runs[..count] {
-                let x = &panel[run.at * STEP_BYTES..(run.at + run.count * run.steps) * STEP_BYTES];
-                let w = &w_row[run.start / 2..run.start / 2 + run.count * run.steps * STEP / 2];
-                let out = &mut sums[..run.count];
-                group_sums(x, w, run.steps, out);
-                let s0 = j * groups + run.g;
-                let scales: &[f32] = match b.scales {
-                    Scales::F32(s) => &s[s0..s0 + run.count],
-                    Scales::F16(s) => {
-                        crate::quant::floats::widen_f16_slice(&s[s0..s0 + run.count], &mut widened[..run.count]);
-                        &widened[..run.count]
-                    }
-                };
-                for (pair, &scale) in out.iter().zip(scales) {
-                    for (v, &s) in acc.iter_mut().zip(pair) {
-                        *v += scale * s as f32;
-                    }
-                }
-            }
-            for (r, &v) in acc.iter().enumerate().take(live) {
-                c[r * ldc + j] = v;
+        let mut j = 0;
+        // The group sums and widened scales of one output pair's runs, here so that each pair does
+        // not zero them again.
+        let (mut sums2, mut sums1) = ([[[0i32; ROWS]; 2]; CAPACITY], [[[0i32; ROWS]; 1]; CAPACITY]);
+        let mut widened = [[0f32; CAPACITY]; 2];
+        while j < n {
+            // Two weight rows at a time (they share the panel's loads), a last odd one alone.
+            if n - j >= 2 {
+                outputs::<2>(j, &panel, &runs[..count], b, (live, first), (&mut sums2, &mut widened), c, ldc);
+                j += 2;
+            } else {
+                outputs::<1>(j, &panel, &runs[..count], b, (live, first), (&mut sums1, &mut widened), c, ldc);
+                j += 1;
             }
         }
         g0 = g1;
+    }
+}
+
+/// Outputs `j .. j + W` of the first `live` activation rows for one block of the panel: the
+/// float accumulators from `c` (or zero in the `first` block), plus `scale · sum` per group in
+/// increasing order (as in the definition), back into `c`.
+#[inline(always)]
+fn outputs<const W: usize>(
+    j: usize,
+    panel: &[i8],
+    runs: &[Run],
+    b: &I4Weights,
+    (live, first): (usize, bool),
+    (sums, widened): (&mut [[[i32; ROWS]; W]; CAPACITY], &mut [[f32; CAPACITY]; 2]),
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (bytes, groups) = (b.n_in / 2, b.n_in / b.group);
+    let mut acc = [[0f32; ROWS]; W];
+    if !first {
+        for (jj, acc) in acc.iter_mut().enumerate() {
+            for (r, v) in acc.iter_mut().enumerate().take(live) {
+                *v = c[r * ldc + j + jj];
+            }
+        }
+    }
+    for run in runs {
+        let x = &panel[run.at * STEP_BYTES..(run.at + run.count * run.steps) * STEP_BYTES];
+        let w_len = run.count * run.steps * STEP / 2;
+        let w: [&[u8]; W] = core::array::from_fn(|jj| {
+            let at = (j + jj) * bytes + run.start / 2;
+            &b.nibbles[at..at + w_len]
+        });
+        let out = &mut sums[..run.count];
+        group_sums::<W>(x, w, run.steps, out);
+        for (jj, (acc, widened)) in acc.iter_mut().zip(widened.iter_mut()).enumerate() {
+            let s0 = (j + jj) * groups + run.g;
+            let scales: &[f32] = match b.scales {
+                Scales::F32(s) => &s[s0..s0 + run.count],
+                Scales::F16(s) => {
+                    crate::quant::floats::widen_f16_slice(&s[s0..s0 + run.count], &mut widened[..run.count]);
+                    &widened[..run.count]
+                }
+            };
+            for (group, &scale) in out.iter().zip(scales) {
+                for (v, &s) in acc.iter_mut().zip(&group[jj]) {
+                    *v += scale * s as f32;
+                }
+            }
+        }
+    }
+    for (jj, acc) in acc.iter().enumerate() {
+        for (r, &v) in acc.iter().enumerate().take(live) {
+            c[r * ldc + j + jj] = v;
+        }
     }
 }
 
@@ -184,33 +224,47 @@ fn fill_panel(panel: &mut [i8], rows: [&[i8]; ROWS], from: usize) {
     }
 }
 
-/// The exact int32 sums of `out.len()` consecutive groups of `steps` steps each: `x` the panel's
-/// bytes for them, `w` the weight row's nibbles (16 bytes a step).
-#[cfg(not(electra_arm_mve))]
-fn group_sums(x: &[i8], w: &[u8], steps: usize, out: &mut [[i32; ROWS]]) {
-    let (x_groups, w_groups) = (x.chunks_exact(steps * STEP_BYTES), w.chunks_exact(steps * STEP / 2));
-    for ((o, x), w) in out.iter_mut().zip(x_groups).zip(w_groups) {
-        let mut sums = [0i32; ROWS];
-        for (x, w) in x.chunks_exact(STEP_BYTES).zip(w.chunks_exact(STEP / 2)) {
-            for (r, s) in sums.iter_mut().enumerate() {
-                let (even, odd) = x[r * STEP..(r + 1) * STEP].split_at(STEP / 2);
-                // One `VMLADAVA` per half: its products summed into the accumulator, wrapping
-                // (exact here: |sum| ≤ 8 · 127 · 1024).
-                for ((&e, &o), &byte) in even.iter().zip(odd).zip(w) {
-                    let (lo, hi) = (((byte << 4) as i8) >> 4, (byte as i8) >> 4);
-                    *s = s.wrapping_add(e as i32 * lo as i32).wrapping_add(o as i32 * hi as i32);
+/// The exact int32 sums of `out.len()` consecutive groups of `steps` steps each, of both
+/// activation rows against each of the `W` weight rows: `x` the panel's bytes for them, `w[jj]`
+/// weight row `jj`'s nibbles (16 bytes a step); `out[g][jj][r]`. The `asm!` loops on
+/// `electra_arm_mve` targets, else the same steps in Rust.
+#[inline(always)]
+fn group_sums<const W: usize>(x: &[i8], w: [&[u8]; W], steps: usize, out: &mut [[[i32; ROWS]; W]]) {
+    #[cfg(electra_arm_mve)]
+    {
+        if W == 2 {
+            group_sums_2x2_asm(x, w[0], w[1], steps, out.as_flattened_mut().as_flattened_mut());
+        } else {
+            group_sums_2x1_asm(x, w[0], steps, out.as_flattened_mut().as_flattened_mut());
+        }
+    }
+    #[cfg(not(electra_arm_mve))]
+    for (g, o) in out.iter_mut().enumerate() {
+        let x = &x[g * steps * STEP_BYTES..(g + 1) * steps * STEP_BYTES];
+        for (jj, o) in o.iter_mut().enumerate() {
+            let w = &w[jj][g * steps * STEP / 2..(g + 1) * steps * STEP / 2];
+            let mut sums = [0i32; ROWS];
+            for (x, w) in x.chunks_exact(STEP_BYTES).zip(w.chunks_exact(STEP / 2)) {
+                for (r, s) in sums.iter_mut().enumerate() {
+                    let (even, odd) = x[r * STEP..(r + 1) * STEP].split_at(STEP / 2);
+                    // One `VMLADAVA` per half: its products summed into the accumulator, wrapping
+                    // (exact here: |sum| ≤ 8 · 127 · 1024).
+                    for ((&e, &o), &byte) in even.iter().zip(odd).zip(w) {
+                        let (lo, hi) = (((byte << 4) as i8) >> 4, (byte as i8) >> 4);
+                        *s = s.wrapping_add(e as i32 * lo as i32).wrapping_add(o as i32 * hi as i32);
+                    }
                 }
             }
+            *o = sums;
         }
-        *o = sums;
     }
 }
 
-/// [`group_sums`] in `asm!`: the module docs' loop per group, then 6 instructions to store both
-/// sums and start the next group.
+/// [`group_sums`] for one weight row in `asm!`: the module docs' loop per group, then 6
+/// instructions to store both sums and start the next group. `out`: 2 sums a group.
 #[cfg(electra_arm_mve)]
-fn group_sums(x: &[i8], w: &[u8], steps: usize, out: &mut [[i32; ROWS]]) {
-    let groups = out.len();
+fn group_sums_2x1_asm(x: &[i8], w: &[u8], steps: usize, out: &mut [i32]) {
+    let groups = out.len() / 2;
     if groups == 0 {
         return;
     }
@@ -254,6 +308,76 @@ fn group_sums(x: &[i8], w: &[u8], steps: usize, out: &mut [[i32; ROWS]]) {
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
             out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
             out("s12") _, out("s13") _, out("s14") _, out("s15") _,
+            options(nostack),
+        );
+    }
+}
+
+/// [`group_sums`] for two weight rows in `asm!`: per step both rows' nibbles unpacked (8
+/// instructions), then each of the panel's four vectors loaded once and multiplied into two of
+/// the four sums: 21 instructions per 128 MACs (0.16 per MAC). `out`: 4 sums a group (weight row
+/// 0 against activation rows 0 and 1, then weight row 1).
+#[cfg(electra_arm_mve)]
+fn group_sums_2x2_asm(x: &[i8], w0: &[u8], w1: &[u8], steps: usize, out: &mut [i32]) {
+    let groups = out.len() / 4;
+    if groups == 0 {
+        return;
+    }
+    // A caller bug, never the model's: the loop reads and writes exactly these.
+    let w_len = groups * steps * STEP / 2;
+    assert!(steps > 0 && w0.len() >= w_len && w1.len() >= w_len && x.len() >= groups * steps * STEP_BYTES);
+    // SAFETY: as in `group_sums_2x1_asm`, with a second weight row read like the first and 4 sums
+    // a group written (two `STRD`); accumulators r0/r2/r4/r8 (even, as VMLADAVA needs); q0-q5 are
+    // s0-s23.
+    unsafe {
+        core::arch::asm!(
+            "1:",
+            "movs r0, #0",
+            "movs r2, #0",
+            "movs r4, #0",
+            "mov.w r8, #0",
+            "dls lr, {steps}",
+            "2:",
+            "vldrb.u8 q0, [{w0}], #16",
+            "vshl.i8 q1, q0, #4",
+            "vshr.s8 q1, q1, #4",
+            "vshr.s8 q0, q0, #4",
+            "vldrb.u8 q2, [{w1}], #16",
+            "vshl.i8 q3, q2, #4",
+            "vshr.s8 q3, q3, #4",
+            "vshr.s8 q2, q2, #4",
+            "vldrb.u8 q4, [{x}], #16",
+            "vmladava.s8 r0, q4, q1",
+            "vmladava.s8 r4, q4, q3",
+            "vldrb.u8 q5, [{x}], #16",
+            "vmladava.s8 r0, q5, q0",
+            "vmladava.s8 r4, q5, q2",
+            "vldrb.u8 q4, [{x}], #16",
+            "vmladava.s8 r2, q4, q1",
+            "vmladava.s8 r8, q4, q3",
+            "vldrb.u8 q5, [{x}], #16",
+            "vmladava.s8 r2, q5, q0",
+            "vmladava.s8 r8, q5, q2",
+            "le lr, 2b",
+            "strd r0, r2, [{out}], #8",
+            "strd r4, r8, [{out}], #8",
+            "subs {groups}, {groups}, #1",
+            "bne 1b",
+            steps = in(reg) steps,
+            w0 = inout(reg) w0.as_ptr() => _,
+            w1 = inout(reg) w1.as_ptr() => _,
+            x = inout(reg) x.as_ptr() => _,
+            out = inout(reg) out.as_mut_ptr() => _,
+            groups = inout(reg) groups => _,
+            out("r0") _,
+            out("r2") _,
+            out("r4") _,
+            out("r8") _,
+            out("lr") _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _,
+            out("s6") _, out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _,
+            out("s18") _, out("s19") _, out("s20") _, out("s21") _, out("s22") _, out("s23") _,
             options(nostack),
         );
     }

@@ -22,7 +22,7 @@
 //! `SMLAD` pairs, never writing unpacked weights to memory (2.4-2.6× fewer instructions per
 //! ELECTRA-Small inference than the unpacking path on the M4; docs/BOARDS.md); and the Cortex-M55
 //! `helium_int4`, which sign-extends 32 nibbles in two vector registers by shifts and feeds them to
-//! `VMLADAVA` against an even/odd-split activation panel (1.7× fewer instructions per inference
+//! `VMLADAVA` against an even/odd-split activation panel (2.0× fewer instructions per inference
 //! than the unpacking path through the Helium twin; docs/BOARDS.md).
 
 use super::{GemmI8, Mismatch, Rng, Scratch, Twin};
