@@ -418,7 +418,14 @@ mod tests {
     #[test]
     fn views_from_multiples_of_32_match_the_definition() {
         let mut rng = Rng(0x4e11);
-        for (n_in, group) in [(256, 32), (256, 64), (256, 128), (512, 256), (2048, 1024), (2048, 512)] {
+        // Under Miri (scripts/reliability/miri.sh --subset runs `quant::kernels::`) one small matrix
+        // whose views still have partial first and last groups.
+        let shapes: &[(usize, usize)] = if cfg!(miri) {
+            &[(128, 64)]
+        } else {
+            &[(256, 32), (256, 64), (256, 128), (512, 256), (2048, 1024), (2048, 512)]
+        };
+        for &(n_in, group) in shapes {
             let (m, n) = (3, 5);
             let nibbles: vec::Vec<u8> = (0..n * n_in / 2).map(|_| rng.next() as u8).collect();
             let a: vec::Vec<i8> = (0..m * n_in).map(|_| ((rng.next() % 255) as i32 - 127) as i8).collect();
