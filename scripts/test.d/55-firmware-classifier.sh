@@ -101,13 +101,14 @@ firmware_check "$out/tagger-device" "$out/tagger-device/texts.txt" "$MAX_SEQ_LEN
 # --- 3. The compact model file on both int4 kernels -------------------------------------------------------------
 # The sentiment classifier in the smallest format: int4 encoder linears and word rows, the word table pruned to
 # the training text, f16 group scales, biases and LayerNorms, the position table cut to MAX_SEQ_LEN (model file
-# format 7). The M4F runs the SMLAD int4 kernel (the M7's and M33's too: the same code), the M55 Helium behind the
-# unpacking; each must give the host's logits bit for bit, as with the int8 files. (Every board's boot also checks
+# format 7). The M4F runs the SMLAD int4 kernel (the M7's and M33's too: the same code), the M55 the Helium one
+# (helium_int4: groups of 64 take its loop two steps a group, past the boot self-test's one-step groups); each must
+# give the host's logits bit for bit, as with the int8 files. (Every board's boot also checks
 # its int4 kernel and its f16 conversions against their definitions: step 50.)
 python3 -c 'import json, sys; [print(json.loads(l)["text"]) for l in open(sys.argv[1], encoding="utf-8")]' \
   "$out/reviews-train.jsonl" >"$out/reviews-train.txt"
 electra_bin export --model "$out/sentiment/model" --vocab data/vocab.txt --tokenizer-index \
-  --weights int4 --group-size 32 --embeddings int4 --embedding-group-size 16 --keep-tokens-from "$out/reviews-train.txt" \
+  --weights int4 --group-size 64 --embeddings int4 --embedding-group-size 16 --keep-tokens-from "$out/reviews-train.txt" \
   --group-scales f16 --biases-and-norms f16 --max-positions "$MAX_SEQ_LEN" --out "$out/sentiment-compact.elq"
 inspected=$(electra_bin inspect "$out/sentiment-compact.elq")
 grep -q ': format version 7,' <<<"$inspected" || die "the compact sentiment file is not format version 7: $inspected"
