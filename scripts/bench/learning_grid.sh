@@ -18,6 +18,8 @@
 #   SST2_TRAIN   SST-2 training file [default: GLUE_DIR/SST-2/train.tsv] (e.g. a random sample of it)
 #   TASKS        subset of "sst2 mrpc conll2000" [default: all three]
 #   IMPLS        subset of "ours torch" [default: both]
+#   STARTS       subset of "pretrained random" [default: both] (e.g. "random" where no pre-trained checkpoint of
+#                this size exists; START_DIR_PRETRAINED is then still checked but not run)
 #   EPOCHS       epochs for both programs [default: the recipe's, 3]
 #   TRAIN_LIMIT  only the first N training examples (rows; sentences for CoNLL) of each task, for a quick check
 #   ELECTRA, PY  the binary [target/release/electra] and the Python with torch + transformers + seqeval
@@ -38,6 +40,7 @@ PY=${PY:-$ROOT/target/pyenv/bin/python}
 SST2_TRAIN=${SST2_TRAIN:-$GLUE/SST-2/train.tsv}
 TASKS=${TASKS:-"sst2 mrpc conll2000"}
 IMPLS=${IMPLS:-"ours torch"}
+STARTS=${STARTS:-"pretrained random"}
 EPOCHS=${EPOCHS:-}
 TRAIN_LIMIT=${TRAIN_LIMIT:-}
 
@@ -67,6 +70,7 @@ for t in $TASKS; do
   for f in "${need[@]}"; do [ -f "$f" ] || die "$f: not found"; done
 done
 for i in $IMPLS; do case $i in ours|torch) ;; *) die "unknown IMPLS entry $i (ours, torch)" ;; esac; done
+for s in $STARTS; do case $s in pretrained|random) ;; *) die "unknown STARTS entry $s (pretrained, random)" ;; esac; done
 if [[ " $TASKS " == *" conll2000 "* && " $IMPLS " == *" torch "* ]]; then
   "$PY" -c "import seqeval" 2>/dev/null || die "$PY has no seqeval (pip install seqeval)"
 fi
@@ -169,7 +173,7 @@ EOF
 
 failures=0
 for task in $TASKS; do
-  for sname in pretrained random; do
+  for sname in $STARTS; do
     if [ "$sname" = pretrained ]; then start=$PRE; else start=$RAND; fi
     for seed in $SEEDS; do
       for impl in $IMPLS; do

@@ -3,6 +3,7 @@
 //! A fresh run needs `--model`, `--task`, `--train` and `--out` (`--dev` for evaluation and best-model selection);
 //! `--resume` needs only `--out` and takes every other setting from the run.
 
+use crate::distributed::World;
 use crate::finetune::data::{Columns, Task};
 use crate::finetune::recipe::Recipe;
 use crate::finetune::trainer::{self, FinetuneOptions, FinetuneSummary, RunSpec, Session};
@@ -76,7 +77,7 @@ pub struct Args {
     /// Passes over the training file [default: 3; 10 for RTE and STS-B].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Examples per step [default: 32].
+    /// Examples per step, all ranks together under mpirun/srun (each rank takes a slice) [default: 32].
     #[arg(long)]
     pub batch: Option<usize>,
     /// Tokens per example, `[CLS]` and `[SEP]` included; longer ones are truncated [default: 128].
@@ -170,13 +171,16 @@ fn spec(args: &Args) -> anyhow::Result<RunSpec> {
 }
 
 /// Runs `electra finetune`; returns what it did.
+/// Under `mpirun`/`srun` each rank runs this; rank 0 alone prints.
 pub fn run_finetune(args: &Args) -> anyhow::Result<FinetuneSummary> {
+    let world = World::from_environment()?;
+    let root = world.is_root();
     let session = Session { progress: !args.quiet, stop_after: args.stop_after };
     let summary = if args.resume {
-        trainer::resume(&args.out, &session)?
+        trainer::resume_in(&args.out, &session, world)?
     } else {
         let options = FinetuneOptions { spec: spec(args)?, vocab: args.vocab.clone(), out: args.out.clone() };
-        if !args.quiet {
+        if !args.quiet && root {
             let s = &options.spec;
             eprintln!(
                 "fine-tuning {} for {}: {} recipe, lr {:.1e}, layer decay {}, warmup {}, batch {}, {} epochs, max {} tokens, dropout {}/{}/{}",
@@ -197,9 +201,11 @@ pub fn run_finetune(args: &Args) -> anyhow::Result<FinetuneSummary> {
                 s.dropout.classifier
             );
         }
-        trainer::finetune(options, &session)?
+        trainer::finetune_in(options, &session, world)?
     };
-    print_summary(&summary);
+    if root {
+        print_summary(&summary);
+    }
     Ok(summary)
 }
 

@@ -2,6 +2,7 @@
 
 use super::data::DataError;
 use crate::checkpoint::CheckpointError;
+use crate::distributed::DistError;
 use crate::model::ModelError;
 use crate::optim::OptimError;
 use electra_pipeline::tokenizer::HostTokenizerError;
@@ -34,6 +35,8 @@ pub enum FinetuneError {
     Invalid { message: String },
     /// The loss became NaN or infinite.
     NonFiniteLoss { step: u64 },
+    /// The MPI world could not be joined, or a collective between ranks failed.
+    Distributed(DistError),
 }
 
 impl fmt::Display for FinetuneError {
@@ -58,6 +61,7 @@ impl fmt::Display for FinetuneError {
             Self::NonFiniteLoss { step } => {
                 write!(f, "the loss is NaN or infinite at step {step}; lower --lr (the last checkpoint is kept)")
             }
+            Self::Distributed(e) => write!(f, "data-parallel fine-tuning: {e}"),
         }
     }
 }
@@ -71,6 +75,7 @@ impl std::error::Error for FinetuneError {
             Self::Optim { source, .. } => Some(source),
             Self::Vocab(e) => Some(e),
             Self::Io { source, .. } => Some(source),
+            Self::Distributed(e) => Some(e),
             _ => None,
         }
     }
@@ -91,6 +96,12 @@ impl From<ModelError> for FinetuneError {
 impl From<CheckpointError> for FinetuneError {
     fn from(e: CheckpointError) -> Self {
         Self::Checkpoint(e)
+    }
+}
+
+impl From<DistError> for FinetuneError {
+    fn from(e: DistError) -> Self {
+        Self::Distributed(e)
     }
 }
 

@@ -12,6 +12,13 @@
 //! Everything random is a function of the seed and the step: the data order of epoch `e` comes from
 //! `TrainRng::new(seed ⊕ e)`, the dropout masks of step `s` from `(seed, s, example index)`. So a run resumed at
 //! step `s` takes exactly the steps an uninterrupted run would.
+//!
+//! **Data-parallel** under `mpirun`/`srun` (the `mpi` feature): every rank reads the same files and draws the same
+//! batches; rank `r` of `W` takes the `r`-th contiguous slice of each batch (length-sorted, so the slices need
+//! little padding), and the ranks average their gradients, each weighted by its share of the batch's labels, before
+//! the same AdamW step everywhere. A step is the one-process step up to float reassociation (the masks are keyed by
+//! example, not by rank), so the world size is not part of the run: a run may resume on another number of ranks.
+//! Rank 0 alone evaluates, logs, shows progress and writes; the others wait for it at each checkpoint.
 
 use super::data::{self, Columns, Encoded, LabelMap, PaddedBatch, Target, Task};
 use super::error::{io_at, FinetuneError};
@@ -22,7 +29,9 @@ use super::task_model::{
 };
 use crate::checkpoint::atomic::{recover_dir, sync_dir, write_dir_atomically, write_file_synced};
 use crate::checkpoint::{safetensors_bytes, CheckpointError, HfCheckpoint};
+use crate::distributed::World;
 use crate::model::dropout::{Dropout, DropoutRates};
+use crate::model::loss::IGNORE_INDEX;
 use crate::model::{Labels, TaskModel, Tokens};
 use crate::optim::{AdamW, LinearSchedule};
 use crate::pretrain::state::{moment_blob, moment_tensors, read_moments, M_PREFIX, V_PREFIX};
@@ -246,6 +255,8 @@ struct Run {
     seconds: f64,
     evals: Vec<EvalRecord>,
     best_step: Option<u64>,
+    /// The data-parallel ranks (a world of one without a launcher).
+    world: World,
 }
 
 fn file_sha256(path: &Path) -> Result<String, FinetuneError> {
@@ -267,7 +278,7 @@ impl Run {
             .with_lr_scales(model.params(), |name| layer_lr_scale(name, layers, decay))
     }
 
-    fn new(spec: RunSpec, vocab: Option<&Path>) -> Result<Self, FinetuneError> {
+    fn new(spec: RunSpec, vocab: Option<&Path>, world: World) -> Result<Self, FinetuneError> {
         let start = resolve_start(&spec.start)?;
         let ckpt = HfCheckpoint::load(&start)?;
         // The CLI's one vocab rule: --vocab, else the checkpoint's own vocab.txt, else the bundled BERT uncased
@@ -280,7 +291,7 @@ impl Run {
         let data = prepare(&spec, vocab_txt, None)?;
         let model = model_from_checkpoint(&ckpt, data.meta.head(), spec.seed, spec.random_init)?;
         let opt = Self::optimizer(&spec, &model);
-        Self::assemble(spec, data, model, opt, 0, 0.0, Vec::new(), None)
+        Self::assemble(spec, data, model, opt, 0, 0.0, Vec::new(), None, world)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -293,6 +304,7 @@ impl Run {
         seconds: f64,
         evals: Vec<EvalRecord>,
         best_step: Option<u64>,
+        world: World,
     ) -> Result<Self, FinetuneError> {
         if data.train.is_empty() {
             return Err(FinetuneError::Invalid { message: format!("{}: no training examples", spec.train.display()) });
@@ -305,7 +317,20 @@ impl Run {
         let total_steps = steps_per_epoch * h.epochs as u64;
         let warmup_steps = (h.warmup_fraction as f64 * total_steps as f64).round() as u64;
         let schedule = LinearSchedule { warmup_steps, total_steps, peak_lr: h.lr };
-        Ok(Self { spec, data, model, opt, schedule, step, steps_per_epoch, total_steps, seconds, evals, best_step })
+        Ok(Self {
+            spec,
+            data,
+            model,
+            opt,
+            schedule,
+            step,
+            steps_per_epoch,
+            total_steps,
+            seconds,
+            evals,
+            best_step,
+            world,
+        })
     }
 
     /// The batches of epoch `epoch`, a pure function of the seed and the epoch.
@@ -314,8 +339,48 @@ impl Run {
         data::epoch_batches(&self.data.train, self.spec.hyper.batch_size, &mut rng)
     }
 
-    /// One optimizer step on `batch`; returns the loss and what the optimizer reported.
-    fn train_step(&mut self, batch: &PaddedBatch) -> Result<(f32, f32, f32), FinetuneError> {
+    /// One optimizer step on the batch of training examples `indices` (this rank's slice of it when
+    /// data-parallel); returns the batch's loss and what the optimizer reported.
+    fn train_step(&mut self, indices: &[usize]) -> Result<(f32, f32, f32), FinetuneError> {
+        let (rank, ranks) = (self.world.rank(), self.world.world_size());
+        let step = self.step + 1;
+        let loss = if ranks == 1 {
+            let batch = data::pad_batch(&self.data.train, indices);
+            self.loss_and_gradients(&batch)?
+        } else {
+            // Each rank's loss is a mean over its slice's labels; weighting each rank's gradient by its share of
+            // the batch's labels makes the mean over ranks the gradient of the whole batch's mean loss.
+            let whole = label_count(&data::pad_batch(&self.data.train, indices));
+            let slice = &indices[rank * indices.len() / ranks..(rank + 1) * indices.len() / ranks];
+            let batch = data::pad_batch(&self.data.train, slice);
+            let mine = label_count(&batch);
+            let loss = if mine > 0 {
+                let loss = self.loss_and_gradients(&batch)?;
+                let share = (mine * ranks) as f32 / whole as f32;
+                self.model.grads_mut().data_mut().iter_mut().for_each(|g| *g *= share);
+                loss
+            } else {
+                // Nothing to learn from here (a batch smaller than the world): a zero gradient still joins the mean.
+                self.model.grads_mut().fill_zero();
+                0.0
+            };
+            self.world.allreduce_mean(self.model.grads_mut().data_mut())?;
+            let mut sums = [loss as f64 * mine as f64 / whole.max(1) as f64];
+            self.world.allreduce_sum_f64(&mut sums)?;
+            sums[0] as f32
+        };
+        if !loss.is_finite() {
+            return Err(FinetuneError::NonFiniteLoss { step });
+        }
+        let lr = self.schedule.lr(self.step);
+        let (params, grads) = self.model.params_mut_and_grads();
+        let report = self.opt.step(params, grads, lr).map_err(|source| FinetuneError::Optim { step, source })?;
+        self.step = step;
+        Ok((loss, lr, report.grad_norm))
+    }
+
+    /// Forward and backward on one padded batch: the gradients of its mean loss are left in the model.
+    fn loss_and_gradients(&mut self, batch: &PaddedBatch) -> Result<f32, FinetuneError> {
         let tokens = Tokens::from(batch);
         let labels = if self.data.meta.is_regression() {
             Labels::Scores(&batch.scores)
@@ -326,16 +391,7 @@ impl Run {
         let keys: Vec<u64> = batch.examples.iter().map(|&i| i as u64).collect();
         let step_seed = self.spec.seed ^ self.step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
         let drop = Dropout::seeded(self.spec.dropout, step_seed, &keys);
-        let out = self.model.loss_and_gradients_with(&tokens, labels, &drop)?;
-        if !out.loss.is_finite() {
-            return Err(FinetuneError::NonFiniteLoss { step: self.step + 1 });
-        }
-        let lr = self.schedule.lr(self.step);
-        let (params, grads) = self.model.params_mut_and_grads();
-        let report =
-            self.opt.step(params, grads, lr).map_err(|source| FinetuneError::Optim { step: self.step + 1, source })?;
-        self.step += 1;
-        Ok((out.loss, lr, report.grad_norm))
+        Ok(self.model.loss_and_gradients_with(&tokens, labels, &drop)?.loss)
     }
 
     fn evaluate_dev(&mut self) -> Result<Option<(Evaluation, EvalRecord)>, FinetuneError> {
@@ -374,8 +430,16 @@ impl Run {
         }
     }
 
-    /// Writes `OUT/checkpoint-latest` atomically.
+    /// Writes `OUT/checkpoint-latest` atomically (rank 0; the other ranks wait for it).
     fn save_checkpoint(&self, out: &Path) -> Result<(), FinetuneError> {
+        if self.world.is_root() {
+            self.write_checkpoint(out)?;
+        }
+        self.world.barrier();
+        Ok(())
+    }
+
+    fn write_checkpoint(&self, out: &Path) -> Result<(), FinetuneError> {
         let mut tensors = moment_tensors(self.model.params(), &self.opt.m, M_PREFIX);
         tensors.extend(moment_tensors(self.model.params(), &self.opt.v, V_PREFIX));
         let json = serde_json::to_string_pretty(&self.state_json())
@@ -392,10 +456,9 @@ impl Run {
         })
     }
 
-    /// Continues the run saved in `out`.
-    fn resume(out: &Path) -> Result<Self, FinetuneError> {
+    /// Reads the run saved in `out` (whose interrupted swap, if any, the caller has recovered).
+    fn resume(out: &Path, world: World) -> Result<Self, FinetuneError> {
         let dir = out.join(CHECKPOINT_DIR);
-        recover_dir(&dir)?;
         let json_path = dir.join(STATE_JSON);
         if !json_path.is_file() {
             return Err(FinetuneError::NoCheckpoint { dir: out.to_path_buf() });
@@ -438,7 +501,17 @@ impl Run {
         let layers = model.config.num_hidden_layers;
         let decay = state.spec.hyper.layer_decay;
         let opt = opt.with_lr_scales(model.params(), |name| layer_lr_scale(name, layers, decay));
-        Self::assemble(state.spec, data, model, opt, state.step, state.seconds, state.evals, state.best_step)
+        Self::assemble(state.spec, data, model, opt, state.step, state.seconds, state.evals, state.best_step, world)
+    }
+}
+
+/// How many targets a padded batch's mean loss averages over: class (or token) labels other than
+/// [`IGNORE_INDEX`], or regression scores (`task.rs`'s `cross_entropy` and `mse`).
+fn label_count(batch: &PaddedBatch) -> usize {
+    if batch.classes.is_empty() {
+        batch.scores.len()
+    } else {
+        batch.classes.iter().filter(|&&c| c != IGNORE_INDEX).count()
     }
 }
 
@@ -478,10 +551,25 @@ impl Log {
 
 /// Starts a run in `options.out` (which must not hold one) and trains it to the end, or to `session.stop_after`.
 pub fn finetune(options: FinetuneOptions, session: &Session) -> Result<FinetuneSummary, FinetuneError> {
+    finetune_in(options, session, World::single())
+}
+
+/// [`finetune`] as one rank of `world` (see the module doc); every rank calls it with the same options.
+pub fn finetune_in(
+    options: FinetuneOptions,
+    session: &Session,
+    world: World,
+) -> Result<FinetuneSummary, FinetuneError> {
     let out = &options.out;
-    // Locked first, so that a second run on a busy `--out` is told which pid holds it.
-    let _lock =
-        electra_pipeline::lock::OutputLock::dir(out).map_err(crate::checkpoint::CheckpointError::Lock)?.report();
+    let root = world.is_root();
+    // Locked first, so that a second run on a busy `--out` is told which pid holds it. Rank 0 alone writes `out`,
+    // so it alone holds the lock.
+    let _lock = match root {
+        true => Some(
+            electra_pipeline::lock::OutputLock::dir(out).map_err(crate::checkpoint::CheckpointError::Lock)?.report(),
+        ),
+        false => None,
+    };
     // Only a checkpoint (or the `.old` half of a swap a kill interrupted) makes a run: one killed between opening
     // its log and its first save (the step-0 checkpoint) has nothing to `--resume`, so it may start again, and
     // `Log::open(…, None)` truncates the log (found by scripts/reliability/kill_resume.sh).
@@ -489,31 +577,56 @@ pub fn finetune(options: FinetuneOptions, session: &Session) -> Result<FinetuneS
         return Err(FinetuneError::RunExists { dir: out.clone() });
     }
     let spec = with_train_checksum(options.spec)?;
-    let run = Run::new(spec, options.vocab.as_deref())?;
-    std::fs::create_dir_all(out).map_err(io_at(out))?;
-    let log = Log::open(&out.join(METRICS_FILE), None)?;
+    let run = Run::new(spec, options.vocab.as_deref(), world)?;
+    let log = match root {
+        true => {
+            std::fs::create_dir_all(out).map_err(io_at(out))?;
+            Some(Log::open(&out.join(METRICS_FILE), None)?)
+        }
+        false => None,
+    };
     train(run, log, out, session, None)
 }
 
 /// Continues the run in `out` from its last checkpoint.
 pub fn resume(out: &Path, session: &Session) -> Result<FinetuneSummary, FinetuneError> {
-    let _lock =
-        electra_pipeline::lock::OutputLock::dir(out).map_err(crate::checkpoint::CheckpointError::Lock)?.report();
-    let run = Run::resume(out)?;
-    let log = Log::open(&out.join(METRICS_FILE), Some(run.step))?;
+    resume_in(out, session, World::single())
+}
+
+/// [`resume`] as one rank of `world`: any number of ranks may continue a run (see the module doc).
+pub fn resume_in(out: &Path, session: &Session, world: World) -> Result<FinetuneSummary, FinetuneError> {
+    let root = world.is_root();
+    let _lock = match root {
+        true => {
+            let lock = electra_pipeline::lock::OutputLock::dir(out)
+                .map_err(crate::checkpoint::CheckpointError::Lock)?
+                .report();
+            // A swap a kill interrupted is finished (or undone) before any rank reads the checkpoint.
+            recover_dir(&out.join(CHECKPOINT_DIR))?;
+            Some(lock)
+        }
+        false => None,
+    };
+    world.barrier();
+    let run = Run::resume(out, world)?;
+    let log = match root {
+        true => Some(Log::open(&out.join(METRICS_FILE), Some(run.step))?),
+        false => None,
+    };
     let from = run.step;
     train(run, log, out, session, Some(from))
 }
 
 fn train(
     mut run: Run,
-    mut log: Log,
+    mut log: Option<Log>,
     out: &Path,
     session: &Session,
     resumed_from: Option<u64>,
 ) -> Result<FinetuneSummary, FinetuneError> {
     let stop = session.stop_after.map_or(run.total_steps, |s| s.min(run.total_steps));
-    let bar = progress_bar(session.progress, run.total_steps, run.step);
+    let root = run.world.is_root();
+    let bar = progress_bar(session.progress && root, run.total_steps, run.step);
     let mut order: Option<(u64, Vec<Vec<usize>>)> = None;
     let (mut examples_done, mut busy) = (0usize, 0.0f64);
     let mut loss_avg: Option<f32> = None;
@@ -531,9 +644,8 @@ fn train(
         let Some(indices) = batches.get(index) else {
             return Err(FinetuneError::Invalid { message: format!("epoch {epoch} has no batch {index}") });
         };
-        let batch = data::pad_batch(&run.data.train, indices);
         let started = Instant::now();
-        let result = run.train_step(&batch);
+        let result = run.train_step(indices);
         let (loss, lr, grad_norm) = match result {
             Ok(r) => r,
             Err(e) => {
@@ -544,12 +656,14 @@ fn train(
         let seconds = started.elapsed().as_secs_f64();
         run.seconds += seconds;
         busy += seconds;
-        examples_done += batch.batch_size;
-        let examples_per_s = batch.batch_size as f64 / seconds.max(1e-9);
-        log.append(&serde_json::json!({
-            "step": run.step, "epoch": run.step as f64 / run.steps_per_epoch as f64, "loss": loss, "lr": lr,
-            "grad_norm": grad_norm, "examples_per_s": examples_per_s,
-        }))?;
+        examples_done += indices.len();
+        let examples_per_s = indices.len() as f64 / seconds.max(1e-9);
+        if let Some(log) = &mut log {
+            log.append(&serde_json::json!({
+                "step": run.step, "epoch": run.step as f64 / run.steps_per_epoch as f64, "loss": loss, "lr": lr,
+                "grad_norm": grad_norm, "examples_per_s": examples_per_s,
+            }))?;
+        }
         loss_avg = Some(loss_avg.map_or(loss, |a| 0.95 * a + 0.05 * loss));
         bar.set_position(run.step);
         bar.set_message(format!("loss {:.4}", loss_avg.unwrap_or(loss)));
@@ -560,7 +674,12 @@ fn train(
             _ => end_of_epoch,
         };
         if eval_point {
-            if let Some((evaluation, record)) = run.evaluate_dev()? {
+            // Rank 0 alone evaluates (the others hold the same weights) and keeps the best model.
+            let evaluated = match log.as_mut() {
+                Some(log) => run.evaluate_dev()?.map(|evaluated| (evaluated, log)),
+                None => None,
+            };
+            if let Some(((evaluation, record), log)) = evaluated {
                 log.append(&serde_json::json!({
                     "step": record.step, "epoch": record.epoch,
                     "eval": record.metrics.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(*v))).collect::<serde_json::Map<String, serde_json::Value>>(),
@@ -590,13 +709,13 @@ fn train(
     }
     bar.finish_and_clear();
     let finished = run.step >= run.total_steps;
-    if finished && run.data.dev.is_empty() {
+    if finished && run.data.dev.is_empty() && root {
         // No dev set: the model to use is the last one.
         run.best_step = Some(run.step);
         save_task_model(&out.join(MODEL_DIR), &run.model, &run.data.meta, &run.data.vocab_txt)?;
-        run.save_checkpoint(out)?;
+        run.write_checkpoint(out)?;
     }
-    let plot = if finished { Some(plot(out, &run)?) } else { None };
+    let plot = if finished && root { Some(plot(out, &run)?) } else { None };
     let best = run.evals.iter().find(|e| Some(e.step) == run.best_step).cloned();
     Ok(FinetuneSummary {
         out: out.to_path_buf(),

@@ -117,6 +117,11 @@ impl TaskModel {
         &self.grads
     }
 
+    /// The gradients, to scale or reduce across data-parallel ranks before the optimizer reads them.
+    pub fn grads_mut(&mut self) -> &mut ParamSet {
+        &mut self.grads
+    }
+
     /// The parameters to update and the gradients to update them with, borrowed together for
     /// `AdamW::step(params, grads, lr)`.
     pub fn params_mut_and_grads(&mut self) -> (&mut ParamSet, &ParamSet) {
