@@ -3,7 +3,7 @@
 //!
 //! Glossary: `B` sequences of `T` tokens (`N = B·T` rows), `H` hidden, `A` heads of `D = H/A`.
 
-use super::dropout::{Dropout, ScaledMask};
+use super::dropout::{Dropout, Keying, ScaledMask};
 use super::gemm::{matmul_uninit, Threads};
 use super::kernels;
 use super::layout::{row_major, with_row_major_mut};
@@ -63,7 +63,9 @@ impl SelfAttention {
     ) -> (Array2<f32>, AttentionCache) {
         let qkv = self.qkv.forward(p, x);
         let (b, a, t) = (tokens.batch_size, self.num_heads, tokens.seq_len);
-        let probs_mask = drop.mask(&format!("{site}.probs"), drop.rates.attention, b, b * a * t * t);
+        let probs_site = format!("{site}.probs");
+        let keying = Keying::HeadQueryKey { side: t };
+        let probs_mask = drop.mask_keyed(&probs_site, drop.rates.attention, b, b * a * t * t, keying);
         let (probs, context) = self.attend(qkv.view(), tokens, probs_mask.as_deref());
         let out = self.output.forward(p, context.view());
         (out, AttentionCache { qkv, probs, context, probs_mask })

@@ -73,6 +73,31 @@ pub struct Dropout<'a> {
     source: Source<'a>,
 }
 
+/// How an element's place in its sequence's block becomes the counter its mask value is hashed from. Either way a
+/// sequence's masks do not depend on the length its batch is padded to, so a sequence keeps them in any micro-batch
+/// or on any rank (fine-tuning pads each slice of a batch to its own longest sequence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keying {
+    /// The element's index in the block: for `[T, width]` blocks (hidden states) a token's element has the same
+    /// index whatever `T`.
+    Index,
+    /// `[A, T, T]` blocks (attention probabilities, `side = T`): the counter packs (head, query, key) into 16 bits
+    /// each, so it does not depend on `T`.
+    HeadQueryKey { side: usize },
+}
+
+impl Keying {
+    fn counter(self, e: usize) -> u64 {
+        match self {
+            Self::HeadQueryKey { side } if side > 0 && side < 1 << 16 => {
+                let (head, query, key) = (e / (side * side), (e / side) % side, e % side);
+                ((head as u64) << 32) | ((query as u64) << 16) | key as u64
+            }
+            _ => e as u64,
+        }
+    }
+}
+
 /// A mask already scaled for inverted dropout: `0` where dropped, `1/(1−p)` where kept; row-major in the
 /// shape of the tensor it multiplies.
 pub type ScaledMask = Vec<f32>;
@@ -104,6 +129,11 @@ impl<'a> Dropout<'a> {
     /// The scaled mask for `len` values at `site` with probability `p`, or `None` when nothing is dropped
     /// there. The values are `batch` sequences' blocks of `len / batch`, one after the other.
     pub fn mask(&self, site: &str, p: f32, batch: usize, len: usize) -> Option<ScaledMask> {
+        self.mask_keyed(site, p, batch, len, Keying::Index)
+    }
+
+    /// [`Dropout::mask`] with the blocks' elements counted as `keying` says (given masks are row-major either way).
+    pub fn mask_keyed(&self, site: &str, p: f32, batch: usize, len: usize, keying: Keying) -> Option<ScaledMask> {
         if p <= 0.0 {
             return None;
         }
@@ -124,7 +154,7 @@ impl<'a> Dropout<'a> {
                     let base = splitmix64(site_seed ^ splitmix64(key));
                     for (e, m) in block.iter_mut().enumerate() {
                         // Top 24 bits as the uniform: the same resolution as the trainer's other draws.
-                        let u = (splitmix64(base.wrapping_add(e as u64)) >> 40) as u32;
+                        let u = (splitmix64(base.wrapping_add(keying.counter(e))) >> 40) as u32;
                         *m = if u >= threshold { scale } else { 0.0 };
                     }
                 });
@@ -223,6 +253,28 @@ mod tests {
         assert_ne!(whole, other_site);
         assert_ne!(whole, other_seed);
         assert_ne!(&whole[..100], &whole[100..200]);
+    }
+
+    #[test]
+    fn attention_masks_do_not_depend_on_the_padded_length() {
+        let (heads, short, long) = (2, 5, 9);
+        let keys = [42u64];
+        let d = Dropout::seeded(DropoutRates::uniform(0.4), 3, &keys);
+        let mask = |t: usize| {
+            d.mask_keyed("layer.0.attention.probs", 0.4, 1, heads * t * t, Keying::HeadQueryKey { side: t }).unwrap()
+        };
+        let (a, b) = (mask(short), mask(long));
+        for head in 0..heads {
+            for query in 0..short {
+                for key in 0..short {
+                    let at = |t: usize| (head * t + query) * t + key;
+                    assert_eq!(a[at(short)], b[at(long)], "head {head}, query {query}, key {key}");
+                }
+            }
+        }
+        // Counted by index instead, the shorter block is not the longer one's corner.
+        let by_index = d.mask("layer.0.attention.probs", 0.4, 1, heads * long * long).unwrap();
+        assert_ne!(b, by_index);
     }
 
     #[test]
