@@ -5,7 +5,10 @@
 # Reports tokens/s, scaling efficiency against one rank on one core, the allreduce's share, and the ring model
 #   t_ring = 2(N-1)/N × bytes / bandwidth + 2(N-1) × one-way latency
 # for each link, with the overlapped reduction (default) and with one blocking allreduce after the backward pass
-# (ELECTRA_GRAD_OVERLAP=0), side by side in the same run.
+# (ELECTRA_GRAD_OVERLAP=0), side by side in the same run. Then the bar: the same ELECTRA-Small step in PyTorch + HF
+# (scripts/bench/pretrain_step_torch.py: generator + discriminator, AdamW, same batch per rank, one thread per rank)
+# under DistributedDataParallel with the gloo backend (its default 25 MB buckets reduced during the backward pass)
+# on the same two namespaces and links, against one PyTorch process on core 0. TORCH=0 skips the PyTorch rows.
 #
 #   scripts/bench/cluster_sim.sh [STEPS] [BATCH]        (defaults: 4 steps, batch 32 × 128 per rank)
 #   LINKS="10gbit:50us 1gbit:50us" scripts/bench/cluster_sim.sh     (default: 10gbit:50us 25gbit:50us 1gbit:50us)
@@ -141,4 +144,38 @@ print(f"[2 machines × 1 rank, {rate} {delay}, {what}] {two:.1f} tokens/s, scali
 PY
   done
 done
+
+# PyTorch DDP/gloo on the same "machines": one python per namespace, pinned to core = rank, rendezvous over the link
+# (MASTER_ADDR in machine 0), gloo's sockets on eth0. Its timed steps exclude the warm-up step, as ours exclude step 1.
+if [ "${TORCH:-1}" = 1 ]; then
+  pip_install_torch transformers
+  torch_steps=$((steps - 1))
+  taskset -c 0 env OMP_NUM_THREADS=1 "$PY_VENV/bin/python" scripts/bench/pretrain_step_torch.py "$torch_steps" \
+    --batch "$batch" --json "$work/torch-one.json" 2>/dev/null
+  torch_one=$(python3 -c "import json; print(round(json.load(open('$work/torch-one.json'))['tokens_per_s'], 1))")
+  echo "[PyTorch, 1 rank, core 0, no network] $torch_one tokens/s"
+  for link in $links; do
+    rate_spec=${link%%:*}
+    for i in 0 1; do
+      ip netns exec "${ns[$i]}" tc qdisc replace dev eth0 root tbf rate "$rate_spec" burst 512kb latency 20ms
+    done
+    pids=()
+    for i in 1 0; do
+      ip netns exec "${ns[$i]}" taskset -c "$i" env OMP_NUM_THREADS=1 WORLD_SIZE=2 RANK="$i" MASTER_ADDR="${ips[0]}" \
+        MASTER_PORT=29511 GLOO_SOCKET_IFNAME=eth0 "$PY_VENV/bin/python" scripts/bench/pretrain_step_torch.py \
+        "$torch_steps" --batch "$batch" --json "$work/torch-ddp-$rate_spec.json" >"$work/torch-ddp-$rate_spec-$i.log" 2>&1 &
+      pids+=($!)
+    done
+    for pid in "${pids[@]}"; do
+      wait "$pid" || { cat "$work"/torch-ddp-"$rate_spec"-*.log; die "PyTorch DDP over $link failed"; }
+    done
+    python3 - "$torch_one" "$work/torch-ddp-$rate_spec.json" "$rate_spec" "${link#*:}" <<'PY'
+import json, sys
+one, path, rate, delay = sys.argv[1:]
+two = json.load(open(path))["tokens_per_s"]
+print(f"[PyTorch DDP/gloo, 2 machines × 1 rank, {rate} {delay}] {two:.1f} tokens/s, "
+      f"scaling efficiency {100 * two / (2 * float(one)):.1f}%")
+PY
+  done
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
