@@ -14,6 +14,33 @@ use core::mem::MaybeUninit;
 use ndarray::parallel::prelude::*;
 use ndarray::{s, Array2, Array4, ArrayView2, ArrayViewMut2, Axis};
 
+/// Which query rows a block computes: every token's, or only each sequence's first (`[CLS]`), which is all a
+/// sequence classifier reads from the last block. Keys and values are every token's either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queries {
+    All,
+    First,
+}
+
+impl Queries {
+    /// Query rows per sequence of `t` tokens (`Tq`).
+    pub fn per_sequence(self, t: usize) -> usize {
+        match self {
+            Self::All => t,
+            Self::First => t.min(1),
+        }
+    }
+}
+
+/// Rows `0..tq` of each of `blocks` row-major `[t, width]` blocks (the first tokens' part of a per-token tensor or
+/// dropout mask): `[blocks·tq, width]`.
+pub fn first_rows_of_blocks(values: &[f32], blocks: usize, t: usize, tq: usize, width: usize) -> Vec<f32> {
+    if tq == t {
+        return values.to_vec();
+    }
+    (0..blocks).flat_map(|i| &values[i * t * width..(i * t + tq) * width]).copied().collect()
+}
+
 #[derive(Clone, Debug)]
 pub struct SelfAttention {
     /// `self.query`, `self.key`, `self.value` run as one `[3H, H]` product.
@@ -28,11 +55,12 @@ pub struct SelfAttention {
 pub struct AttentionCache {
     /// `[N, 3H]`: queries, keys, values side by side; head `a` uses columns `a·D..(a+1)·D` of each third.
     pub qkv: Array2<f32>,
-    /// Softmax probabilities `[B, A, T, T]` (query row, key column); 0 on masked keys.
+    /// Softmax probabilities `[B, A, Tq, T]` (query row, key column); 0 on masked keys. `Tq = T`, or 1 when only
+    /// the first tokens were queried ([`Queries::First`]).
     pub probs: Array4<f32>,
-    /// Heads' outputs concatenated, `[N, H]`: the input of `output.dense`.
+    /// Heads' outputs concatenated, `[B·Tq, H]`: the input of `output.dense`.
     pub context: Array2<f32>,
-    /// Dropout on the probabilities, `[B, A, T, T]` row-major, scaled (`None`: no dropout). `probs` stays the
+    /// Dropout on the probabilities, `[B, A, Tq, T]` row-major, scaled (`None`: no dropout). `probs` stays the
     /// softmax itself, which its backward needs; the context used `probs ⊙ mask`.
     pub probs_mask: Option<ScaledMask>,
 }
@@ -48,11 +76,11 @@ impl SelfAttention {
 
     /// `x [N, H] → output.dense(attention(x)) [N, H]`, without dropout.
     pub fn forward(&self, p: &ParamSet, x: ArrayView2<'_, f32>, tokens: &Tokens<'_>) -> (Array2<f32>, AttentionCache) {
-        self.forward_with(p, x, tokens, &Dropout::off(), "")
+        self.forward_with(p, x, tokens, &Dropout::off(), "", Queries::All)
     }
 
     /// [`SelfAttention::forward`] with dropout on the probabilities at `{site}.probs` (`site` is
-    /// `layer.{l}.attention`).
+    /// `layer.{l}.attention`), for the `queries` rows: the output is `[B·Tq, H]`.
     pub fn forward_with(
         &self,
         p: &ParamSet,
@@ -60,13 +88,18 @@ impl SelfAttention {
         tokens: &Tokens<'_>,
         drop: &Dropout<'_>,
         site: &str,
+        queries: Queries,
     ) -> (Array2<f32>, AttentionCache) {
         let qkv = self.qkv.forward(p, x);
         let (b, a, t) = (tokens.batch_size, self.num_heads, tokens.seq_len);
+        let tq = queries.per_sequence(t);
         let probs_site = format!("{site}.probs");
         let keying = Keying::HeadQueryKey { side: t };
-        let probs_mask = drop.mask_keyed(&probs_site, drop.rates.attention, b, b * a * t * t, keying);
-        let (probs, context) = self.attend(qkv.view(), tokens, probs_mask.as_deref());
+        // The whole [B, A, T, T] mask, then the queried rows: a first token's mask is the one it has in a full pass.
+        let probs_mask = drop
+            .mask_keyed(&probs_site, drop.rates.attention, b, b * a * t * t, keying)
+            .map(|mask| first_rows_of_blocks(&mask, b * a, t, tq, t));
+        let (probs, context) = self.attend(qkv.view(), tokens, probs_mask.as_deref(), tq);
         let out = self.output.forward(p, context.view());
         (out, AttentionCache { qkv, probs, context, probs_mask })
     }
@@ -74,17 +107,45 @@ impl SelfAttention {
     /// Inference: `x += output.dense(attention(x))`, the residual added in place; no probabilities kept (each
     /// head's `[T, T]` block lives in one scratch buffer per sequence).
     pub fn infer_add(&self, p: &ParamSet, x: &mut Array2<f32>, tokens: &Tokens<'_>, threads: Threads) {
-        let qkv = self.qkv.forward_on(p, x.view(), threads);
+        let context = self.infer_context(p, x.view(), tokens, threads, tokens.seq_len);
+        self.output.forward_add(p, context.view(), x, threads);
+    }
+
+    /// Inference for the first tokens only: `x_first + output.dense(attention(x)_first)`, `[B, H]`.
+    pub fn infer_first(
+        &self,
+        p: &ParamSet,
+        x: ArrayView2<'_, f32>,
+        tokens: &Tokens<'_>,
+        threads: Threads,
+    ) -> Array2<f32> {
+        let tq = Queries::First.per_sequence(tokens.seq_len);
+        let context = self.infer_context(p, x, tokens, threads, tq);
+        let mut out = x.slice(s![..;tokens.seq_len.max(1), ..]).to_owned();
+        self.output.forward_add(p, context.view(), &mut out, threads);
+        out
+    }
+
+    /// The heads' outputs `[B·Tq, H]` for the first `tq` queries of each sequence, without dropout.
+    fn infer_context(
+        &self,
+        p: &ParamSet,
+        x: ArrayView2<'_, f32>,
+        tokens: &Tokens<'_>,
+        threads: Threads,
+        tq: usize,
+    ) -> Array2<f32> {
+        let qkv = self.qkv.forward_on(p, x, threads);
         let (t, a_heads, d) = (tokens.seq_len, self.num_heads, self.head_size);
         let h = a_heads * d;
         let scale = 1.0 / (d as f32).sqrt();
-        let mut context = Array2::uninit((tokens.rows(), h));
+        let mut context = Array2::uninit((tokens.batch_size * tq, h));
         let one_sequence = |(b, mut context_b): (usize, ArrayViewMut2<'_, MaybeUninit<f32>>)| {
             let rows = qkv.slice(s![b * t..(b + 1) * t, ..]); // [T, 3H]
             let keep = key_weights(&tokens.attention_mask[b * t..(b + 1) * t]);
-            let mut scores = Array2::<f32>::uninit((t, t));
+            let mut scores = Array2::<f32>::uninit((tq, t));
             for a in 0..a_heads {
-                let q = rows.slice(s![.., a * d..(a + 1) * d]); // [T, D]
+                let q = rows.slice(s![..tq, a * d..(a + 1) * d]); // [Tq, D]
                 let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
                 let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
                 matmul_uninit(q, k.t(), scores.view_mut(), Threads::One);
@@ -94,14 +155,13 @@ impl SelfAttention {
                 matmul_uninit(pa.view(), v, context_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
             }
         };
-        let sequences = context.axis_chunks_iter_mut(Axis(0), t);
+        let sequences = context.axis_chunks_iter_mut(Axis(0), tq.max(1));
         match threads {
             Threads::All => sequences.into_par_iter().enumerate().for_each(one_sequence),
             Threads::One => sequences.enumerate().for_each(one_sequence),
         }
         // SAFETY: every sequence wrote every head's context columns.
-        let context = unsafe { context.assume_init() };
-        self.output.forward_add(p, context.view(), x, threads);
+        unsafe { context.assume_init() }
     }
 
     /// Accumulates every parameter gradient and returns `dx [N, H]`.
@@ -119,34 +179,40 @@ impl SelfAttention {
         self.qkv.backward(p, g, x, dqkv.view())
     }
 
-    /// `dropout(softmax(Q·Kᵀ/√D + mask))·V` for every sequence and head; sequences run in parallel.
+    /// `dropout(softmax(Q·Kᵀ/√D + mask))·V` for every sequence and head, for the first `tq` queries of each
+    /// sequence (all `T`, or the first token); sequences run in parallel.
     fn attend(
         &self,
         qkv: ArrayView2<'_, f32>,
         tokens: &Tokens<'_>,
         dropout: Option<&[f32]>,
+        tq: usize,
     ) -> (Array4<f32>, Array2<f32>) {
         let (bsz, t, a_heads, d) = (tokens.batch_size, tokens.seq_len, self.num_heads, self.head_size);
         let h = a_heads * d;
         let scale = 1.0 / (d as f32).sqrt();
         // Both are written in full below (every sequence, head, query row and key column), never read first.
-        let mut probs = Array4::uninit((bsz, a_heads, t, t));
-        let mut context = Array2::uninit((bsz * t, h));
-        probs.outer_iter_mut().into_par_iter().zip(context.axis_chunks_iter_mut(Axis(0), t)).enumerate().for_each(
-            |(b, (mut probs_b, mut context_b))| {
+        let mut probs = Array4::uninit((bsz, a_heads, tq, t));
+        let mut context = Array2::uninit((bsz * tq, h));
+        probs
+            .outer_iter_mut()
+            .into_par_iter()
+            .zip(context.axis_chunks_iter_mut(Axis(0), tq.max(1)))
+            .enumerate()
+            .for_each(|(b, (mut probs_b, mut context_b))| {
                 let rows = qkv.slice(s![b * t..(b + 1) * t, ..]); // [T, 3H]
                 let keep = key_weights(&tokens.attention_mask[b * t..(b + 1) * t]);
                 for a in 0..a_heads {
-                    let q = rows.slice(s![.., a * d..(a + 1) * d]); // [T, D]
+                    let q = rows.slice(s![..tq, a * d..(a + 1) * d]); // [Tq, D]
                     let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
                     let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
-                    let mut pa = probs_b.index_axis_mut(Axis(0), a); // [T, T]
+                    let mut pa = probs_b.index_axis_mut(Axis(0), a); // [Tq, T]
                     matmul_uninit(q, k.t(), pa.view_mut(), Threads::One);
                     // SAFETY: the product wrote every score of this head.
                     let mut pa = unsafe { pa.assume_init() };
                     with_row_major_mut(&mut pa, |scores| kernels::masked_softmax_rows(scores, &keep, scale));
                     let context_a = context_b.slice_mut(s![.., a * d..(a + 1) * d]);
-                    match head_mask(dropout, b, a, a_heads, t) {
+                    match head_mask(dropout, b, a, a_heads, tq * t) {
                         Some(mask) => {
                             let dropped = dropped_probs(pa.view(), mask);
                             matmul_uninit(dropped.view(), v, context_a, Threads::One)
@@ -154,14 +220,14 @@ impl SelfAttention {
                         None => matmul_uninit(pa.view(), v, context_a, Threads::One),
                     }
                 }
-            },
-        );
+            });
         // SAFETY: the loop wrote every head's probabilities and context columns of every sequence.
         let (probs, context) = unsafe { (probs.assume_init(), context.assume_init()) };
         (probs, context)
     }
 
-    /// From `dcontext [N, H]` to `dqkv [N, 3H]`.
+    /// From `dcontext [B·Tq, H]` to `dqkv [N, 3H]` (`Tq` from the cache's probabilities; the unqueried rows'
+    /// dQ is 0).
     fn attend_backward(
         &self,
         cache: &AttentionCache,
@@ -169,22 +235,24 @@ impl SelfAttention {
         tokens: &Tokens<'_>,
     ) -> Array2<f32> {
         let (t, a_heads, d) = (tokens.seq_len, self.num_heads, self.head_size);
+        let tq = cache.probs.dim().2;
         let h = a_heads * d;
         let scale = 1.0 / (d as f32).sqrt();
-        // Written in full below: each head's dQ, dK and dV columns of every sequence.
+        // Written in full below: each head's dQ (zero below row Tq), dK and dV columns of every sequence.
         let mut dqkv = Array2::uninit((tokens.rows(), 3 * h));
         dqkv.axis_chunks_iter_mut(Axis(0), t).into_par_iter().zip(cache.probs.outer_iter()).enumerate().for_each(
             |(b, (mut dqkv_b, probs_b))| {
                 let rows = cache.qkv.slice(s![b * t..(b + 1) * t, ..]);
-                let drows = dcontext.slice(s![b * t..(b + 1) * t, ..]);
-                let mut dscores = Array2::<f32>::uninit((t, t));
+                let drows = dcontext.slice(s![b * tq..(b + 1) * tq, ..]);
+                let mut dscores = Array2::<f32>::uninit((tq, t));
+                dqkv_b.slice_mut(s![tq.., ..h]).fill(MaybeUninit::new(0.0));
                 for a in 0..a_heads {
-                    let q = rows.slice(s![.., a * d..(a + 1) * d]);
+                    let q = rows.slice(s![..tq, a * d..(a + 1) * d]);
                     let k = rows.slice(s![.., h + a * d..h + (a + 1) * d]);
                     let v = rows.slice(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
                     let dctx = drows.slice(s![.., a * d..(a + 1) * d]);
                     let pa = probs_b.index_axis(Axis(0), a);
-                    let mask = head_mask(cache.probs_mask.as_deref(), b, a, a_heads, t);
+                    let mask = head_mask(cache.probs_mask.as_deref(), b, a, a_heads, tq * t);
                     // dV = P̃ᵀ·dctx with P̃ = P ⊙ mask the probabilities the context used; dP̃ = dctx·Vᵀ.
                     let dv = dqkv_b.slice_mut(s![.., 2 * h + a * d..2 * h + (a + 1) * d]);
                     match mask {
@@ -204,7 +272,7 @@ impl SelfAttention {
                         kernels::softmax_backward_rows(dscores, &p_rows, t, scale);
                     });
                     // dQ = dS·K, dK = dSᵀ·Q.
-                    matmul_uninit(dscores.view(), k, dqkv_b.slice_mut(s![.., a * d..(a + 1) * d]), Threads::One);
+                    matmul_uninit(dscores.view(), k, dqkv_b.slice_mut(s![..tq, a * d..(a + 1) * d]), Threads::One);
                     matmul_uninit(dscores.t(), q, dqkv_b.slice_mut(s![.., h + a * d..h + (a + 1) * d]), Threads::One);
                 }
             },
@@ -214,12 +282,12 @@ impl SelfAttention {
     }
 }
 
-/// Sequence `b`, head `a`'s `[T, T]` block of a `[B, A, T, T]` dropout mask.
-fn head_mask(mask: Option<&[f32]>, b: usize, a: usize, heads: usize, t: usize) -> Option<&[f32]> {
-    mask.map(|m| &m[(b * heads + a) * t * t..(b * heads + a + 1) * t * t])
+/// Sequence `b`, head `a`'s `[Tq, T]` block (`block` = Tq·T values) of a `[B, A, Tq, T]` dropout mask.
+fn head_mask(mask: Option<&[f32]>, b: usize, a: usize, heads: usize, block: usize) -> Option<&[f32]> {
+    mask.map(|m| &m[(b * heads + a) * block..(b * heads + a + 1) * block])
 }
 
-/// `P ⊙ mask` for one head, `[T, T]`.
+/// `P ⊙ mask` for one head, `[Tq, T]`.
 fn dropped_probs(p: ArrayView2<'_, f32>, mask: &[f32]) -> Array2<f32> {
     let mut out = p.to_owned();
     for (o, &m) in out.iter_mut().zip(mask) {

@@ -3,6 +3,7 @@
 //! The embeddings are passed in rather than created here, so the generator and the discriminator of
 //! ELECTRA pre-training can share one set (`objective/`) while each keeps its own projection.
 
+use super::attention::Queries;
 use super::dropout::{self, Dropout, ScaledMask};
 use super::embeddings::Embeddings;
 use super::encoder_layer::{EncoderLayer, EncoderLayerCache};
@@ -68,12 +69,19 @@ impl Encoder {
 
     /// `tokens → hidden [N, H]` (the last block's output), without dropout. Tokens must have been validated.
     pub fn forward(&self, p: &ParamSet, tokens: &Tokens<'_>) -> (Array2<f32>, EncoderCache) {
-        self.forward_with(p, tokens, &Dropout::off())
+        self.forward_with(p, tokens, &Dropout::off(), Queries::All)
     }
 
     /// [`Encoder::forward`] with dropout: after the embeddings' LayerNorm (before `embeddings_project`, as HF)
-    /// and inside every block.
-    pub fn forward_with(&self, p: &ParamSet, tokens: &Tokens<'_>, drop: &Dropout<'_>) -> (Array2<f32>, EncoderCache) {
+    /// and inside every block. The last block computes the `outputs` rows: `[N, H]`, or `[B, H]` for
+    /// [`Queries::First`] (a sequence classifier: the other rows of the last block feed nothing).
+    pub fn forward_with(
+        &self,
+        p: &ParamSet,
+        tokens: &Tokens<'_>,
+        drop: &Dropout<'_>,
+        outputs: Queries,
+    ) -> (Array2<f32>, EncoderCache) {
         let (mut embedded, embeddings) = self.embeddings.forward(p, tokens);
         let embeddings_mask = drop.mask("embeddings", drop.rates.hidden, tokens.batch_size, embedded.len());
         dropout::apply_opt(&mut embedded, embeddings_mask.as_ref());
@@ -82,29 +90,40 @@ impl Encoder {
             None => (embedded, None),
         };
         let mut layers = Vec::with_capacity(self.layers.len());
+        let last = self.layers.len().saturating_sub(1);
         for (index, layer) in self.layers.iter().enumerate() {
-            let (y, cache) = layer.forward_with(p, x, tokens, drop, index);
+            let queries = if index == last { outputs } else { Queries::All };
+            let (y, cache) = layer.forward_with(p, x, tokens, drop, index, queries);
             layers.push(cache);
             x = y;
         }
         (x, EncoderCache { embeddings, project_input, layers, embeddings_mask })
     }
 
-    /// Inference: `tokens → hidden [N, H]` without dropout, keeping nothing for a backward pass (a fraction of
-    /// [`Encoder::forward`]'s memory); every product on `threads`. Tokens must have been validated.
-    pub fn infer(&self, p: &ParamSet, tokens: &Tokens<'_>, threads: Threads) -> Array2<f32> {
+    /// Inference: `tokens → hidden [N, H]` (or `[B, H]`, the first tokens, for [`Queries::First`]) without
+    /// dropout, keeping nothing for a backward pass (a fraction of [`Encoder::forward`]'s memory); every product on
+    /// `threads`. Tokens must have been validated.
+    pub fn infer(&self, p: &ParamSet, tokens: &Tokens<'_>, threads: Threads, outputs: Queries) -> Array2<f32> {
         let embedded = self.embeddings.infer(p, tokens, threads);
         let mut x = match &self.project {
             Some(project) => project.forward_on(p, embedded.view(), threads),
             None => embedded,
         };
-        for layer in &self.layers {
+        let Some((last, first_layers)) = self.layers.split_last() else { return x };
+        for layer in first_layers {
             layer.infer(p, &mut x, tokens, threads);
         }
-        x
+        match outputs {
+            Queries::All => {
+                last.infer(p, &mut x, tokens, threads);
+                x
+            }
+            Queries::First => last.infer_first(p, &x, tokens, threads),
+        }
     }
 
-    /// Accumulates every gradient (embeddings included) from `dhidden [N, H]`.
+    /// Accumulates every gradient (embeddings included) from `dhidden` (`[N, H]`, or `[B, H]` after a forward pass
+    /// with [`Queries::First`]).
     pub fn backward(
         &self,
         p: &ParamSet,

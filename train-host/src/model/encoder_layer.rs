@@ -4,9 +4,10 @@
 //! a = LayerNorm(x + Attention(x))      attention.output.LayerNorm
 //! y = LayerNorm(a + FFN(a))            output.LayerNorm
 //! ```
-//! Shapes are `[N, H]` throughout (`N = B·T` rows).
+//! Shapes are `[N, H]` throughout (`N = B·T` rows), or `[B, H]` after the attention of a block that queries only the
+//! first tokens ([`Queries::First`]: a sequence classifier's last block).
 
-use super::attention::{AttentionCache, SelfAttention};
+use super::attention::{first_rows_of_blocks, AttentionCache, Queries, SelfAttention};
 use super::dropout::{self, Dropout, ScaledMask};
 use super::ffn::FeedForward;
 use super::gelu::GeluCache;
@@ -15,7 +16,7 @@ use super::layer_norm::{LayerNorm, LayerNormCache};
 use super::params::{ParamSet, ParamSetBuilder};
 use super::Tokens;
 use electra_core::ElectraConfig;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2};
 
 #[derive(Clone, Debug)]
 pub struct EncoderLayer {
@@ -32,11 +33,11 @@ pub struct EncoderLayerCache {
     pub input: Array2<f32>,
     pub attention: AttentionCache,
     pub attention_norm: LayerNormCache,
-    /// `a [N, H]`, the FFN's input and residual.
+    /// `a [B·Tq, H]`, the FFN's input and residual.
     pub mid: Array2<f32>,
     pub ffn: GeluCache,
     pub output_norm: LayerNormCache,
-    /// Dropout after `attention.output.dense` and after the FFN's `output.dense` (scaled masks, `[N, H]`).
+    /// Dropout after `attention.output.dense` and after the FFN's `output.dense` (scaled masks, `[B·Tq, H]`).
     pub attention_output_mask: Option<ScaledMask>,
     pub output_mask: Option<ScaledMask>,
 }
@@ -54,10 +55,11 @@ impl EncoderLayer {
 
     /// Consumes the input (it moves into the cache) and returns the block's output.
     pub fn forward(&self, p: &ParamSet, x: Array2<f32>, tokens: &Tokens<'_>) -> (Array2<f32>, EncoderLayerCache) {
-        self.forward_with(p, x, tokens, &Dropout::off(), 0)
+        self.forward_with(p, x, tokens, &Dropout::off(), 0, Queries::All)
     }
 
-    /// [`EncoderLayer::forward`] with dropout, as HF places it in block `index`:
+    /// [`EncoderLayer::forward`] with dropout, as HF places it in block `index`, for the `queries` rows (the
+    /// output is `[B·Tq, H]`):
     /// ```text
     /// a = LayerNorm(x + dropout(Attention(x)))     (Attention drops its probabilities too)
     /// y = LayerNorm(a + dropout(FFN(a)))
@@ -69,16 +71,25 @@ impl EncoderLayer {
         tokens: &Tokens<'_>,
         drop: &Dropout<'_>,
         index: usize,
+        queries: Queries,
     ) -> (Array2<f32>, EncoderLayerCache) {
-        let (b, n) = (tokens.batch_size, x.len());
+        let (b, n, t, h) = (tokens.batch_size, x.len(), tokens.seq_len, x.ncols());
+        let tq = queries.per_sequence(t);
         let site = format!("layer.{index}");
         let (mut attended, attention) =
-            self.attention.forward_with(p, x.view(), tokens, drop, &format!("{site}.attention"));
-        let attention_output_mask = drop.mask(&format!("{site}.attention.output"), drop.rates.hidden, b, n);
+            self.attention.forward_with(p, x.view(), tokens, drop, &format!("{site}.attention"), queries);
+        // The whole [N, H] masks, then the queried rows: a first token keeps the mask it has in a full pass.
+        let hidden_mask = |name: &str| {
+            drop.mask(&format!("{site}.{name}"), drop.rates.hidden, b, n).map(|m| first_rows_of_blocks(&m, b, t, tq, h))
+        };
+        let attention_output_mask = hidden_mask("attention.output");
         dropout::apply_opt(&mut attended, attention_output_mask.as_ref());
-        let (mid, attention_norm) = self.attention_norm.forward(p, (attended + &x).view());
+        let (mid, attention_norm) = match queries {
+            Queries::All => self.attention_norm.forward(p, (attended + &x).view()),
+            Queries::First => self.attention_norm.forward(p, (attended + x.slice(s![..;t.max(1), ..])).view()),
+        };
         let (mut fed, ffn) = self.ffn.forward(p, mid.view());
-        let output_mask = drop.mask(&format!("{site}.output"), drop.rates.hidden, b, n);
+        let output_mask = hidden_mask("output");
         dropout::apply_opt(&mut fed, output_mask.as_ref());
         let (y, output_norm) = self.output_norm.forward(p, (fed + &mid).view());
         let cache = EncoderLayerCache {
@@ -103,7 +114,16 @@ impl EncoderLayer {
         self.output_norm.infer_in_place(p, x, threads); // y
     }
 
-    /// Accumulates the block's parameter gradients and returns `dx`.
+    /// [`EncoderLayer::infer`] for the first tokens only: `x [N, H] → y [B, H]`.
+    pub fn infer_first(&self, p: &ParamSet, x: &Array2<f32>, tokens: &Tokens<'_>, threads: Threads) -> Array2<f32> {
+        let mut y = self.attention.infer_first(p, x.view(), tokens, threads); // x + Attention(x), first rows
+        self.attention_norm.infer_in_place(p, &mut y, threads);
+        self.ffn.infer_add(p, &mut y, threads);
+        self.output_norm.infer_in_place(p, &mut y, threads);
+        y
+    }
+
+    /// Accumulates the block's parameter gradients and returns `dx [N, H]` from `dy [B·Tq, H]`.
     pub fn backward(
         &self,
         p: &ParamSet,
@@ -120,7 +140,15 @@ impl EncoderLayer {
         // a = LN(x + Attn(x)).
         let dsum1 = self.attention_norm.backward(p, g, &cache.attention_norm, dmid.view());
         let dattended = masked(&dsum1, cache.attention_output_mask.as_ref());
-        self.attention.backward(p, g, cache.input.view(), tokens, &cache.attention, dattended.view()) + &dsum1
+        let mut dx = self.attention.backward(p, g, cache.input.view(), tokens, &cache.attention, dattended.view());
+        if dsum1.nrows() == dx.nrows() {
+            dx += &dsum1;
+        } else {
+            // Only the first tokens were queried: the residual reached their rows alone.
+            let mut first = dx.slice_mut(s![..;tokens.seq_len.max(1), ..]);
+            first += &dsum1;
+        }
+        dx
     }
 }
 

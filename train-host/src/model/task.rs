@@ -2,6 +2,7 @@
 //! `ElectraForPreTraining`, `ElectraForMaskedLM`, `ElectraForSequenceClassification`,
 //! `ElectraForTokenClassification`. Fine-tuning and the gradient-parity tests run on this.
 
+use super::attention::Queries;
 use super::dropout::Dropout;
 use super::embeddings::Embeddings;
 use super::encoder::Encoder;
@@ -161,7 +162,9 @@ impl TaskModel {
     /// batch per core (evaluation), which keeps every core busy on the short batches of sentence tasks.
     pub fn logits_on(&self, tokens: &Tokens<'_>, threads: Threads) -> Result<Array2<f32>, ModelError> {
         tokens.validate(&self.config)?;
-        let hidden = self.encoder.infer(&self.params, tokens, threads);
+        let outputs = self.outputs();
+        let hidden = self.encoder.infer(&self.params, tokens, threads, outputs);
+        let hidden_seq_len = if outputs == Queries::First { 1 } else { tokens.seq_len };
         Ok(match &self.head {
             Head::Rtd(head) => {
                 let (logits, _) = head.forward(&self.params, hidden);
@@ -171,9 +174,19 @@ impl TaskModel {
                 let rows: Vec<usize> = (0..hidden.nrows()).collect();
                 head.forward(&self.params, hidden.view(), &rows).0
             }
-            Head::SeqCls(head) => head.forward(&self.params, hidden.view(), tokens.seq_len).0,
+            Head::SeqCls(head) => head.forward(&self.params, hidden.view(), hidden_seq_len).0,
             Head::TokCls(head) => head.forward(&self.params, hidden.view()),
         })
+    }
+
+    /// The rows the head reads from the last block: a sequence classifier reads only each sequence's first token,
+    /// so its last block queries only those ([`Queries::First`]: the same values, a twelfth of a Small model's
+    /// encoder work skipped).
+    fn outputs(&self) -> Queries {
+        match (&self.head, self.encoder.layers.is_empty()) {
+            (Head::SeqCls(_), false) => Queries::First,
+            _ => Queries::All,
+        }
     }
 
     /// Zeroes the gradients, runs forward and backward, and leaves `∂loss/∂θ` in [`TaskModel::grads`].
@@ -195,8 +208,11 @@ impl TaskModel {
         self.check_labels(tokens, labels)?;
         self.refresh_transposes();
         self.grads.fill_zero();
+        let outputs = self.outputs();
         let (p, g) = (&self.params, &mut self.grads);
-        let (hidden, cache) = self.encoder.forward_with(p, tokens, drop);
+        let (hidden, cache) = self.encoder.forward_with(p, tokens, drop, outputs);
+        // A sequence classifier's hidden is [B, H]: one row (its first token) per sequence.
+        let hidden_seq_len = if outputs == Queries::First { 1 } else { tokens.seq_len };
         let n = tokens.rows();
         let (loss, logits, dhidden) = match (&self.head, labels) {
             (Head::Rtd(head), Labels::Replaced(replaced)) => {
@@ -216,16 +232,16 @@ impl TaskModel {
                 (loss, logits, dhidden)
             }
             (Head::SeqCls(head), Labels::Classes(classes)) => {
-                let (logits, head_cache) = head.forward_with(p, hidden.view(), tokens.seq_len, drop);
+                let (logits, head_cache) = head.forward_with(p, hidden.view(), hidden_seq_len, drop);
                 let mut dlogits = logits.clone();
                 let (loss, _) = cross_entropy(dlogits.view_mut(), classes);
-                let dhidden = head.backward(p, g, &head_cache, dlogits.view(), tokens.seq_len);
+                let dhidden = head.backward(p, g, &head_cache, dlogits.view(), hidden_seq_len);
                 (loss, logits, dhidden)
             }
             (Head::SeqCls(head), Labels::Scores(scores)) => {
-                let (logits, head_cache) = head.forward_with(p, hidden.view(), tokens.seq_len, drop);
+                let (logits, head_cache) = head.forward_with(p, hidden.view(), hidden_seq_len, drop);
                 let (loss, dlogits) = mse(&logits, scores);
-                let dhidden = head.backward(p, g, &head_cache, dlogits.view(), tokens.seq_len);
+                let dhidden = head.backward(p, g, &head_cache, dlogits.view(), hidden_seq_len);
                 (loss, logits, dhidden)
             }
             (Head::TokCls(head), Labels::Classes(classes)) => {
@@ -301,4 +317,68 @@ fn mse(logits: &Array2<f32>, targets: &[f32]) -> (f32, Array2<f32>) {
         *dz = (2.0 * diff / b) as f32;
     }
     ((sum / b) as f32, d)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::dropout::DropoutRates;
+    use crate::model::encoder::EncoderCache;
+
+    /// A sequence classifier's last block queries only the first tokens ([`Queries::First`]); everything it
+    /// returns must be what the full last block gives: logits, loss and every gradient, with padding and dropout.
+    #[test]
+    fn first_token_queries_give_the_full_blocks_results() {
+        let config = ElectraConfig { vocab_size: 100, num_attention_heads: 4, ..ElectraConfig::tiny() };
+        let mut model = TaskModel::init(config, HeadKind::SequenceClassification { num_labels: 3 }, 4).unwrap();
+        // Three sequences of 7 positions, two of them padded.
+        let (b, t) = (3, 7);
+        let input_ids: Vec<u32> = (0..b * t).map(|i| (i * 37 % 97 + 1) as u32).collect();
+        let token_type_ids = vec![0u8; b * t];
+        let lengths = [7, 4, 2];
+        let attention_mask: Vec<u8> = (0..b * t).map(|i| u8::from(i % t < lengths[i / t])).collect();
+        let tokens = Tokens {
+            batch_size: b,
+            seq_len: t,
+            input_ids: &input_ids,
+            token_type_ids: &token_type_ids,
+            attention_mask: &attention_mask,
+        };
+        let classes = [2i64, 0, 1];
+        let keys = [11u64, 12, 13];
+        let drop = Dropout::seeded(DropoutRates::uniform(0.2), 9, &keys);
+        let first = model.loss_and_gradients_with(&tokens, Labels::Classes(&classes), &drop).unwrap();
+        let first_grads = model.grads().data().to_vec();
+        let first_logits = model.logits(&tokens).unwrap();
+
+        // The same step through the full last block, the head reading rows 0, T, 2T.
+        model.grads.fill_zero();
+        let (p, g) = (&model.params, &mut model.grads);
+        let (hidden, cache): (Array2<f32>, EncoderCache) = model.encoder.forward_with(p, &tokens, &drop, Queries::All);
+        let Head::SeqCls(head) = &model.head else { unreachable!() };
+        let (logits, head_cache) = head.forward_with(p, hidden.view(), t, &drop);
+        let mut dlogits = logits.clone();
+        let (loss, _) = cross_entropy(dlogits.view_mut(), &classes);
+        let dhidden = head.backward(p, g, &head_cache, dlogits.view(), t);
+        model.encoder.backward(p, g, &tokens, &cache, dhidden);
+        let inferred = head.forward(p, model.encoder.infer(p, &tokens, Threads::All, Queries::All).view(), t).0;
+
+        // Float32 sums over the same terms, in another grouping of rows inside the products: a few ulps.
+        const TOL: f32 = 1e-5;
+        let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!((first.loss - loss).abs() < TOL, "loss {} vs {loss}", first.loss);
+        assert!(worst(first.logits.as_slice().unwrap(), logits.as_slice().unwrap()) < TOL);
+        assert!(worst(first_logits.as_slice().unwrap(), inferred.as_slice().unwrap()) < TOL);
+        let scale = model.grads.data().iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        let d = worst(&first_grads, model.grads.data());
+        assert!(d < TOL * scale.max(1.0), "gradients differ by {d} (largest {scale})");
+        assert!(
+            scale > 0.0
+                && first_grads
+                    .iter()
+                    .zip(model.grads.data())
+                    .all(|(a, b)| (*a == 0.0) == (*b == 0.0) || (a - b).abs() < TOL * scale)
+        );
+    }
 }

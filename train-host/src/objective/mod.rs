@@ -24,6 +24,7 @@
 //! then `generator.<HF ElectraForMaskedLM name>` and `discriminator.<HF ElectraForPreTraining name>`.
 
 use crate::checkpoint::HfCheckpoint;
+use crate::model::attention::Queries;
 use crate::model::dropout::{Dropout, DropoutRates};
 use crate::model::embeddings::Embeddings;
 use crate::model::encoder::{Encoder, EncoderCache};

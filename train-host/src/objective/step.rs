@@ -331,7 +331,7 @@ impl ElectraPretraining {
     ) -> (f32, Vec<u32>, GeneratorPending) {
         let p = &self.params;
         // The encoder's cache keeps its masks; `backward` applies them again.
-        let (hidden, cache) = self.generator.forward_with(p, tokens, drop);
+        let (hidden, cache) = self.generator.forward_with(p, tokens, drop, Queries::All);
         // [M, V]: the masked rows only. Samples and loss in one pass; logits then hold ∂loss/∂logits.
         let (mut logits, head_cache) = self.generator_head.forward(p, hidden.view(), positions);
         let (loss, samples) = mlm_loss_and_samples(&mut logits, targets, sampler.map(|s| s.0), sampler.map(|s| s.1));
@@ -361,7 +361,7 @@ impl ElectraPretraining {
         drop: &Dropout<'_>,
     ) -> (f32, usize, usize) {
         let p = &self.params;
-        let (hidden, cache) = self.discriminator.forward_with(p, tokens, drop);
+        let (hidden, cache) = self.discriminator.forward_with(p, tokens, drop, Queries::All);
         let (logits, head_cache) = self.discriminator_head.forward(p, hidden);
         let targets: Vec<f32> = replaced.iter().map(|&r| f32::from(r)).collect();
         let active: Vec<bool> = tokens.attention_mask.iter().map(|&m| m != 0).collect();
