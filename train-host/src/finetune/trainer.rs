@@ -350,10 +350,10 @@ impl Run {
         } else {
             // Each rank's loss is a mean over its slice's labels; weighting each rank's gradient by its share of
             // the batch's labels makes the mean over ranks the gradient of the whole batch's mean loss.
-            let whole = label_count(&data::pad_batch(&self.data.train, indices));
+            let whole = label_count(&self.data.train, indices);
             let slice = &indices[rank * indices.len() / ranks..(rank + 1) * indices.len() / ranks];
             let batch = data::pad_batch(&self.data.train, slice);
-            let mine = label_count(&batch);
+            let mine = label_count(&self.data.train, slice);
             let loss = if mine > 0 {
                 let loss = self.loss_and_gradients(&batch)?;
                 let share = (mine * ranks) as f32 / whole as f32;
@@ -505,14 +505,19 @@ impl Run {
     }
 }
 
-/// How many targets a padded batch's mean loss averages over: class (or token) labels other than
-/// [`IGNORE_INDEX`], or regression scores (`task.rs`'s `cross_entropy` and `mse`).
-fn label_count(batch: &PaddedBatch) -> usize {
-    if batch.classes.is_empty() {
-        batch.scores.len()
-    } else {
-        batch.classes.iter().filter(|&&c| c != IGNORE_INDEX).count()
-    }
+/// How many targets the mean loss over the examples at `indices` averages over: one per class or score, the
+/// tagged tokens (targets other than [`IGNORE_INDEX`]) of a tagging example (`task.rs`'s `cross_entropy` and
+/// `mse`; training examples are never unlabelled, `prepare` refuses them).
+fn label_count(examples: &[Encoded], indices: &[usize]) -> usize {
+    indices
+        .iter()
+        .filter_map(|&i| examples.get(i))
+        .map(|e| match &e.target {
+            Target::None => 0,
+            Target::Class(_) | Target::Score(_) => 1,
+            Target::Tokens(tags) => tags.iter().filter(|&&t| t != IGNORE_INDEX).count(),
+        })
+        .sum()
 }
 
 /// The run's JSON lines log: rewritten up to the resumed step, then appended to line by line.
