@@ -1,10 +1,12 @@
 //! ELECTRA-Small pre-training steps (generator + discriminator forward, backward, AdamW) at batch 8 × 128:
-//! tokens per second and peak memory. `scripts/bench-pretrain.sh` runs this beside the same step in
+//! tokens per second, the products' GFLOP/s (`objective::flops`: what a fraction of the FMA peak of
+//! `examples/fma_peak.rs` is taken of) and peak memory. `scripts/bench-pretrain.sh` runs this beside the same step in
 //! PyTorch (`scripts/bench/pretrain_step_torch.py`) in one go.
 //!
 //! Run: `cargo bench -p electra-train --bench pretrain_step [-- STEPS]`
 
 use electra_core::ElectraConfig;
+use electra_train::objective::flops::pretraining_step_flops;
 use electra_train::objective::{Batch, ElectraPretraining, ObjectiveOptions, TrainRng};
 use electra_train::optim::{AdamW, AdamWConfig, LinearSchedule};
 use std::time::Instant;
@@ -61,7 +63,8 @@ fn main() {
     electra_train::memory::keep_freed_memory();
     let steps: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(5);
     let mut rng = TrainRng::new(1);
-    let mut model = ElectraPretraining::init(ElectraConfig::small_generator(), ElectraConfig::small(), 1).unwrap();
+    let (generator, discriminator) = (ElectraConfig::small_generator(), ElectraConfig::small());
+    let mut model = ElectraPretraining::init(generator, discriminator, 1).unwrap();
     let config = AdamWConfig::electra();
     let schedule = LinearSchedule { warmup_steps: 10, total_steps: 1000, peak_lr: config.lr };
     let mut opt = AdamW::new(config, model.params());
@@ -79,10 +82,12 @@ fn main() {
     };
     run_step(0, &mut rng); // warm-up: first-touch page faults, thread pool start
     let mut total = 0.0;
+    let mut flops = 0.0;
     let cpu0 = cpu_seconds();
     for step in 1..=steps {
         let (stats, grad_s, adam_s) = run_step(step, &mut rng);
         total += grad_s + adam_s;
+        flops += pretraining_step_flops(&generator, &discriminator, BATCH, SEQ_LEN, stats.masked_tokens);
         eprintln!(
             "step {step}: {:.0} ms (forward+backward {:.0} ms, AdamW {:.0} ms), loss {:.3}",
             (grad_s + adam_s) * 1e3,
@@ -93,10 +98,13 @@ fn main() {
     }
     let cpu_per_step = (cpu_seconds() - cpu0) / steps as f64;
     let tokens_per_s = (steps * BATCH * SEQ_LEN) as f64 / total;
+    let tokens = (steps * BATCH * SEQ_LEN) as f64;
     println!(
-        "electra-train: {tokens_per_s:.0} tokens/s ({:.0} ms/step over {steps} steps, {threads} threads, {:.0} CPU-ms/step), peak RSS {:.0} MiB",
+        "electra-train: {tokens_per_s:.0} tokens/s ({:.0} ms/step over {steps} steps, {threads} threads, {:.0} CPU-ms/step), peak RSS {:.0} MiB, products {:.1} GFLOP/s ({:.2} MFLOP a token)",
         total / steps as f64 * 1e3,
         cpu_per_step * 1e3,
-        peak_rss_mib()
+        peak_rss_mib(),
+        flops / total / 1e9,
+        flops / tokens / 1e6
     );
 }

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::rng::TrainRng;
 pub use electra_pipeline::reader::Batch;
 
+pub mod flops;
 mod masking;
 mod sampling;
 mod step;
