@@ -75,8 +75,10 @@ chmod +x "$work/nsrsh" "$work/pinned"
 
 corpus=data/corpus/us-speeches
 "$electra" shard --corpus "$corpus" --vocab data/vocab.txt --out "$work/shards" --shards 2 --quiet
+# --dropout 0: the PyTorch rows' step has none (pretrain_step_torch.py), so both programs do the same work; a real
+# run keeps ELECTRA's 0.1.
 train=(pretrain --data "$work/shards" --model-size small --batch "$batch" --steps "$steps" --micro-batches 1
-  --save-every 0 --quiet)
+  --dropout 0 --save-every 0 --quiet)
 export RAYON_NUM_THREADS=1
 
 # Tokens/s over steps 2.. (step 1 pays for page faults and thread start-up), from rank 0's metrics.jsonl.
@@ -110,6 +112,7 @@ g=n('$work/one/checkpoint-latest/generator/model.safetensors'); d=n('$work/one/c
 print(sum(d.values())+sum(v for k,v in g.items() if not k.startswith('electra.embeddings')))")
 echo "gradient blob: $grad_bytes bytes"
 
+# shellcheck disable=SC2054 # the commas are mpirun's --host list, one word
 mpi=(ip netns exec "${ns[0]}" mpirun --allow-run-as-root --host "${ips[0]}:1,${ips[1]}:1" -np 2 --bind-to none
   --mca plm_rsh_agent "$work/nsrsh" --mca plm_rsh_no_tree_spawn 1
   --mca btl tcp,self --mca btl_tcp_if_include "$subnet" --mca oob_tcp_if_include "$subnet"

@@ -95,7 +95,9 @@ PY
 electra_example random_checkpoint --preset tiny --seed 1 --vocab data/vocab.txt --out "$work/tiny" >/dev/null
 ft=(finetune --model "$work/tiny" --task tagging --train "$work/ft-train.txt" --dev "$work/ft-dev.txt" --epochs 2
   --batch 7 --seed 3 --quiet)
-"$electra" "${ft[@]}" --out "$work/ft1" >/dev/null
+"$electra" "${ft[@]}" --micro-batches 1 --out "$work/ft1" >/dev/null
+# Three micro-batches (of 2-3 sentences, different tagged-token counts) per step in one process: the same steps.
+"$electra" "${ft[@]}" --micro-batches 3 --out "$work/ft1m" >/dev/null
 "${mpi[@]}" -np 2 "$electra" "${ft[@]}" --out "$work/ft2" >/dev/null
 # same_steps A B: every step's loss and gradient norm agree. Tolerance 1e-5 (absolute on the loss, relative on the
 # norm): two ranks sum the batch's gradient in another order than one process, which moved these by at most
@@ -113,6 +115,7 @@ for a, b in zip(*runs):
     assert abs(a["grad_norm"] - b["grad_norm"]) <= 1e-5 * a["grad_norm"], (a, b)
 PY
 }
+same_steps "$work/ft1" "$work/ft1m"
 same_steps "$work/ft1" "$work/ft2"
 [ -f "$work/ft2/model/model.safetensors" ] || die "the 2-rank fine-tuning run wrote no model"
 [ "$(grep -c '"eval"' "$work/ft2/metrics.jsonl")" -eq 2 ] || die "the 2-rank run should log 2 evaluations (rank 0 only)"

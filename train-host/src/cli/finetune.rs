@@ -96,6 +96,10 @@ pub struct Args {
     /// shows what pre-training is worth.
     #[arg(long)]
     pub random_init: bool,
+    /// Split each step's batch (each rank's slice of it) into this many micro-batches, one per core, their
+    /// gradients summed [default: one per core, at most 4; saved with the run]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub micro_batches: Option<u64>,
     /// Continue the run in --out from its last checkpoint, exactly as if it had never stopped.
     #[arg(long)]
     pub resume: bool,
@@ -152,6 +156,8 @@ fn spec(args: &Args) -> anyhow::Result<RunSpec> {
         None => crate::finetune::task_model::read_task_meta(&start)?.dropout,
     };
     dropout.validate().map_err(anyhow::Error::msg)?;
+    let micro_batches =
+        args.micro_batches.map_or_else(|| crate::objective::default_micro_batches(hyper.batch_size), |m| m as usize);
     Ok(RunSpec {
         task,
         start,
@@ -167,6 +173,7 @@ fn spec(args: &Args) -> anyhow::Result<RunSpec> {
         dropout,
         seed: args.seed,
         eval_every: args.eval_every,
+        micro_batches,
     })
 }
 

@@ -242,10 +242,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             text_b: None,
             label: None,
             tag_column: None,
-            hyper,
             dropout: DropoutRates::ELECTRA,
             seed: args.seed,
             eval_every: None,
+            micro_batches: crate::objective::default_micro_batches(hyper.batch_size),
+            hyper,
         };
         let spec = crate::finetune::trainer::with_train_checksum(spec)?;
         let options = FinetuneOptions { spec, vocab: None, out: out.join(dir) };

@@ -32,6 +32,7 @@ use crate::checkpoint::{safetensors_bytes, CheckpointError, HfCheckpoint};
 use crate::distributed::World;
 use crate::model::dropout::{Dropout, DropoutRates};
 use crate::model::loss::IGNORE_INDEX;
+use crate::model::task::MicroBatch;
 use crate::model::{Labels, TaskModel, Tokens};
 use crate::optim::{AdamW, LinearSchedule};
 use crate::pretrain::state::{moment_blob, moment_tensors, read_moments, M_PREFIX, V_PREFIX};
@@ -76,6 +77,15 @@ pub struct RunSpec {
     pub seed: u64,
     /// Evaluate on dev every this many steps; `None`: at the end of every epoch.
     pub eval_every: Option<u64>,
+    /// Micro-batches each step's batch (a rank's slice of it) is split into, one per core
+    /// ([`TaskModel::loss_and_gradients_split`]); saved, so a resume on another machine adds the same floats in
+    /// the same order. Runs saved before micro-batches existed ran one.
+    #[serde(default = "one_micro_batch")]
+    pub micro_batches: usize,
+}
+
+fn one_micro_batch() -> usize {
+    1
 }
 
 impl RunSpec {
@@ -345,17 +355,15 @@ impl Run {
         let (rank, ranks) = (self.world.rank(), self.world.world_size());
         let step = self.step + 1;
         let loss = if ranks == 1 {
-            let batch = data::pad_batch(&self.data.train, indices);
-            self.loss_and_gradients(&batch)?
+            self.loss_and_gradients(indices)?
         } else {
             // Each rank's loss is a mean over its slice's labels; weighting each rank's gradient by its share of
             // the batch's labels makes the mean over ranks the gradient of the whole batch's mean loss.
             let whole = label_count(&self.data.train, indices);
             let slice = &indices[rank * indices.len() / ranks..(rank + 1) * indices.len() / ranks];
-            let batch = data::pad_batch(&self.data.train, slice);
             let mine = label_count(&self.data.train, slice);
             let loss = if mine > 0 {
-                let loss = self.loss_and_gradients(&batch)?;
+                let loss = self.loss_and_gradients(slice)?;
                 let share = (mine * ranks) as f32 / whole as f32;
                 self.model.grads_mut().data_mut().iter_mut().for_each(|g| *g *= share);
                 loss
@@ -379,19 +387,39 @@ impl Run {
         Ok((loss, lr, report.grad_norm))
     }
 
-    /// Forward and backward on one padded batch: the gradients of its mean loss are left in the model.
-    fn loss_and_gradients(&mut self, batch: &PaddedBatch) -> Result<f32, FinetuneError> {
-        let tokens = Tokens::from(batch);
-        let labels = if self.data.meta.is_regression() {
-            Labels::Scores(&batch.scores)
-        } else {
-            Labels::Classes(&batch.classes)
-        };
+    /// Forward and backward on the training examples `indices`, split into the run's micro-batches: the gradients
+    /// of their mean loss are left in the model.
+    fn loss_and_gradients(&mut self, indices: &[usize]) -> Result<f32, FinetuneError> {
+        let train = &self.data.train;
+        let whole = label_count(train, indices);
+        // Micro-batch k takes every `parts`-th example from the k-th: a batch comes from a length-sorted window, so
+        // each micro-batch gets a like share of its tokens. Each is padded to its own longest example.
+        let parts = self.spec.micro_batches.clamp(1, indices.len().max(1));
+        let slices: Vec<Vec<usize>> = (0..parts)
+            .map(|k| indices.iter().skip(k).step_by(parts).copied().collect::<Vec<usize>>())
+            .filter(|slice| whole == 0 || label_count(train, slice) > 0)
+            .collect();
+        let batches: Vec<PaddedBatch> = slices.iter().map(|slice| data::pad_batch(train, slice)).collect();
         // Each example's masks depend on its index in the training file and on the step, nothing else.
-        let keys: Vec<u64> = batch.examples.iter().map(|&i| i as u64).collect();
+        let keys: Vec<Vec<u64>> = batches.iter().map(|b| b.examples.iter().map(|&i| i as u64).collect()).collect();
         let step_seed = self.spec.seed ^ self.step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        let drop = Dropout::seeded(self.spec.dropout, step_seed, &keys);
-        Ok(self.model.loss_and_gradients_with(&tokens, labels, &drop)?.loss)
+        let drops: Vec<Dropout<'_>> = keys.iter().map(|k| Dropout::seeded(self.spec.dropout, step_seed, k)).collect();
+        let regression = self.data.meta.is_regression();
+        let micro: Vec<MicroBatch<'_>> = batches
+            .iter()
+            .zip(&drops)
+            .zip(&slices)
+            .map(|((batch, drop), slice)| MicroBatch {
+                tokens: Tokens::from(batch),
+                labels: if regression { Labels::Scores(&batch.scores) } else { Labels::Classes(&batch.classes) },
+                drop,
+                // Each micro-batch's loss is a mean over its own labels: weighted by its share of the batch's,
+                // their sum is the whole batch's mean (a batch without labels keeps one micro-batch, and fails
+                // as a non-finite loss would).
+                weight: if whole == 0 { 1.0 } else { label_count(train, slice) as f32 / whole as f32 },
+            })
+            .collect();
+        Ok(self.model.loss_and_gradients_split(&micro)?)
     }
 
     fn evaluate_dev(&mut self) -> Result<Option<(Evaluation, EvalRecord)>, FinetuneError> {

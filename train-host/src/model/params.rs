@@ -197,6 +197,35 @@ impl ParamSet {
         self.data.fill(0.0);
     }
 
+    /// Adds the micro-batches' gradient blobs `parts` into this one over `span`, over all cores:
+    /// `self ← w₀·self + w₁·parts[0] + w₂·parts[1] + …` with `weights = Some((w₀, [w₁, w₂, …]))`, or the plain
+    /// sum with `None` (no multiply at all, so pre-training's sums stay what they were bit for bit). Each element
+    /// adds the parts in their order, whatever the number of cores: the result depends on the split, not on the
+    /// machine.
+    pub fn accumulate(&mut self, parts: &[ParamSet], span: std::ops::Range<usize>, weights: Option<(f32, &[f32])>) {
+        const CHUNK: usize = 1 << 14;
+        if parts.is_empty() && weights.is_none_or(|(own, _)| own == 1.0) {
+            return;
+        }
+        let start = span.start;
+        self.data_mut()[span].par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+            let from = start + c * CHUNK..start + c * CHUNK + out.len();
+            if let Some((own, _)) = weights {
+                out.iter_mut().for_each(|o| *o *= own);
+            }
+            for (k, part) in parts.iter().enumerate() {
+                let x = &part.data()[from.clone()];
+                match weights {
+                    Some((_, w)) => {
+                        let w = w.get(k).copied().unwrap_or(0.0);
+                        out.iter_mut().zip(x).for_each(|(o, &x)| *o += w * x);
+                    }
+                    None => out.iter_mut().zip(x).for_each(|(o, &x)| *o += x),
+                }
+            }
+        });
+    }
+
     /// The id of the tensor called `name`.
     pub fn id(&self, name: &str) -> Option<ParamId> {
         self.by_name.get(name).map(|&i| ParamId(i))

@@ -19,6 +19,7 @@ use crate::checkpoint::HfCheckpoint;
 use crate::rng::TrainRng;
 use electra_core::{ElectraConfig, HeadKind};
 use ndarray::{Array1, Array2, Axis};
+use rayon::prelude::*;
 
 /// The head on top of the encoder.
 #[derive(Clone, Debug)]
@@ -58,6 +59,19 @@ pub struct TaskModel {
     pub head: Head,
     params: ParamSet,
     grads: ParamSet,
+    /// Gradient blobs of the micro-batches after the first ([`TaskModel::loss_and_gradients_split`]), kept
+    /// between steps so their pages are not faulted in again.
+    micro_grads: Vec<ParamSet>,
+}
+
+/// One micro-batch of a training step ([`TaskModel::loss_and_gradients_split`]): its own padded tokens,
+/// labels and dropout masks, and the weight of its mean loss in the step's (its share of the step's labels).
+#[derive(Clone, Copy)]
+pub struct MicroBatch<'a> {
+    pub tokens: Tokens<'a>,
+    pub labels: Labels<'a>,
+    pub drop: &'a Dropout<'a>,
+    pub weight: f32,
 }
 
 const WORD_EMBEDDINGS: &str = "electra.embeddings.word_embeddings.weight";
@@ -83,7 +97,7 @@ impl TaskModel {
         };
         let params = b.finish();
         let grads = params.zeros_like();
-        Ok(Self { config, kind, encoder, head, params, grads })
+        Ok(Self { config, kind, encoder, head, params, grads, micro_grads: Vec::new() })
     }
 
     /// A freshly initialized model (HF's init, `initializer_range` 0.02).
@@ -207,9 +221,71 @@ impl TaskModel {
         tokens.validate(&self.config)?;
         self.check_labels(tokens, labels)?;
         self.refresh_transposes();
-        self.grads.fill_zero();
+        let mut grads = std::mem::take(&mut self.grads);
+        grads.fill_zero();
+        let output = self.forward_backward(&mut grads, tokens, labels, drop);
+        self.grads = grads;
+        output
+    }
+
+    /// One training step's gradients from several micro-batches, one per core, each a whole forward and backward
+    /// pass into its own gradient blob (cores meet once a step instead of at each of its hundreds of products,
+    /// as pre-training's micro-batches do). [`TaskModel::grads`] is left holding `Σₖ weightₖ · ∂lossₖ/∂θ`,
+    /// summed in micro-batch order; returns `Σₖ weightₖ · lossₖ`. With labels-share weights that is the whole
+    /// batch's mean loss and its gradient, the one-pass result up to float rounding. A single micro-batch of
+    /// weight 1 is exactly [`TaskModel::loss_and_gradients_with`].
+    pub fn loss_and_gradients_split(&mut self, parts: &[MicroBatch<'_>]) -> Result<f32, ModelError> {
+        if parts.is_empty() {
+            return Err(ModelError::BadLabels { message: "a step needs at least one micro-batch".into() });
+        }
+        for part in parts {
+            part.tokens.validate(&self.config)?;
+            self.check_labels(&part.tokens, part.labels)?;
+        }
+        self.refresh_transposes();
+        while self.micro_grads.len() + 1 < parts.len() {
+            self.micro_grads.push(self.params.zeros_like());
+        }
+        let mut grads = std::mem::take(&mut self.grads);
+        let mut micro_grads = std::mem::take(&mut self.micro_grads);
+        let this = &*self;
+        let mut blobs: Vec<&mut ParamSet> =
+            std::iter::once(&mut grads).chain(micro_grads.iter_mut()).take(parts.len()).collect();
+        let losses: Result<Vec<f32>, ModelError> = blobs
+            .par_iter_mut()
+            .zip(parts.par_iter())
+            .map(|(g, part)| {
+                g.fill_zero();
+                Ok(this.forward_backward(g, &part.tokens, part.labels, part.drop)?.loss)
+            })
+            .collect();
+        drop(blobs);
+        let losses = match losses {
+            Ok(losses) => losses,
+            Err(e) => {
+                (self.grads, self.micro_grads) = (grads, micro_grads);
+                return Err(e);
+            }
+        };
+        let weights: Vec<f32> = parts.iter().map(|p| p.weight).collect();
+        let whole = 0..grads.data().len();
+        grads.accumulate(&micro_grads[..parts.len() - 1], whole, Some((weights[0], &weights[1..])));
+        self.grads = grads;
+        self.micro_grads = micro_grads;
+        Ok(losses.iter().zip(&weights).map(|(&l, &w)| f64::from(l) * f64::from(w)).sum::<f64>() as f32)
+    }
+
+    /// Forward and backward of one (micro-)batch whose tokens and labels were checked, gradients into `g`
+    /// (zeroed by the caller).
+    fn forward_backward(
+        &self,
+        g: &mut ParamSet,
+        tokens: &Tokens<'_>,
+        labels: Labels<'_>,
+        drop: &Dropout<'_>,
+    ) -> Result<TaskOutput, ModelError> {
         let outputs = self.outputs();
-        let (p, g) = (&self.params, &mut self.grads);
+        let p = &self.params;
         let (hidden, cache) = self.encoder.forward_with(p, tokens, drop, outputs);
         // A sequence classifier's hidden is [B, H]: one row (its first token) per sequence.
         let hidden_seq_len = if outputs == Queries::First { 1 } else { tokens.seq_len };
@@ -380,5 +456,112 @@ mod tests {
                     .zip(model.grads.data())
                     .all(|(a, b)| (*a == 0.0) == (*b == 0.0) || (a - b).abs() < TOL * scale)
         );
+    }
+
+    /// Sequences `rows` of a padded `[B, T]` batch, re-padded to their own longest: what a micro-batch holds.
+    struct Rows {
+        seq_len: usize,
+        input_ids: Vec<u32>,
+        token_type_ids: Vec<u8>,
+        attention_mask: Vec<u8>,
+    }
+
+    impl Rows {
+        fn of(lengths: &[usize], rows: &[usize]) -> Self {
+            let seq_len = rows.iter().map(|&r| lengths[r]).max().unwrap();
+            let mut out = Rows { seq_len, input_ids: vec![], token_type_ids: vec![], attention_mask: vec![] };
+            for &r in rows {
+                for i in 0..seq_len {
+                    let real = i < lengths[r];
+                    out.input_ids.push(if real { (r * 31 + i * 17) as u32 % 97 + 1 } else { 0 });
+                    out.token_type_ids.push(u8::from(real && i > lengths[r] / 2));
+                    out.attention_mask.push(u8::from(real));
+                }
+            }
+            out
+        }
+
+        fn tokens(&self) -> Tokens<'_> {
+            Tokens {
+                batch_size: self.input_ids.len() / self.seq_len,
+                seq_len: self.seq_len,
+                input_ids: &self.input_ids,
+                token_type_ids: &self.token_type_ids,
+                attention_mask: &self.attention_mask,
+            }
+        }
+    }
+
+    /// A step split into micro-batches ([`TaskModel::loss_and_gradients_split`]), each padded to its own length and
+    /// weighted by its share of the labels, gives the one-pass loss and gradients: sequence classification
+    /// (one label a sequence) and tagging (the tagged tokens, unevenly spread), with dropout keyed by example.
+    #[test]
+    fn micro_batches_give_the_one_pass_step() {
+        let config = ElectraConfig { vocab_size: 100, num_attention_heads: 4, ..ElectraConfig::tiny() };
+        let lengths = [9usize, 3, 6, 2, 8];
+        let all: Vec<usize> = (0..lengths.len()).collect();
+        let keys: Vec<u64> = all.iter().map(|&r| 100 + r as u64).collect();
+        let rates = DropoutRates::uniform(0.2);
+        for kind in
+            [HeadKind::SequenceClassification { num_labels: 3 }, HeadKind::TokenClassification { num_labels: 4 }]
+        {
+            let whole = Rows::of(&lengths, &all);
+            // Labels of the rows of a micro-batch padded to `seq_len`: a class a sequence, or a tag on every other
+            // real token (−100 on the rest and on padding) so the micro-batches hold different label counts.
+            let labels_of = |rows: &[usize], seq_len: usize| -> Vec<i64> {
+                match kind {
+                    HeadKind::TokenClassification { .. } => rows
+                        .iter()
+                        .flat_map(|&r| {
+                            (0..seq_len)
+                                .map(move |i| if i < lengths[r] && i % 2 == 0 { ((r + i) % 4) as i64 } else { -100 })
+                        })
+                        .collect(),
+                    _ => rows.iter().map(|&r| (r % 3) as i64).collect(),
+                }
+            };
+            let count = |labels: &[i64]| labels.iter().filter(|&&l| l != -100).count();
+            let mut model = TaskModel::init(config, kind, 5).unwrap();
+            let labels = labels_of(&all, whole.seq_len);
+            let drop = Dropout::seeded(rates, 3, &keys);
+            let one = model.loss_and_gradients_with(&whole.tokens(), Labels::Classes(&labels), &drop).unwrap();
+            let one_grads = model.grads().data().to_vec();
+
+            let splits: [&[usize]; 3] = [&[0, 2, 4], &[1], &[3]];
+            let parts: Vec<(Rows, Vec<i64>, Vec<u64>)> = splits
+                .iter()
+                .map(|rows| {
+                    let r = Rows::of(&lengths, rows);
+                    let labels = labels_of(rows, r.seq_len);
+                    (r, labels, rows.iter().map(|&i| keys[i]).collect())
+                })
+                .collect();
+            let drops: Vec<Dropout<'_>> = parts.iter().map(|(_, _, k)| Dropout::seeded(rates, 3, k)).collect();
+            let micro: Vec<MicroBatch<'_>> = parts
+                .iter()
+                .zip(&drops)
+                .map(|((rows, labels, _), drop)| MicroBatch {
+                    tokens: rows.tokens(),
+                    labels: Labels::Classes(labels),
+                    drop,
+                    weight: count(labels) as f32 / count(&labels_of(&all, whole.seq_len)) as f32,
+                })
+                .collect();
+            let loss = model.loss_and_gradients_split(&micro).unwrap();
+
+            // Float32 sums of the same terms grouped by micro-batch: a few ulps of the largest gradient.
+            const TOL: f32 = 1e-5;
+            assert!((one.loss - loss).abs() < TOL * one.loss.abs().max(1.0), "{kind:?}: loss {} vs {loss}", one.loss);
+            let scale = one_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+            let d = one_grads.iter().zip(model.grads().data()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(scale > 0.0 && d < TOL * scale, "{kind:?}: gradients differ by {d} (largest {scale})");
+
+            // One micro-batch of weight 1 is the one-pass step, bit for bit.
+            let single =
+                [MicroBatch { tokens: whole.tokens(), labels: Labels::Classes(&labels), drop: &drop, weight: 1.0 }];
+            let loss = model.loss_and_gradients_split(&single).unwrap();
+            assert_eq!(loss.to_bits(), one.loss.to_bits());
+            assert!(one_grads.iter().zip(model.grads().data()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
     }
 }

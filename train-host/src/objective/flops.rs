@@ -82,7 +82,8 @@ mod tests {
         }
         // The tied output layer (the word table, [V, E]) on the masked rows.
         linear += 2.0 * masked as f64 * (generator.vocab_size * generator.embedding_size) as f64;
-        let attention = |c: &ElectraConfig| c.num_hidden_layers as f64 * 4.0 * n * seq_len as f64 * c.hidden_size as f64;
+        let attention =
+            |c: &ElectraConfig| c.num_hidden_layers as f64 * 4.0 * n * seq_len as f64 * c.hidden_size as f64;
         let expected = 3.0 * (linear + attention(&generator) + attention(&discriminator));
         let counted = pretraining_step_flops(&generator, &discriminator, sequences, seq_len, masked);
         assert!((counted - expected).abs() <= 1e-9 * expected, "formula {counted} against the weights' {expected}");

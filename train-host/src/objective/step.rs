@@ -123,7 +123,7 @@ impl ElectraPretraining {
             Some(span) => (span.clone(), [0..span.start, span.end..len]),
             None => (0..0, [0..len, len..len]),
         };
-        sum_span_into(&mut grads, &micro_grads[..parts - 1], early.clone());
+        grads.accumulate(&micro_grads[..parts - 1], early.clone(), None);
         let collective = |message: String| ModelError::Collective { message };
         if !early.is_empty() {
             gradients_final(early.start, &grads.data()[early.clone()]).map_err(collective)?;
@@ -141,7 +141,7 @@ impl ElectraPretraining {
             .collect();
         drop(blobs);
         for span in rest {
-            sum_span_into(&mut grads, &micro_grads[..parts - 1], span.clone());
+            grads.accumulate(&micro_grads[..parts - 1], span.clone(), None);
             if !span.is_empty() {
                 gradients_final(span.start, &grads.data()[span]).map_err(collective)?;
             }
@@ -417,22 +417,4 @@ pub(super) fn step_dropout_seed(rng: &TrainRng) -> u64 {
 /// The generator's and the discriminator's dropout for sequences `keys` (global rows) of a step.
 pub(super) fn encoder_dropouts(rates: DropoutRates, seed: u64, keys: &[u64]) -> (Dropout<'_>, Dropout<'_>) {
     (Dropout::seeded(rates, seed ^ GENERATOR_DROPOUT, keys), Dropout::seeded(rates, seed, keys))
-}
-
-/// `total[span] += Σ parts[span]`, elementwise, in a fixed order (the result does not depend on thread timing,
-/// nor on how the blob is cut into spans: each element is `total + parts[0] + parts[1] + …`).
-fn sum_span_into(total: &mut ParamSet, parts: &[ParamSet], span: std::ops::Range<usize>) {
-    const CHUNK: usize = 1 << 14;
-    if parts.is_empty() {
-        return;
-    }
-    let start = span.start;
-    total.data_mut()[span].par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-        let from = start + c * CHUNK..start + c * CHUNK + out.len();
-        for part in parts {
-            for (o, &x) in out.iter_mut().zip(&part.data()[from.clone()]) {
-                *o += x;
-            }
-        }
-    });
 }
