@@ -81,22 +81,24 @@ train=(pretrain --data "$work/shards" --model-size small --batch "$batch" --step
   --dropout 0 --save-every 0 --quiet)
 export RAYON_NUM_THREADS=1
 
-# Tokens/s over steps 2.. (step 1 pays for page faults and thread start-up), from rank 0's metrics.jsonl.
+# rate METRICS RANKS: tokens/s over steps 2.. (step 1 pays for page faults and thread start-up), from rank 0's
+# metrics.jsonl, counting every position of each rank's batch × 128: the packed corpus leaves ~21% of the positions
+# as padding, which the step computes like any token (metrics.jsonl counts only the real ones), and the PyTorch step
+# runs on full 128-token rows; so both programs' rows count the positions they compute.
 rate() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "$2" "$batch" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-prev, tok, sec = rows[0]["seconds"], 0.0, 0.0
-for r in rows[1:]:
-    dt = r["seconds"] - prev; prev = r["seconds"]; tok += r["tokens_per_s"] * dt; sec += dt
-print(f"{tok / sec:.1f}" if sec > 0 else "nan")
+ranks, batch = int(sys.argv[2]), int(sys.argv[3])
+sec = rows[-1]["seconds"] - rows[0]["seconds"]
+print(f"{(len(rows) - 1) * ranks * batch * 128 / sec:.1f}" if sec > 0 else "nan")
 PY
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ELECTRA-Small, batch $batch × 128 per rank, $steps steps (step 1 not timed), RAYON_NUM_THREADS=1, one rank per core"
 taskset -c 0 "$electra" "${train[@]}" --out "$work/one" >/dev/null
-one=$(rate "$work/one/metrics.jsonl")
+one=$(rate "$work/one/metrics.jsonl" 1)
 echo "[1 rank, core 0, no network] $one tokens/s"
 
 # The gradient blob's size: 4 bytes per parameter of the joint model (the checkpoint's two safetensors minus the
@@ -128,7 +130,7 @@ for link in $links; do
     out="$work/run-$rate_spec-$overlap"
     ELECTRA_GRAD_OVERLAP=$overlap "${mpi[@]}" "$work/pinned" "$electra" "${train[@]}" --out "$out" >"$out.log" 2>&1 \
       || { cat "$out.log"; die "2-machine run over $link failed"; }
-    two=$(rate "$out/metrics.jsonl")
+    two=$(rate "$out/metrics.jsonl" 2)
     python3 - "$one" "$two" "$grad_bytes" "$rate_spec" "$delay" "$overlap" "$batch" <<'PY'
 import re, sys
 one, two, nbytes, rate, delay, overlap, batch = sys.argv[1:]
