@@ -71,6 +71,7 @@ fn tiny_config(steps: u64, batch_size: usize) -> RunConfig {
         micro_batches: 2,
         // ELECTRA's: the resume tests then cover the dropout masks too.
         dropout: DropoutRates::ELECTRA,
+        grad_precision: Default::default(),
     }
 }
 

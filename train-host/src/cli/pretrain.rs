@@ -3,6 +3,7 @@
 //! A fresh run needs `--data`, `--steps`, `--batch` and `--out`; `--resume` needs only `--out` and takes every
 //! other setting from the checkpoint (settings given again must match it).
 
+use crate::distributed::GradPrecision;
 use crate::distributed::World;
 use crate::model::dropout::DropoutRates;
 use crate::pretrain::state::{self, RunConfig};
@@ -51,6 +52,10 @@ pub struct Args {
     /// 0 turns it off [default: 0.1, ELECTRA's; saved with the run and in each config.json].
     #[arg(long, value_name = "P")]
     pub dropout: Option<f32>,
+    /// How gradients travel between MPI ranks: f32, or bf16 (half the bytes, for slow networks: rounded to
+    /// bfloat16, summed in float32) [default: f32; saved with the run]
+    #[arg(long, value_enum, value_name = "PRECISION")]
+    pub grad_precision: Option<GradPrecision>,
     /// Adam with bias correction, as torch's AdamW.
     #[arg(long, conflicts_with = "no_bias_correction")]
     pub bias_correction: bool,
@@ -115,6 +120,9 @@ fn apply_args(args: &Args, mut config: RunConfig) -> anyhow::Result<RunConfig> {
     }
     if let Some(p) = args.dropout {
         config.dropout = DropoutRates::uniform(p);
+    }
+    if let Some(precision) = args.grad_precision {
+        config.grad_precision = precision;
     }
     if args.bias_correction {
         config.bias_correction = true;

@@ -9,11 +9,13 @@
 //! take half the core from the backward pass). MPI is initialised with `MPI_THREAD_SERIALIZED`: the compute
 //! thread makes no MPI call between posting the first bucket and receiving the last.
 
-use super::{DistError, GradBucket, ReducedBucket};
-use mpi::collective::SystemOperation;
+use super::{DistError, GradBucket, GradPrecision, ReducedBucket};
+use half::bf16;
+use mpi::collective::{SystemOperation, UnsafeUserOperation};
 use mpi::environment::{Threading, Universe};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+use std::os::raw::{c_int, c_void};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +29,8 @@ pub(super) struct MpiBackend {
     world: SimpleCommunicator,
     /// Receive buffer of the allreduce, kept between steps so a step allocates nothing.
     recv: Vec<f32>,
+    /// Send and receive buffers of bf16 allreduces ([`GradPrecision::Bf16`]), kept likewise.
+    wire: BfWire,
     /// The communication thread of overlapped gradient reductions, started on first use.
     comm: Option<CommThread>,
     /// The thread support MPI granted; overlap needs at least `Serialized`.
@@ -50,7 +54,8 @@ impl MpiBackend {
     pub(super) fn initialize() -> Result<Self, DistError> {
         let (universe, threading) = mpi::initialize_with_threading(Threading::Serialized).ok_or(DistError::MpiInit)?;
         let world = universe.world();
-        Ok(Self { world, recv: Vec::new(), comm: None, threading, checked_len: None, _universe: universe })
+        let wire = BfWire::default();
+        Ok(Self { world, recv: Vec::new(), wire, comm: None, threading, checked_len: None, _universe: universe })
     }
 
     pub(super) fn rank(&self) -> usize {
@@ -77,10 +82,13 @@ impl MpiBackend {
         Ok(())
     }
 
-    pub(super) fn allreduce_mean_f32(&mut self, values: &mut [f32]) -> Result<(), DistError> {
+    pub(super) fn allreduce_mean_f32(&mut self, values: &mut [f32], precision: GradPrecision) -> Result<(), DistError> {
         self.check_same_length(values.len())?;
         self.recv.resize(values.len(), 0.0);
-        self.world.all_reduce_into(&*values, &mut self.recv[..], SystemOperation::sum());
+        match precision {
+            GradPrecision::F32 => self.world.all_reduce_into(&*values, &mut self.recv[..], SystemOperation::sum()),
+            GradPrecision::Bf16 => self.wire.all_reduce(&self.world, values, &mut self.recv),
+        }
         let scale = 1.0 / self.size() as f32;
         for (v, sum) in values.iter_mut().zip(&self.recv) {
             *v = sum * scale;
@@ -169,27 +177,93 @@ impl Drop for MpiBackend {
 /// same buckets in the same order, which collectives require), tested every [`POLL_INTERVAL`].
 fn comm_loop(jobs: Receiver<GradBucket>, done: Sender<ReducedBucket>) {
     let world = SimpleCommunicator::world();
+    let mut wire = BfWire::default();
     while let Ok(bucket) = jobs.recv() {
         let started = Instant::now();
-        let GradBucket { offset, values, mut sums } = bucket;
+        let GradBucket { offset, values, mut sums, precision } = bucket;
         sums.clear();
         sums.resize(values.len(), 0.0);
-        mpi::request::scope(|scope| {
-            let mut request =
-                world.immediate_all_reduce_into(scope, &values[..], &mut sums[..], SystemOperation::sum());
-            loop {
-                match request.test() {
-                    Ok(_) => break,
-                    Err(pending) => {
-                        request = pending;
-                        std::thread::sleep(POLL_INTERVAL);
-                    }
-                }
+        match precision {
+            GradPrecision::F32 => mpi::request::scope(|scope| {
+                let request =
+                    world.immediate_all_reduce_into(scope, &values[..], &mut sums[..], SystemOperation::sum());
+                wait_polling(request);
+            }),
+            GradPrecision::Bf16 => {
+                let (send, recv, op) = wire.load(&values);
+                mpi::request::scope(|scope| wait_polling(world.immediate_all_reduce_into(scope, send, recv, op)));
+                wire.unload(&mut sums);
             }
-        });
+        }
         let reduced = ReducedBucket { offset, sums, spare: values, busy: started.elapsed() };
         if done.send(reduced).is_err() {
             return;
         }
+    }
+}
+
+/// Runs a non-blocking collective to completion, testing it every [`POLL_INTERVAL`] and sleeping in between.
+fn wait_polling<'a, D: ?Sized, S: mpi::request::Scope<'a>>(mut request: mpi::request::Request<'a, D, S>) {
+    loop {
+        match request.test() {
+            Ok(_) => break,
+            Err(pending) => {
+                request = pending;
+                std::thread::sleep(POLL_INTERVAL);
+            }
+        }
+    }
+}
+
+/// The bf16 side of [`GradPrecision::Bf16`]: send and receive buffers of bf16 bits, and the `MPI_Op` that sums
+/// them, created on first use by the thread that uses it (each thread its own: an `MPI_Op` is a local handle).
+#[derive(Default)]
+struct BfWire {
+    send: Vec<u16>,
+    recv: Vec<u16>,
+    op: Option<UnsafeUserOperation>,
+}
+
+impl BfWire {
+    /// Rounds `values` to bf16 into the send buffer, sizes the receive buffer, and returns both with the op.
+    fn load(&mut self, values: &[f32]) -> (&[u16], &mut [u16], &UnsafeUserOperation) {
+        self.send.clear();
+        self.send.extend(values.iter().map(|&v| bf16::from_f32(v).to_bits()));
+        self.recv.clear();
+        self.recv.resize(values.len(), 0);
+        // SAFETY: `sum_bf16` has MPI's user-function signature and only touches the two buffers MPI passes.
+        let op = self.op.get_or_insert_with(|| unsafe { UnsafeUserOperation::commutative(sum_bf16) });
+        (&self.send, &mut self.recv, op)
+    }
+
+    /// The reduced bf16 sums, widened to f32 into `sums`.
+    fn unload(&self, sums: &mut Vec<f32>) {
+        sums.clear();
+        sums.extend(self.recv.iter().map(|&b| bf16::from_bits(b).to_f32()));
+    }
+
+    /// A blocking bf16 allreduce of `values`, the f32 sums into `sums`.
+    fn all_reduce(&mut self, world: &SimpleCommunicator, values: &[f32], sums: &mut Vec<f32>) {
+        let (send, recv, op) = self.load(values);
+        world.all_reduce_into(send, recv, op);
+        self.unload(sums);
+    }
+}
+
+/// `MPI_Op` function of [`GradPrecision::Bf16`]: `inout[i] ← bf16(f32(in[i]) + f32(inout[i]))` over the `*len`
+/// bf16 values (as `u16` bits) of both buffers.
+unsafe extern "C" fn sum_bf16(
+    invec: *mut c_void,
+    inoutvec: *mut c_void,
+    len: *mut c_int,
+    _: *mut mpi::ffi::MPI_Datatype,
+) {
+    // SAFETY: MPI passes two distinct buffers of `*len` elements of the collective's datatype, `u16` here.
+    let (a, b) = unsafe {
+        let n = usize::try_from(*len).unwrap_or(0);
+        (std::slice::from_raw_parts(invec as *const u16, n), std::slice::from_raw_parts_mut(inoutvec as *mut u16, n))
+    };
+    for (x, y) in a.iter().zip(b.iter_mut()) {
+        *y = bf16::from_f32(bf16::from_bits(*x).to_f32() + bf16::from_bits(*y).to_f32()).to_bits();
     }
 }

@@ -12,6 +12,7 @@ use crate::checkpoint::atomic::{recover_dir, sync_dir, write_dir_atomically, wri
 use crate::checkpoint::{
     hf_config_json, safetensors_bytes, write_hf_files, CheckpointError, HfCheckpoint, NamedTensor,
 };
+use crate::distributed::GradPrecision;
 use crate::model::dropout::DropoutRates;
 use electra_core::{ElectraConfig, HeadKind};
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,10 @@ pub struct RunConfig {
     /// Dropout in the generator's and the discriminator's encoders (ELECTRA: 0.1); written to both `config.json`s.
     #[serde(default = "no_dropout")]
     pub dropout: DropoutRates,
+    /// How gradients travel between MPI ranks (`--grad-precision`); bf16 changes the sums, so it is part of the
+    /// run. Runs saved before it existed sent float32.
+    #[serde(default)]
+    pub grad_precision: GradPrecision,
 }
 
 /// Runs saved before micro-batches existed ran each step in one pass.
@@ -103,6 +108,7 @@ impl RunConfig {
             world_size: 1,
             micro_batches: default_micro_batches(batch_size),
             dropout: DropoutRates::ELECTRA,
+            grad_precision: GradPrecision::F32,
         }
     }
 }

@@ -233,6 +233,7 @@ fn check_resume(path: &Path, saved: &RunConfig, requested: &RunConfig) -> Result
     mismatch("disc weight", saved.disc_weight.to_string(), requested.disc_weight.to_string())?;
     mismatch("micro-batches", saved.micro_batches.to_string(), requested.micro_batches.to_string())?;
     mismatch("dropout", format!("{:?}", saved.dropout), format!("{:?}", requested.dropout))?;
+    mismatch("gradient precision", format!("{:?}", saved.grad_precision), format!("{:?}", requested.grad_precision))?;
     mismatch("world size", saved.world_size.to_string(), requested.world_size.to_string())
 }
 
@@ -539,8 +540,9 @@ pub fn pretrain(
     config: RunConfig,
     session: &SessionOptions,
     resume: bool,
-    world: World,
+    mut world: World,
 ) -> Result<RunSummary, PretrainError> {
+    world.set_grad_precision(config.grad_precision);
     let vocab_txt = session.vocab_txt.clone();
     let out = &session.out_dir;
     std::fs::create_dir_all(out).map_err(|source| PretrainError::Io { path: out.clone(), source })?;
