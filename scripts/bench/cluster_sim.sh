@@ -4,8 +4,9 @@
 # out-of-band wire-up over the same link), one rank per "machine", each pinned to its own core with taskset.
 # Reports tokens/s, scaling efficiency against one rank on one core, the allreduce's share, and the ring model
 #   t_ring = 2(N-1)/N × bytes / bandwidth + 2(N-1) × one-way latency
-# for each link, with the overlapped reduction (default) and with one blocking allreduce after the backward pass
-# (ELECTRA_GRAD_OVERLAP=0), side by side in the same run. Then the bar: the same ELECTRA-Small step in PyTorch + HF
+# for each link, with the overlapped reduction (default), with one blocking allreduce after the backward pass
+# (ELECTRA_GRAD_OVERLAP=0), and overlapped with bf16 gradients on the wire (--grad-precision bf16: half the bytes
+# in the ring model), side by side in the same run. Then the bar: the same ELECTRA-Small step in PyTorch + HF
 # (scripts/bench/pretrain_step_torch.py: generator + discriminator, AdamW, same batch per rank, one thread per rank)
 # under DistributedDataParallel with the gloo backend (its default 25 MB buckets reduced during the backward pass)
 # on the same two namespaces and links, against one PyTorch process on core 0. TORCH=0 skips the PyTorch rows.
@@ -126,15 +127,19 @@ for link in $links; do
     # burst: above the 64 KB GSO packets a veth passes (tbf drops packets larger than its bucket).
     ip netns exec "${ns[$i]}" tc qdisc replace dev eth0 root tbf rate "$rate_spec" burst 512kb latency 20ms
   done
-  for overlap in 1 0; do
-    out="$work/run-$rate_spec-$overlap"
-    ELECTRA_GRAD_OVERLAP=$overlap "${mpi[@]}" "$work/pinned" "$electra" "${train[@]}" --out "$out" >"$out.log" 2>&1 \
-      || { cat "$out.log"; die "2-machine run over $link failed"; }
+  for variant in 1:f32 0:f32 1:bf16; do
+    overlap=${variant%%:*}
+    precision=${variant#*:}
+    out="$work/run-$rate_spec-$overlap-$precision"
+    ELECTRA_GRAD_OVERLAP=$overlap "${mpi[@]}" "$work/pinned" "$electra" "${train[@]}" --grad-precision "$precision" \
+      --out "$out" >"$out.log" 2>&1 || { cat "$out.log"; die "2-machine run over $link failed"; }
     two=$(rate "$out/metrics.jsonl" 2)
-    python3 - "$one" "$two" "$grad_bytes" "$rate_spec" "$delay" "$overlap" "$batch" <<'PY'
+    python3 - "$one" "$two" "$grad_bytes" "$rate_spec" "$delay" "$overlap" "$batch" "$precision" <<'PY'
 import re, sys
-one, two, nbytes, rate, delay, overlap, batch = sys.argv[1:]
+one, two, nbytes, rate, delay, overlap, batch, precision = sys.argv[1:]
 one, two, nbytes, batch = float(one), float(two), int(nbytes), int(batch)
+if precision == "bf16":
+    nbytes //= 2
 unit = {"gbit": 1e9, "mbit": 1e6}
 m = re.fullmatch(r"([\d.]+)(gbit|mbit)", rate); bw = float(m[1]) * unit[m[2]] / 8
 d = re.fullmatch(r"([\d.]+)(us|ms)", delay); lat = float(d[1]) * (1e-6 if d[2] == "us" else 1e-3)
@@ -143,7 +148,7 @@ ring = 2 * (n - 1) / n * nbytes / bw + 2 * (n - 1) * lat
 step1 = batch * 128 / one  # one rank's step time at batch B: the compute of each rank's share
 model = n * batch * 128 / (step1 + ring)  # no overlap: compute, then the ring
 eff = two / (n * one)
-what = "overlapped" if overlap == "1" else "blocking "
+what = ("overlapped" if overlap == "1" else "blocking ") + (", bf16" if precision == "bf16" else "")
 print(f"[2 machines × 1 rank, {rate} {delay}, {what}] {two:.1f} tokens/s, scaling efficiency {100*eff:.1f}%; "
       f"ring model {1e3*ring:.1f} ms per step -> {model:.1f} tokens/s ({100*model/(n*one):.1f}%) without overlap")
 PY
