@@ -3,7 +3,7 @@
 //! A fresh run needs `--model`, `--task`, `--train` and `--out` (`--dev` for evaluation and best-model selection);
 //! `--resume` needs only `--out` and takes every other setting from the run.
 
-use crate::distributed::World;
+use crate::distributed::{GradPrecision, World};
 use crate::finetune::data::{Columns, Task};
 use crate::finetune::recipe::Recipe;
 use crate::finetune::trainer::{self, FinetuneOptions, FinetuneSummary, RunSpec, Session};
@@ -100,6 +100,10 @@ pub struct Args {
     /// gradients summed [default: one per core, at most 4; saved with the run]
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub micro_batches: Option<u64>,
+    /// How gradients travel between MPI ranks: f32, or bf16 (half the bytes, for slow networks: rounded to
+    /// bfloat16, summed in float32) [default: f32; saved with the run]
+    #[arg(long, value_enum, value_name = "PRECISION")]
+    pub grad_precision: Option<GradPrecision>,
     /// Continue the run in --out from its last checkpoint, exactly as if it had never stopped.
     #[arg(long)]
     pub resume: bool,
@@ -174,6 +178,7 @@ fn spec(args: &Args) -> anyhow::Result<RunSpec> {
         seed: args.seed,
         eval_every: args.eval_every,
         micro_batches,
+        grad_precision: args.grad_precision.unwrap_or_default(),
     })
 }
 

@@ -246,6 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seed: args.seed,
             eval_every: None,
             micro_batches: crate::objective::default_micro_batches(hyper.batch_size),
+            grad_precision: Default::default(),
             hyper,
         };
         let spec = crate::finetune::trainer::with_train_checksum(spec)?;

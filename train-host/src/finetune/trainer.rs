@@ -29,7 +29,7 @@ use super::task_model::{
 };
 use crate::checkpoint::atomic::{recover_dir, sync_dir, write_dir_atomically, write_file_synced};
 use crate::checkpoint::{safetensors_bytes, CheckpointError, HfCheckpoint};
-use crate::distributed::World;
+use crate::distributed::{GradPrecision, World};
 use crate::model::dropout::{Dropout, DropoutRates};
 use crate::model::loss::IGNORE_INDEX;
 use crate::model::task::MicroBatch;
@@ -82,6 +82,10 @@ pub struct RunSpec {
     /// the same order. Runs saved before micro-batches existed ran one.
     #[serde(default = "one_micro_batch")]
     pub micro_batches: usize,
+    /// How gradients travel between MPI ranks (`--grad-precision`, as `electra pretrain`'s); runs saved before it
+    /// existed sent float32.
+    #[serde(default)]
+    pub grad_precision: GradPrecision,
 }
 
 fn one_micro_batch() -> usize {
@@ -314,8 +318,9 @@ impl Run {
         seconds: f64,
         evals: Vec<EvalRecord>,
         best_step: Option<u64>,
-        world: World,
+        mut world: World,
     ) -> Result<Self, FinetuneError> {
+        world.set_grad_precision(spec.grad_precision);
         if data.train.is_empty() {
             return Err(FinetuneError::Invalid { message: format!("{}: no training examples", spec.train.display()) });
         }
