@@ -56,40 +56,38 @@ mod x86 {
     use super::{black_box, Instant, ACCUMULATORS};
     use std::arch::x86_64::*;
 
-    /// `ACCUMULATORS` chains of `acc ← acc·a + b` on 8-float `ymm` registers; GFLOP/s (2 per lane per FMA).
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn fma_ymm(trips: u64) -> f64 {
-        // a slightly below 1 and b tiny keep every value finite and normal for any trip count.
-        let a = _mm256_set1_ps(black_box(0.999_999));
-        let b = _mm256_set1_ps(black_box(1e-7));
-        let mut acc = [_mm256_set1_ps(1.0); ACCUMULATORS];
-        let start = Instant::now();
-        for _ in 0..trips {
-            for x in acc.iter_mut() {
-                *x = _mm256_fmadd_ps(*x, a, b);
+    /// Defines one kernel: `ACCUMULATORS` chains of `acc ← acc·a + b` on `$lanes`-float registers, `trips`
+    /// times; returns GFLOP/s (2 per lane per FMA). `a` slightly below 1 and `b` tiny keep every value finite and
+    /// normal for any trip count.
+    macro_rules! fma_kernel {
+        ($(#[$doc:meta])* $name:ident, $feature:literal, $set1:ident, $fmadd:ident, $lanes:literal) => {
+            $(#[$doc])*
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $name(trips: u64) -> f64 {
+                let a = $set1(black_box(0.999_999));
+                let b = $set1(black_box(1e-7));
+                let mut acc = [$set1(1.0); ACCUMULATORS];
+                let start = Instant::now();
+                for _ in 0..trips {
+                    for x in acc.iter_mut() {
+                        *x = $fmadd(*x, a, b);
+                    }
+                }
+                let secs = start.elapsed().as_secs_f64();
+                black_box(acc);
+                (trips * ACCUMULATORS as u64 * $lanes * 2) as f64 / secs / 1e9
             }
-        }
-        let secs = start.elapsed().as_secs_f64();
-        black_box(acc);
-        (trips * ACCUMULATORS as u64 * 8 * 2) as f64 / secs / 1e9
+        };
     }
 
-    /// The same on 16-float `zmm` registers.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn fma_zmm(trips: u64) -> f64 {
-        let a = _mm512_set1_ps(black_box(0.999_999));
-        let b = _mm512_set1_ps(black_box(1e-7));
-        let mut acc = [_mm512_set1_ps(1.0); ACCUMULATORS];
-        let start = Instant::now();
-        for _ in 0..trips {
-            for x in acc.iter_mut() {
-                *x = _mm512_fmadd_ps(*x, a, b);
-            }
-        }
-        let secs = start.elapsed().as_secs_f64();
-        black_box(acc);
-        (trips * ACCUMULATORS as u64 * 16 * 2) as f64 / secs / 1e9
-    }
+    fma_kernel!(
+        /// 8-float `ymm` registers (AVX2 + FMA).
+        fma_ymm, "avx2,fma", _mm256_set1_ps, _mm256_fmadd_ps, 8
+    );
+    fma_kernel!(
+        /// 16-float `zmm` registers (AVX-512F).
+        fma_zmm, "avx512f", _mm512_set1_ps, _mm512_fmadd_ps, 16
+    );
 }
 
 /// Best of `ROUNDS` on each of `threads` threads running at once: (per-thread bests, kernel name).

@@ -400,11 +400,15 @@ impl Run {
         // Micro-batch k takes every `parts`-th example from the k-th: a batch comes from a length-sorted window, so
         // each micro-batch gets a like share of its tokens. Each is padded to its own longest example.
         let parts = self.spec.micro_batches.clamp(1, indices.len().max(1));
-        let slices: Vec<Vec<usize>> = (0..parts)
-            .map(|k| indices.iter().skip(k).step_by(parts).copied().collect::<Vec<usize>>())
-            .filter(|slice| whole == 0 || label_count(train, slice) > 0)
+        let slices: Vec<(Vec<usize>, usize)> = (0..parts)
+            .map(|k| {
+                let slice: Vec<usize> = indices.iter().skip(k).step_by(parts).copied().collect();
+                let labels = label_count(train, &slice);
+                (slice, labels)
+            })
+            .filter(|&(_, labels)| whole == 0 || labels > 0)
             .collect();
-        let batches: Vec<PaddedBatch> = slices.iter().map(|slice| data::pad_batch(train, slice)).collect();
+        let batches: Vec<PaddedBatch> = slices.iter().map(|(slice, _)| data::pad_batch(train, slice)).collect();
         // Each example's masks depend on its index in the training file and on the step, nothing else.
         let keys: Vec<Vec<u64>> = batches.iter().map(|b| b.examples.iter().map(|&i| i as u64).collect()).collect();
         let step_seed = self.spec.seed ^ self.step.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
@@ -414,14 +418,14 @@ impl Run {
             .iter()
             .zip(&drops)
             .zip(&slices)
-            .map(|((batch, drop), slice)| MicroBatch {
+            .map(|((batch, drop), &(_, labels))| MicroBatch {
                 tokens: Tokens::from(batch),
                 labels: if regression { Labels::Scores(&batch.scores) } else { Labels::Classes(&batch.classes) },
                 drop,
                 // Each micro-batch's loss is a mean over its own labels: weighted by its share of the batch's,
                 // their sum is the whole batch's mean (a batch without labels keeps one micro-batch, and fails
                 // as a non-finite loss would).
-                weight: if whole == 0 { 1.0 } else { label_count(train, slice) as f32 / whole as f32 },
+                weight: if whole == 0 { 1.0 } else { labels as f32 / whole as f32 },
             })
             .collect();
         Ok(self.model.loss_and_gradients_split(&micro)?)
