@@ -1,8 +1,8 @@
 //! The pre-training driver end to end on real shards of the bundled corpus: a tiny ELECTRA learns (RTD loss
 //! falls, RTD accuracy beats answering "original" everywhere), a stopped and resumed run follows the
 //! uninterrupted one bit for bit (with ELECTRA's dropout; also after a kill in the middle of a checkpoint save,
-//! and for a run saved before dropout existed), and a non-finite loss stops the run and keeps the last good
-//! checkpoint.
+//! and for a run saved before dropout existed), kept steps (`--keep-every`) hold the same models either way, and a
+//! non-finite loss stops the run and keeps the last good checkpoint.
 
 use electra_core::ElectraConfig;
 use electra_pipeline::shard::{run as shard_run, ShardOptions};
@@ -11,7 +11,9 @@ use electra_train::distributed::World;
 use electra_train::model::dropout::DropoutRates;
 use electra_train::pretrain::evaluate::{evaluate, load_pair, EvalOptions};
 use electra_train::pretrain::metrics_log::read_records;
-use electra_train::pretrain::state::{checkpoint_dir, RunConfig, DISCRIMINATOR_DIR, GENERATOR_DIR, STATE_TENSORS};
+use electra_train::pretrain::state::{
+    checkpoint_dir, kept_checkpoint_dir, RunConfig, DISCRIMINATOR_DIR, GENERATOR_DIR, STATE_TENSORS,
+};
 use electra_train::pretrain::trainer::{objective_for_vocab, open_data, pretrain, SessionOptions, Trainer};
 use electra_train::pretrain::{PretrainError, StepRecord, BUNDLED_VOCAB};
 use std::path::{Path, PathBuf};
@@ -81,6 +83,7 @@ fn session(data: &Path, out: &Path, save_every: u64, stop_after: Option<u64>) ->
         vocab_txt: BUNDLED_VOCAB.to_vec(),
         out_dir: out.to_path_buf(),
         save_every,
+        keep_every: 0,
         progress: false,
         stop_after,
     }
@@ -223,6 +226,44 @@ fn resumed_run_follows_the_uninterrupted_one_bit_for_bit() -> TestResult {
     })
 }
 
+/// The models of step `step` as kept in `OUT/checkpoint-<step>` (`--keep-every`).
+fn kept_models(out: &Path, step: u64) -> Vec<Vec<u8>> {
+    let dir = kept_checkpoint_dir(out, step);
+    assert!(!dir.join(STATE_TENSORS).exists(), "{}: a kept step holds no optimizer state", dir.display());
+    [DISCRIMINATOR_DIR, GENERATOR_DIR]
+        .iter()
+        .flat_map(|model| ["config.json", "model.safetensors", "vocab.txt"].map(|f| dir.join(model).join(f)))
+        .map(|path| std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
+}
+
+#[test]
+fn kept_steps_hold_their_models_also_across_a_resume() -> TestResult {
+    let data = shards(2);
+    let config = tiny_config(6, 8);
+    let with_keep =
+        |out: &Path, stop_after: Option<u64>| SessionOptions { keep_every: 2, ..session(&data, out, 0, stop_after) };
+    let straight = tempfile::tempdir()?;
+    pretrain(config.clone(), &with_keep(straight.path(), None), false, World::single())?;
+    // Stopped at step 3, between two kept steps, and resumed.
+    let resumed = tempfile::tempdir()?;
+    pretrain(config.clone(), &with_keep(resumed.path(), Some(3)), false, World::single())?;
+    assert!(!kept_checkpoint_dir(resumed.path(), 4).exists());
+    pretrain(config, &with_keep(resumed.path(), None), true, World::single())?;
+
+    for step in [2, 4, 6] {
+        assert!(kept_models(straight.path(), step) == kept_models(resumed.path(), step), "step {step} differs");
+    }
+    for step in [1, 3, 5] {
+        assert!(!kept_checkpoint_dir(straight.path(), step).exists(), "step {step} was kept");
+    }
+    // The last kept step is the final model; the weights move between kept steps.
+    let last = checkpoint_files(straight.path());
+    assert!(kept_models(straight.path(), 6)[1] == last[0].1, "checkpoint-6's discriminator is not the final one");
+    assert!(kept_models(straight.path(), 4)[1] != last[0].1, "the weights did not move from step 4 to 6");
+    Ok(())
+}
+
 #[test]
 fn dropout_changes_the_trajectory() -> TestResult {
     let data = shards(2);
@@ -278,7 +319,7 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() -> TestResult {
     for _ in 0..3 {
         trainer.train_step(&mut stream)?;
     }
-    let saved = trainer.save(out.path())?;
+    let saved = trainer.save(out.path(), false)?;
     let before = checkpoint_files(out.path());
     let weights_before = trainer.model().params().data().to_vec();
 

@@ -65,6 +65,10 @@ pub struct Args {
     /// Write a checkpoint every N steps (always at the end too); 0: only at the end.
     #[arg(long, default_value_t = 1000)]
     pub save_every: u64,
+    /// Also keep the models of every N-th step in OUT/checkpoint-N/ (discriminator/ and generator/ in HF layout,
+    /// without optimizer state), to fine-tune along the run; 0: keep none.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_every: u64,
     /// Output directory: checkpoint-latest/, metrics.jsonl, loss.png.
     #[arg(long)]
     pub out: PathBuf,
@@ -168,6 +172,7 @@ pub fn run_pretrain(args: &Args) -> anyhow::Result<RunSummary> {
         vocab_txt,
         out_dir: args.out.clone(),
         save_every: args.save_every,
+        keep_every: args.keep_every,
         progress: !args.quiet,
         stop_after: args.stop_after,
     };

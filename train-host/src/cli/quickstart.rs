@@ -196,6 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         vocab_txt: BUNDLED_VOCAB.to_vec(),
         out_dir: out.join("pretrain"),
         save_every: (config.steps / 4).max(1),
+        keep_every: 0,
         progress: !args.quiet,
         stop_after: None,
     };

@@ -8,6 +8,7 @@
 //! | `checkpoint-latest/discriminator/` | HF `ElectraForPreTraining` (`config.json`, `model.safetensors`, `vocab.txt`) |
 //! | `checkpoint-latest/generator/` | HF `ElectraForMaskedLM`, same layout |
 //! | `checkpoint-latest/trainer_state.{json,safetensors}` | step, data position, RNG state, AdamW moments, settings |
+//! | `checkpoint-<step>/{discriminator,generator}/` | with `--keep-every N`: the models of every N-th step, to fine-tune along the run |
 //! | `metrics.jsonl` | one line per step: losses, RTD accuracy, replaced fraction, lr, tokens/s, seconds |
 //! | `loss.png` | the loss curves, drawn when the run reaches its last step |
 

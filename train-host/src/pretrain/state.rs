@@ -217,20 +217,7 @@ pub fn save_checkpoint(
     json.rng_state = rng.state().iter().map(|w| format!("{w:016x}")).collect();
     json.optimizer_t = optimizer.t;
     write_dir_atomically(&dest, |tmp: &Path| -> Result<(), PretrainError> {
-        for (sub, config, head, tensors) in [
-            (
-                DISCRIMINATOR_DIR,
-                &state.config.discriminator,
-                HeadKind::ReplacedTokenDetection,
-                model.discriminator_tensors(),
-            ),
-            (GENERATOR_DIR, &state.config.generator, HeadKind::MaskedLm, model.generator_tensors()),
-        ] {
-            let dir = tmp.join(sub);
-            make_subdir(&dir)?;
-            write_hf_files(&dir, config, &run_config_json(config, head, &state.config.dropout), &tensors, vocab_txt)?;
-            sync_dir(&dir)?;
-        }
+        write_models(tmp, model, state, vocab_txt)?;
         let tensors_path = tmp.join(STATE_TENSORS);
         if let Some((name, _, _)) = moments.iter().find(|(_, _, d)| d.iter().any(|x| !x.is_finite())) {
             return Err(CheckpointError::NonFinite { tensor: name.clone() }.into());
@@ -243,6 +230,49 @@ pub fn save_checkpoint(
         Ok(())
     })?;
     Ok(dest)
+}
+
+/// `OUT/checkpoint-<step>`: the models of step `step`, kept beside `checkpoint-latest` when the session asks for it
+/// ([`crate::pretrain::trainer::SessionOptions::keep_every`]).
+pub fn kept_checkpoint_dir(out_dir: &Path, step: u64) -> PathBuf {
+    out_dir.join(format!("checkpoint-{step}"))
+}
+
+/// Writes `OUT/checkpoint-<step>` atomically: `discriminator/` and `generator/` exactly as in `checkpoint-latest`,
+/// without the optimizer's moments and trainer state (a kept step is for fine-tuning, not for resuming).
+pub fn save_models(
+    out_dir: &Path,
+    model: &ElectraPretraining,
+    state: &TrainerStateJson,
+    vocab_txt: &[u8],
+) -> Result<PathBuf, PretrainError> {
+    let dest = kept_checkpoint_dir(out_dir, state.progress.step);
+    write_dir_atomically(&dest, |tmp: &Path| write_models(tmp, model, state, vocab_txt))?;
+    Ok(dest)
+}
+
+/// The discriminator and the generator as HF model directories under `dir`.
+fn write_models(
+    dir: &Path,
+    model: &ElectraPretraining,
+    state: &TrainerStateJson,
+    vocab_txt: &[u8],
+) -> Result<(), PretrainError> {
+    for (sub, config, head, tensors) in [
+        (
+            DISCRIMINATOR_DIR,
+            &state.config.discriminator,
+            HeadKind::ReplacedTokenDetection,
+            model.discriminator_tensors(),
+        ),
+        (GENERATOR_DIR, &state.config.generator, HeadKind::MaskedLm, model.generator_tensors()),
+    ] {
+        let dir = dir.join(sub);
+        make_subdir(&dir)?;
+        write_hf_files(&dir, config, &run_config_json(config, head, &state.config.dropout), &tensors, vocab_txt)?;
+        sync_dir(&dir)?;
+    }
+    Ok(())
 }
 
 /// Reads `trainer_state.json` of a checkpoint directory.

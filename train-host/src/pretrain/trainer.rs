@@ -33,6 +33,9 @@ pub struct SessionOptions {
     pub out_dir: PathBuf,
     /// Write a checkpoint every this many steps (and always at the end). 0: only at the end.
     pub save_every: u64,
+    /// Also keep the models of every this many steps in `OUT/checkpoint-<step>/` ([`state::save_models`]), to
+    /// fine-tune along the run. Such a step is checkpointed too. 0: keep none.
+    pub keep_every: u64,
     /// Draw the progress bar (on rank 0, when stderr is a terminal).
     pub progress: bool,
     /// Stop after this step as if interrupted: checkpoint written, no plot. For tests and time-boxed runs.
@@ -456,8 +459,10 @@ impl Trainer {
         })
     }
 
-    /// Writes `OUT/checkpoint-latest` (rank 0; the other ranks wait for it).
-    pub fn save(&mut self, out_dir: &Path) -> Result<PathBuf, PretrainError> {
+    /// Writes `OUT/checkpoint-latest` (rank 0; the other ranks wait for it), and first, when `keep` says so,
+    /// `OUT/checkpoint-<step>`: a run killed between the two redoes the step on `--resume` and rewrites the same
+    /// kept models.
+    pub fn save(&mut self, out_dir: &Path, keep: bool) -> Result<PathBuf, PretrainError> {
         let dir = state::checkpoint_dir(out_dir);
         if self.world.is_root() {
             let json = TrainerStateJson {
@@ -468,6 +473,9 @@ impl Trainer {
                 config: self.config.clone(),
                 data: self.data.clone(),
             };
+            if keep {
+                state::save_models(out_dir, &self.model, &json, &self.vocab_txt)?;
+            }
             state::save_checkpoint(out_dir, &self.model, &self.optimizer, &self.rng, &json, &self.vocab_txt)?;
         }
         self.world.barrier();
@@ -587,12 +595,13 @@ pub fn pretrain(
         bar.update(&record);
         records.push(record);
         let step = trainer.step();
-        if step == stop_at || (session.save_every > 0 && step % session.save_every == 0) {
-            trainer.save(out)?;
+        let keep = session.keep_every > 0 && step % session.keep_every == 0;
+        if keep || step == stop_at || (session.save_every > 0 && step % session.save_every == 0) {
+            trainer.save(out, keep)?;
         }
     }
     if trainer.step() == start_step && trainer.last_good.is_none() {
-        trainer.save(out)?;
+        trainer.save(out, false)?;
     }
     bar.bar.finish();
     let finished = trainer.step() >= total;
