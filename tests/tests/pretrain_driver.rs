@@ -1,7 +1,8 @@
 //! The pre-training driver end to end on real shards of the bundled corpus: a tiny ELECTRA learns (RTD loss
 //! falls, RTD accuracy beats answering "original" everywhere), a stopped and resumed run follows the
 //! uninterrupted one bit for bit (with ELECTRA's dropout; also after a kill in the middle of a checkpoint save,
-//! and for a run saved before dropout existed), kept steps (`--keep-every`) hold the same models either way, and a
+//! and for a run saved before dropout existed), kept steps (`--keep-every`) hold the same models either way, a run
+//! started from another's models (`--init`) starts at them and resumes exactly, and a
 //! non-finite loss stops the run and keeps the last good checkpoint.
 
 use electra_core::ElectraConfig;
@@ -74,6 +75,7 @@ fn tiny_config(steps: u64, batch_size: usize) -> RunConfig {
         // ELECTRA's: the resume tests then cover the dropout masks too.
         dropout: DropoutRates::ELECTRA,
         grad_precision: Default::default(),
+        init: None,
     }
 }
 
@@ -377,5 +379,110 @@ fn resume_refuses_other_settings() -> TestResult {
     assert!(err.as_deref().is_some_and(|e| e.contains("seed = 7") && e.contains("asks for 8")), "{err:?}");
     let again = pretrain(tiny_config(4, 4), &session(&data, out.path(), 2, None), false, World::single());
     assert!(matches!(again, Err(PretrainError::RunExists { .. })));
+    Ok(())
+}
+
+/// Copies `from`'s `discriminator/` and `generator/` into a new directory, as a user would lay out two HF
+/// checkpoints for `--init`.
+fn model_pair_copy(from: &Path) -> Result<tempfile::TempDir, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    for model in [DISCRIMINATOR_DIR, GENERATOR_DIR] {
+        std::fs::create_dir(dir.path().join(model))?;
+        for file in ["config.json", "model.safetensors", "vocab.txt"] {
+            std::fs::copy(from.join(model).join(file), dir.path().join(model).join(file))?;
+        }
+    }
+    Ok(dir)
+}
+
+#[test]
+fn a_run_initialized_from_another_starts_at_its_weights_and_resumes_exactly() -> TestResult {
+    let data = shards(2);
+    let first = tempfile::tempdir()?;
+    pretrain(tiny_config(4, 8), &session(&data, first.path(), 0, None), false, World::single())?;
+    let first_models = checkpoint_files(first.path());
+
+    // Stopped before its first step, the new run's checkpoint is the first run's models, byte for byte.
+    let config = RunConfig { init: Some(first.path().to_path_buf()), seed: 8, ..tiny_config(4, 8) };
+    let started = tempfile::tempdir()?;
+    pretrain(config.clone(), &session(&data, started.path(), 0, Some(0)), false, World::single())?;
+    let at_start = checkpoint_files(started.path());
+    assert!(at_start[0].1 == first_models[0].1, "the discriminator is not the one --init named");
+    assert!(at_start[1].1 == first_models[1].1, "the generator is not the one --init named");
+    // Its optimizer starts afresh: zero moments, where the first run's are not.
+    assert!(at_start[2].1 != first_models[2].1, "the optimizer state was carried over");
+    let state = electra_train::pretrain::state::read_state_json(&checkpoint_dir(started.path()))?;
+    assert_eq!(state.config.init.as_deref(), Some(first.path()));
+    assert_eq!(state.progress.step, 0);
+
+    // Resumed from there, it ends bit for bit where an uninterrupted run from the same weights ends, and that
+    // differs from the same settings from a random start.
+    pretrain(config.clone(), &session(&data, started.path(), 0, None), true, World::single())?;
+    let straight = tempfile::tempdir()?;
+    pretrain(config.clone(), &session(&data, straight.path(), 0, None), false, World::single())?;
+    assert!(checkpoint_files(started.path()) == checkpoint_files(straight.path()), "--init then --resume diverged");
+    let from_init = trajectory(&read_records(&straight.path().join("metrics.jsonl"))?);
+    let random = tempfile::tempdir()?;
+    let random_config = RunConfig { init: None, ..config };
+    pretrain(random_config, &session(&data, random.path(), 0, None), false, World::single())?;
+    let from_random = trajectory(&read_records(&random.path().join("metrics.jsonl"))?);
+    assert_ne!(from_init[0].1, from_random[0].1, "--init gave the loss of a random start");
+
+    // Two HF checkpoints laid out by hand (discriminator/ and generator/) start the same run.
+    let by_hand = model_pair_copy(&checkpoint_dir(first.path()))?;
+    let config = RunConfig { init: Some(by_hand.path().to_path_buf()), seed: 8, ..tiny_config(4, 8) };
+    let out = tempfile::tempdir()?;
+    pretrain(config, &session(&data, out.path(), 0, None), false, World::single())?;
+    assert!(checkpoint_files(out.path())[..2] == checkpoint_files(straight.path())[..2]);
+    Ok(())
+}
+
+#[test]
+fn init_refuses_what_it_cannot_start_from() -> TestResult {
+    let data = shards(2);
+    let first = tempfile::tempdir()?;
+    pretrain(tiny_config(2, 8), &session(&data, first.path(), 0, None), false, World::single())?;
+    let start = |init: &Path, config: RunConfig| -> String {
+        let out = tempfile::tempdir().expect("temp dir");
+        let config = RunConfig { init: Some(init.to_path_buf()), ..config };
+        match pretrain(config, &session(&data, out.path(), 0, None), false, World::single()) {
+            Ok(_) => panic!("--init {} was accepted", init.display()),
+            Err(e) => e.to_string(),
+        }
+    };
+
+    // A directory without the two models.
+    let empty = tempfile::tempdir()?;
+    let message = start(empty.path(), tiny_config(2, 8));
+    assert!(message.contains(&empty.path().display().to_string()) && message.contains("generator/config.json"));
+
+    // Models of another size than the run's.
+    let wider =
+        ElectraConfig { intermediate_size: 2 * ElectraConfig::tiny().intermediate_size, ..ElectraConfig::tiny() };
+    let message = start(first.path(), RunConfig { discriminator: wider, ..tiny_config(2, 8) });
+    assert!(message.contains("discriminator") && message.contains("config.json"), "{message}");
+
+    // A generator whose embeddings are not the discriminator's: ELECTRA shares them, so neither copy is dropped.
+    let pair = model_pair_copy(&checkpoint_dir(first.path()))?;
+    let path = pair.path().join(GENERATOR_DIR).join("model.safetensors");
+    let bytes = std::fs::read(&path)?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)?;
+    let name = "electra.embeddings.position_embeddings.weight";
+    let mut tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n.clone(), v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    let changed = tensors.iter_mut().find(|t| t.0 == name).ok_or("no position embeddings")?;
+    changed.3[0] ^= 1;
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, dtype, shape, data)| {
+            Ok((n.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data)?))
+        })
+        .collect::<Result<_, safetensors::SafeTensorError>>()?;
+    std::fs::write(&path, safetensors::serialize(views, None)?)?;
+    let message = start(pair.path(), tiny_config(2, 8));
+    assert!(message.contains(name) && message.contains("shares the embeddings"), "{message}");
     Ok(())
 }

@@ -24,6 +24,13 @@ pub struct Args {
     /// a quarter as wide, as in ELECTRA) or `{"generator": {...}, "discriminator": {...}}` [default: small].
     #[arg(long)]
     pub model_size: Option<String>,
+    /// Start from the weights of an earlier pre-training instead of a random initialization: a run's --out (its
+    /// checkpoint-latest), one of its checkpoint-N/ directories, or any directory holding an HF ElectraForPreTraining
+    /// in discriminator/ and an ElectraForMaskedLM in generator/ (e.g. google/electra-small-discriminator and
+    /// -generator, to continue pre-training on your own corpus). The model sizes are theirs; the optimizer, the
+    /// learning-rate schedule and the data order start afresh.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "model_size"])]
+    pub init: Option<PathBuf>,
     /// Total optimizer steps (the learning rate decays to 0 at the last).
     #[arg(long)]
     pub steps: Option<u64>,
@@ -36,7 +43,7 @@ pub struct Args {
     /// Linear warmup steps [default: min(10000, steps / 10)].
     #[arg(long)]
     pub warmup: Option<u64>,
-    /// Seeds the initial weights, the data order, masking and sampling [default: 0].
+    /// Seeds the initial weights (unless --init gives them), the data order, masking and sampling [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
     /// Weight of the discriminator loss: loss = MLM + w × RTD [default: 50].
@@ -141,8 +148,15 @@ fn apply_args(args: &Args, mut config: RunConfig) -> anyhow::Result<RunConfig> {
 pub fn fresh_config(args: &Args, world_size: usize) -> anyhow::Result<RunConfig> {
     let steps = args.steps.context("--steps is required (or --resume an existing run)")?;
     let batch = args.batch.context("--batch is required (or --resume an existing run)")?;
-    let pair = ModelPair::from_arg(args.model_size.as_deref().unwrap_or("small"))?;
-    apply_args(args, RunConfig { world_size, ..RunConfig::electra(pair, steps, batch) })
+    let pair = match &args.init {
+        Some(dir) => {
+            let (generator, discriminator) = state::init_configs(dir)?;
+            ModelPair { generator, discriminator }
+        }
+        None => ModelPair::from_arg(args.model_size.as_deref().unwrap_or("small"))?,
+    };
+    let init = args.init.clone();
+    apply_args(args, RunConfig { world_size, init, ..RunConfig::electra(pair, steps, batch) })
 }
 
 /// Runs `electra pretrain`; returns what it wrote.
@@ -178,6 +192,9 @@ pub fn run_pretrain(args: &Args) -> anyhow::Result<RunSummary> {
     };
     let root = world.is_root();
     let total_steps = config.steps;
+    if let (Some(dir), false, true) = (&config.init, args.resume, root) {
+        println!("initial weights: {}", state::resolve_init(dir)?.display());
+    }
     let summary = pretrain(config, &session, args.resume, world)?;
     if root {
         print_summary(&summary);

@@ -11,6 +11,9 @@
 //! | `checkpoint-<step>/{discriminator,generator}/` | with `--keep-every N`: the models of every N-th step, to fine-tune along the run |
 //! | `metrics.jsonl` | one line per step: losses, RTD accuracy, replaced fraction, lr, tokens/s, seconds |
 //! | `loss.png` | the loss curves, drawn when the run reaches its last step |
+//!
+//! A run starts from HF's initialization (from `--seed`), or from the models of an earlier one (`--init`,
+//! [`state::load_init`]) with a fresh optimizer, schedule and data order.
 
 mod backend;
 mod error;

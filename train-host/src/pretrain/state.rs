@@ -64,6 +64,11 @@ pub struct RunConfig {
     /// run. Runs saved before it existed sent float32.
     #[serde(default)]
     pub grad_precision: GradPrecision,
+    /// Where the initial weights came from (`--init`): the directory holding `discriminator/` and `generator/`.
+    /// `None`: initialized as HF does, from `seed`. Only a fresh run reads it; a resumed run's weights are its
+    /// checkpoint's, and this stays as the record of where the run began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 /// Runs saved before micro-batches existed ran each step in one pass.
@@ -109,6 +114,7 @@ impl RunConfig {
             micro_batches: default_micro_batches(batch_size),
             dropout: DropoutRates::ELECTRA,
             grad_precision: GradPrecision::F32,
+            init: None,
         }
     }
 }
@@ -326,6 +332,56 @@ pub fn load_checkpoint(out_dir: &Path) -> Result<Option<LoadedCheckpoint>, Pretr
         .map_err(|message| bad(&tensors_path, message))?;
     let rng = parse_rng(&json_path, &state.rng_state)?;
     Ok(Some(LoadedCheckpoint { dir, model, optimizer, rng, state }))
+}
+
+/// The directory `--init DIR` takes its models from: `DIR/checkpoint-latest` (a pre-training run's `--out`) or
+/// `DIR` itself, whichever holds both `discriminator/config.json` and `generator/config.json`.
+pub fn resolve_init(dir: &Path) -> Result<PathBuf, PretrainError> {
+    let holds_pair =
+        |d: &Path| [DISCRIMINATOR_DIR, GENERATOR_DIR].iter().all(|m| d.join(m).join("config.json").is_file());
+    [checkpoint_dir(dir), dir.to_path_buf()].into_iter().find(|d| holds_pair(d)).ok_or_else(|| PretrainError::Invalid {
+        message: format!(
+            "--init {}: no {DISCRIMINATOR_DIR}/config.json and {GENERATOR_DIR}/config.json there nor in \
+                 {CHECKPOINT_DIR}/ (give a pre-training run's --out, one of its checkpoint-N/ directories, or a \
+                 directory holding an HF ElectraForPreTraining as {DISCRIMINATOR_DIR}/ and an ElectraForMaskedLM as \
+                 {GENERATOR_DIR}/)",
+            dir.display()
+        ),
+    })
+}
+
+/// The generator's and the discriminator's configs of the models `--init DIR` names (only their `config.json`s
+/// are read), in that order.
+pub fn init_configs(dir: &Path) -> Result<(ElectraConfig, ElectraConfig), PretrainError> {
+    let dir = resolve_init(dir)?;
+    let read = |sub: &str| -> Result<ElectraConfig, PretrainError> {
+        let path = dir.join(sub).join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| PretrainError::Io { path: path.clone(), source })?;
+        Ok(crate::checkpoint::config_from_hf_json(&path, &text)?.0)
+    };
+    Ok((read(GENERATOR_DIR)?, read(DISCRIMINATOR_DIR)?))
+}
+
+/// The models `--init DIR` names, as the run's `config` describes them: each checkpoint's config must equal the
+/// run's, its head must be ELECTRA's (`ElectraForMaskedLM`, `ElectraForPreTraining`), and both must hold the same
+/// embeddings, which ELECTRA shares.
+pub fn load_init(dir: &Path, config: &RunConfig) -> Result<ElectraPretraining, PretrainError> {
+    let dir = resolve_init(dir)?;
+    let gen = HfCheckpoint::load(&dir.join(GENERATOR_DIR))?;
+    let disc = HfCheckpoint::load(&dir.join(DISCRIMINATOR_DIR))?;
+    for (what, run, file, ckpt) in [
+        ("generator", &config.generator, &gen.config, &gen),
+        ("discriminator", &config.discriminator, &disc.config, &disc),
+    ] {
+        if run != file {
+            return Err(bad(
+                &ckpt.dir.join("config.json"),
+                format!("--init: this {what} config differs from the run's (--model-size cannot change it)"),
+            ));
+        }
+    }
+    ElectraPretraining::from_tensors(config.generator, config.discriminator, &gen, &disc)
+        .map_err(|e| bad(&dir, format!("--init: {e}")))
 }
 
 pub(crate) fn read_moments(

@@ -241,10 +241,25 @@ fn check_resume(path: &Path, saved: &RunConfig, requested: &RunConfig) -> Result
 }
 
 impl Trainer {
-    /// A fresh run: weights initialised from `config.seed`.
-    pub fn new(config: RunConfig, data: DataIdentity, vocab_txt: Vec<u8>, world: World) -> Result<Self, PretrainError> {
+    /// A fresh run: weights initialised from `config.seed`, or read from `config.init` (`--init`).
+    pub fn new(
+        config: RunConfig,
+        data: DataIdentity,
+        vocab_txt: Vec<u8>,
+        mut world: World,
+    ) -> Result<Self, PretrainError> {
         validate(&config, &data, &vocab_txt, &world)?;
-        let mut model = ElectraPretraining::init(config.generator, config.discriminator, config.seed)?;
+        let mut model = match &config.init {
+            None => ElectraPretraining::init(config.generator, config.discriminator, config.seed)?,
+            Some(dir) => {
+                let mut model = state::load_init(dir, &config)?;
+                // Every rank read the same files; rank 0's copy is made authoritative, as on --resume.
+                world
+                    .broadcast_f32(model.params_mut().data_mut())
+                    .map_err(|e| PretrainError::Invalid { message: e.to_string() })?;
+                model
+            }
+        };
         model.set_micro_batches(Some(config.micro_batches));
         let objective = run_objective(&vocab_txt, &config)?;
         let optimizer = AdamW::new(adamw_config(&config), model.params());
