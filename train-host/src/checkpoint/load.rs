@@ -49,6 +49,13 @@ impl HfCheckpoint {
         })
     }
 
+    /// Only `dir/config.json`: the model's config and head, without reading any tensor (to size a run before
+    /// loading its weights).
+    pub fn read_config(dir: &Path) -> Result<(ElectraConfig, HeadKind), CheckpointError> {
+        let config_path = dir.join(CONFIG_FILE);
+        config_from_hf_json(&config_path, &read_to_string(&config_path)?)
+    }
+
     /// [`HfCheckpoint::load`] on a single-file checkpoint already in memory: `config_json` and `safetensors` are
     /// the contents of `dir/config.json` and `dir/model.safetensors`, and errors name those paths. The parsing and
     /// checks are the ones `load` runs (it calls the same code once it has read the files), so that a fuzzer can

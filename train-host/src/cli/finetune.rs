@@ -121,9 +121,7 @@ fn spec(args: &Args) -> anyhow::Result<RunSpec> {
     let task = args.task.context("--task is required")?;
     let train = args.train.clone().context("--train is required")?;
     let start = crate::finetune::task_model::resolve_start(&model)?;
-    let config_path = start.join("config.json");
-    let text = std::fs::read_to_string(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
-    let (config, _) = crate::checkpoint::config_from_hf_json(&config_path, &text)?;
+    let (config, _) = crate::checkpoint::HfCheckpoint::read_config(&start)?;
     let mut hyper = args.recipe.defaults(config.hidden_size, task.default_epochs());
     if let Some(lr) = args.lr {
         hyper.lr = lr;

@@ -354,12 +354,9 @@ pub fn resolve_init(dir: &Path) -> Result<PathBuf, PretrainError> {
 /// are read), in that order.
 pub fn init_configs(dir: &Path) -> Result<(ElectraConfig, ElectraConfig), PretrainError> {
     let dir = resolve_init(dir)?;
-    let read = |sub: &str| -> Result<ElectraConfig, PretrainError> {
-        let path = dir.join(sub).join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| PretrainError::Io { path: path.clone(), source })?;
-        Ok(crate::checkpoint::config_from_hf_json(&path, &text)?.0)
-    };
-    Ok((read(GENERATOR_DIR)?, read(DISCRIMINATOR_DIR)?))
+    let (generator, _) = HfCheckpoint::read_config(&dir.join(GENERATOR_DIR))?;
+    let (discriminator, _) = HfCheckpoint::read_config(&dir.join(DISCRIMINATOR_DIR))?;
+    Ok((generator, discriminator))
 }
 
 /// The models `--init DIR` names, as the run's `config` describes them: each checkpoint's config must equal the
