@@ -165,6 +165,18 @@ impl ParamSet {
         ArrayView2::from_shape((cols, rows), data).ok()
     }
 
+    /// Stops [`ParamSet::transposed`] from handing out the copies until the next refresh (the buffer is kept), so
+    /// that the products read `W` itself whatever an earlier refresh left.
+    pub fn forget_transposes(&mut self) {
+        self.transposed.version = None;
+    }
+
+    /// Whether transposed copies of the current values are held (for tests of when they are taken).
+    #[cfg(test)]
+    pub(crate) fn transposed_any(&self) -> bool {
+        self.transposed.version == Some(self.version) && !self.transposed.offsets.is_empty()
+    }
+
     /// Whether `other` has exactly this layout (names, shapes, offsets).
     pub fn same_layout(&self, other: &ParamSet) -> bool {
         self.entries == other.entries

@@ -76,6 +76,17 @@ pub struct MicroBatch<'a> {
 
 const WORD_EMBEDDINGS: &str = "electra.embeddings.word_embeddings.weight";
 
+/// Fewest token positions in a training step (all its micro-batches together) for which
+/// [`TaskModel::loss_and_gradients_split`] takes the transposed weight copies first. The copy costs the same
+/// whatever the step (~1 ns a weight, ELECTRA-Small's 9.4 M encoder weights); the faster forward products it buys
+/// save in proportion to the tokens. Measured (docs/BENCHMARKS.md, fine-tuning speed): on an AVX-512 Xeon an
+/// SST-2 step (~424 positions) ran 3.5% faster without the copy, the forward products gaining only ~6% from it;
+/// on an AVX2 EPYC they gain 11-15%, which pays for the copy from ~400 positions. Above this bound both kinds of
+/// machine gain or lose little; below it the copy is skipped. The two layouts may round differently (some
+/// shapes sum in another order; ELECTRA-Small's SST-2 steps gave the same bits), and the choice is a function
+/// of the step's tokens alone, so a rerun or a `--resume` makes the same one.
+const TRANSPOSE_MIN_STEP_TOKENS: usize = 1024;
+
 impl TaskModel {
     /// The layout of HF's class for `kind`, every parameter zero.
     pub fn zeroed(config: ElectraConfig, kind: HeadKind) -> Result<Self, ModelError> {
@@ -242,7 +253,12 @@ impl TaskModel {
             part.tokens.validate(&self.config)?;
             self.check_labels(&part.tokens, part.labels)?;
         }
-        self.refresh_transposes();
+        // Taken or not by the step's size alone, whatever a dev evaluation left: a resumed run repeats the choice.
+        if parts.iter().map(|part| part.tokens.rows()).sum::<usize>() >= TRANSPOSE_MIN_STEP_TOKENS {
+            self.refresh_transposes();
+        } else {
+            self.params.forget_transposes();
+        }
         while self.micro_grads.len() + 1 < parts.len() {
             self.micro_grads.push(self.params.zeros_like());
         }
@@ -563,5 +579,59 @@ mod tests {
             assert_eq!(loss.to_bits(), one.loss.to_bits());
             assert!(one_grads.iter().zip(model.grads().data()).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
+    }
+
+    /// The transposed weight copies are taken for a step of at least [`TRANSPOSE_MIN_STEP_TOKENS`] positions and
+    /// not used below it, even when an earlier refresh left them (as a dev evaluation does); the forward products
+    /// then read `W` itself, and the step's loss and gradients agree with the copies' to float rounding (the two
+    /// layouts may sum in another order).
+    #[test]
+    fn transposed_copies_taken_by_step_size_change_only_rounding() {
+        let config = ElectraConfig { vocab_size: 100, num_attention_heads: 4, ..ElectraConfig::tiny() };
+        let kind = HeadKind::SequenceClassification { num_labels: 3 };
+        let batch_of = |lengths: &[usize]| {
+            let rows: Vec<usize> = (0..lengths.len()).collect();
+            let classes: Vec<i64> = rows.iter().map(|&r| (r % 3) as i64).collect();
+            let keys: Vec<u64> = rows.iter().map(|&r| 7 + r as u64).collect();
+            (Rows::of(lengths, &rows), classes, keys)
+        };
+        // Split into one micro-batch, after an explicit refresh or not: (loss, gradients, copies held after).
+        let split = |lengths: &[usize], refresh_first: bool| {
+            let (batch, classes, keys) = batch_of(lengths);
+            let drop = Dropout::seeded(DropoutRates::uniform(0.1), 4, &keys);
+            let mut model = TaskModel::init(config, kind, 6).unwrap();
+            if refresh_first {
+                model.refresh_transposes();
+            }
+            let part =
+                [MicroBatch { tokens: batch.tokens(), labels: Labels::Classes(&classes), drop: &drop, weight: 1.0 }];
+            let loss = model.loss_and_gradients_split(&part).unwrap();
+            (loss, model.grads().data().to_vec(), model.params().transposed_any())
+        };
+        let small = [9usize, 3, 6];
+        assert!(batch_of(&small).0.tokens().rows() < TRANSPOSE_MIN_STEP_TOKENS);
+        let (loss, grads, copied) = split(&small, false);
+        assert!(!copied, "a small step takes no copies");
+        let (loss_after_refresh, grads_after_refresh, copied) = split(&small, true);
+        assert!(!copied, "a small step drops the copies an earlier refresh left");
+        assert_eq!(loss.to_bits(), loss_after_refresh.to_bits());
+        assert!(grads.iter().zip(&grads_after_refresh).all(|(a, b)| a.to_bits() == b.to_bits()));
+
+        // The same step through the copies (`loss_and_gradients_with` always takes them).
+        let (batch, classes, keys) = batch_of(&small);
+        let drop = Dropout::seeded(DropoutRates::uniform(0.1), 4, &keys);
+        let mut model = TaskModel::init(config, kind, 6).unwrap();
+        let with_copies = model.loss_and_gradients_with(&batch.tokens(), Labels::Classes(&classes), &drop).unwrap();
+        assert!(model.params().transposed_any());
+        // Float32 sums of the same products in another order: a few ulps of the largest value.
+        const TOL: f32 = 1e-5;
+        assert!((loss - with_copies.loss).abs() < TOL * loss.abs().max(1.0), "loss {loss} vs {}", with_copies.loss);
+        let scale = grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        let d = grads.iter().zip(model.grads().data()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(scale > 0.0 && d < TOL * scale, "gradients differ by {d} (largest {scale})");
+
+        let large = [128usize; 8];
+        assert!(batch_of(&large).0.tokens().rows() >= TRANSPOSE_MIN_STEP_TOKENS);
+        assert!(split(&large, false).2, "a large step takes the copies");
     }
 }
