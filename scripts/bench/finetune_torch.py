@@ -51,7 +51,6 @@ Usage: python finetune_torch.py [--task sst2|mrpc|conll2000] --train FILE --dev 
        [--max-steps N] [--batch 32] [--lr LR] [--seed 1] [--threads N] [--no-bias-correction] [--out-json F]
 """
 import argparse
-import csv
 import inspect
 import json
 import math
@@ -68,6 +67,9 @@ from pathlib import Path
 import torch
 from transformers import (BertTokenizerFast, ElectraConfig, ElectraForSequenceClassification,
                           ElectraForTokenClassification, get_linear_schedule_with_warmup)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from glue_tsv import read_tsv  # noqa: E402  (re-exported: evaluate_hf.py imports it from here)
 
 TASKS = ("sst2", "mrpc", "conll2000")
 # The metric that picks the best epoch (ours: evaluate.rs `class_metric`, metrics.rs `tagging_report`).
@@ -102,24 +104,6 @@ def bert_tokenizer(vocab_path):
         raise SystemExit(f"{vocab_path}: the tokenizer has {len(tokenizer)} tokens, the file {len(tokens)} "
                          f"(transformers {__import__('transformers').__version__} did not load the vocabulary)")
     return tokenizer
-
-
-def read_tsv(path):
-    """(texts_a, texts_b or None, labels) from SST-2 (`sentence|text`, `label`) or MRPC (GLUE columns, BOM)."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    if not rows:
-        raise SystemExit(f"{path}: empty file")
-    header, rows = [h.strip() for h in rows[0]], [r for r in rows[1:] if r]
-    try:
-        if "#1 String" in header:  # MRPC
-            a, b, y = header.index("#1 String"), header.index("#2 String"), header.index("Quality")
-            return [r[a] for r in rows], [r[b] for r in rows], [int(r[y]) for r in rows]
-        a = header.index("sentence") if "sentence" in header else header.index("text")
-        y = header.index("label")
-        return [r[a] for r in rows], None, [int(r[y]) for r in rows]
-    except (ValueError, IndexError) as e:
-        raise SystemExit(f"{path}: not a GLUE SST-2/MRPC TSV file ({e}; columns {header})")
 
 
 def encode(tokenizer, path, task="sst2", max_len=MAX_LEN):

@@ -29,6 +29,9 @@ from safetensors.numpy import load_file
 from scipy.special import erf
 from sklearn.linear_model import LogisticRegression
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from glue_tsv import read_tsv  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 CLS_ID, SEP_ID = 101, 102
 MAX_CONTENT = 126  # 128 positions with [CLS] and [SEP], the recipe's max length
@@ -36,21 +39,6 @@ MAX_CONTENT = 126  # 128 positions with [CLS] and [SEP], the recipe's max length
 # room for deeper models while still catching any wrong tensor or missed LayerNorm (those move logits by > 0.1).
 CHECK_TOL = 1e-3
 PROBE_C = 1.0  # logistic regression's inverse L2 strength (scikit-learn's default)
-
-
-def read_tsv(path, limit=None):
-    """SST-2 as the copy in data/README.md has it: a header `text<TAB>label`, then one sentence per line."""
-    texts, labels = [], []
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        ti, li = header.index("text") if "text" in header else header.index("sentence"), header.index("label")
-        for line in f:
-            cols = line.rstrip("\n").split("\t")
-            texts.append(cols[ti])
-            labels.append(int(cols[li]))
-            if limit and len(texts) == limit:
-                break
-    return texts, np.array(labels)
 
 
 def tokenize(electra, vocab, texts):
@@ -160,8 +148,12 @@ def main():
     args = ap.parse_args()
 
     vocab = str(args.model[0] / "vocab.txt")
-    train_texts, y_train = read_tsv(args.train, args.train_limit)
-    dev_texts, y_dev = read_tsv(args.dev)
+    train_texts, train_b, y_train = read_tsv(args.train)
+    dev_texts, dev_b, y_dev = read_tsv(args.dev)
+    if train_b is not None or dev_b is not None:
+        sys.exit("probe_features.py reads single-sentence files (SST-2), not sentence pairs")
+    train_texts, y_train = train_texts[: args.train_limit], np.array(y_train[: args.train_limit])
+    y_dev = np.array(y_dev)
     train_ids, dev_ids = tokenize(args.electra, vocab, train_texts), tokenize(args.electra, vocab, dev_texts)
     print(f"{len(train_ids)} training and {len(dev_ids)} dev sentences; dev majority class "
           f"{max(y_dev.mean(), 1 - y_dev.mean()):.3f}")
